@@ -1,0 +1,55 @@
+"""The approval portal: an LTIAAS Dynamic Registration intermediate target."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings, database, outside services, blueprints. No import-time work."""
+    from portal.config import load_settings
+
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_relative_config=True,
+    )
+    app.config.from_mapping(load_settings(app.instance_path, overrides))
+    _configure_logging(app)
+
+    from portal import cli, db, errors, extensions, health, security, sessions
+    from portal.ltiaas import init_ltiaas
+
+    db.init_db(app)
+    sessions.init_sessions(app)
+    extensions.init_extensions(app)
+    init_ltiaas(app)
+    security.init_security(app)
+    errors.register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    _register_flow_blueprints(app)
+    cli.register_cli(app)
+    return app
+
+
+def _register_flow_blueprints(app: Flask) -> None:
+    from portal.registration import bp as registration_bp
+
+    app.register_blueprint(registration_bp)
+    if app.config["SANDBOX_ENABLED"]:
+        from portal.sandbox import init_sandbox
+
+        init_sandbox(app)
+
+
+def _configure_logging(app: Flask) -> None:
+    level = getattr(logging, app.config["LOG_LEVEL"], logging.INFO)
+    logging.getLogger("portal").setLevel(level)
+    app.logger.setLevel(level)

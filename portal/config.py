@@ -1,0 +1,131 @@
+"""Settings: read once from the environment, then the test overrides, then checked.
+
+Every setting is listed in the README's configuration table. Code reads
+`current_app.config`, never this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+SANDBOX_API_KEY = "sandbox-api-key"  # noqa: S105 - only ever accepted by the sandbox
+
+DEFAULT_PLACEMENTS: dict[str, dict[str, list[str]]] = {
+    "moodle": {"LtiDeepLinkingRequest": ["ContentArea", "AddContentMenu"]},
+    "canvas": {
+        "LtiResourceLinkRequest": ["https://canvas.instructure.com/lti/course_navigation"],
+        "LtiDeepLinkingRequest": [
+            "https://canvas.instructure.com/lti/editor_button",
+            "https://canvas.instructure.com/lti/link_selection",
+        ],
+    },
+}
+
+
+class ConfigError(RuntimeError):
+    """The settings cannot run the portal; the message is one line saying why."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from error
+
+
+def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Read every setting from `environ`, with the development defaults."""
+    database_url = environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'portal.db'}"
+    placements_raw = environ.get("DEFAULT_PLACEMENTS", "").strip()
+    try:
+        placements = json.loads(placements_raw) if placements_raw else DEFAULT_PLACEMENTS
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"DEFAULT_PLACEMENTS is not valid JSON: {error.msg}") from error
+    return {
+        "PORTAL_ENV": environ.get("PORTAL_ENV", "development").strip().lower(),
+        "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        "DATABASE_URL": database_url,
+        "PORTAL_URL": environ.get("PORTAL_URL", "http://localhost:5000").rstrip("/"),
+        "LTIAAS_URL": environ.get("LTIAAS_URL", "").strip().rstrip("/"),
+        "LTIAAS_API_KEY": environ.get("LTIAAS_API_KEY", "").strip(),
+        "LTIAAS_PLATFORMS_PATH": environ.get("LTIAAS_PLATFORMS_PATH", "/api/platforms").rstrip("/"),
+        "LTIAAS_CONNECT_TIMEOUT": _number(environ, "LTIAAS_CONNECT_TIMEOUT", 3.05),
+        "LTIAAS_READ_TIMEOUT": _number(environ, "LTIAAS_READ_TIMEOUT", 15),
+        "LTIAAS_RETRIES": int(_number(environ, "LTIAAS_RETRIES", 2)),
+        "SANDBOX_LMS_URL": environ.get("SANDBOX_LMS_URL", "").strip().rstrip("/"),
+        "SANDBOX_REGISTRATION_LIFETIME": int(_number(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600)),
+        "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
+        "DEFAULT_AUTO_ACTIVATE": _flag(environ.get("DEFAULT_AUTO_ACTIVATE"), True),
+        "ALLOW_AUTO_ACTIVATE_CHOICE": _flag(environ.get("ALLOW_AUTO_ACTIVATE_CHOICE"), True),
+        "DEFAULT_PLACEMENTS": placements,
+        "SESSION_LIFETIME": int(_number(environ, "SESSION_LIFETIME", 7200)),
+        "FLOW_TOKEN_MAX_AGE": int(_number(environ, "FLOW_TOKEN_MAX_AGE", 3600)),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+    }
+
+
+def _other_loopback_site(url: str) -> str:
+    """The same server under the other loopback name, so the sandbox LMS is another site."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    other = "127.0.0.1" if host == "localhost" else "localhost"
+    netloc = other if parts.port is None else f"{other}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
+
+
+def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Derive the sandbox settings and refuse what cannot run; returns `settings`."""
+    env = settings["PORTAL_ENV"]
+    if env not in {"development", "production", "testing"}:
+        raise ConfigError(f"PORTAL_ENV must be development or production, not {env!r}")
+    settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"
+    if settings["SANDBOX_ENABLED"]:
+        settings["LTIAAS_URL"] = settings["PORTAL_URL"]
+        settings["LTIAAS_API_KEY"] = SANDBOX_API_KEY
+        settings["SANDBOX_LMS_URL"] = settings["SANDBOX_LMS_URL"] or _other_loopback_site(
+            settings["PORTAL_URL"]
+        )
+        settings["FRAME_ANCESTORS"] = f"{settings['FRAME_ANCESTORS']} {settings['SANDBOX_LMS_URL']}"
+    if env == "production":
+        _refuse_unsafe_production(settings)
+    settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
+    settings["SESSION_COOKIE_NAME"] = "__Host-portal_session"
+    return settings
+
+
+def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
+    secret = settings["SECRET_KEY"]
+    if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
+        raise ConfigError("production needs SECRET_KEY: a random value of at least 32 characters")
+    if not settings["LTIAAS_URL"] or not settings["LTIAAS_API_KEY"]:
+        raise ConfigError("production needs LTIAAS_URL and LTIAAS_API_KEY (the sandbox is for development)")
+    if settings["LTIAAS_API_KEY"] == SANDBOX_API_KEY:
+        raise ConfigError("production needs your real LTIAAS_API_KEY, not the sandbox's")
+    if not settings["LTIAAS_URL"].startswith("https://"):
+        raise ConfigError("production needs an https:// LTIAAS_URL")
+    url = settings["DATABASE_URL"]
+    in_memory = url.rstrip("/") == "sqlite:" or ":memory:" in url or "mode=memory" in url
+    if url.startswith("sqlite") and in_memory:
+        raise ConfigError("production needs a persistent DATABASE_URL, not an in-memory SQLite database")
+
+
+def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Environment, then overrides, then derived values and production checks."""
+    settings = settings_from_env(os.environ, instance_path)
+    settings.update(overrides or {})
+    return finish_settings(settings)

@@ -1,0 +1,49 @@
+"""Error pages an LMS admin understands, with what to do next (JSON under API paths)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.db import close_session
+
+HANDLED_CODES = (400, 403, 404, 405, 429, 500)
+API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(API_PREFIXES) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _render(code: int, template: str, **context: object) -> tuple[str | dict[str, object], int]:
+    if _wants_json():
+        return {"status": code, "error": context.get("title", "Error")}, code
+    return render_template(template, code=code, **context), code
+
+
+def handle_http_error(error: HTTPException) -> tuple[str | dict[str, object], int]:
+    code = error.code or 500
+    template = f"errors/{code}.html" if code in HANDLED_CODES else "errors/generic.html"
+    return _render(code, template, title=error.name, description=error.description)
+
+
+def handle_csrf_error(error: CSRFError) -> tuple[str | dict[str, object], int]:
+    return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)
+
+
+def handle_unexpected_error(error: Exception) -> tuple[str | dict[str, object], int]:
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    # Roll back whatever the failed request left half-written before rendering.
+    if "db_session" in g:
+        g.db_session.rollback()
+        close_session()
+    return handle_http_error(InternalServerError())
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,15 @@
+"""Flask extension objects, created here and wired to the app in `init_extensions`."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf import CSRFProtect
+
+csrf = CSRFProtect()
+
+
+def init_extensions(app: Flask) -> None:
+    # The session lives in the portal's own store (portal.sessions), so the CSRF
+    # secret survives even when the browser sends no cookie in the LMS iframe.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf.init_app(app)

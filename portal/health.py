@@ -1,0 +1,24 @@
+"""`GET /healthz` for load balancers: is the database reachable, is LTIAAS configured."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.db import get_session
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, object], int]:
+    database_ok = True
+    try:
+        get_session().execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        current_app.logger.exception("health check: database unreachable")
+        database_ok = False
+    ltiaas = "sandbox" if current_app.config["SANDBOX_ENABLED"] else "configured"
+    body = {"status": "ok" if database_ok else "unavailable", "database": database_ok, "ltiaas": ltiaas}
+    return body, 200 if database_ok else 503

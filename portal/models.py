@@ -1,0 +1,243 @@
+"""The portal's records and the state changes of a registration, in one place.
+
+A registration moves through a small state machine::
+
+    received -> reviewed -> completing -> completed
+         \\          \\           \\-> reviewed (a failed complete that may be retried)
+          \\-> failed / expired (from any state before completed)
+
+`completing` is held only while the one LTIAAS complete call is in flight; it is
+taken with a conditional UPDATE so that two clicks, tabs or processes can never
+both call LTIAAS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from portal.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use portal.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class RegistrationState(StrEnum):
+    RECEIVED = "received"
+    REVIEWED = "reviewed"
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+ALLOWED_TRANSITIONS: dict[RegistrationState, frozenset[RegistrationState]] = {
+    RegistrationState.RECEIVED: frozenset(
+        {RegistrationState.REVIEWED, RegistrationState.FAILED, RegistrationState.EXPIRED}
+    ),
+    RegistrationState.REVIEWED: frozenset(
+        {
+            RegistrationState.REVIEWED,
+            RegistrationState.COMPLETING,
+            RegistrationState.FAILED,
+            RegistrationState.EXPIRED,
+        }
+    ),
+    RegistrationState.COMPLETING: frozenset(
+        {
+            RegistrationState.COMPLETED,
+            RegistrationState.REVIEWED,
+            RegistrationState.FAILED,
+            RegistrationState.EXPIRED,
+        }
+    ),
+    RegistrationState.COMPLETED: frozenset(),
+    RegistrationState.FAILED: frozenset(),
+    RegistrationState.EXPIRED: frozenset(),
+}
+
+OPEN_STATES = frozenset({RegistrationState.RECEIVED, RegistrationState.REVIEWED})
+
+
+class InvalidTransition(RuntimeError):
+    """A state change the state machine does not allow."""
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Registration(Base):
+    """One Dynamic Registration as the portal sees it, keyed by our own public id."""
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    ltiaas_registration_id: Mapped[str] = mapped_column(String(255), unique=True)
+    platform_url: Mapped[str] = mapped_column(String(2048))
+    family_code: Mapped[str] = mapped_column(String(255), default="")
+    platform_version: Mapped[str] = mapped_column(String(255), default="")
+    supported_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"type": ..., "placements": [...]}]: normalised by the LTIAAS client.
+    supported_messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(20), default=RegistrationState.RECEIVED.value)
+    # What was (or will be) sent to LTIAAS's complete: platformName, autoActivate, messages.
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    completion_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    audit_events: Mapped[list[AuditEvent]] = relationship(
+        back_populates="registration", order_by="AuditEvent.id"
+    )
+
+    @property
+    def current_state(self) -> RegistrationState:
+        return RegistrationState(self.state)
+
+    def is_past_lifetime(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.expires_at
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        """Still waiting for the admin, and LTIAAS should still know the registrationId."""
+        return self.current_state in OPEN_STATES and not self.is_past_lifetime(now)
+
+
+class AuditEvent(Base):
+    """An append-only line of the audit trail: who changed what, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id"), nullable=True, index=True
+    )
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    registration: Mapped[Registration | None] = relationship(back_populates="audit_events")
+
+
+class WebSession(Base):
+    """Server-side session data; the browser holds only the session id (cookie or token)."""
+
+    __tablename__ = "web_sessions"
+
+    # sha256 of the session id, so a database leak does not hand out live sessions.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def record_event(
+    session: Session,
+    action: str,
+    actor: str,
+    registration: Registration | None = None,
+    details: dict[str, Any] | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        registration=registration,
+        action=action,
+        actor=actor,
+        details=details or {},
+        from_state=from_state,
+        to_state=to_state,
+    )
+    session.add(event)
+    return event
+
+
+def transition(
+    session: Session,
+    registration: Registration,
+    new_state: RegistrationState,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Move `registration` to `new_state` and audit it; raises InvalidTransition."""
+    old_state = registration.current_state
+    if new_state not in ALLOWED_TRANSITIONS[old_state]:
+        raise InvalidTransition(f"{old_state} -> {new_state} is not allowed")
+    registration.state = new_state.value
+    if new_state is RegistrationState.COMPLETED:
+        registration.completed_at = utcnow()
+    record_event(
+        session,
+        action=f"state:{new_state.value}",
+        actor=actor,
+        registration=registration,
+        details=details,
+        from_state=old_state.value,
+        to_state=new_state.value,
+    )
+
+
+def claim_for_completion(session: Session, registration: Registration, actor: str) -> bool:
+    """Take the one right to call LTIAAS's complete for `registration`.
+
+    A conditional UPDATE (state reviewed -> completing) decides between racing
+    requests in the database itself; only the winner gets True. The caller
+    commits right away so the claim is visible to everyone else.
+    """
+    result = session.execute(
+        update(Registration)
+        .where(
+            Registration.id == registration.id,
+            Registration.state == RegistrationState.REVIEWED.value,
+        )
+        .values(state=RegistrationState.COMPLETING.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.refresh(registration)
+        return False
+    session.refresh(registration)
+    record_event(
+        session,
+        action=f"state:{RegistrationState.COMPLETING.value}",
+        actor=actor,
+        registration=registration,
+        from_state=RegistrationState.REVIEWED.value,
+        to_state=RegistrationState.COMPLETING.value,
+    )
+    return True
+
+
+def registration_lifetime_end(created_at: datetime, lifetime_seconds: int) -> datetime:
+    return created_at + timedelta(seconds=lifetime_seconds)
