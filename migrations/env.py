@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import portal.models  # noqa: F401 - registers the portal's tables
+import portal.models
 import portal.sandbox.models  # noqa: F401 - registers the sandbox's tables
 from portal.db import Base
 

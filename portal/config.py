@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
-SANDBOX_API_KEY = "sandbox-api-key"  # noqa: S105 - only ever accepted by the sandbox
+SANDBOX_API_KEY = "sandbox-api-key"
 
 DEFAULT_PLACEMENTS: dict[str, dict[str, list[str]]] = {
     "moodle": {"LtiDeepLinkingRequest": ["ContentArea", "AddContentMenu"]},

@@ -13,9 +13,7 @@ API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz")
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(API_PREFIXES) or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith(API_PREFIXES) or (request.accept_mimetypes.best == "application/json")
 
 
 def _render(code: int, template: str, **context: object) -> tuple[str | dict[str, object], int]:

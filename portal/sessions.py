@@ -23,7 +23,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, current_app, g, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from werkzeug.datastructures import CallbackDict
 
 from portal.models import WebSession, utcnow
@@ -39,7 +39,7 @@ def _hash(session_id: str) -> str:
 class ServerSession(CallbackDict[str, Any], SessionMixin):
     """Session data keyed by a server-side id. `via` is how the id arrived."""
 
-    def __init__(self, data: dict[str, Any] | None = None, sid: str | None = None, via: str = "new"):
+    def __init__(self, data: dict[str, Any] | None = None, sid: str | None = None, via: str = "new") -> None:
         def on_update(_: Any) -> None:
             self.modified = True
 

@@ -36,7 +36,7 @@ def _database_url(tmp_path: Path) -> str:
 
 def reset_schema(engine: Engine) -> None:
     """An empty, current schema (dropping what an earlier test left on a shared server)."""
-    import portal.models  # noqa: F401
+    import portal.models
     import portal.sandbox.models  # noqa: F401
     from portal.migrations import MIGRATIONS_DIR
 

@@ -1,0 +1,93 @@
+"""Settings: development defaults, the sandbox switch, and production's refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.config import DEV_SECRET_KEY, SANDBOX_API_KEY, ConfigError, finish_settings, settings_from_env
+
+STRONG_SECRET = "s" * 48
+
+
+def settings(**environ: str) -> dict:
+    return finish_settings(settings_from_env(environ, "/srv/portal/instance"))
+
+
+def production(**extra: str) -> dict[str, str]:
+    environ = {
+        "PORTAL_ENV": "production",
+        "SECRET_KEY": STRONG_SECRET,
+        "LTIAAS_URL": "https://vendor.ltiaas.com",
+        "LTIAAS_API_KEY": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
+        "DATABASE_URL": "postgresql+psycopg://portal@db/portal",
+    }
+    environ.update(extra)
+    return environ
+
+
+def test_a_fresh_checkout_runs_on_sqlite_with_the_sandbox() -> None:
+    config = settings()
+    assert config["DATABASE_URL"] == "sqlite:////srv/portal/instance/portal.db"
+    assert config["SANDBOX_ENABLED"] is True
+    assert config["LTIAAS_URL"] == "http://localhost:5000"
+    assert config["LTIAAS_API_KEY"] == SANDBOX_API_KEY
+    assert config["SANDBOX_LMS_URL"] == "http://127.0.0.1:5000"
+    assert config["LTIAAS_PLATFORMS_PATH"] == "/api/platforms"
+
+
+def test_the_sandbox_lms_is_another_site_and_may_frame_the_portal() -> None:
+    config = settings(PORTAL_URL="http://127.0.0.1:8000")
+    assert config["SANDBOX_LMS_URL"] == "http://localhost:8000"
+    assert "http://localhost:8000" in config["FRAME_ANCESTORS"].split()
+
+
+def test_a_configured_ltiaas_turns_the_sandbox_off() -> None:
+    config = settings(LTIAAS_URL="https://vendor.ltiaas.com/", LTIAAS_API_KEY="k")
+    assert config["SANDBOX_ENABLED"] is False
+    assert config["LTIAAS_URL"] == "https://vendor.ltiaas.com"
+    assert config["LTIAAS_API_KEY"] == "k"
+
+
+def test_the_platforms_path_follows_ltiaas_docs_when_asked() -> None:
+    assert settings(LTIAAS_PLATFORMS_PATH="/admin/platforms/")["LTIAAS_PLATFORMS_PATH"] == "/admin/platforms"
+
+
+def test_production_with_real_settings_starts_without_the_sandbox() -> None:
+    config = settings(**production())
+    assert config["SANDBOX_ENABLED"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"LTIAAS_URL": ""}, "LTIAAS_URL"),
+        ({"LTIAAS_API_KEY": ""}, "LTIAAS_API_KEY"),
+        ({"LTIAAS_API_KEY": SANDBOX_API_KEY}, "LTIAAS_API_KEY"),
+        ({"LTIAAS_URL": "http://vendor.ltiaas.com"}, "https"),
+        ({"DATABASE_URL": "sqlite://"}, "in-memory"),
+        ({"DATABASE_URL": "sqlite:///:memory:"}, "in-memory"),
+    ],
+)
+def test_production_refuses_to_start_with_a_one_line_reason(change: dict[str, str], reason: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        settings(**production(**change))
+    message = str(refused.value)
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_production_without_a_database_url_uses_a_sqlite_file() -> None:
+    environ = production()
+    del environ["DATABASE_URL"]
+    assert settings(**environ)["DATABASE_URL"].startswith("sqlite:////srv/portal/instance/")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORTAL_ENV", "staging"), ("LTIAAS_READ_TIMEOUT", "soon"), ("DEFAULT_PLACEMENTS", "{not json")],
+)
+def test_nonsense_settings_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings(**{name: value})
