@@ -25,11 +25,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(app)
 
     from portal import cli, db, errors, extensions, health, security, sessions
+    from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
 
     db.init_db(app)
     sessions.init_sessions(app)
     extensions.init_extensions(app)
+    init_auth(app)
     init_ltiaas(app)
     security.init_security(app)
     errors.register_error_handlers(app)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.orm import Session
 
+from portal.auth import service as accounts
+from portal.db import get_session
 from portal.migrations import new_revision, upgrade_database
+from portal.models import User
 
 db_cli = AppGroup("db", help="Create, upgrade and evolve the database schema.")
 
@@ -26,5 +32,50 @@ def db_revision(message: str) -> None:
     new_revision(current_app, message)
 
 
+CLI_ACTOR = "cli"
+
+
+def _change_account(change: Callable[[Session], User]) -> User:
+    """Run `change` and commit; an AccountError becomes the command's error message."""
+    db = get_session()
+    try:
+        user = change(db)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.commit()
+    return user
+
+
+@click.command("create-staff")
+@click.argument("email")
+@click.password_option("--password", help="The new user's password (prompted for when left out).")
+@with_appcontext
+def create_staff(email: str, password: str) -> None:
+    """Create a staff user (one of the vendor's people)."""
+    user = _change_account(lambda db: accounts.create_staff(db, email, password, actor=CLI_ACTOR))
+    click.echo(f"staff user {user.email} created")
+
+
+@click.command("reset-password")
+@click.argument("email")
+@click.password_option("--password", help="The new password (prompted for when left out).")
+@with_appcontext
+def reset_password(email: str, password: str) -> None:
+    """Set a new password for a user."""
+    user = _change_account(lambda db: accounts.reset_password(db, email, password, actor=CLI_ACTOR))
+    click.echo(f"password of {user.email} reset")
+
+
+@click.command("disable-user")
+@click.argument("email")
+@with_appcontext
+def disable_user(email: str) -> None:
+    """Disable a user: no more sign-ins, and signed out on their next request."""
+    user = _change_account(lambda db: accounts.disable_user(db, email, actor=CLI_ACTOR))
+    click.echo(f"user {user.email} disabled")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
+    for command in (create_staff, reset_password, disable_user):
+        app.cli.add_command(command)

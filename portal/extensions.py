@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 csrf = CSRFProtect()
+# Wired (loader, views, messages) by portal.auth.init_auth.
+login_manager = LoginManager()
 
 
 def init_extensions(app: Flask) -> None:

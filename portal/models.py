@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, update
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base
@@ -241,3 +242,48 @@ def claim_for_completion(session: Session, registration: Registration, actor: st
 
 def registration_lifetime_end(created_at: datetime, lifetime_seconds: int) -> datetime:
     return created_at + timedelta(seconds=lifetime_seconds)
+
+
+class UserRole(StrEnum):
+    STAFF = "staff"  # the vendor's people
+    CUSTOMER = "customer"  # an institution's admin, who may pay
+
+
+class User(UserMixin, Base):
+    """Someone who signs in: the vendor's staff or an institution's admin.
+
+    `email` is stored lower-cased, so uniqueness is case-insensitive. A disabled
+    user is not `is_active`: Flask-Login refuses to sign them in, and the user
+    loader drops them on their next request.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return not self.is_disabled
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == UserRole.STAFF.value
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, kept for the per-account limit (the window's worth only)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of the normalised email typed, known account or not, so that
+    # unknown emails are limited alike and the table holds no addresses.
+    email_key: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

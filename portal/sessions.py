@@ -103,7 +103,9 @@ class PortalSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.sid is None:
-            return
+            if not session:
+                return  # nothing worth a row or a cookie (static files, anonymous pages)
+            session.ensure_id()
         name = app.config["SESSION_COOKIE_NAME"]
         with app.extensions["db_sessionmaker"]() as db:
             if session.rotated_from:
@@ -116,9 +118,10 @@ class PortalSessionInterface(SessionInterface):
             lifetime = timedelta(seconds=app.config["SESSION_LIFETIME"])
             record = db.get(WebSession, _hash(session.sid))
             if record is None:
+                # Clean up before adding: the DELETE would autoflush the half-built record.
+                db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
                 record = WebSession(id_hash=_hash(session.sid))
                 db.add(record)
-                db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
             record.data = dict(session)
             record.expires_at = utcnow() + lifetime
             db.commit()

@@ -1,0 +1,61 @@
+"""Accounts: sign in, sign up and sign out, as pages of the registration flow.
+
+`init_auth(app)` wires Flask-Login (a disabled user is signed out on the next
+request), the password hasher, the per-address rate limit on the blueprint's
+POSTs and the blueprint itself. The per-account limit lives in `service`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from portal.sessions import carry_session_token
+
+if TYPE_CHECKING:
+    from portal.models import User
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+carry_session_token(bp)
+
+
+def _load_user(user_id: str) -> User | None:
+    from portal.auth.service import load_active_user
+    from portal.db import get_session
+
+    return load_active_user(get_session(), user_id)
+
+
+def _address_limit() -> str:
+    return current_app.config.get("AUTH_RATE_LIMIT", "20 per minute")
+
+
+def _init_rate_limits(app: Flask) -> None:
+    # One Limiter per app: Flask-Limiter keeps its storage and `enabled` flag on
+    # the instance, so a shared one would leak between apps (tests build many).
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
+        key_prefix="auth",
+    )
+    limiter.shared_limit(_address_limit, scope="auth-posts", methods=["POST"])(bp)
+    app.extensions["auth_limiter"] = limiter
+
+
+def init_auth(app: Flask) -> None:
+    from portal.auth import views  # noqa: F401 - registers the routes on bp
+    from portal.auth.service import PasswordHasher
+    from portal.extensions import login_manager
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(_load_user)
+    app.extensions["password_hasher"] = PasswordHasher()
+    app.register_blueprint(bp)
+    _init_rate_limits(app)

@@ -1,0 +1,49 @@
+"""The shape of the sign-in, sign-up and sign-out forms (no database lookups here)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+EMAIL_SHAPE = Regexp(
+    r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", message="Enter an email address like name@example.edu."
+)
+
+
+class SignInForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)]
+    )
+    next = HiddenField()
+
+
+class SignUpForm(FlaskForm):
+    email = StringField(
+        "Work email", validators=[DataRequired("Enter your email address."), Length(max=320), EMAIL_SHAPE]
+    )
+    organisation = StringField(
+        "Organisation",
+        validators=[DataRequired("Enter your institution's name."), Length(max=255)],
+        description="The school, college or university you administer the LMS for.",
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+    )
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
+    )
+    next = HiddenField()

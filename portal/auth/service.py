@@ -1,0 +1,233 @@
+"""Accounts: creating users, checking passwords, and the per-account sign-in limit.
+
+Functions take the caller's database session and do not commit (the view or CLI
+command commits once), except where a duplicate email forces a rollback.
+Every failure a person can fix raises an `AccountError` with a message to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.models import LoginAttempt, User, UserRole, record_event, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be done; the message says why."""
+
+
+class EmailTaken(AccountError):
+    pass
+
+
+class InvalidEmail(AccountError):
+    pass
+
+
+class WeakPassword(AccountError):
+    pass
+
+
+class UnknownUser(AccountError):
+    pass
+
+
+class TooManyAttempts(AccountError):
+    pass
+
+
+class PasswordHasher:
+    """The one place that knows the password algorithm (werkzeug's scrypt).
+
+    Lives in `app.extensions["password_hasher"]`, so tests can swap in a
+    subclass that counts `verify` calls.
+    """
+
+    def __init__(self, method: str = "scrypt") -> None:
+        self.method = method
+        self._dummy_hash: str | None = None
+
+    def hash(self, password: str) -> str:
+        return generate_password_hash(password, method=self.method)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return check_password_hash(password_hash, password)
+
+    def dummy_hash(self) -> str:
+        """A hash of a random secret, with the same cost as a real user's."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hash(secrets.token_urlsafe(32))
+        return self._dummy_hash
+
+
+def password_hasher() -> PasswordHasher:
+    return current_app.extensions["password_hasher"]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def load_active_user(db: Session, user_id: str) -> User | None:
+    """The user behind a session's user id, or None if unknown or disabled."""
+    if not user_id.isdigit():
+        return None
+    user = db.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def _check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"Choose a password of at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def _create_user(db: Session, email: str, password: str, role: UserRole, organisation: str | None) -> User:
+    email = normalise_email(email)
+    if len(email) > 320 or not _EMAIL_SHAPE.match(email):
+        raise InvalidEmail("Enter an email address like name@example.edu.")
+    _check_password_rules(password)
+    if find_user(db, email) is not None:
+        raise EmailTaken("An account with this email already exists. Sign in instead.")
+    user = User(email=email, password_hash=password_hasher().hash(password), role=role.value)
+    user.organisation = organisation
+    db.add(user)
+    try:
+        db.flush()
+    except IntegrityError as error:  # a concurrent sign-up with the same email won the race
+        db.rollback()
+        raise EmailTaken("An account with this email already exists. Sign in instead.") from error
+    return user
+
+
+def create_customer(db: Session, email: str, organisation: str, password: str) -> User:
+    """Sign-up of an institution's admin, who is signed in by it; audited.
+
+    :raise AccountError: bad or taken email, weak password.
+    """
+    user = _create_user(db, email, password, UserRole.CUSTOMER, organisation.strip())
+    user.last_login_at = utcnow()
+    record_event(db, "user:signed-up", actor=user.email, details={"role": user.role})
+    return user
+
+
+def create_staff(db: Session, email: str, password: str, actor: str) -> User:
+    """A staff account (from the CLI); audited. :raise AccountError: as `create_customer`."""
+    user = _create_user(db, email, password, UserRole.STAFF, None)
+    record_event(db, "user:created", actor=actor, details={"email": user.email, "role": user.role})
+    return user
+
+
+def _existing_user(db: Session, email: str) -> User:
+    user = find_user(db, email)
+    if user is None:
+        raise UnknownUser(f"No user with the email {normalise_email(email)}.")
+    return user
+
+
+def reset_password(db: Session, email: str, new_password: str, actor: str) -> User:
+    """Set a new password; audited. :raise AccountError: unknown email, weak password."""
+    user = _existing_user(db, email)
+    _check_password_rules(new_password)
+    user.password_hash = password_hasher().hash(new_password)
+    clear_failed_sign_ins(db, user.email)
+    record_event(db, "user:password-reset", actor=actor, details={"email": user.email})
+    return user
+
+
+def disable_user(db: Session, email: str, actor: str) -> User:
+    """Disable an account: it cannot sign in, and is signed out on its next request."""
+    user = _existing_user(db, email)
+    user.is_disabled = True
+    record_event(db, "user:disabled", actor=actor, details={"email": user.email})
+    return user
+
+
+def authenticate(db: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None.
+
+    Always checks one password hash (a dummy one for an unknown email), so the
+    answer takes as long whether or not the email has an account.
+    """
+    hasher = password_hasher()
+    user = find_user(db, email)
+    if user is None:
+        hasher.verify(hasher.dummy_hash(), password)
+        return None
+    if not hasher.verify(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def _email_key(email: str) -> str:
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def _failure_limit() -> tuple[int, timedelta]:
+    config = current_app.config
+    limit = int(config.get("LOGIN_FAILURE_LIMIT", 5))
+    window = timedelta(seconds=int(config.get("LOGIN_FAILURE_WINDOW", 900)))
+    return limit, window
+
+
+def is_account_locked(db: Session, email: str, now: datetime | None = None) -> bool:
+    """Whether `email` (known or not) has used up its failed sign-ins for the window."""
+    limit, window = _failure_limit()
+    since = (now or utcnow()) - window
+    failures = db.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.email_key == _email_key(email), LoginAttempt.created_at > since)
+    )
+    return (failures or 0) >= limit
+
+
+def record_failed_sign_in(db: Session, email: str) -> None:
+    _, window = _failure_limit()
+    now = utcnow()
+    db.execute(delete(LoginAttempt).where(LoginAttempt.created_at <= now - window))
+    db.add(LoginAttempt(email_key=_email_key(email), created_at=now))
+
+
+def clear_failed_sign_ins(db: Session, email: str) -> None:
+    db.execute(delete(LoginAttempt).where(LoginAttempt.email_key == _email_key(email)))
+
+
+def sign_in_with_password(db: Session, email: str, password: str) -> User | None:
+    """Check a sign-in and keep the books: failures counted, success audited.
+
+    :raise TooManyAttempts: this email has too many recent failures (checked
+        before the password, so a locked account reveals nothing about it).
+    """
+    if is_account_locked(db, email):
+        raise TooManyAttempts("Too many failed sign-ins for this account. Wait a few minutes.")
+    user = authenticate(db, email, password)
+    if user is None:
+        record_failed_sign_in(db, email)
+        return None
+    clear_failed_sign_ins(db, user.email)
+    user.last_login_at = utcnow()
+    record_event(db, "user:signed-in", actor=user.email)
+    return user
+
+
+def record_sign_out(db: Session, user: User) -> None:
+    record_event(db, "user:signed-out", actor=user.email)

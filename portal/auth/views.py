@@ -1,0 +1,123 @@
+"""Sign in, sign up and sign out: pages of the registration flow, inside the LMS iframe.
+
+All three keep the session's other data (the flow's `registrations`) and only
+rotate its id; sign-in and sign-up also renew the CSRF secret. Every redirect is
+built after the rotation, so in token mode it carries the new token.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from portal.auth import bp
+from portal.auth.forms import SignInForm, SignUpForm
+from portal.auth.navigation import safe_next, with_session_token
+from portal.auth.service import (
+    AccountError,
+    TooManyAttempts,
+    WeakPassword,
+    create_customer,
+    record_sign_out,
+    sign_in_with_password,
+)
+from portal.db import get_session
+from portal.models import User
+
+DEFAULT_ENDPOINT = "auth.account"
+GENERIC_SIGN_IN_ERROR = "The email or password is incorrect."
+
+
+def signup_enabled() -> bool:
+    return bool(current_app.config.get("SIGNUP_ENABLED", True))
+
+
+def _requested_next() -> str | None:
+    return safe_next(request.values.get("next"))
+
+
+def _go_to(target: str | None) -> Response:
+    return redirect(with_session_token(target or url_for(DEFAULT_ENDPOINT)))
+
+
+def _start_signed_in_session(user: User) -> None:
+    """A new session id and CSRF secret for the signed-in session; the flow's data stays."""
+    session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
+    session.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    """Sign in by email and password; one generic error whatever was wrong.
+
+    :raise 429: too many failed attempts for this email (or from this address).
+    """
+    target = _requested_next()
+    if current_user.is_authenticated:
+        return _go_to(target)
+    form = SignInForm(next=target)
+    error = None
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            user = sign_in_with_password(db, form.email.data, form.password.data)
+        except TooManyAttempts:
+            abort(429)
+        db.commit()
+        if user is not None:
+            _start_signed_in_session(user)
+            return _go_to(target)
+        error = GENERIC_SIGN_IN_ERROR
+    return render_template("auth/sign_in.html", form=form, error=error, signup_enabled=signup_enabled())
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+def sign_up() -> ResponseReturnValue:
+    """Create a customer account and sign it in; by invitation only when SIGNUP_ENABLED is off.
+
+    :raise 403: (rendered as the invitation page) a POST while sign-up is off.
+    """
+    target = _requested_next()
+    if not signup_enabled():
+        status = 403 if request.method == "POST" else 200
+        return render_template("auth/sign_up_closed.html", next_path=target), status
+    if current_user.is_authenticated:
+        return _go_to(target)
+    form = SignUpForm(next=target)
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            user = create_customer(db, form.email.data, form.organisation.data, form.password.data)
+        except AccountError as error:
+            field = form.password if isinstance(error, WeakPassword) else form.email
+            field.errors.append(str(error))
+        else:
+            db.commit()
+            _start_signed_in_session(user)
+            flash("Your account is ready.", "success")
+            return _go_to(target)
+    return render_template("auth/sign_up.html", form=form)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """Sign out (a CSRF-checked POST), keeping the flow's session data, then go to `next`."""
+    target = _requested_next()
+    if current_user.is_authenticated:
+        db = get_session()
+        record_sign_out(db, current_user._get_current_object())
+        db.commit()
+        logout_user()
+        session.regenerate()  # type: ignore[attr-defined]
+        flash("You have signed out.", "info")
+    return _go_to(target or url_for("auth.sign_in"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """Who is signed in, with a way out; where sign-in lands when no `next` was given."""
+    return render_template("auth/account.html", user=current_user)

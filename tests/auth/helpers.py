@@ -1,0 +1,129 @@
+"""Plain helpers for the account tests: a user factory, form reading, a flow that set session data."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Flask, redirect, session, url_for
+from flask.testing import FlaskClient
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from portal.auth.service import PasswordHasher
+from portal.db import get_session
+from portal.models import AuditEvent, User
+
+SESSION_COOKIE = "__Host-portal_session"
+PASSWORD = "correct horse battery"
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, counting how many password checks each request costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks = 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.checks += 1
+        return super().verify(password_hash, password)
+
+
+FLOW_REGISTRATIONS = ["reg-public-1", "reg-public-2"]
+
+
+def create_user(
+    app: Flask,
+    email: str = "admin@school.edu",
+    password: str = PASSWORD,
+    role: str = "customer",
+    organisation: str | None = "Example University",
+    disabled: bool = False,
+) -> User:
+    with app.app_context():
+        db = get_session()
+        user = User(
+            email=email.lower(),
+            password_hash=app.extensions["password_hasher"].hash(password),
+            role=role,
+            organisation=organisation,
+            is_disabled=disabled,
+        )
+        db.add(user)
+        db.commit()
+        return user
+
+
+def find_user(app: Flask, email: str) -> User | None:
+    with app.app_context():
+        return get_session().scalar(select(User).where(User.email == email))
+
+
+def audit_actions(app: Flask) -> list[tuple[str, str]]:
+    with app.app_context():
+        return [(event.action, event.actor) for event in get_session().scalars(select(AuditEvent))]
+
+
+class _FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, object]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": values.get("action"), "fields": {}})
+        elif tag == "input" and self.forms and values.get("type") == "hidden":
+            self.forms[-1]["fields"][values["name"]] = values.get("value") or ""  # type: ignore[index]
+
+
+def read_form(page: TestResponse, index: int = 0) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields (csrf_token, next) of the page's `index`th form."""
+    reader = _FormReader()
+    reader.feed(page.get_data(as_text=True))
+    form = reader.forms[index]
+    return str(form["action"]), dict(form["fields"])  # type: ignore[call-overload]
+
+
+def submit(client: FlaskClient, page_url: str, **fields: str) -> TestResponse:
+    """Open `page_url` and post its first form with `fields`, as a browser would."""
+    action, hidden = read_form(client.get(page_url))
+    return client.post(action, data={**hidden, **fields})
+
+
+def token_of(url: str) -> str | None:
+    return parse_qs(urlsplit(url).query).get("_st", [None])[0]
+
+
+def add_flow_start(app: Flask) -> None:
+    """Stand-ins for the registration flow: its first step keeps the registrations in the
+    session and sends the admin to sign in, carrying the session token as the flow does;
+    a later step needs a signed-in admin."""
+
+    @app.get("/test/flow-start")
+    def flow_start() -> object:
+        session["registrations"] = list(FLOW_REGISTRATIONS)
+        return redirect(url_for("auth.sign_in", next="/test/flow-step"))
+
+    @app.get("/test/flow-step")
+    @login_required
+    def flow_step() -> str:
+        return f"flow step for {current_user.email}"
+
+    @app.get("/test/flow-data")
+    def flow_data() -> dict[str, object]:
+        return {
+            "registrations": session.get("registrations"),
+            "user": current_user.email if current_user.is_authenticated else None,
+        }
+
+
+def normalised(page: TestResponse, *values: str) -> str:
+    """The page's HTML with `values` and per-response nonces blanked, for byte comparisons."""
+    html = page.get_data(as_text=True)
+    for value in values:
+        html = html.replace(value, "VALUE")
+    return re.sub(r'nonce="[^"]*"', 'nonce=""', html)
