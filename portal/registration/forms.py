@@ -1,0 +1,123 @@
+"""The override form: platform name, activation, and which messages/placements to send.
+
+The form is built per registration, because its choices are exactly what that
+LMS supports: a forged POST with any other message type or placement fails
+validation ("not a valid choice") instead of reaching LTIAAS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.registration import labels
+
+PLATFORM_NAME_MAX = 255
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _printable(_form: FlaskForm, field: Field) -> None:
+    if any(not character.isprintable() for character in field.data or ""):
+        raise ValidationError("Use letters, numbers and punctuation only (no line breaks or tabs).")
+
+
+def _at_least_one(_form: FlaskForm, field: Field) -> None:
+    if field.choices and not field.data:
+        raise ValidationError("Choose at least one way the LMS can use the tool.")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes; every submitted value must be one of `choices`."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ConfigureForm(FlaskForm):
+    platform_name = StringField(
+        "Name of this LMS in the tool",
+        validators=[
+            DataRequired("Enter a name for this LMS."),
+            Length(max=PLATFORM_NAME_MAX, message="Use at most 255 characters."),
+            _printable,
+        ],
+        filters=[_strip],
+    )
+    auto_activate = BooleanField("Activate the tool right away")
+    messages = MultiCheckboxField("What the LMS may do with the tool", validators=[_at_least_one])
+
+    supported_messages: list[dict[str, Any]]
+
+    def placement_field(self, index: int) -> MultiCheckboxField:
+        return self[f"placements_{index}"]  # type: ignore[return-value]
+
+    def to_overrides(self, fixed_auto_activate: bool | None = None) -> dict[str, Any]:
+        """The LTIAAS complete body: included types in the LMS's order, with their chosen placements.
+
+        `fixed_auto_activate` is used when the admin may not choose activation.
+        """
+        included = set(self.messages.data or [])
+        messages = []
+        for index, message in enumerate(self.supported_messages):
+            if message["type"] not in included:
+                continue
+            chosen = set(self.placement_field(index).data or [])
+            placements = [p for p in message.get("placements") or [] if p in chosen]
+            messages.append({"type": message["type"], "placements": placements})
+        auto_activate = self.auto_activate.data if fixed_auto_activate is None else fixed_auto_activate
+        return {
+            "platformName": self.platform_name.data,
+            "autoActivate": bool(auto_activate),
+            "messages": messages,
+        }
+
+
+def build_configure_form(
+    supported_messages: list[dict[str, Any]],
+    choices: dict[str, Any],
+    default_placements: dict[str, list[str]],
+    *,
+    allow_auto_activate_choice: bool,
+) -> ConfigureForm:
+    """A form for these supported messages, prefilled from `choices` (a complete body).
+
+    Placements of a type not in `choices` are prefilled from `default_placements`,
+    so that ticking the type later starts from sensible placements. On POST the
+    submitted data replaces the prefill.
+    """
+
+    class _Form(ConfigureForm):
+        pass
+
+    for index, message in enumerate(supported_messages):
+        options = [SelectChoice(p, labels.placement_label(p)) for p in message.get("placements") or []]
+        field = MultiCheckboxField(
+            f"Where {labels.message_type_label(message['type'])} appears", choices=options
+        )
+        setattr(_Form, f"placements_{index}", field)
+
+    chosen = {m["type"]: list(m.get("placements") or []) for m in choices.get("messages") or []}
+    data: dict[str, Any] = {
+        "platform_name": choices.get("platformName", ""),
+        "auto_activate": bool(choices.get("autoActivate")),
+        "messages": list(chosen),
+    }
+    for index, message in enumerate(supported_messages):
+        kind = message["type"]
+        data[f"placements_{index}"] = chosen.get(kind, default_placements.get(kind, []))
+
+    form = _Form(data=data)
+    form.supported_messages = supported_messages
+    form.messages.choices = [
+        SelectChoice(m["type"], labels.message_type_label(m["type"])) for m in supported_messages
+    ]
+    if not allow_auto_activate_choice:
+        del form.auto_activate
+    return form

@@ -1,0 +1,134 @@
+"""Plain-words labels for what an LMS reports: its family, scopes, message types, placements.
+
+Every function accepts values it has never seen and returns them as given, so a
+new LMS or a new LTI service is shown, never rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Family:
+    code: str
+    name: str
+    initials: str
+
+
+_FAMILIES: dict[str, tuple[str, str]] = {
+    "moodle": ("Moodle", "M"),
+    "canvas": ("Canvas", "C"),
+    "sakailms.org": ("Sakai", "S"),
+    "sakai": ("Sakai", "S"),
+    "desire2learn": ("Brightspace (D2L)", "D2L"),
+    "brightspace": ("Brightspace (D2L)", "D2L"),
+    "blackboardlearn": ("Blackboard Learn", "Bb"),
+    "blackboard": ("Blackboard Learn", "Bb"),
+    "schoology": ("Schoology", "Sc"),
+}
+
+_SCOPES: dict[str, str] = {
+    "openid": "Sign people in to the tool (OpenID Connect)",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score": "Send grades to the gradebook",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem": "Create and change gradebook columns",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly": "See gradebook columns",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly": "Read grades from the gradebook",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly": (
+        "Read class rosters (names and roles of course members)"
+    ),
+    "https://purl.imsglobal.org/spec/lti-gs/scope/contextgroup.readonly": "Read course groups",
+    "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome": "Grade passback (LTI 1.1)",
+    "https://purl.imsglobal.org/spec/lti-ts/scope/toolsetting": "Store the tool's settings in the LMS",
+    "https://purl.imsglobal.org/spec/lti-reg/scope/registration": "Update its own registration",
+    "https://purl.imsglobal.org/spec/lti-reg/scope/registration.readonly": "Read its own registration",
+    "https://purl.imsglobal.org/spec/lti/scope/noticehandlers": "Receive notices from the LMS",
+    "https://purl.imsglobal.org/spec/lti/scope/asset.readonly": "Read submitted files",
+    "https://purl.imsglobal.org/spec/lti/scope/report": "Send reports about submitted files",
+    "https://purl.imsglobal.org/spec/lti/scope/eula/deployment": "Manage its licence agreement",
+    "https://purl.imsglobal.org/spec/lti/scope/eula/user": "Record who accepted its licence agreement",
+    "https://canvas.instructure.com/lti/public_jwk/scope/update": "Rotate its own signing key",
+    "https://canvas.instructure.com/lti/account_lookup/scope/show": "Look up account details",
+    "https://canvas.instructure.com/lti-ags/progress/scope/show": "See the progress of grade submissions",
+    "https://canvas.instructure.com/lti/page_content/show": "Read page content",
+}
+
+_MESSAGE_TYPES: dict[str, str] = {
+    "LtiResourceLinkRequest": "Launch the tool (resource link)",
+    "LtiDeepLinkingRequest": "Pick content (deep linking)",
+    "LtiEulaRequest": "End-user licence agreement",
+    "LtiSubmissionReviewRequest": "Review a submission",
+}
+
+_PLACEMENTS: dict[str, str] = {
+    "ContentArea": "Content area / activity chooser",
+    "RichTextEditor": "Rich text editor",
+    "AddContentMenu": "Add content menu",
+}
+
+CANVAS_PLACEMENT_PREFIX = "https://canvas.instructure.com/lti/"
+
+_CANVAS_PLACEMENTS: dict[str, str] = {
+    "editor_button": "Rich text editor button",
+    "link_selection": "Link selection (modules)",
+    "assignment_selection": "Assignment selection",
+    "homework_submission": "Homework submission",
+    "migration_selection": "Course import",
+}
+
+# Issuers that many separate schools share: platforms with this url are not
+# "the same LMS", so earlier registrations cannot be told apart by url alone.
+SHARED_ISSUERS = frozenset(
+    {
+        "https://canvas.instructure.com",
+        "https://canvas.beta.instructure.com",
+        "https://canvas.test.instructure.com",
+        "https://blackboard.com",
+    }
+)
+
+
+def family(code: str) -> Family:
+    """The LMS family for a `product_family_code`; unknown codes keep their own name."""
+    known = _FAMILIES.get(code.strip().lower())
+    if known:
+        return Family(code=code, name=known[0], initials=known[1])
+    name = code.strip() or "Unknown LMS"
+    letters = [c for c in name if c.isalnum()]
+    return Family(code=code, name=name, initials="".join(letters[:2]).upper() or "?")
+
+
+def scope_label(scope: str) -> str:
+    """Plain words for a scope; Blackboard's `URL/` prefix is ignored; unknown scopes as given."""
+    bare = scope.removeprefix("URL/")
+    return _SCOPES.get(bare, scope)
+
+
+def message_type_label(message_type: str) -> str:
+    return _MESSAGE_TYPES.get(message_type, message_type)
+
+
+def placement_label(placement: str) -> str:
+    """Plain words for a placement: Canvas's URIs become e.g. "Course navigation"."""
+    if placement in _PLACEMENTS:
+        return _PLACEMENTS[placement]
+    if placement.startswith(CANVAS_PLACEMENT_PREFIX):
+        suffix = placement.removeprefix(CANVAS_PLACEMENT_PREFIX).strip("/")
+        if suffix and "/" not in suffix:
+            return _CANVAS_PLACEMENTS.get(suffix, suffix.replace("_", " ").capitalize())
+    return placement
+
+
+def lms_host(url: str) -> str:
+    """The host name of an LMS url, or the url itself when it has none."""
+    return urlsplit(url).hostname or url
+
+
+def default_platform_name(url: str, family_code: str, max_length: int = 255) -> str:
+    """The prefilled platform name, e.g. "moodle.example.edu (Moodle)"."""
+    return f"{lms_host(url)} ({family(family_code).name})"[:max_length]
+
+
+def is_shared_issuer(url: str) -> bool:
+    return url.rstrip("/").lower() in SHARED_ISSUERS

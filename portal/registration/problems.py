@@ -1,0 +1,100 @@
+"""Everything that can stop the registration flow, each with words for the LMS admin.
+
+Service code raises `RegistrationProblem(kind)`; one handler (in views) renders
+`registration/problem.html` with the kind's status code, or JSON for the
+status endpoint. No message blames the admin for a vendor or LTIAAS fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+START_AGAIN = (
+    "Start the registration again from your LMS's tool registration page (in the LMS, "
+    "add the tool again with the same registration URL)."
+)
+
+
+@dataclass(frozen=True)
+class ProblemText:
+    status: int
+    heading: str
+    explanation: str
+    next_step: str
+
+
+PROBLEMS: dict[str, ProblemText] = {
+    "missing_id": ProblemText(
+        400,
+        "The registration link is incomplete",
+        "This page was opened without a registration ID, so we cannot tell which LMS is registering.",
+        START_AGAIN,
+    ),
+    "malformed_id": ProblemText(
+        400,
+        "The registration link is not valid",
+        "The registration ID in the link is damaged or not one we could have issued.",
+        START_AGAIN,
+    ),
+    "unknown_registration": ProblemText(
+        404,
+        "This registration is no longer available",
+        "The registration was not found: it may have expired, been used already, or been "
+        "started in another window.",
+        START_AGAIN,
+    ),
+    "expired": ProblemText(
+        410,
+        "This registration has expired",
+        "Registrations must be finished within a limited time, and this one is too old. "
+        "Nothing was registered.",
+        START_AGAIN,
+    ),
+    "not_in_session": ProblemText(
+        404,
+        "This registration isn't open in this window",
+        "The registration was started in another browser window, or this window's session ended.",
+        START_AGAIN,
+    ),
+    "failed": ProblemText(
+        409,
+        "The registration could not be completed",
+        "The tool's registration service refused this registration.",
+        START_AGAIN + " If it happens again, contact the tool's vendor and quote the message above.",
+    ),
+    "ltiaas_unavailable": ProblemText(
+        503,
+        "The registration service could not be reached",
+        "LTIAAS, the service that registers this tool, could not be reached. This is usually "
+        "temporary. Nothing was registered.",
+        "Try again in a minute. If it keeps happening, contact the tool's vendor.",
+    ),
+    "vendor_setup": ProblemText(
+        502,
+        "The tool's registration service is not set up correctly",
+        "The tool's vendor has a problem in their setup with LTIAAS, the service that registers "
+        "this tool. This is not caused by anything you did, and nothing was registered.",
+        "Contact the tool's vendor and tell them registration failed on their side. Once they "
+        "have fixed it, start the registration again from your LMS.",
+    ),
+}
+
+
+class RegistrationProblem(Exception):
+    """Stops the flow with the page for `kind` (a key of PROBLEMS).
+
+    `detail` is an extra sentence to show (e.g. LTIAAS's refusal reason);
+    `retry_url` offers a "Try again" link when trying again can help.
+    """
+
+    def __init__(self, kind: str, *, detail: str | None = None, retry_url: str | None = None) -> None:
+        if kind not in PROBLEMS:
+            raise ValueError(f"unknown registration problem {kind!r}")
+        super().__init__(kind)
+        self.kind = kind
+        self.detail = detail
+        self.retry_url = retry_url
+
+    @property
+    def text(self) -> ProblemText:
+        return PROBLEMS[self.kind]

@@ -1,0 +1,81 @@
+"""Many clicks, tabs or processes completing one registration: LTIAAS is called exactly once.
+
+These run real threads against the app's database file (SQLite unless
+TEST_DATABASE_URL says otherwise), so the claim is decided by the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+
+from portal.db import get_session
+from portal.models import Registration
+from portal.registration import service
+from tests.registration.helpers import FakeLtiaas, public_id_from, start
+
+RACERS = 6
+
+
+def race(action: Callable[[], object]) -> list[object]:
+    """Run `action` in RACERS threads released at the same instant; returns results or errors."""
+    barrier = threading.Barrier(RACERS)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcome = action()
+        except Exception as error:
+            outcome = error
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_simultaneous_register_clicks_from_several_tabs_complete_once(app: Flask, ltiaas: FakeLtiaas) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    ltiaas.complete_delay = 0.3
+    first_tab = app.test_client(use_cookies=False)
+    review_url = start(first_tab)
+    token = review_url.split("?", 1)[1]
+    public_id = public_id_from(review_url)
+    form = {"platform_name": "Race", "messages": ["LtiResourceLinkRequest"]}
+    assert first_tab.post(f"/registration/{public_id}/configure?{token}", data=form).status_code == 303
+
+    def click() -> tuple[int, str]:
+        response = app.test_client(use_cookies=False).post(f"/registration/{public_id}/complete?{token}")
+        return response.status_code, response.headers.get("Location", "")
+
+    results = race(click)
+    assert len(results) == RACERS
+    assert all(status == 303 and "/done" in location for status, location in results), results
+    assert len(ltiaas.calls_of("complete_registration")) == 1
+    with app.app_context():
+        assert get_session().get(Registration, 1).state == "completed"
+
+
+def test_racing_service_calls_in_separate_app_contexts_complete_once(app: Flask, ltiaas: FakeLtiaas) -> None:
+    ltiaas.complete_delay = 0.2
+    with app.test_request_context("/"):
+        registration = service.receive_registration(get_session(), ltiaas, "reg-moodle")
+        service.save_choices(get_session(), registration, service.default_choices(registration))
+        registration_id = registration.id
+
+    def complete() -> bool:
+        with app.app_context():
+            db = get_session()
+            return service.complete(db, ltiaas, db.get(Registration, registration_id))
+
+    results = race(complete)
+    assert sorted(results, key=str) == [False] * (RACERS - 1) + [True], results
+    assert len(ltiaas.calls_of("complete_registration")) == 1
