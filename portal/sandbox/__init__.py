@@ -1,7 +1,26 @@
-"""Stand-ins for LTIAAS and an LMS (development and tests only; never in production)."""
+"""Stand-ins for LTIAAS and an LMS (development and tests only; never in production).
+
+LTIAAS answers at its real paths on the portal's origin (`/lti/register`,
+`/api/registrations/...`, the platforms prefix); the LMS answers under
+`/sandbox/lms/<profile>/...` on SANDBOX_LMS_URL, the same server under another
+site name. All their state lives in `sandbox_*` tables.
+"""
 
 from flask import Flask
 
+from portal.extensions import csrf
+
 
 def init_sandbox(app: Flask) -> None:
-    pass
+    """Register the sandbox's blueprints; machine-to-machine endpoints are CSRF-exempt."""
+    from portal.sandbox import lms_views, ltiaas_views
+
+    for blueprint in (ltiaas_views.register_bp, ltiaas_views.api_bp, ltiaas_views.platforms_bp):
+        csrf.exempt(blueprint)
+    csrf.exempt(lms_views.lms_endpoint)
+    app.register_blueprint(ltiaas_views.register_bp)
+    app.register_blueprint(ltiaas_views.api_bp)
+    app.register_blueprint(ltiaas_views.platforms_bp, url_prefix=app.config["LTIAAS_PLATFORMS_PATH"])
+    app.register_blueprint(ltiaas_views.calls_bp)
+    app.register_blueprint(lms_views.lms_bp)
+    app.register_blueprint(lms_views.index_bp)

@@ -1,1 +1,101 @@
-"""The sandbox's own tables (prefixed `sandbox_`)."""
+"""The sandbox's own tables (prefixed `sandbox_`): LTIAAS's state and the LMS's state.
+
+Everything lives in the portal's database so that the sandbox survives restarts
+and works the same with several server processes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base
+from portal.models import UTCDateTime, utcnow
+
+
+class RegistrationStatus(StrEnum):
+    PENDING = "pending"
+    # Held only while the one complete call talks to the LMS.
+    COMPLETING = "completing"
+    COMPLETED = "completed"
+
+
+class SandboxLtiaasRegistration(Base):
+    """A registration LTIAAS received from an LMS (`/lti/register`), keyed by its registrationId."""
+
+    __tablename__ = "sandbox_ltiaas_registrations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    openid_configuration_url: Mapped[str] = mapped_column(Text)
+    openid_configuration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registration_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.PENDING.value)
+    platform_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SandboxPlatform(Base):
+    """A platform (an LMS registration) as LTIAAS keeps it."""
+
+    __tablename__ = "sandbox_platforms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), index=True)
+    client_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    authentication_endpoint: Mapped[str] = mapped_column(Text)
+    accesstoken_endpoint: Mapped[str] = mapped_column(Text)
+    auth_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    public_key: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    authorization_server: Mapped[str | None] = mapped_column(Text, nullable=True)
+    deployment_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxApiCall(Base):
+    """One call to the LTIAAS stand-in, so tests can count what the portal did."""
+
+    __tablename__ = "sandbox_api_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxLmsAttempt(Base):
+    """An admin's "register a tool" attempt in the sandbox LMS, with its registration token."""
+
+    __tablename__ = "sandbox_lms_attempts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxLmsTool(Base):
+    """A tool the sandbox LMS registered through Dynamic Registration."""
+
+    __tablename__ = "sandbox_lms_tools"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile: Mapped[str] = mapped_column(String(64), index=True)
+    attempt_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sandbox_lms_attempts.id"), nullable=True, index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(255), unique=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    # The tool's whole registration request, as it was posted.
+    registration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,362 @@
+"""The sandbox LMS: registration attempts, registration tokens, and the registration endpoint.
+
+It plays the platform's side of LTI Dynamic Registration: it mints the
+registration token (an HS256 JWT, valid 3600 s, single use), serves its OpenID
+configuration, and validates and stores the tool's registration request the way
+a strict LMS would, answering errors in RFC 7591's shape (Canvas: 422 `errors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.models import utcnow
+from portal.sandbox.models import SandboxLmsAttempt, SandboxLmsTool
+from portal.sandbox.profiles import TOOL_CONFIGURATION, Profile
+
+TOKEN_LIFETIME = timedelta(seconds=3600)
+ATTEMPT_PARAM = "attempt"
+
+
+class LmsRejected(Exception):
+    """The LMS refuses a request. `token_problem` selects 401 over 400 (422 for Canvas)."""
+
+    def __init__(self, description: str, *, token_problem: bool = False, status: int | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.token_problem = token_problem
+        self.status = status
+
+    def response(self, profile: Profile) -> tuple[dict[str, Any], int]:
+        """The body and status this LMS answers with."""
+        if profile.canvas_errors:
+            status = self.status or (401 if self.token_problem else 422)
+            return {"errors": [{"message": self.description}]}, status
+        if self.token_problem:
+            return {"error": "invalid_token", "error_description": self.description}, self.status or 401
+        return {"error": "invalid_client_metadata", "error_description": self.description}, self.status or 400
+
+
+@dataclass(frozen=True)
+class StartedAttempt:
+    """What the admin page needs to send the admin's window to the tool."""
+
+    attempt_id: str
+    profile: str
+    window: str
+    openid_configuration_url: str
+    registration_token: str | None
+    register_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempt_id": self.attempt_id,
+            "profile": self.profile,
+            "window": self.window,
+            "openid_configuration_url": self.openid_configuration_url,
+            "registration_token": self.registration_token,
+            "register_url": self.register_url,
+        }
+
+
+def _token_key(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"sandbox-lms-registration-token", hashlib.sha256).digest()
+
+
+def mint_registration_token(attempt_id: str, jti: str, secret_key: str, issued_at: datetime) -> str:
+    """A registration token like Moodle's: {sub, scope: 'reg', iat, exp: iat + 3600, jti}."""
+    iat = int(issued_at.timestamp())
+    claims = {"sub": attempt_id, "scope": "reg", "iat": iat, "exp": iat + 3600, "jti": jti}
+    return jwt.encode(claims, _token_key(secret_key), algorithm="HS256")
+
+
+def read_registration_token(token: str, secret_key: str) -> dict[str, Any]:
+    """The token's claims if its signature, expiry and scope hold; raises LmsRejected."""
+    try:
+        claims = jwt.decode(
+            token, _token_key(secret_key), algorithms=["HS256"], options={"require": ["exp", "sub", "jti"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise LmsRejected("The registration token has expired.", token_problem=True) from None
+    except jwt.InvalidTokenError:
+        raise LmsRejected("The registration token is not valid.", token_problem=True) from None
+    if claims.get("scope") != "reg":
+        raise LmsRejected("The registration token is not for registration.", token_problem=True)
+    return claims
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+def start_attempt(
+    session: Session,
+    profile: Profile,
+    register_url: str,
+    *,
+    lms_url: str,
+    secret_key: str,
+    issued_at: datetime | None = None,
+) -> StartedAttempt:
+    """Create an attempt and the URL the admin's window opens (commits).
+
+    Profiles that send tokens get a fresh one whose `sub` is the attempt; the
+    others carry the attempt in the configuration URL instead. Canvas repeats
+    the token inside the configuration URL.
+    """
+    attempt = SandboxLmsAttempt(id=secrets.token_urlsafe(12), profile=profile.name)
+    token = None
+    configuration_url = profile.configuration_url(lms_url)
+    if profile.sends_registration_token:
+        attempt.token_jti = secrets.token_hex(16)
+        token = mint_registration_token(attempt.id, attempt.token_jti, secret_key, issued_at or utcnow())
+        if profile.canvas_errors:
+            configuration_url = _with_query(configuration_url, {"registration_token": token})
+    else:
+        configuration_url = _with_query(configuration_url, {ATTEMPT_PARAM: attempt.id})
+    session.add(attempt)
+    session.commit()
+    params = {"openid_configuration": configuration_url}
+    if token:
+        params["registration_token"] = token
+    return StartedAttempt(
+        attempt_id=attempt.id,
+        profile=profile.name,
+        window=profile.window,
+        openid_configuration_url=configuration_url,
+        registration_token=token,
+        register_url=_with_query(register_url, params),
+    )
+
+
+def serve_configuration(
+    profile: Profile,
+    lms_url: str,
+    *,
+    authorization: str | None,
+    user_agent: str | None,
+    attempt: str | None,
+    secret_key: str,
+) -> dict[str, Any]:
+    """The OpenID configuration for one GET; raises LmsRejected where the LMS is strict.
+
+    Canvas wants a User-Agent and the registration token as a Bearer header.
+    """
+    if profile.requires_user_agent and not user_agent:
+        raise LmsRejected("A User-Agent header is required.", status=400)
+    if profile.canvas_errors:
+        token = bearer_token(authorization)
+        if token is None:
+            raise LmsRejected("The registration token is required.", token_problem=True)
+        read_registration_token(token, secret_key)
+    configuration = profile.configuration(lms_url)
+    if attempt and not profile.sends_registration_token:
+        configuration["registration_endpoint"] = _with_query(
+            configuration["registration_endpoint"], {ATTEMPT_PARAM: attempt}
+        )
+    return configuration
+
+
+def _is_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
+def _check_client_metadata(body: dict[str, Any]) -> None:
+    if body.get("application_type") != "web":
+        raise LmsRejected("application_type must be 'web'.")
+    grant_types = body.get("grant_types")
+    if not isinstance(grant_types, list) or not {"client_credentials", "implicit"} <= set(grant_types):
+        raise LmsRejected("grant_types must include client_credentials and implicit.")
+    if not isinstance(body.get("response_types"), list) or "id_token" not in body["response_types"]:
+        raise LmsRejected("response_types must include id_token.")
+    redirect_uris = body.get("redirect_uris")
+    if not isinstance(redirect_uris, list) or not redirect_uris or not all(map(_is_url, redirect_uris)):
+        raise LmsRejected("redirect_uris must be a non-empty list of URLs.")
+    for field in ("initiate_login_uri", "jwks_uri"):
+        if not _is_url(body.get(field)):
+            raise LmsRejected(f"{field} must be a URL.")
+    if not isinstance(body.get("client_name"), str) or not body["client_name"].strip():
+        raise LmsRejected("client_name is required.")
+    if body.get("token_endpoint_auth_method") != "private_key_jwt":
+        raise LmsRejected("token_endpoint_auth_method must be private_key_jwt.")
+    if "scope" in body and not isinstance(body["scope"], str):
+        raise LmsRejected("scope must be a space-separated string.")
+
+
+def _check_tool_configuration(body: dict[str, Any], profile: Profile) -> None:
+    tool = body.get(TOOL_CONFIGURATION)
+    if not isinstance(tool, dict):
+        raise LmsRejected(f"{TOOL_CONFIGURATION} is required.")
+    domain = tool.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise LmsRejected("The tool configuration needs a domain.")
+    if not _is_url(tool.get("target_link_uri")):
+        raise LmsRejected("The tool configuration needs a target_link_uri.")
+    messages = tool.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise LmsRejected("The tool configuration must list at least one message.")
+    supported = profile.supported_placements()
+    for message in messages:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in supported:
+            raise LmsRejected(f"Message type {kind!r} is not supported.")
+        placements = message.get("placements") or []
+        if not isinstance(placements, list):
+            raise LmsRejected(f"placements of {kind} must be a list.")
+        unsupported = [p for p in placements if p not in supported[kind]]
+        if unsupported:
+            raise LmsRejected(f"Placements {unsupported} are not supported for {kind}.")
+
+
+def validate_registration_request(body: Any, profile: Profile) -> dict[str, Any]:
+    """`body` if it is a registration request this LMS accepts; raises LmsRejected."""
+    if not isinstance(body, dict):
+        raise LmsRejected("The registration request must be a JSON object.")
+    _check_client_metadata(body)
+    _check_tool_configuration(body, profile)
+    return body
+
+
+def _new_client_id(profile: Profile) -> str:
+    family = profile.family_code
+    if family == "moodle":
+        return secrets.token_urlsafe(12)[:15]
+    if family == "canvas":
+        return f"1000000{secrets.randbelow(10**7):07d}"
+    return str(uuid.uuid4())
+
+
+def _deployment_id(profile: Profile, tool: SandboxLmsTool) -> str:
+    family = profile.family_code
+    if family == "canvas":
+        return f"{tool.id}:{hashlib.sha1(tool.client_id.encode()).hexdigest()}"  # noqa: S324 - an id, not security
+    if family == "desire2learn":
+        return str(uuid.uuid4())
+    return str(tool.id)
+
+
+def _consume_token(session: Session, claims: dict[str, Any]) -> None:
+    """Mark the token used with a conditional UPDATE, so two posts cannot both use it."""
+    result = session.execute(
+        update(SandboxLmsAttempt)
+        .where(
+            SandboxLmsAttempt.id == claims["sub"],
+            SandboxLmsAttempt.token_jti == claims["jti"],
+            SandboxLmsAttempt.token_used_at.is_(None),
+        )
+        .values(token_used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise LmsRejected("The registration token has already been used.", token_problem=True)
+
+
+def register_tool(
+    session: Session,
+    profile: Profile,
+    body: Any,
+    *,
+    authorization: str | None,
+    user_agent: str | None,
+    attempt: str | None,
+    secret_key: str,
+) -> dict[str, Any]:
+    """Handle a POST to the registration endpoint; the response body (commits) or LmsRejected."""
+    if profile.requires_user_agent and not user_agent:
+        raise LmsRejected("A User-Agent header is required.", status=400)
+    claims = None
+    if profile.sends_registration_token:
+        token = bearer_token(authorization)
+        if token is None:
+            raise LmsRejected("The registration token is missing.", token_problem=True)
+        claims = read_registration_token(token, secret_key)
+    request = validate_registration_request(body, profile)
+    if claims is not None:
+        _consume_token(session, claims)
+        attempt = claims["sub"]
+    elif attempt is not None and session.get(SandboxLmsAttempt, attempt) is None:
+        attempt = None
+    tool = SandboxLmsTool(
+        profile=profile.name,
+        attempt_id=attempt,
+        client_id=_new_client_id(profile),
+        deployment_id="",
+        registration=request,
+        # Brightspace leaves a dynamically registered tool disabled until the admin enables it.
+        enabled=profile.family_code != "desire2learn",
+    )
+    session.add(tool)
+    session.flush()
+    tool.deployment_id = _deployment_id(profile, tool)
+    session.commit()
+    return _registration_response(profile, request, tool)
+
+
+def _granted_scope(profile: Profile, requested: str) -> str:
+    supported = set(profile.configuration_template.get("scopes_supported") or [])
+    return " ".join(scope for scope in requested.split() if scope in supported)
+
+
+def _registration_response(profile: Profile, request: dict[str, Any], tool: SandboxLmsTool) -> dict[str, Any]:
+    response = dict(request)
+    response["client_id"] = tool.client_id
+    response["scope"] = _granted_scope(profile, request.get("scope", ""))
+    tool_configuration = dict(request[TOOL_CONFIGURATION])
+    if profile.canvas_errors:
+        response["deployment_id"] = tool.deployment_id
+    else:
+        tool_configuration["deployment_id"] = tool.deployment_id
+    response[TOOL_CONFIGURATION] = tool_configuration
+    return response
+
+
+def tool_summary(tool: SandboxLmsTool) -> dict[str, Any]:
+    """A registered tool as the JSON view and the admin page show it."""
+    configuration = tool.registration.get(TOOL_CONFIGURATION) or {}
+    messages = [
+        {"type": message.get("type"), "placements": list(message.get("placements") or [])}
+        for message in configuration.get("messages") or []
+    ]
+    return {
+        "client_id": tool.client_id,
+        "deployment_id": tool.deployment_id,
+        "profile": tool.profile,
+        "attempt": tool.attempt_id,
+        "client_name": tool.registration.get("client_name"),
+        "messages": messages,
+        "scope": tool.registration.get("scope", ""),
+        "enabled": tool.enabled,
+        "created_at": tool.created_at.isoformat(),
+    }
+
+
+def list_tools(
+    session: Session, *, profile: str | None = None, attempt: str | None = None
+) -> list[SandboxLmsTool]:
+    """Registered tools, oldest first, optionally of one profile and/or one attempt."""
+    query = select(SandboxLmsTool).order_by(SandboxLmsTool.id)
+    if profile:
+        query = query.where(SandboxLmsTool.profile == profile)
+    if attempt:
+        query = query.where(SandboxLmsTool.attempt_id == attempt)
+    return list(session.scalars(query))

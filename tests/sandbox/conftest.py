@@ -1,0 +1,47 @@
+"""Fixtures for the sandbox: the live sandbox driven like a browser and a portal, and a forged LMS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.sandbox.helpers import ForgedLms, Sandbox
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def sandbox(live_server: LiveServer) -> Sandbox:
+    return Sandbox(live_server)
+
+
+@pytest.fixture
+def forged_lms() -> Iterator[ForgedLms]:
+    forged: ForgedLms
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            forged.seen_headers.append(dict(self.headers))
+            status, text = forged.responses.get(urlsplit(self.path).path, (404, "{}"))
+            payload = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    forged = ForgedLms(server=server)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield forged
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,304 @@
+"""The sandbox LMS: its registration tokens, its strictness, its errors, and its admin page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from urllib3.util import SKIP_HEADER
+
+from portal.models import utcnow
+from portal.sandbox.profiles import TOOL_CONFIGURATION, get_profile
+from tests.sandbox.helpers import PLAYABLE, Sandbox
+
+CANVAS = "https://canvas.instructure.com/lti/"
+
+
+def assert_lms_refused(response: requests.Response, code: int) -> dict:
+    assert response.status_code == 500, response.text
+    body = response.json()
+    assert body["status"] == 500
+    assert (
+        body["details"]["message"]
+        == {
+            401: "Response code 401 (Unauthorized)",
+            422: "Response code 422 (Unprocessable Entity)",
+        }[code]
+    )
+    return body["details"]
+
+
+def valid_request(sandbox: Sandbox, **changes: object) -> dict:
+    tool = f"{sandbox.live.url}/sandbox/tool"
+    request: dict = {
+        "application_type": "web",
+        "grant_types": ["client_credentials", "implicit"],
+        "response_types": ["id_token"],
+        "initiate_login_uri": f"{tool}/login",
+        "redirect_uris": [f"{tool}/launch"],
+        "client_name": "Direct Tool",
+        "jwks_uri": f"{tool}/keys",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "",
+        TOOL_CONFIGURATION: {
+            "domain": urlsplit(sandbox.live.url).netloc,
+            "target_link_uri": f"{tool}/launch",
+            "messages": [{"type": "LtiDeepLinkingRequest", "placements": ["AddContentMenu"]}],
+        },
+    }
+    request.update(changes)
+    return request
+
+
+def registration_endpoint(sandbox: Sandbox, profile: str) -> str:
+    return get_profile(profile).configuration(sandbox.live.lms_url)["registration_endpoint"]
+
+
+def test_without_its_registration_token_the_lms_refuses_and_the_registration_stays_usable(
+    sandbox: Sandbox,
+) -> None:
+    started = sandbox.start("moodle-4.4")
+    no_token = f"{sandbox.live.url}/lti/register?" + urlencode(
+        {"openid_configuration": started.openid_configuration_url}
+    )
+    registration_id = sandbox.receive(replace(started, register_url=no_token))
+
+    details = assert_lms_refused(sandbox.complete(registration_id), 401)
+
+    assert details["externalError"]["error"] == "invalid_token"
+    assert sandbox.registration(registration_id).status_code == 200
+    assert sandbox.complete(registration_id).status_code == 500
+    assert sandbox.lms_tools() == []
+    assert sandbox.platforms() == []
+
+
+def test_an_expired_registration_token_is_refused(sandbox: Sandbox) -> None:
+    started = sandbox.start("moodle-3.11", issued_at=utcnow() - timedelta(seconds=3601))
+    registration_id = sandbox.receive(started)
+
+    details = assert_lms_refused(sandbox.complete(registration_id), 401)
+
+    assert "expired" in details["externalError"]["error_description"]
+    assert sandbox.registration(registration_id).status_code == 200
+
+
+def test_a_registration_token_works_only_once(sandbox: Sandbox) -> None:
+    started = sandbox.start("sakai")
+    assert sandbox.complete(sandbox.receive(started)).status_code == 200
+
+    replayed = sandbox.receive(started)
+    details = assert_lms_refused(sandbox.complete(replayed), 401)
+
+    assert "already been used" in details["externalError"]["error_description"]
+    assert sandbox.registration(replayed).status_code == 200
+    assert len(sandbox.lms_tools()) == 1
+
+
+def test_a_forged_registration_token_is_refused(sandbox: Sandbox) -> None:
+    token = sandbox.start("moodle-4.4").registration_token
+    assert token is not None
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+
+    response = requests.post(
+        registration_endpoint(sandbox, "moodle-4.4"),
+        json=valid_request(sandbox),
+        headers={"Authorization": f"Bearer {forged}"},
+        timeout=10,
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_canvas_answers_422_and_the_registration_can_be_completed_afterwards(sandbox: Sandbox) -> None:
+    registration_id = sandbox.receive(sandbox.start("canvas"))
+
+    refused = sandbox.complete(registration_id, {"messages": [{"type": "LtiSomethingNewRequest"}]})
+
+    details = assert_lms_refused(refused, 422)
+    assert details["externalError"] == {
+        "errors": [{"message": details["externalError"]["errors"][0]["message"]}]
+    }
+    assert details["externalUrl"] == registration_endpoint(sandbox, "canvas")
+    accepted = sandbox.complete(
+        registration_id,
+        {"messages": [{"type": "LtiResourceLinkRequest", "placements": [CANVAS + "course_navigation"]}]},
+    )
+    assert accepted.status_code == 200
+
+
+def test_canvas_wants_a_user_agent_and_its_token_to_show_its_configuration(sandbox: Sandbox) -> None:
+    started = sandbox.start("canvas")
+    url = started.openid_configuration_url
+    assert parse_qs(urlsplit(url).query)["registration_token"] == [started.registration_token]
+    bearer = {"Authorization": f"Bearer {started.registration_token}"}
+
+    no_agent = requests.get(url, headers={**bearer, "User-Agent": SKIP_HEADER}, timeout=10)
+    no_token = requests.get(url, timeout=10)
+    shown = requests.get(url, headers=bearer, timeout=10)
+
+    assert no_agent.status_code == 400
+    assert "errors" in no_agent.json()
+    assert no_token.status_code == 401
+    assert shown.status_code == 200
+    assert shown.json()["issuer"] == "https://canvas.instructure.com"
+    assert shown.json()["registration_endpoint"].startswith(sandbox.live.lms_url)
+    assert shown.json()["authorization_server"] == "127.0.0.1"
+    anonymous_post = requests.post(
+        registration_endpoint(sandbox, "canvas"),
+        json=valid_request(sandbox),
+        headers={**bearer, "User-Agent": SKIP_HEADER},
+        timeout=10,
+    )
+    assert anonymous_post.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"application_type": "native"}, "application_type"),
+        ({"grant_types": ["client_credentials"]}, "grant_types"),
+        ({"response_types": []}, "response_types"),
+        ({"redirect_uris": []}, "redirect_uris"),
+        ({"initiate_login_uri": "not a url"}, "initiate_login_uri"),
+        ({"jwks_uri": None}, "jwks_uri"),
+        ({"client_name": ""}, "client_name"),
+        ({TOOL_CONFIGURATION: None}, TOOL_CONFIGURATION),
+        ({TOOL_CONFIGURATION: {"target_link_uri": "https://tool.example/launch", "messages": []}}, "domain"),
+        (
+            {TOOL_CONFIGURATION: {"domain": "tool.example", "target_link_uri": "x", "messages": []}},
+            "target_link_uri",
+        ),
+        (
+            {
+                TOOL_CONFIGURATION: {
+                    "domain": "t",
+                    "target_link_uri": "https://t/l",
+                    "messages": [{"type": "LtiX"}],
+                }
+            },
+            "not supported",
+        ),
+        (
+            {
+                TOOL_CONFIGURATION: {
+                    "domain": "t",
+                    "target_link_uri": "https://t/l",
+                    "messages": [{"type": "LtiResourceLinkRequest", "placements": ["ContentArea"]}],
+                }
+            },
+            "not supported for LtiResourceLinkRequest",
+        ),
+    ],
+)
+def test_moodle_refuses_a_malformed_registration_in_rfc7591_terms_and_keeps_the_token(
+    sandbox: Sandbox, change: dict, complaint: str
+) -> None:
+    token = sandbox.start("moodle-3.11").registration_token
+    headers = {"Authorization": f"Bearer {token}"}
+    endpoint = registration_endpoint(sandbox, "moodle-3.11")
+
+    refused = requests.post(endpoint, json=valid_request(sandbox, **change), headers=headers, timeout=10)
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client_metadata"
+    assert complaint in refused.json()["error_description"]
+    accepted = requests.post(endpoint, json=valid_request(sandbox), headers=headers, timeout=10)
+    assert accepted.status_code == 200
+    body = accepted.json()
+    assert body["client_id"]
+    assert body[TOOL_CONFIGURATION]["deployment_id"]
+    assert "deployment_id" not in body
+
+
+def test_brightspace_needs_no_token_and_leaves_new_tools_disabled(sandbox: Sandbox) -> None:
+    started = sandbox.start("brightspace")
+    assert started.registration_token is None
+    assert started.window == "new tab"
+
+    assert sandbox.complete(sandbox.receive(started)).status_code == 200
+
+    [tool] = sandbox.lms_tools(attempt=started.attempt_id)
+    assert tool["enabled"] is False
+
+
+def test_unknown_profiles_and_paths_are_not_found(sandbox: Sandbox) -> None:
+    lms = f"{sandbox.live.lms_url}/sandbox/lms"
+    assert requests.get(f"{lms}/blackboard-developer-portal/x", timeout=10).status_code == 404
+    assert requests.get(f"{lms}/moodle-4.4/mod/lti/nothing.php", timeout=10).status_code == 404
+    assert requests.get(f"{lms}/moodle-4.4/mod/lti/openid-registration.php", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("profile", PLAYABLE)
+def test_each_lms_serves_its_configuration_with_its_own_base(sandbox: Sandbox, profile: str) -> None:
+    started = sandbox.start(profile)
+    headers = {"Authorization": f"Bearer {started.registration_token}"} if started.registration_token else {}
+
+    configuration = requests.get(started.openid_configuration_url, headers=headers, timeout=10).json()
+
+    base = f"{sandbox.live.lms_url}/sandbox/lms/{profile}"
+    assert configuration["registration_endpoint"].startswith(base)
+    assert configuration["jwks_uri"].startswith(base)
+    assert "{base}" not in str(configuration)
+
+
+def admin_page(sandbox: Sandbox) -> requests.Response:
+    return requests.get(f"{sandbox.live.lms_url}/sandbox/lms/", timeout=10)
+
+
+def test_the_admin_page_lives_on_the_lms_site_and_may_frame_the_portal(sandbox: Sandbox) -> None:
+    page = admin_page(sandbox)
+
+    assert page.status_code == 200
+    for label in (
+        "Moodle 4.4",
+        "Moodle 3.11",
+        "Canvas",
+        "Sakai",
+        "Brightspace",
+        "blackboard-developer-portal",
+    ):
+        assert label in page.text
+    assert f'value="{sandbox.live.url}/lti/register"' in page.text
+    assert f'href="{sandbox.live.url}/"' in page.text
+    assert 'id="close-status"' in page.text
+    assert 'id="registered-tools"' in page.text
+    assert "/static/js/sandbox-lms.js" in page.text
+    assert "<script>" not in page.text
+    frame_src = re.search(r"frame-src ([^;]+)", page.headers["Content-Security-Policy"])
+    assert frame_src is not None
+    assert sandbox.live.url in frame_src.group(1)
+
+
+def test_the_sandbox_index_and_the_portal_origin_lead_to_the_lms_site(sandbox: Sandbox) -> None:
+    for url in (f"{sandbox.live.url}/sandbox/", f"{sandbox.live.url}/sandbox/lms/"):
+        response = requests.get(url, allow_redirects=False, timeout=10)
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"{sandbox.live.lms_url}/sandbox/lms/"
+
+
+def test_the_start_button_needs_the_pages_csrf_token(sandbox: Sandbox) -> None:
+    page = admin_page(sandbox)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    session_token = re.search(r'name="session-token" content="([^"]+)"', page.text)
+    assert csrf is not None and session_token is not None
+    start = f"{sandbox.live.lms_url}/sandbox/lms/attempts"
+    body = {"profile": "moodle-4.4", "register_url": f"{sandbox.live.url}/lti/register"}
+
+    refused = requests.post(start, json=body, headers={"X-Session-Token": session_token.group(1)}, timeout=10)
+    started = requests.post(
+        start,
+        json=body,
+        headers={"X-CSRFToken": csrf.group(1), "X-Session-Token": session_token.group(1)},
+        timeout=10,
+    )
+
+    assert refused.status_code == 400
+    assert started.status_code == 200, started.text
+    assert started.json()["window"] == "iframe"
+    response = sandbox.open_register_url(started.json()["register_url"])
+    assert response.status_code == 302

@@ -1,0 +1,151 @@
+"""The LTIAAS stand-in's API: the API key, error bodies, and platforms."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.sandbox.helpers import Sandbox
+
+UNAUTHORIZED = {
+    "status": 401,
+    "error": "Unauthorized",
+    "details": {"message": "INVALID_API_KEY_AUTHORIZATION_HEADER", "description": "Invalid API key"},
+}
+
+
+def new_platform(**changes: object) -> dict[str, object]:
+    platform: dict[str, object] = {
+        "url": "https://moodle.springfield.edu",
+        "clientId": "abc123",
+        "name": "Springfield Moodle",
+        "authenticationEndpoint": "https://moodle.springfield.edu/mod/lti/auth.php",
+        "accesstokenEndpoint": "https://moodle.springfield.edu/mod/lti/token.php",
+        "authConfig": {"method": "JWK_SET", "key": "https://moodle.springfield.edu/mod/lti/certs.php"},
+    }
+    platform.update(changes)
+    return platform
+
+
+API_CALLS = [
+    ("GET", "/api/registrations/anything"),
+    ("POST", "/api/registrations/anything/complete"),
+    ("GET", "/api/platforms"),
+    ("POST", "/api/platforms"),
+    ("PUT", "/api/platforms/anything"),
+    ("DELETE", "/api/platforms/anything"),
+    ("POST", "/api/platforms/anything/activate"),
+]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-key", "sandbox-api-key", "LTIK-AUTH-V2 sandbox-api-key:ltik", "Bearer "],
+)
+def test_the_api_refuses_anything_but_the_bearer_api_key(sandbox: Sandbox, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+
+    for method, path in API_CALLS:
+        response = requests.request(method, sandbox.live.url + path, headers=headers, json={}, timeout=10)
+        assert response.status_code == 401, (method, path)
+        assert response.json() == UNAUTHORIZED
+
+
+def test_platforms_can_be_created_found_replaced_toggled_and_deleted(sandbox: Sandbox) -> None:
+    api = sandbox.api
+    created = api.post(sandbox.platforms_url, json=new_platform(), timeout=10)
+    assert created.status_code == 200
+    platform = created.json()
+    assert platform["active"] is True
+    assert platform["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
+    other = api.post(
+        sandbox.platforms_url, json=new_platform(url="https://canvas.instructure.com"), timeout=10
+    )
+    assert other.status_code == 200
+
+    assert [p["id"] for p in sandbox.platforms()] == [platform["id"], other.json()["id"]]
+    assert [p["id"] for p in sandbox.platforms(url="https://moodle.springfield.edu")] == [platform["id"]]
+    assert [p["id"] for p in sandbox.platforms(clientId="abc123")] == [platform["id"], other.json()["id"]]
+    assert [p["id"] for p in sandbox.platforms(id=other.json()["id"])] == [other.json()["id"]]
+    assert sandbox.platforms(url="https://nowhere.example") == []
+
+    url = f"{sandbox.platforms_url}/{platform['id']}"
+    assert api.get(url, timeout=10).json() == platform
+
+    replaced = api.put(url, json=new_platform(name="Springfield Moodle (new)", clientId="xyz"), timeout=10)
+    assert replaced.status_code == 200
+    assert replaced.json()["name"] == "Springfield Moodle (new)"
+    assert replaced.json()["clientId"] == "xyz"
+    assert replaced.json()["id"] == platform["id"]
+
+    deactivated = api.post(f"{url}/deactivate", timeout=10)
+    assert deactivated.status_code == 200
+    assert api.get(url, timeout=10).json()["active"] is False
+    assert api.post(f"{url}/activate", timeout=10).status_code == 200
+    assert api.get(url, timeout=10).json()["active"] is True
+
+    deleted = api.delete(url, timeout=10)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    gone = api.get(url, timeout=10)
+    assert gone.status_code == 404
+    assert gone.json()["details"]["message"] == "PLATFORM_NOT_FOUND"
+
+
+def test_the_same_issuer_and_client_id_cannot_be_registered_twice(sandbox: Sandbox) -> None:
+    assert sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).status_code == 200
+
+    again = sandbox.api.post(sandbox.platforms_url, json=new_platform(name="Again"), timeout=10)
+
+    assert again.status_code == 403
+    assert again.json()["status"] == 403
+    assert again.json()["error"] == "Forbidden"
+    assert again.json()["details"]["description"] == "Platform already registered."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        new_platform(url=None),
+        new_platform(clientId=""),
+        new_platform(authConfig={"method": "PASSWORD", "key": "x"}),
+        {"url": "https://moodle.springfield.edu"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_platform_needs_its_six_core_fields(sandbox: Sandbox, body: object) -> None:
+    created = sandbox.api.post(sandbox.platforms_url, json=body, timeout=10)
+    assert created.status_code == 400
+    assert created.json()["details"]["message"] == "MISSING_OR_INVALID_PARAMETER"
+
+    existing = sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).json()
+    replaced = sandbox.api.put(f"{sandbox.platforms_url}/{existing['id']}", json=body, timeout=10)
+    assert replaced.status_code == 400
+
+
+def test_unknown_platforms_are_not_found(sandbox: Sandbox) -> None:
+    for method, suffix in [
+        ("GET", ""),
+        ("PUT", ""),
+        ("DELETE", ""),
+        ("POST", "/activate"),
+        ("POST", "/deactivate"),
+    ]:
+        response = sandbox.api.request(
+            method, f"{sandbox.platforms_url}/nope{suffix}", json=new_platform(), timeout=10
+        )
+        assert response.status_code == 404, (method, suffix)
+        assert response.json()["details"]["message"] == "PLATFORM_NOT_FOUND"
+
+
+def test_a_complete_body_of_the_wrong_shape_is_refused_without_using_the_registration(
+    sandbox: Sandbox,
+) -> None:
+    registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
+
+    for body in ({"autoActivate": "yes"}, {"messages": [{"placements": []}]}, {"platformName": 42}):
+        refused = sandbox.complete(registration_id, body)
+        assert refused.status_code == 400
+        assert refused.json()["details"]["message"] == "MISSING_OR_INVALID_PARAMETER"
+
+    assert sandbox.complete(registration_id).status_code == 200
