@@ -76,6 +76,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "LOGIN_FAILURE_LIMIT": int(_number(environ, "LOGIN_FAILURE_LIMIT", 5)),
         "LOGIN_FAILURE_WINDOW": int(_number(environ, "LOGIN_FAILURE_WINDOW", 900)),
         "SANDBOX_LMS_URL": environ.get("SANDBOX_LMS_URL", "").strip().rstrip("/"),
+        "SANDBOX_INTERMEDIATE_TARGET": environ.get("SANDBOX_INTERMEDIATE_TARGET", "").strip(),
         "SANDBOX_REGISTRATION_LIFETIME": int(_number(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600)),
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
         "DEFAULT_AUTO_ACTIVATE": _flag(environ.get("DEFAULT_AUTO_ACTIVATE"), True),
@@ -109,6 +110,9 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
             settings["PORTAL_URL"]
         )
         settings["FRAME_ANCESTORS"] = f"{settings['FRAME_ANCESTORS']} {settings['SANDBOX_LMS_URL']}"
+    settings["SANDBOX_INTERMEDIATE_TARGET"] = (
+        settings.get("SANDBOX_INTERMEDIATE_TARGET") or f"{settings['PORTAL_URL']}/intermediate-target"
+    )
     if env == "production":
         _refuse_unsafe_production(settings)
     settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
