@@ -1,0 +1,111 @@
+"""Playwright driving Debian's Chromium against a live portal.
+
+The sandbox LMS page is opened at 127.0.0.1 and frames the portal at localhost:
+two different sites, so the browser treats the portal as a cross-site iframe,
+exactly as in Moodle or Canvas. Screenshots go to `test-artifacts/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def strip_portal_cookies(context: BrowserContext, live: LiveServer) -> None:
+    """Make the browser behave like one that keeps no cookie for the framed portal.
+
+    Every request to the portal's site is sent by the test itself, without a
+    Cookie header, and answered to the browser without Set-Cookie. (Playwright's
+    `route.fetch()` would go through the context's cookie jar, partitioned
+    cookies included, and quietly carry the session: the test would prove
+    nothing.) Chromium does not hand the follow-up request of a fulfilled
+    redirect back to the route, so a redirect is answered with a page that
+    moves on to the same Location by meta refresh: the next request is routed too.
+    """
+
+    def without_cookies(route: Route) -> None:
+        request = route.request
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in REQUEST_HEADERS_TO_DROP}
+        answer = requests.request(
+            request.method,
+            request.url,
+            headers=headers,
+            data=request.post_data_buffer,
+            allow_redirects=False,
+            timeout=30,
+        )
+        if answer.is_redirect:
+            target = html.escape(urljoin(request.url, answer.headers["Location"]))
+            refresh = f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
+            route.fulfill(status=200, content_type="text/html", body=refresh)
+            return
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in RESPONSE_HEADERS_TO_DROP}
+        route.fulfill(status=answer.status_code, headers=kept, body=answer.content)
+
+    context.route(re.compile(rf"^{re.escape(live.url)}/.*"), without_cookies)
+
+
+REQUEST_HEADERS_TO_DROP = {"cookie", "host", "content-length"}
+RESPONSE_HEADERS_TO_DROP = {
+    "set-cookie",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+}
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go: kept by CI as test artifacts, never committed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

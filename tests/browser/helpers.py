@@ -1,0 +1,86 @@
+"""Steps a person takes in the sandbox LMS and the portal, for the browser tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import requests
+from playwright.sync_api import FrameLocator, Page, expect
+
+DIALOG_SIZE = {"width": 800, "height": 600}
+
+
+@dataclass
+class Choices:
+    """What the admin ticks on the configure page: message type -> placements."""
+
+    platform_name: str
+    messages: dict[str, list[str]]
+
+
+def open_lms(page: Page, lms_url: str) -> None:
+    page.goto(f"{lms_url}/sandbox/lms/")
+    expect(page.locator("#close-status")).to_have_text("idle")
+
+
+def start_registration(page: Page, profile: str) -> None:
+    page.check(f'input[name="profile"][value="{profile}"]')
+    page.click("#start-button")
+
+
+def portal_frame(page: Page) -> FrameLocator:
+    return page.frame_locator("#registration-frame")
+
+
+def choose(view: FrameLocator | Page, choices: Choices) -> None:
+    """Fill the configure form with exactly `choices` (everything else unticked)."""
+    view.locator("#platform_name").fill(choices.platform_name)
+    for box in view.locator('input[name="messages"]').all():
+        box.set_checked(box.get_attribute("value") in choices.messages)
+    for option in view.locator(".message-option").all():
+        message_type = option.get_attribute("data-message-type") or ""
+        wanted = set(choices.messages.get(message_type, []))
+        for box in option.locator('.placements input[type="checkbox"]').all():
+            if box.is_enabled():
+                box.set_checked(box.get_attribute("value") in wanted)
+
+
+def walk_to_confirm(view: FrameLocator | Page, choices: Choices) -> None:
+    expect(view.locator('[data-page="review"]')).to_be_visible()
+    view.locator("#continue").click()
+    expect(view.locator('[data-page="configure"]')).to_be_visible()
+    choose(view, choices)
+    view.locator("#save-choices").click()
+    expect(view.locator('[data-page="confirm"]')).to_be_visible()
+
+
+def wait_for_close(page: Page) -> None:
+    expect(page.locator("#close-status")).to_have_text("closed")
+
+
+def registered_tools(page: Page) -> list[dict]:
+    """The tools the sandbox LMS page lists for its current attempt, once loaded."""
+    tools = page.locator("#registered-tools li[data-client-id]")
+    expect(tools.first).to_be_attached()
+    return [
+        {
+            "client_id": item.get_attribute("data-client-id"),
+            "profile": item.get_attribute("data-profile"),
+            "messages": json.loads(item.get_attribute("data-messages") or "[]"),
+        }
+        for item in tools.all()
+    ]
+
+
+def complete_calls(portal_url: str) -> int:
+    """How many times the sandbox LTIAAS was asked to complete a registration."""
+    calls = requests.get(
+        f"{portal_url}/sandbox/api/calls", params={"path_contains": "/complete"}, timeout=5
+    ).json()
+    entries = calls["calls"] if isinstance(calls, dict) else calls
+    return sum(1 for call in entries if call["method"] == "POST")
+
+
+def has_no_horizontal_scroll(view: Page) -> bool:
+    return view.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
