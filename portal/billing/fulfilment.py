@@ -1,0 +1,352 @@
+"""Starting Checkout for a registration and recording what Stripe says was paid.
+
+Every function here reads the truth from Stripe (through the gateway) rather than
+trusting a browser or the order of webhook events, and commits its own changes.
+`fulfil_checkout_session` is the one place a payment becomes paid: the webhook,
+the return page and the status poll all call it, and a conditional UPDATE lets
+only one of them record it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.billing.models import Payment, PaymentStatus
+from portal.billing.stripe_gateway import (
+    EMBEDDED,
+    HOSTED,
+    CheckoutSessionInfo,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    get_gateway,
+)
+from portal.db import get_session
+from portal.models import Registration, record_event, utcnow
+
+log = logging.getLogger(__name__)
+
+STRIPE_ACTOR = "stripe"
+_START_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class FulfilmentResult:
+    """`paid`: the payment is paid now; `newly_paid`: this call recorded it; `reason` says why not."""
+
+    paid: bool
+    newly_paid: bool
+    payment: Payment | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    """`state` is "paid" (nothing to pay), "processing" (an async payment is under way) or "open"."""
+
+    state: str
+    payment: Payment
+    session: CheckoutSessionInfo | None = None
+
+
+def payment_required(user: Any = None) -> bool:
+    """Whether a registration must be paid for: only with a price set, and never by staff."""
+    if not current_app.config.get("STRIPE_PRICE_ID"):
+        return False
+    return not getattr(user, "is_staff", False)
+
+
+def get_or_create_payment(registration: Registration, user: Any = None) -> Payment:
+    """The registration's one payment, created (and committed) on first need; safe under races."""
+    db = get_session()
+    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    if payment is not None:
+        return payment
+    payment = Payment(
+        registration_id=registration.id,
+        user_id=getattr(user, "id", None),
+        customer_email=getattr(user, "email", None),
+    )
+    db.add(payment)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+        if payment is None:
+            raise
+    return payment
+
+
+def find_payment(db: Session, info: CheckoutSessionInfo) -> Payment | None:
+    """Our payment for a Checkout Session: by its id, else by the metadata and reference we set."""
+    payment = db.scalar(select(Payment).where(Payment.stripe_session_id == info.id))
+    if payment is None and info.metadata.get("payment"):
+        payment = db.scalar(select(Payment).where(Payment.public_id == info.metadata["payment"]))
+    if payment is None and info.client_reference_id:
+        payment = db.scalar(
+            select(Payment)
+            .join(Registration, Payment.registration_id == Registration.id)
+            .where(Registration.public_id == info.client_reference_id)
+        )
+    return payment
+
+
+def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, actor: str) -> FulfilmentResult:
+    if not info.is_paid:
+        reason = "processing" if info.status == "complete" else (info.status or "open")
+        return FulfilmentResult(payment.is_paid, False, payment, reason)
+    result = db.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status != PaymentStatus.PAID.value)
+        .values(
+            status=PaymentStatus.PAID.value,
+            stripe_session_id=info.id,
+            amount_total=info.amount_total,
+            currency=info.currency,
+            stripe_customer=info.customer,
+            stripe_payment_intent=info.payment_intent,
+            stripe_subscription=info.subscription,
+            paid_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.rollback()
+        db.refresh(payment)
+        if payment.stripe_session_id != info.id:
+            log.error(
+                "payment %s: session %s was paid too, after %s; refund it in Stripe",
+                payment.public_id,
+                info.id,
+                payment.stripe_session_id,
+            )
+        return FulfilmentResult(True, False, payment, "already_paid")
+    db.refresh(payment)
+    record_event(
+        db,
+        action="payment:paid",
+        actor=actor,
+        registration=payment.registration,
+        details={
+            "payment": payment.public_id,
+            "session": info.id,
+            "amount_total": info.amount_total,
+            "currency": info.currency,
+            "payment_status": info.payment_status,
+        },
+    )
+    db.commit()
+    return FulfilmentResult(True, True, payment, "paid")
+
+
+def fulfil_checkout_session(session_id: str, actor: str = STRIPE_ACTOR) -> FulfilmentResult:
+    """Re-read `session_id` from Stripe and record its payment once if Stripe says it is paid.
+
+    Accepts only status "complete" with payment_status "paid" or "no_payment_required".
+    Idempotent. Raises PaymentProviderUnavailable/PaymentProviderError from the gateway.
+    """
+    db = get_session()
+    info = get_gateway().retrieve_session(session_id)
+    payment = find_payment(db, info)
+    if payment is None:
+        log.warning("checkout session %s belongs to no payment of ours", session_id)
+        return FulfilmentResult(False, False, None, "unknown_session")
+    return _record_if_paid(db, info, payment, actor)
+
+
+def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> FulfilmentResult:
+    db = get_session()
+    info = get_gateway().retrieve_session(session_id)
+    payment = find_payment(db, info)
+    if payment is None:
+        log.warning("checkout session %s belongs to no payment of ours", session_id)
+        return FulfilmentResult(False, False, None, "unknown_session")
+    if info.is_paid:
+        return _record_if_paid(db, info, payment, STRIPE_ACTOR)
+    if info.status != accept:
+        return FulfilmentResult(payment.is_paid, False, payment, info.status or "open")
+    # Only the current attempt's own session can fail it; an old session's news is stale.
+    result = db.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.status == PaymentStatus.PENDING.value,
+            Payment.stripe_session_id == info.id,
+        )
+        .values(status=status.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        record_event(
+            db,
+            action=f"payment:{status.value}",
+            actor=STRIPE_ACTOR,
+            registration=payment.registration,
+            details={"payment": payment.public_id, "session": info.id},
+        )
+    db.commit()
+    db.refresh(payment)
+    return FulfilmentResult(payment.is_paid, False, payment, status.value if result.rowcount else "stale")
+
+
+def mark_session_failed(session_id: str) -> FulfilmentResult:
+    """An asynchronous payment failed: the payment becomes failed (a new attempt may follow)."""
+    return _close_attempt(session_id, PaymentStatus.FAILED, accept="complete")
+
+
+def mark_session_expired(session_id: str) -> FulfilmentResult:
+    """The session expired unpaid: the payment becomes expired (a new attempt may follow)."""
+    return _close_attempt(session_id, PaymentStatus.EXPIRED, accept="expired")
+
+
+def refresh_payment(payment: Payment) -> Payment:
+    """The payment as Stripe sees it now (for the poll path); Stripe being down is not an error here."""
+    if payment.is_paid or not payment.stripe_session_id:
+        return payment
+    try:
+        fulfil_checkout_session(payment.stripe_session_id, actor="customer")
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        log.warning("could not re-read session %s; answering from our records", payment.stripe_session_id)
+    get_session().refresh(payment)
+    return payment
+
+
+# --- starting a Checkout Session -------------------------------------------------
+
+
+def _portal_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL under PORTAL_URL, built without a request and without a session token."""
+    base = urlsplit(current_app.config["PORTAL_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def _create_session(payment: Payment, ui_mode: str) -> CheckoutSessionInfo:
+    gateway = get_gateway()
+    if ui_mode == EMBEDDED:
+        return_url = _portal_url("billing.returned", public_id=payment.public_id)
+        return gateway.create_embedded_session(payment, return_url + "?session_id={CHECKOUT_SESSION_ID}")
+    success_url = _portal_url("billing.done", public_id=payment.public_id)
+    cancel_url = _portal_url("billing.cancelled", public_id=payment.public_id)
+    return gateway.create_hosted_session(
+        payment, success_url + "?session_id={CHECKOUT_SESSION_ID}", cancel_url
+    )
+
+
+def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
+    """The attempt this request may create a session for, or None if another request moved first.
+
+    An attempt with no session yet is shared: requests racing on it send the same
+    idempotency key, so Stripe gives them one session. Otherwise a new attempt starts.
+    """
+    seen_session = payment.stripe_session_id
+    same_session = (
+        Payment.stripe_session_id.is_(None)
+        if seen_session is None
+        else (Payment.stripe_session_id == seen_session)
+    )
+    reusable = seen_session is None and payment.status == PaymentStatus.PENDING.value
+    if reusable and payment.ui_mode in (None, ui_mode):
+        attempt = payment.attempt
+        statement = update(Payment).where(
+            Payment.id == payment.id,
+            Payment.attempt == attempt,
+            Payment.status == PaymentStatus.PENDING.value,
+            Payment.stripe_session_id.is_(None),
+            or_(Payment.ui_mode.is_(None), Payment.ui_mode == ui_mode),
+        )
+    else:
+        attempt = payment.attempt + 1
+        statement = update(Payment).where(
+            Payment.id == payment.id,
+            Payment.attempt == payment.attempt,
+            Payment.status != PaymentStatus.PAID.value,
+            same_session,
+        )
+    values = {
+        "attempt": attempt,
+        "ui_mode": ui_mode,
+        "status": PaymentStatus.PENDING.value,
+        "stripe_session_id": None,
+        "updated_at": utcnow(),
+    }
+    result = db.execute(statement.values(**values).execution_options(synchronize_session=False))
+    db.commit()
+    db.refresh(payment)
+    return attempt if result.rowcount == 1 else None
+
+
+def _attach_session(db: Session, payment: Payment, attempt: int, session_id: str) -> bool:
+    result = db.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.attempt == attempt,
+            Payment.status == PaymentStatus.PENDING.value,
+            or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == session_id),
+        )
+        .values(stripe_session_id=session_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    db.refresh(payment)
+    return result.rowcount == 1
+
+
+def _expire_quietly(session_id: str) -> None:
+    try:
+        get_gateway().expire_session(session_id)
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        log.warning("could not expire superseded checkout session %s", session_id)
+
+
+def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
+    """An open Checkout Session of `ui_mode` for `payment`, reusing the current one when it can.
+
+    Never leaves two payable sessions for one payment: an open session of the other
+    mode is expired first, a completed one is fulfilled, and a paid payment starts
+    nothing. Raises PaymentProviderUnavailable/PaymentProviderError.
+    """
+    if ui_mode not in (EMBEDDED, HOSTED):
+        raise ValueError(f"unknown ui_mode {ui_mode!r}")
+    db = get_session()
+    gateway = get_gateway()
+    for _ in range(_START_ROUNDS):
+        db.refresh(payment)
+        if payment.is_paid:
+            return CheckoutStart("paid", payment)
+        if payment.stripe_session_id:
+            info = gateway.retrieve_session(payment.stripe_session_id)
+            if info.status == "complete":
+                result = _record_if_paid(db, info, payment, "customer")
+                return CheckoutStart("paid" if result.paid else "processing", payment, info)
+            pending = payment.status == PaymentStatus.PENDING.value
+            if info.is_open and pending and payment.ui_mode == ui_mode:
+                return CheckoutStart("open", payment, info)
+            if info.is_open:
+                try:
+                    gateway.expire_session(info.id)
+                except PaymentProviderError:
+                    continue  # completed in the meantime: look again
+        attempt = _claim_attempt(db, payment, ui_mode)
+        if attempt is None:
+            continue
+        info = _create_session(payment, ui_mode)
+        if _attach_session(db, payment, attempt, info.id):
+            return CheckoutStart("open", payment, info)
+        _expire_quietly(info.id)
+    raise PaymentProviderUnavailable("checkout kept changing under this request; try again")
+
+
+def start_checkout(registration: Registration, user: Any, ui_mode: str) -> CheckoutStart:
+    """Start (or resume) paying for `registration`; see `start_checkout_for_payment`."""
+    return start_checkout_for_payment(get_or_create_payment(registration, user), ui_mode)

@@ -1,0 +1,279 @@
+"""The Stripe gateway: the only module that imports `stripe`.
+
+Built once per app from the settings (`init_stripe`) and kept in
+`app.extensions["stripe_gateway"]`. It speaks to Stripe (or, in tests and the
+sandbox, to the stand-in at `STRIPE_API_BASE`) through `StripeClient` with a
+timeout on every call and retries of network errors, 409s and 5xx. It returns
+small dataclasses, so nothing outside this module touches a Stripe object, and
+raises only the three errors below.
+
+Settings: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,
+STRIPE_PRICE_MODE ("payment" or "subscription"; empty: asked from the price's
+type once and cached), STRIPE_API_BASE, STRIPE_TIMEOUT (seconds),
+STRIPE_MAX_RETRIES.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import stripe
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from portal.billing.models import Payment
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE = "https://api.stripe.com"
+EMBEDDED = "embedded_page"
+HOSTED = "hosted_page"
+UI_MODES = (EMBEDDED, HOSTED)
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class PaymentProviderUnavailable(RuntimeError):
+    """Stripe could not be reached or failed on its side (network, timeout, 429, 5xx): try again later."""
+
+
+class PaymentProviderError(RuntimeError):
+    """Stripe refused the request (4xx): a bug or a setting to fix, not worth retrying as is."""
+
+    def __init__(self, message: str, *, http_status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+
+
+class InvalidWebhook(ValueError):
+    """A webhook delivery that is not provably from Stripe: bad or missing signature, stale, or not JSON."""
+
+
+@dataclass(frozen=True)
+class CheckoutSessionInfo:
+    """What the portal reads of a Checkout Session."""
+
+    id: str
+    status: str | None
+    payment_status: str
+    mode: str
+    ui_mode: str | None
+    client_secret: str | None
+    url: str | None
+    amount_total: int | None
+    currency: str | None
+    customer: str | None
+    customer_email: str | None
+    payment_intent: str | None
+    subscription: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def is_paid(self) -> bool:
+        """Stripe's word that the customer owes nothing more for this session."""
+        return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+
+
+@dataclass(frozen=True)
+class PriceInfo:
+    id: str
+    type: str
+    unit_amount: int | None
+    currency: str
+    interval: str | None
+
+    @property
+    def checkout_mode(self) -> str:
+        return "subscription" if self.type == "recurring" else "payment"
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.get("id")
+
+
+def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
+    data = session.to_dict()
+    details = data.get("customer_details") or {}
+    return CheckoutSessionInfo(
+        id=data["id"],
+        status=data.get("status"),
+        payment_status=data.get("payment_status") or "unpaid",
+        mode=data.get("mode") or "payment",
+        ui_mode=data.get("ui_mode"),
+        client_secret=data.get("client_secret"),
+        url=data.get("url"),
+        amount_total=data.get("amount_total"),
+        currency=data.get("currency"),
+        customer=_id_of(data.get("customer")),
+        customer_email=details.get("email") or data.get("customer_email"),
+        payment_intent=_id_of(data.get("payment_intent")),
+        subscription=_id_of(data.get("subscription")),
+        client_reference_id=data.get("client_reference_id"),
+        metadata=dict(data.get("metadata") or {}),
+    )
+
+
+def _translate(error: stripe.StripeError) -> Exception:
+    status = error.http_status
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (status or 500) >= 500:
+        return PaymentProviderUnavailable(f"Stripe is unavailable: {error.user_message or error}")
+    return PaymentProviderError(
+        f"Stripe refused the request: {error.user_message or error}", http_status=status, code=error.code
+    )
+
+
+class StripeGateway:
+    """Checkout Sessions, the registration price and webhook verification, over one `StripeClient`."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        api_base: str = DEFAULT_API_BASE,
+        timeout: float = 20,
+        max_retries: int = 2,
+        webhook_secret: str = "",
+        price_id: str = "",
+        price_mode: str = "",
+    ) -> None:
+        self.price_id = price_id
+        self._has_key = bool(secret_key)
+        self._webhook_secret = webhook_secret
+        self._price_mode = price_mode
+        self._price: PriceInfo | None = None
+        self._price_lock = threading.Lock()
+        self._client = stripe.StripeClient(
+            secret_key or "sk_missing",  # never sent: _call refuses first
+            base_addresses={"api": api_base.rstrip("/")},
+            max_network_retries=max_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    @classmethod
+    def from_config(cls, config: Any) -> StripeGateway:
+        return cls(
+            config.get("STRIPE_SECRET_KEY", ""),
+            api_base=config.get("STRIPE_API_BASE") or DEFAULT_API_BASE,
+            timeout=float(config.get("STRIPE_TIMEOUT", 20)),
+            max_retries=int(config.get("STRIPE_MAX_RETRIES", 2)),
+            webhook_secret=config.get("STRIPE_WEBHOOK_SECRET", ""),
+            price_id=config.get("STRIPE_PRICE_ID", ""),
+            price_mode=config.get("STRIPE_PRICE_MODE", ""),
+        )
+
+    def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._has_key:
+            raise PaymentProviderError("STRIPE_SECRET_KEY is not set")
+        try:
+            return method(*args, **kwargs)
+        except stripe.StripeError as error:
+            translated = _translate(error)
+            log.warning("stripe %s failed: %s (status %s)", what, type(error).__name__, error.http_status)
+            raise translated from error
+
+    def price(self) -> PriceInfo:
+        """The registration price, asked from Stripe once per process."""
+        with self._price_lock:
+            if self._price is None:
+                if not self.price_id:
+                    raise PaymentProviderError("STRIPE_PRICE_ID is not set")
+                price = self._call("price retrieve", self._client.v1.prices.retrieve, self.price_id)
+                data = price.to_dict()
+                self._price = PriceInfo(
+                    id=data["id"],
+                    type=data.get("type") or "one_time",
+                    unit_amount=data.get("unit_amount"),
+                    currency=data.get("currency") or "usd",
+                    interval=(data.get("recurring") or {}).get("interval"),
+                )
+            return self._price
+
+    def checkout_mode(self) -> str:
+        """`payment` for a one-time price, `subscription` for a recurring one (or STRIPE_PRICE_MODE)."""
+        return self._price_mode or self.price().checkout_mode
+
+    def _base_params(self, payment: Payment, ui_mode: str) -> dict[str, Any]:
+        registration_ref = payment.registration.public_id
+        params: dict[str, Any] = {
+            "mode": self.checkout_mode(),
+            "ui_mode": ui_mode,
+            "line_items": [{"price": self.price_id, "quantity": 1}],
+            "client_reference_id": registration_ref,
+            "metadata": {"payment": payment.public_id, "registration": registration_ref},
+        }
+        if payment.customer_email:
+            params["customer_email"] = payment.customer_email
+        return params
+
+    def _create(self, payment: Payment, ui_mode: str, params: dict[str, Any]) -> CheckoutSessionInfo:
+        # The same payment attempt always sends the same key and parameters, so a double
+        # click or a retry gets Stripe's first answer back instead of a second session.
+        key = f"checkout-{payment.public_id}-{ui_mode}-{payment.attempt}"
+        session = self._call(
+            "session create",
+            self._client.v1.checkout.sessions.create,
+            params=params,
+            options={"idempotency_key": key},
+        )
+        return _session_info(session)
+
+    def create_embedded_session(self, payment: Payment, return_url: str) -> CheckoutSessionInfo:
+        """An Embedded Checkout session for `payment`'s current attempt; `return_url` may hold
+        `{CHECKOUT_SESSION_ID}`. Card payments end with Stripe.js's onComplete, not a redirect."""
+        params = self._base_params(payment, EMBEDDED)
+        params.update(return_url=return_url, redirect_on_completion="if_required")
+        return self._create(payment, EMBEDDED, params)
+
+    def create_hosted_session(
+        self, payment: Payment, success_url: str, cancel_url: str
+    ) -> CheckoutSessionInfo:
+        """A hosted Checkout session (for a new window) for `payment`'s current attempt."""
+        params = self._base_params(payment, HOSTED)
+        params.update(success_url=success_url, cancel_url=cancel_url)
+        return self._create(payment, HOSTED, params)
+
+    def retrieve_session(self, session_id: str) -> CheckoutSessionInfo:
+        return _session_info(
+            self._call("session retrieve", self._client.v1.checkout.sessions.retrieve, session_id)
+        )
+
+    def expire_session(self, session_id: str) -> CheckoutSessionInfo:
+        """Expire an open session; a session that is no longer open raises PaymentProviderError."""
+        return _session_info(
+            self._call("session expire", self._client.v1.checkout.sessions.expire, session_id)
+        )
+
+    def construct_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        """The verified event as a plain dict; raises InvalidWebhook for anything not provably Stripe's."""
+        try:
+            self._client.construct_event(
+                payload, signature_header, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+            event = json.loads(payload)
+        except stripe.SignatureVerificationError as error:
+            raise InvalidWebhook(str(error).split(". ")[0]) from error
+        except ValueError as error:  # also UnicodeDecodeError and json.JSONDecodeError
+            raise InvalidWebhook("the payload is not a Stripe event") from error
+        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+            raise InvalidWebhook("the payload is not a Stripe event")
+        return event
+
+
+def get_gateway() -> StripeGateway:
+    return current_app.extensions["stripe_gateway"]
+
+
+def init_stripe(app: Flask) -> None:
+    app.extensions["stripe_gateway"] = StripeGateway.from_config(app.config)

@@ -1,0 +1,20 @@
+// Inside the stand-in's embedded checkout frame: tell the embedding page our height and,
+// once paid, that checkout is complete (or where to go, for redirect_on_completion=always).
+(function () {
+  "use strict";
+  var root = document.getElementById("standin-frame");
+  if (!root || window.parent === window) { return; }
+  var parentOrigin = root.dataset.parentOrigin;
+
+  function send(message) {
+    message.source = "stripe-standin";
+    window.parent.postMessage(message, parentOrigin);
+  }
+
+  send({ type: "height", height: document.documentElement.scrollHeight });
+  if (root.dataset.state === "complete") {
+    send({ type: "complete" });
+  } else if (root.dataset.state === "redirect") {
+    send({ type: "redirect", url: root.dataset.redirectUrl });
+  }
+})();

@@ -1,0 +1,205 @@
+"""The payment pages as a browser without cookies sees them (token mode), over real HTTP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from flask import Flask
+
+from portal.billing.fulfilment import get_or_create_payment
+from tests.billing.conftest import (
+    a_customer,
+    data_attribute,
+    make_registration,
+    pay_embedded,
+    pay_hosted,
+    reload,
+)
+
+NEXT = "/registration/abc/complete?step=2"
+
+
+def csp(response: requests.Response) -> dict[str, list[str]]:
+    policy = response.headers["Content-Security-Policy"]
+    return {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
+
+
+@pytest.fixture
+def payment(ctx: Flask):
+    return get_or_create_payment(make_registration(ctx), a_customer())
+
+
+def open_checkout(billing, payment, next_url: str = NEXT) -> requests.Response:
+    response = requests.get(
+        f"{billing.url}/billing/checkout/{payment.public_id}", params={"next": next_url}, timeout=10
+    )
+    assert response.status_code == 200
+    return response
+
+
+def post_from_page(billing, page: requests.Response, attribute: str) -> requests.Response:
+    return requests.post(
+        billing.url + data_attribute(page.text, attribute),
+        headers={"X-CSRFToken": data_attribute(page.text, "csrf-token"), "Accept": "application/json"},
+        timeout=10,
+    )
+
+
+def test_the_checkout_page_loads_the_stripe_js_stand_in_and_allows_only_its_origin(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    assert f'<script src="{billing.url}/static/js/stripe-standin.js"></script>' in page.text
+    assert data_attribute(page.text, "publishable-key") == "pk_test_billing"
+    assert data_attribute(page.text, "next-url") == NEXT
+    assert "Registration fee: <strong>49.00 USD</strong>" in page.text
+    policy = csp(page)
+    for directive in ("script-src", "frame-src", "connect-src"):
+        extra = [s for s in policy[directive] if s != "'self'" and not s.startswith("'nonce-")]
+        assert extra == [billing.url], directive
+    assert "stripe.com" not in page.headers["Content-Security-Policy"]
+
+
+def test_with_real_stripe_js_the_page_allows_stripes_origins_and_nothing_more(make_billing) -> None:
+    live = make_billing(STRIPE_JS_URL="")
+    with live.app.app_context():
+        payment = get_or_create_payment(make_registration(live.app), a_customer())
+    page = open_checkout(live, payment)
+    assert '<script src="https://js.stripe.com/v3/"></script>' in page.text
+    policy = csp(page)
+    assert policy["script-src"][-1:] == ["https://js.stripe.com"]
+    assert policy["frame-src"][1:] == [
+        "https://js.stripe.com",
+        "https://hooks.stripe.com",
+        "https://checkout.stripe.com",
+    ]
+    assert policy["connect-src"][1:] == ["https://api.stripe.com", "https://checkout.stripe.com"]
+    assert policy["default-src"] == ["'self'"]
+
+
+def test_the_page_fetches_one_client_secret_however_often_it_asks(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    assert "_st=" in data_attribute(
+        page.text, "session-url"
+    )  # no cookie came back: the token carries the session
+    first = post_from_page(billing, page, "session-url")
+    second = post_from_page(billing, page, "session-url")
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
+    assert first.json()["state"] == "open"
+    assert first.json()["client_secret"] == second.json()["client_secret"]
+
+
+def test_the_status_poll_confirms_the_payment_with_stripe_itself(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    status_url = billing.url + data_attribute(page.text, "status-url")
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    assert requests.get(status_url, timeout=10).json() == {"status": "pending", "paid": False}
+    pay_embedded(billing, secret)  # no webhook arrives in this test
+    assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
+    assert post_from_page(billing, page, "session-url").json() == {"state": "paid"}
+
+
+def test_a_paid_payment_sends_the_checkout_page_straight_on(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    pay_embedded(billing, post_from_page(billing, page, "session-url").json()["client_secret"])
+    response = requests.get(
+        f"{billing.url}/billing/checkout/{payment.public_id}",
+        params={"next": NEXT},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303 and response.headers["Location"] == NEXT
+
+
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_a_next_url_off_this_site_is_ignored(billing, payment, next_url: str) -> None:
+    page = open_checkout(billing, payment, next_url)
+    assert data_attribute(page.text, "next-url") == ""
+    assert reload(payment).next_url is None
+
+
+def test_the_new_window_link_opens_hosted_checkout_once(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'id="pay-new-window" class="button" href="([^"]+)" target="_blank"', page.text).group(1)
+    assert "_st=" not in link  # the new window gets no session, only this one-time link
+    first = requests.get(billing.url + link, allow_redirects=False, timeout=10)
+    assert first.status_code == 303
+    assert first.headers["Location"].startswith(f"{billing.url}/sandbox/stripe/pay/cs_test_")
+    again = requests.get(billing.url + link, allow_redirects=False, timeout=10)
+    assert again.status_code == 400 and "This link has been used" in again.text
+
+    fresh = post_from_page(billing, page, "link-url").json()["url"]
+    reopened = requests.get(billing.url + fresh, allow_redirects=False, timeout=10)
+    assert reopened.headers["Location"] == first.headers["Location"]  # the same open session
+
+
+def test_a_tampered_link_is_refused(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'href="(/billing/hosted/[^"]+)"', page.text).group(1)
+    assert requests.get(billing.url + link[:-2] + "xx", timeout=10).status_code == 400
+
+
+def test_paying_in_the_new_window_ends_on_our_done_page_and_the_iframe_sees_it(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'href="(/billing/hosted/[^"]+)"', page.text).group(1)
+    checkout_url = requests.get(billing.url + link, allow_redirects=False, timeout=10).headers["Location"]
+    hosted_page = requests.get(checkout_url, timeout=10)
+    assert "Card number" in hosted_page.text and ">Pay</button>" in hosted_page.text
+    assert "frame-ancestors 'none'" in hosted_page.headers["Content-Security-Policy"]
+
+    paid = pay_hosted(billing, checkout_url)
+    assert paid.status_code == 303
+    assert paid.headers["Location"].startswith(
+        f"{billing.url}/billing/done/{payment.public_id}?session_id=cs_test_"
+    )
+    done = requests.get(paid.headers["Location"], timeout=10)
+    assert "Payment received" in done.text
+    assert (
+        requests.get(billing.url + data_attribute(page.text, "status-url"), timeout=10).json()["paid"] is True
+    )
+
+
+def test_cancelling_in_the_new_window_says_nothing_was_charged(billing, payment) -> None:
+    response = requests.get(f"{billing.url}/billing/cancelled/{payment.public_id}", timeout=10)
+    assert "Nothing was charged" in response.text
+
+
+def test_the_embedded_return_url_confirms_and_offers_to_continue(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    pay_embedded(billing, secret)
+    session_id = secret.split("_secret_")[0]
+    response = requests.get(
+        f"{billing.url}/billing/return/{payment.public_id}", params={"session_id": session_id}, timeout=10
+    )
+    assert "Payment received." in response.text
+    assert data_attribute(response.text, "next-url") == "/registration/abc/complete?step=2"
+
+
+def test_an_unknown_payment_is_not_found(billing) -> None:
+    assert requests.get(f"{billing.url}/billing/checkout/nope", timeout=10).status_code == 404
+    assert requests.get(f"{billing.url}/billing/status/nope", timeout=10).status_code == 404
+
+
+def test_the_stand_in_frame_has_a_card_form_and_may_be_framed_by_the_portal(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    frame = requests.get(
+        f"{billing.url}/sandbox/stripe/embedded",
+        params={"client_secret": secret, "origin": billing.url},
+        timeout=10,
+    )
+    assert '<label for="card_number">Card number</label>' in frame.text
+    assert '<button type="submit">Pay</button>' in frame.text
+    assert billing.url in csp(frame)["frame-ancestors"]
+    declined = pay_embedded(billing, secret, "4000 0000 0000 0002")
+    assert "Your card was declined." in declined.text and "Card number" in declined.text
+    assert 'data-state="complete"' in pay_embedded(billing, secret).text
+
+
+def test_the_stand_in_api_wants_a_secret_key_and_answers_like_stripe(billing) -> None:
+    response = requests.get(f"{billing.url}/sandbox/stripe/v1/checkout/sessions/cs_test_x", timeout=10)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "invalid_request_error"
