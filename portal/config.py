@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
-SANDBOX_API_KEY = "sandbox-api-key"
+SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
+SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
 
 DEFAULT_PLACEMENTS: dict[str, dict[str, list[str]]] = {
     "moodle": {"LtiDeepLinkingRequest": ["ContentArea", "AddContentMenu"]},
@@ -85,6 +86,17 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "SESSION_LIFETIME": int(_number(environ, "SESSION_LIFETIME", 7200)),
         "FLOW_TOKEN_MAX_AGE": int(_number(environ, "FLOW_TOKEN_MAX_AGE", 3600)),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+        "STRIPE_SECRET_KEY": environ.get("STRIPE_SECRET_KEY", "").strip(),
+        "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
+        "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
+        # None (unset) lets the sandbox charge its demo price; "" means "no payment step".
+        "STRIPE_PRICE_ID": environ.get("STRIPE_PRICE_ID"),
+        "STRIPE_PRICE_MODE": environ.get("STRIPE_PRICE_MODE", "").strip(),
+        "STRIPE_API_BASE": environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        "STRIPE_JS_URL": environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        "STRIPE_TIMEOUT": _number(environ, "STRIPE_TIMEOUT", 20),
+        "STRIPE_MAX_RETRIES": int(_number(environ, "STRIPE_MAX_RETRIES", 2)),
+        "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
     }
 
 
@@ -110,6 +122,8 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
             settings["PORTAL_URL"]
         )
         settings["FRAME_ANCESTORS"] = f"{settings['FRAME_ANCESTORS']} {settings['SANDBOX_LMS_URL']}"
+        _use_stripe_standin_unless_configured(settings)
+    settings["STRIPE_PRICE_ID"] = (settings.get("STRIPE_PRICE_ID") or "").strip()
     settings["SANDBOX_INTERMEDIATE_TARGET"] = (
         settings.get("SANDBOX_INTERMEDIATE_TARGET") or f"{settings['PORTAL_URL']}/intermediate-target"
     )
@@ -118,6 +132,22 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
     settings["SESSION_COOKIE_NAME"] = "__Host-portal_session"
     return settings
+
+
+def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:
+    """With no Stripe keys, the sandbox's Stripe stand-in takes payments (and shows the step)."""
+    if settings["STRIPE_SECRET_KEY"]:
+        return
+    portal = settings["PORTAL_URL"]
+    settings.update(
+        STRIPE_SECRET_KEY=SANDBOX_STRIPE_SECRET_KEY,
+        STRIPE_PUBLISHABLE_KEY="pk_test_sandbox",
+        STRIPE_WEBHOOK_SECRET="whsec_sandbox",  # noqa: S106 - the stand-in's own
+        STRIPE_API_BASE=f"{portal}/sandbox/stripe",
+        STRIPE_JS_URL=f"{portal}/static/js/stripe-standin.js",
+    )
+    if settings.get("STRIPE_PRICE_ID") is None:
+        settings["STRIPE_PRICE_ID"] = "price_sandbox_registration"
 
 
 def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
@@ -130,10 +160,28 @@ def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
         raise ConfigError("production needs your real LTIAAS_API_KEY, not the sandbox's")
     if not settings["LTIAAS_URL"].startswith("https://"):
         raise ConfigError("production needs an https:// LTIAAS_URL")
+    _refuse_unsafe_stripe(settings)
     url = settings["DATABASE_URL"]
     in_memory = url.rstrip("/") == "sqlite:" or ":memory:" in url or "mode=memory" in url
     if url.startswith("sqlite") and in_memory:
         raise ConfigError("production needs a persistent DATABASE_URL, not an in-memory SQLite database")
+
+
+def _refuse_unsafe_stripe(settings: dict[str, Any]) -> None:
+    if not settings["STRIPE_PRICE_ID"]:
+        return
+    if not settings["STRIPE_SECRET_KEY"] or not settings["STRIPE_PUBLISHABLE_KEY"]:
+        raise ConfigError(
+            "STRIPE_PRICE_ID is set: production needs STRIPE_SECRET_KEY and the publishable key"
+        )
+    if not settings["STRIPE_WEBHOOK_SECRET"]:
+        raise ConfigError("STRIPE_PRICE_ID is set: production needs STRIPE_WEBHOOK_SECRET for the webhook")
+    if settings["STRIPE_SECRET_KEY"] == SANDBOX_STRIPE_SECRET_KEY:
+        raise ConfigError("production needs your real STRIPE_SECRET_KEY, not the sandbox's")
+    if not settings["STRIPE_API_BASE"].startswith("https://"):
+        raise ConfigError("production needs an https:// STRIPE_API_BASE")
+    if not settings["STRIPE_JS_URL"].startswith("https://js.stripe.com/"):
+        raise ConfigError("production loads Stripe.js from https://js.stripe.com/ only (STRIPE_JS_URL)")
 
 
 def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -58,3 +58,13 @@ def close_session(_error: BaseException | None = None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def load_all_models() -> type[Base]:
+    """Import every module that defines tables (for Alembic and test schemas); returns Base."""
+    import portal.billing.models
+    import portal.models
+    import portal.sandbox.models
+    import portal.sandbox.stripe_standin  # noqa: F401 - the Stripe stand-in's tables
+
+    return Base

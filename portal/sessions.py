@@ -28,8 +28,8 @@ from werkzeug.datastructures import CallbackDict
 
 from portal.models import WebSession, utcnow
 
-TOKEN_PARAM = "_st"
-TOKEN_HEADER = "X-Session-Token"
+TOKEN_PARAM = "_st"  # noqa: S105 - a parameter name, not a secret
+TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name
 
 
 def _hash(session_id: str) -> str:

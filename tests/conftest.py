@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
-from portal.db import Base
+from portal.db import Base, load_all_models
 
 
 def free_port() -> int:
@@ -36,9 +36,9 @@ def _database_url(tmp_path: Path) -> str:
 
 def reset_schema(engine: Engine) -> None:
     """An empty, current schema (dropping what an earlier test left on a shared server)."""
-    import portal.models
-    import portal.sandbox.models  # noqa: F401
     from portal.migrations import MIGRATIONS_DIR
+
+    load_all_models()
 
     with engine.begin() as connection:
         Base.metadata.drop_all(connection)
@@ -63,6 +63,7 @@ def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
         "DATABASE_URL": _database_url(tmp_path),
         "PORTAL_URL": "http://localhost",
         "LTIAAS_RETRIES": 0,
+        "STRIPE_PRICE_ID": "",
     }
     settings.update(overrides)
     app = create_app(settings)

@@ -8,6 +8,7 @@ site name. All their state lives in `sandbox_*` tables.
 
 from flask import Flask
 
+from portal.config import SANDBOX_STRIPE_SECRET_KEY
 from portal.extensions import csrf
 
 
@@ -24,3 +25,7 @@ def init_sandbox(app: Flask) -> None:
     app.register_blueprint(ltiaas_views.calls_bp)
     app.register_blueprint(lms_views.lms_bp)
     app.register_blueprint(lms_views.index_bp)
+    if app.config["STRIPE_SECRET_KEY"] == SANDBOX_STRIPE_SECRET_KEY:
+        from portal.sandbox.stripe_standin import register_stripe_standin
+
+        register_stripe_standin(app)
