@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -96,6 +98,15 @@ def submit(client: FlaskClient, page_url: str, **fields: str) -> TestResponse:
 
 def token_of(url: str) -> str | None:
     return parse_qs(urlsplit(url).query).get("_st", [None])[0]
+
+
+def session_id_of(url: str) -> str | None:
+    """The session id a URL's token carries (tokens for one session differ by their timestamp)."""
+    token = token_of(url)
+    if token is None:
+        return None
+    payload = token.split(".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def add_flow_start(app: Flask) -> None:
