@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_flow_blueprints(app: Flask) -> None:
+    from portal.admin import bp as admin_bp
     from portal.billing import bp as billing_bp
     from portal.billing.stripe_gateway import init_stripe
     from portal.registration import bp as registration_bp
@@ -49,6 +50,7 @@ def _register_flow_blueprints(app: Flask) -> None:
     app.register_blueprint(registration_bp)
     init_stripe(app)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(admin_bp)
     if app.config["SANDBOX_ENABLED"]:
         from portal.sandbox import init_sandbox
 

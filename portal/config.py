@@ -17,6 +17,9 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in produ
 SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
 SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
 
+# Who may complete a registration: see the README's "Approval policy".
+APPROVAL_POLICIES = ("self-service", "review-later", "live-approval")
+
 DEFAULT_PLACEMENTS: dict[str, dict[str, list[str]]] = {
     "moodle": {"LtiDeepLinkingRequest": ["ContentArea", "AddContentMenu"]},
     "canvas": {
@@ -82,6 +85,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
         "DEFAULT_AUTO_ACTIVATE": _flag(environ.get("DEFAULT_AUTO_ACTIVATE"), True),
         "ALLOW_AUTO_ACTIVATE_CHOICE": _flag(environ.get("ALLOW_AUTO_ACTIVATE_CHOICE"), True),
+        "APPROVAL_POLICY": environ.get("APPROVAL_POLICY", "self-service").strip().lower(),
         "DEFAULT_PLACEMENTS": placements,
         "SESSION_LIFETIME": int(_number(environ, "SESSION_LIFETIME", 7200)),
         "FLOW_TOKEN_MAX_AGE": int(_number(environ, "FLOW_TOKEN_MAX_AGE", 3600)),
@@ -114,6 +118,10 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     env = settings["PORTAL_ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigError(f"PORTAL_ENV must be development or production, not {env!r}")
+    policy = settings["APPROVAL_POLICY"]
+    if policy not in APPROVAL_POLICIES:
+        choices = f"{', '.join(APPROVAL_POLICIES[:-1])} or {APPROVAL_POLICIES[-1]}"
+        raise ConfigError(f"APPROVAL_POLICY must be {choices}, not {policy!r}")
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"
     if settings["SANDBOX_ENABLED"]:
         settings["LTIAAS_URL"] = settings["PORTAL_URL"]

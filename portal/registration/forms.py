@@ -85,15 +85,16 @@ def build_configure_form(
     default_placements: dict[str, list[str]],
     *,
     allow_auto_activate_choice: bool,
+    form_class: type[ConfigureForm] = ConfigureForm,
 ) -> ConfigureForm:
-    """A form for these supported messages, prefilled from `choices` (a complete body).
+    """A `form_class` form for these supported messages, prefilled from `choices` (a complete body).
 
     Placements of a type not in `choices` are prefilled from `default_placements`,
     so that ticking the type later starts from sensible placements. On POST the
     submitted data replaces the prefill.
     """
 
-    class _Form(ConfigureForm):
+    class _Form(form_class):  # type: ignore[valid-type,misc]
         pass
 
     for index, message in enumerate(supported_messages):

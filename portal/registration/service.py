@@ -1,4 +1,5 @@
-"""The registration flow as plain functions: receive, review, configure, complete.
+"""The registration flow as plain functions: receive, review, configure, complete,
+and who may complete (`next_step`, under the vendor's approval policy).
 
 Views call these with the request's database session and the LTIAAS client.
 Each function that changes state commits once (completion commits its claim
@@ -12,13 +13,15 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app, session, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.billing.fulfilment import payment_required
+from portal.billing.models import Payment
 from portal.ltiaas import (
     InvalidIdentifier,
     LtiaasClient,
@@ -32,9 +35,12 @@ from portal.ltiaas import (
 )
 from portal.models import (
     OPEN_STATES,
+    ApprovalRequest,
+    ApprovalState,
     Registration,
     RegistrationState,
     claim_for_completion,
+    decide_approval,
     record_event,
     transition,
     utcnow,
@@ -45,6 +51,8 @@ from portal.registration.problems import RegistrationProblem
 logger = logging.getLogger(__name__)
 
 ACTOR = "lms-admin"
+# Who expires what nobody finished in time.
+SYSTEM_ACTOR = "portal"
 SESSION_KEY = "registrations"
 # A browser rarely has more than one or two registrations open; the cap keeps
 # a session from growing without bound.
@@ -99,14 +107,24 @@ def load_registration(db: Session, public_id: str, now: datetime | None = None) 
     return registration
 
 
+def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
+    """Expire an open registration past its lifetime, with its pending approval request; True if it did."""
+    if registration.current_state not in OPEN_STATES or not registration.is_past_lifetime(now):
+        return False
+    transition(db, registration, RegistrationState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+    request = find_approval(db, registration)
+    if request is not None and request.is_pending:
+        decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+    db.commit()
+    return True
+
+
 def raise_if_closed(db: Session, registration: Registration, now: datetime | None = None) -> None:
     """Expire an open registration past its lifetime; raise for an expired or failed one.
 
     :raise RegistrationProblem: expired, or failed (with the stored reason as detail).
     """
-    if registration.current_state in OPEN_STATES and registration.is_past_lifetime(now):
-        transition(db, registration, RegistrationState.EXPIRED, ACTOR, details={"reason": "lifetime"})
-        db.commit()
+    expire_if_past_lifetime(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
@@ -118,6 +136,7 @@ _PAGE_STATES: dict[str, frozenset[RegistrationState]] = {
     "review": OPEN_STATES,
     "configure": OPEN_STATES,
     "confirm": frozenset({RegistrationState.REVIEWED}),
+    "waiting": frozenset({RegistrationState.REVIEWED}),
     "done": frozenset({RegistrationState.COMPLETING, RegistrationState.COMPLETED}),
 }
 _HOME_PAGE: dict[RegistrationState, str] = {
@@ -326,6 +345,73 @@ def earlier_platforms(ltiaas: LtiaasClient, registration: Registration) -> Earli
     return EarlierPlatforms(platforms=tuple(found))
 
 
+# Who may complete: the approval policy
+
+
+SELF_SERVICE = "self-service"
+REVIEW_LATER = "review-later"
+LIVE_APPROVAL = "live-approval"
+
+Step = Literal["sign_in", "wait", "pay", "request", "confirm"]
+
+
+def approval_policy() -> str:
+    return str(current_app.config.get("APPROVAL_POLICY", SELF_SERVICE))
+
+
+def is_signed_in(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and bool(getattr(user, "is_active", False))
+
+
+def is_staff(user: Any) -> bool:
+    return is_signed_in(user) and bool(getattr(user, "is_staff", False))
+
+
+def actor_of(user: Any) -> str:
+    """The audit trail's name for `user`: their email, or the anonymous LMS admin."""
+    return str(user.email) if is_signed_in(user) else ACTOR
+
+
+def find_approval(db: Session, registration: Registration) -> ApprovalRequest | None:
+    return db.scalar(select(ApprovalRequest).where(ApprovalRequest.registration_id == registration.id))
+
+
+def is_paid(db: Session, registration: Registration) -> bool:
+    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    return payment is not None and payment.is_paid
+
+
+def next_step(db: Session, registration: Registration, user: Any) -> Step:
+    """What must happen next before `user` may complete `registration`: the one place that decides.
+
+    - "sign_in": nobody (or a disabled account) is signed in;
+    - "wait": a request for approval exists: its page shows where it stands;
+    - "pay": a customer must pay first (a price is set and this registration is not paid);
+    - "request": live approval: the customer's confirmation sends a request to the staff;
+    - "confirm": `user` may complete now (staff always may, under every policy).
+    """
+    if not is_signed_in(user):
+        return "sign_in"
+    if find_approval(db, registration) is not None:
+        return "wait"
+    if is_staff(user):
+        return "confirm"
+    if payment_required(user) and not is_paid(db, registration):
+        return "pay"
+    if approval_policy() == LIVE_APPROVAL:
+        return "request"
+    return "confirm"
+
+
+def choices_for(registration: Registration, user: Any) -> dict[str, Any]:
+    """The body `user` may send: the saved choices, with activation forced off where the policy says."""
+    choices = dict(current_choices(registration))
+    fixed = fixed_auto_activate(user)
+    if fixed is not None:
+        choices["autoActivate"] = fixed
+    return choices
+
+
 # Step 3: configure
 
 
@@ -375,84 +461,113 @@ def auto_activate_choice_allowed() -> bool:
     return bool(current_app.config.get("ALLOW_AUTO_ACTIVATE_CHOICE", True))
 
 
-def fixed_auto_activate() -> bool | None:
-    """The vendor's fixed activation when the admin may not choose it, else None."""
+def fixed_auto_activate(user: Any = None) -> bool | None:
+    """The activation `user` must accept, or None when they may choose it.
+
+    Staff always choose. Under review-later a customer's platform is always
+    created inactive; otherwise the vendor's settings decide.
+    """
+    if is_staff(user):
+        return None
+    if approval_policy() == REVIEW_LATER:
+        return False
     if auto_activate_choice_allowed():
         return None
     return bool(current_app.config.get("DEFAULT_AUTO_ACTIVATE", True))
 
 
-def save_choices(db: Session, registration: Registration, choices: dict[str, Any]) -> None:
+def save_choices(
+    db: Session, registration: Registration, choices: dict[str, Any], actor: str = ACTOR
+) -> None:
     """Store `choices` (the exact LTIAAS complete body) and mark the registration reviewed."""
     registration.overrides = choices
     registration.last_error = None
-    transition(db, registration, RegistrationState.REVIEWED, ACTOR, details={"overrides": choices})
+    transition(db, registration, RegistrationState.REVIEWED, actor, details={"overrides": choices})
     db.commit()
 
 
 # Step 5: complete
 
 
-def complete(db: Session, ltiaas: LtiaasClient, registration: Registration) -> bool:
+def complete(
+    db: Session,
+    ltiaas: LtiaasClient,
+    registration: Registration,
+    actor: str = ACTOR,
+    choices: dict[str, Any] | None = None,
+) -> bool:
     """Call LTIAAS's complete at most once for `registration`, whatever the races.
 
-    Returns False when another request holds or held the claim (nothing done).
-    Otherwise calls LTIAAS with the saved choices and leaves the registration:
+    Sends `choices` (stored as the registration's overrides once the claim is
+    won) or else the saved choices; `actor` (a user's email) is audited with
+    the choices it sent. Returns False when another request holds or held the
+    claim (nothing done). Otherwise calls LTIAAS and leaves the registration:
     completed (platform id and close html stored); reviewed with `last_error`
     when trying again can help (LTIAAS unreachable or refusing the vendor's
     key); expired when LTIAAS no longer knows the id; failed when LTIAAS
     refused the registration itself or answered nonsense, since the same
     request would be refused again, or the tool may already be registered.
-    The saved choices are kept in every case.
+    The choices are kept in every case.
     """
-    if not claim_for_completion(db, registration, ACTOR):
+    body = choices or registration.overrides or default_choices(registration)
+    if not claim_for_completion(db, registration, actor, details={"choices": body}):
         # End the losing UPDATE's transaction now: on SQLite it holds the write
         # lock, which the session store needs before this request ends.
         db.rollback()
         return False
+    registration.overrides = body
     db.commit()
-    choices = registration.overrides or default_choices(registration)
     try:
         result = ltiaas.complete_registration(
             registration.ltiaas_registration_id,
-            platform_name=choices.get("platformName"),
-            auto_activate=choices.get("autoActivate"),
-            messages=choices.get("messages"),
+            platform_name=body.get("platformName"),
+            auto_activate=body.get("autoActivate"),
+            messages=body.get("messages"),
         )
     except LtiaasError as error:
-        _record_failed_completion(db, registration, error)
+        _record_failed_completion(db, registration, error, actor)
         return True
     except Exception:
-        _settle(db, registration, RegistrationState.FAILED, "An unexpected error stopped the registration.")
+        _settle(
+            db, registration, RegistrationState.FAILED, "An unexpected error stopped the registration.", actor
+        )
         raise
     registration.platform_id = result.platform_id
     registration.completion_html = result.html
     registration.last_error = None
     transition(
-        db, registration, RegistrationState.COMPLETED, ACTOR, details={"platformId": result.platform_id}
+        db, registration, RegistrationState.COMPLETED, actor, details={"platformId": result.platform_id}
     )
     db.commit()
     return True
 
 
-def _record_failed_completion(db: Session, registration: Registration, error: LtiaasError) -> None:
+def _record_failed_completion(
+    db: Session, registration: Registration, error: LtiaasError, actor: str
+) -> None:
     logger.warning("LTIAAS complete failed (%s, status %s): %s", type(error).__name__, error.status, error)
     if isinstance(error, RegistrationNotFound):
-        _settle(db, registration, RegistrationState.EXPIRED, "LTIAAS no longer knows this registration.")
+        _settle(
+            db, registration, RegistrationState.EXPIRED, "LTIAAS no longer knows this registration.", actor
+        )
     elif isinstance(error, LtiaasUnavailable):
-        _settle(db, registration, RegistrationState.REVIEWED, UNAVAILABLE_ON_COMPLETE)
+        _settle(db, registration, RegistrationState.REVIEWED, UNAVAILABLE_ON_COMPLETE, actor)
     elif isinstance(error, LtiaasUnauthorized):
-        _settle(db, registration, RegistrationState.REVIEWED, UNAUTHORIZED_ON_COMPLETE)
+        _settle(db, registration, RegistrationState.REVIEWED, UNAUTHORIZED_ON_COMPLETE, actor)
     elif error.status is not None and 400 <= error.status < 500:
         reason = error.details_description or error.details_message or str(error)
-        _settle(db, registration, RegistrationState.FAILED, f"LTIAAS refused the registration: {reason}")
+        _settle(
+            db, registration, RegistrationState.FAILED, f"LTIAAS refused the registration: {reason}", actor
+        )
     else:
-        _settle(db, registration, RegistrationState.FAILED, INVALID_ON_COMPLETE)
+        _settle(db, registration, RegistrationState.FAILED, INVALID_ON_COMPLETE, actor)
 
 
-def _settle(db: Session, registration: Registration, state: RegistrationState, message: str) -> None:
+def _settle(
+    db: Session, registration: Registration, state: RegistrationState, message: str, actor: str
+) -> None:
     registration.last_error = message
-    transition(db, registration, state, ACTOR, details={"error": message})
+    transition(db, registration, state, actor, details={"error": message})
     db.commit()
 
 

@@ -1,18 +1,24 @@
 """The pages of the registration flow, inside the LMS's iframe (or Brightspace's new tab).
 
-intermediate target -> review -> configure -> confirm -> (POST complete) -> done.
-Views only route; the work is in `service`. Every page is frameable.
+intermediate target -> review -> (sign in or up) -> configure -> confirm -> (POST complete) -> done,
+or under live approval: confirm -> (POST request) -> waiting -> done once a staff member approved.
+Views only route; the work is in `service` (`service.next_step` decides who may go on) and
+`approvals`. Every page is frameable.
 """
 
 from __future__ import annotations
 
-from flask import Response, jsonify, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.billing.fulfilment import get_or_create_payment
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import Registration, RegistrationState
-from portal.registration import bp, labels, service
+from portal.registration import approvals, bp, labels, service
 from portal.registration.forms import build_configure_form
 from portal.registration.problems import RegistrationProblem
 from portal.security import allow_inline_script
@@ -33,6 +39,36 @@ def _load(public_id: str, page: str) -> Registration | BaseResponse:
     registration = service.load_registration(get_session(), public_id)
     other_page = service.page_to_redirect_to(registration, page)
     return _go(other_page, registration) if other_page else registration
+
+
+def _user() -> Any:
+    return current_user._get_current_object()
+
+
+def _sign_in_first(registration: Registration, page: str) -> BaseResponse:
+    """To the sign-in page (in the same frame), coming back to `page` afterwards."""
+    flash("Sign in, or create an account, to continue registering the tool.", "info")
+    # No token in `next`: sign-in rotates the session and adds the new one itself.
+    back = url_for(f"registration.{page}", public_id=registration.public_id, _st=None)
+    return redirect(url_for("auth.sign_in", next=back), code=303)
+
+
+def _pay_first(registration: Registration) -> BaseResponse:
+    """To the payment page, coming back to confirm once paid."""
+    payment = get_or_create_payment(registration, _user())
+    back = url_for("registration.confirm", public_id=registration.public_id)
+    return redirect(url_for("billing.checkout", public_id=payment.public_id, next=back), code=303)
+
+
+def _step_page(step: service.Step, registration: Registration, page: str) -> BaseResponse | None:
+    """Where the browser must go instead of `page` before `step` is done, or None to stay."""
+    if step == "sign_in":
+        return _sign_in_first(registration, page)
+    if step == "wait":
+        return _go("waiting", registration)
+    if step == "pay":
+        return _pay_first(registration)
+    return None
 
 
 @bp.errorhandler(RegistrationProblem)
@@ -76,7 +112,12 @@ def configure(public_id: str) -> Page:
     registration = _load(public_id, "configure")
     if not isinstance(registration, Registration):
         return registration
-    fixed = service.fixed_auto_activate()
+    step = service.next_step(get_session(), registration, _user())
+    if step == "sign_in":
+        return _sign_in_first(registration, "configure")
+    if step == "wait":
+        return _go("waiting", registration)
+    fixed = service.fixed_auto_activate(_user())
     form = build_configure_form(
         registration.supported_messages,
         service.current_choices(registration),
@@ -87,7 +128,7 @@ def configure(public_id: str) -> Page:
         allow_auto_activate_choice=fixed is None,
     )
     if form.validate_on_submit():
-        service.save_choices(get_session(), registration, form.to_overrides(fixed))
+        service.save_choices(get_session(), registration, form.to_overrides(fixed), service.actor_of(_user()))
         return _go("confirm", registration)
     status = 400 if form.is_submitted() else 200
     page = render_template(
@@ -105,11 +146,16 @@ def confirm(public_id: str) -> Page:
     registration = _load(public_id, "confirm")
     if not isinstance(registration, Registration):
         return registration
+    step = service.next_step(get_session(), registration, _user())
+    elsewhere = _step_page(step, registration, "confirm")
+    if elsewhere is not None:
+        return elsewhere
     return render_template(
         "registration/confirm.html",
         registration=registration,
         lms=service.describe(registration),
-        choices=service.current_choices(registration),
+        choices=service.choices_for(registration, _user()),
+        asks_approval=step == "request",
     )
 
 
@@ -124,9 +170,48 @@ def complete(public_id: str) -> Page:
     registration = _load(public_id, "confirm")
     if not isinstance(registration, Registration):
         return registration
-    service.complete(get_session(), get_ltiaas(), registration)
+    user = _user()
+    step = service.next_step(get_session(), registration, user)
+    if step != "confirm":
+        return _step_page(step, registration, "confirm") or _go("confirm", registration)
+    choices = service.choices_for(registration, user)
+    service.complete(get_session(), get_ltiaas(), registration, service.actor_of(user), choices)
     service.raise_if_closed(get_session(), registration)
     return _go(service.page_to_redirect_to(registration, "done") or "done", registration)
+
+
+@bp.post("/registration/<public_id>/request")
+def request_approval(public_id: str) -> Page:
+    """Live approval: the customer's confirmation sends their choices to the vendor's staff."""
+    registration = _load(public_id, "confirm")
+    if not isinstance(registration, Registration):
+        return registration
+    user = _user()
+    step = service.next_step(get_session(), registration, user)
+    if step != "request":
+        return _step_page(step, registration, "confirm") or _go("confirm", registration)
+    approvals.request_approval(get_session(), registration, user, service.choices_for(registration, user))
+    return _go("waiting", registration)
+
+
+@bp.get("/registration/<public_id>/waiting")
+def waiting(public_id: str) -> Page:
+    """The customer's request as the staff see it; updates by itself until there is an outcome."""
+    registration = _load(public_id, "waiting")
+    if not isinstance(registration, Registration):
+        return registration
+    approval = service.find_approval(get_session(), registration)
+    if approval is None:
+        return _go("confirm", registration)
+    if not service.is_signed_in(_user()):
+        return _sign_in_first(registration, "waiting")
+    return render_template(
+        "registration/waiting.html",
+        registration=registration,
+        approval=approval,
+        lms=service.describe(registration),
+        choices=approval.approved_choices or approval.requested_choices,
+    )
 
 
 @bp.get("/registration/<public_id>/done")
@@ -145,13 +230,19 @@ def done(public_id: str) -> Page:
         lms=service.describe(registration),
         choices=service.current_choices(registration),
         active=service.is_active(registration),
+        review_later=service.approval_policy() == service.REVIEW_LATER,
         completion_html=completion_html,
     )
 
 
 @bp.get("/registration/<public_id>/status")
 def status(public_id: str) -> Response:
+    """What the finishing and waiting pages poll: the registration's state, and its request's if any."""
     registration = service.load_registration(get_session(), public_id)
-    response = jsonify(state=registration.state)
+    approval = service.find_approval(get_session(), registration)
+    body = {"state": registration.state}
+    if approval is not None:
+        body["approval"] = approval.state
+    response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -26,6 +26,37 @@
     window.setTimeout(check, delay);
   }
 
+  // Waiting page (live approval): poll the registration and its request; reload when either changes,
+  // so the server shows the outcome (done with the close script, or the reason for a refusal).
+  // Polls quickly at first, then less often, for as long as a registration can live.
+  function pollApproval(section) {
+    var url = section.getAttribute("data-status-url");
+    var seen = section.getAttribute("data-seen");
+    var started = Date.now();
+    var deadline = started + 60 * 60 * 1000;
+    function delay() {
+      var waited = Date.now() - started;
+      return waited < 2 * 60 * 1000 ? 1500 : waited < 10 * 60 * 1000 ? 5000 : 15000;
+    }
+    function check() {
+      fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (body) {
+          if (body.state + "/" + body.approval !== seen) {
+            window.location.reload();
+          } else if (Date.now() < deadline) {
+            window.setTimeout(check, delay());
+          }
+        })
+        .catch(function () {
+          if (Date.now() < deadline) {
+            window.setTimeout(check, delay() * 2);
+          }
+        });
+    }
+    window.setTimeout(check, delay());
+  }
+
   // Configure page: placements of a message type only matter when the type is included.
   function linkPlacements(checkbox) {
     var group = document.getElementById(checkbox.getAttribute("data-controls"));
@@ -58,6 +89,10 @@
   var finishing = document.querySelector("[data-page=done][data-state=completing][data-status-url]");
   if (finishing) {
     pollStatus(finishing);
+  }
+  var waiting = document.querySelector("[data-page=waiting][data-status-url][data-seen]");
+  if (waiting) {
+    pollApproval(waiting);
   }
   document.querySelectorAll("input[data-controls]").forEach(linkPlacements);
   document.querySelectorAll("form[data-submit-once]").forEach(submitOnce);

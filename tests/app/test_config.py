@@ -91,3 +91,20 @@ def test_production_without_a_database_url_uses_a_sqlite_file() -> None:
 def test_nonsense_settings_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         settings(**{name: value})
+
+
+def test_the_approval_policy_defaults_to_self_service() -> None:
+    assert settings()["APPROVAL_POLICY"] == "self-service"
+
+
+@pytest.mark.parametrize("policy", ["self-service", "review-later", "live-approval", " Live-Approval "])
+def test_each_approval_policy_is_accepted(policy: str) -> None:
+    assert settings(APPROVAL_POLICY=policy)["APPROVAL_POLICY"] == policy.strip().lower()
+
+
+def test_an_unknown_approval_policy_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError) as refused:
+        settings(APPROVAL_POLICY="open")
+    message = str(refused.value)
+    assert message == "APPROVAL_POLICY must be self-service, review-later or live-approval, not 'open'"
+    assert "\n" not in message

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from uuid import uuid4
 
 import requests
 from playwright.sync_api import FrameLocator, Page, expect
 
 DIALOG_SIZE = {"width": 800, "height": 600}
+PASSWORD = "correct horse battery staple"
 
 
 @dataclass
@@ -46,10 +48,41 @@ def choose(view: FrameLocator | Page, choices: Choices) -> None:
                 box.set_checked(box.get_attribute("value") in wanted)
 
 
-def walk_to_confirm(view: FrameLocator | Page, choices: Choices) -> None:
+def new_email() -> str:
+    return f"admin-{uuid4().hex[:10]}@school.example"
+
+
+def sign_up(view: FrameLocator | Page, email: str, organisation: str = "Springfield University") -> None:
+    """Fill and send the sign-up page (already shown), as a new customer."""
+    expect(view.locator('[data-page="sign-up"]')).to_be_visible()
+    view.locator("#email").fill(email)
+    view.locator("#organisation").fill(organisation)
+    view.locator("#password").fill(PASSWORD)
+    view.locator("#confirm").fill(PASSWORD)
+    view.locator("#sign-up-submit").click()
+
+
+def sign_in(view: FrameLocator | Page, email: str, password: str = PASSWORD) -> None:
+    """Fill and send the sign-in page (already shown)."""
+    expect(view.locator('[data-page="sign-in"]')).to_be_visible()
+    view.locator("#email").fill(email)
+    view.locator("#password").fill(password)
+    view.locator("#sign-in-submit").click()
+
+
+def continue_to_configure(view: FrameLocator | Page, email: str | None = None) -> None:
+    """From the review page to configure; a visitor not signed in creates an account on the way."""
     expect(view.locator('[data-page="review"]')).to_be_visible()
-    view.locator("#continue").click()
+    if view.locator("#create-account").count():
+        view.locator("#create-account").click()
+        sign_up(view, email or new_email())
+    else:
+        view.locator("#continue").click()
     expect(view.locator('[data-page="configure"]')).to_be_visible()
+
+
+def walk_to_confirm(view: FrameLocator | Page, choices: Choices, email: str | None = None) -> None:
+    continue_to_configure(view, email)
     choose(view, choices)
     view.locator("#save-choices").click()
     expect(view.locator('[data-page="confirm"]')).to_be_visible()

@@ -13,9 +13,13 @@ import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
+from uuid import uuid4
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from portal.db import get_session
 from portal.ltiaas import (
     CompletionResult,
     Platform,
@@ -24,6 +28,8 @@ from portal.ltiaas import (
     RegistrationNotFound,
     SupportedMessage,
 )
+from portal.models import Registration, User
+from tests.auth.helpers import PASSWORD, create_user, read_form
 
 CLOSE_HTML = (
     "<script>(window.opener || window.parent).postMessage({subject:'org.imsglobal.lti.close'}, '*');</script>"
@@ -222,3 +228,75 @@ def checkboxes(html: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     reader = _Checkboxes()
     reader.feed(html)
     return reader.offered, reader.checked
+
+
+# Accounts: who is at the keyboard
+
+
+def sign_in(client: FlaskClient, user: User) -> None:
+    """Sign `user` in to this (cookie-keeping) browser without the form, as Flask-Login would."""
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+
+
+def sign_in_through_the_form(
+    client: FlaskClient, sign_in_url: str, email: str, password: str = PASSWORD
+) -> str:
+    """Open the sign-in page at `sign_in_url`, send it like a browser; returns where it leads."""
+    action, hidden = read_form(client.get(sign_in_url))
+    response = client.post(action, data={**hidden, "email": email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+ROLES = ("anonymous", "customer", "staff", "disabled")
+POLICIES = ("self-service", "review-later", "live-approval")
+SPRINGFIELD = {
+    "platform_name": "Springfield Moodle",
+    "auto_activate": "y",
+    "messages": ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"],
+    "placements_1": ["ContentArea"],
+}
+
+
+def add_person(app: Flask, role: str) -> User:
+    """A user for `role` (a disabled one is a customer whose account is disabled later)."""
+    if role == "staff":
+        return create_user(app, f"staff-{uuid4().hex[:8]}@vendor.example", role="staff", organisation=None)
+    return create_user(app, f"{role}-{uuid4().hex[:8]}@school.example")
+
+
+def become(app: Flask, client: FlaskClient, role: str) -> None:
+    """Make the person at `client` `role`: sign in a new user, sign out, or disable whoever is signed in."""
+    if role == "anonymous":
+        with client.session_transaction() as session:
+            session.pop("_user_id", None)
+    elif role == "disabled":
+        with client.session_transaction() as session:
+            user_id = int(session["_user_id"])
+        with app.app_context():
+            db = get_session()
+            db.get(User, user_id).is_disabled = True  # type: ignore[union-attr]
+            db.commit()
+    else:
+        sign_in(client, add_person(app, role))
+
+
+def configured_by(
+    client: FlaskClient, form: dict[str, Any] | None = None, registration_id: str = "reg-moodle"
+) -> str:
+    """Start a registration and save the configure form (CSRF off) as whoever is signed in; its public id."""
+    public_id = public_id_from(start(client, registration_id))
+    response = client.post(f"/registration/{public_id}/configure", data=form or SPRINGFIELD)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return public_id
+
+
+def audit_trail(app: Flask, registration_public_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(action, actor, details) of every event of the registration, in order."""
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == registration_public_id))
+        assert registration is not None
+        return [(event.action, event.actor, event.details) for event in registration.audit_events]

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from flask import Flask
 
 from portal.db import get_session
-from portal.models import Registration
+from portal.models import Registration, User
 from portal.registration import service
-from tests.registration.helpers import FakeLtiaas, public_id_from, start
+from tests.registration.helpers import FakeLtiaas, public_id_from, sign_in_through_the_form, start
 
 RACERS = 6
 
@@ -42,13 +42,17 @@ def race(action: Callable[[], object]) -> list[object]:
     return results
 
 
-def test_simultaneous_register_clicks_from_several_tabs_complete_once(app: Flask, ltiaas: FakeLtiaas) -> None:
+def test_simultaneous_register_clicks_from_several_tabs_complete_once(
+    app: Flask, ltiaas: FakeLtiaas, customer: User
+) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
     ltiaas.complete_delay = 0.3
     first_tab = app.test_client(use_cookies=False)
     review_url = start(first_tab)
-    token = review_url.split("?", 1)[1]
     public_id = public_id_from(review_url)
+    asked = first_tab.get(f"/registration/{public_id}/configure?{review_url.split('?', 1)[1]}")
+    configure_url = sign_in_through_the_form(first_tab, asked.location, customer.email)
+    token = configure_url.split("?", 1)[1]  # the signed-in session's token
     form = {"platform_name": "Race", "messages": ["LtiResourceLinkRequest"]}
     assert first_tab.post(f"/registration/{public_id}/configure?{token}", data=form).status_code == 303
 

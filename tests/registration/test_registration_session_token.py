@@ -14,8 +14,17 @@ import pytest
 from flask import Flask, session
 from flask.testing import FlaskClient
 
+from portal.models import User
 from portal.sessions import TOKEN_PARAM
-from tests.registration.helpers import CLOSE_HTML, FakeLtiaas, csrf_token_in, links_in, public_id_from, start
+from tests.registration.helpers import (
+    CLOSE_HTML,
+    FakeLtiaas,
+    csrf_token_in,
+    links_in,
+    public_id_from,
+    sign_in_through_the_form,
+    start,
+)
 
 FORM = {
     "platform_name": "Cookieless Moodle",
@@ -39,12 +48,16 @@ def cookieless(app: Flask) -> FlaskClient:
 
 
 def test_the_whole_flow_works_with_only_the_token_in_urls(
-    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas
+    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, customer: User
 ) -> None:
     review_url = start(cookieless)
     review = cookieless.get(review_url)
     assert review.status_code == 200
-    (configure_url,) = flow_links(review.get_data(as_text=True))
+    # Going on needs an account: the review page leads to sign-in, which leads back to configure.
+    (sign_in_url,) = [link for link in links_in(review.get_data(as_text=True)) if "/auth/sign-in" in link]
+    assert TOKEN_PARAM in sign_in_url
+    configure_url = sign_in_through_the_form(cookieless, sign_in_url, customer.email)
+    assert configure_url.startswith(f"/registration/{public_id_from(review_url)}/configure?")
     assert TOKEN_PARAM in configure_url
 
     form_page = cookieless.get(configure_url).get_data(as_text=True)

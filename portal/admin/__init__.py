@@ -1,0 +1,15 @@
+"""Staff pages (top level, never framed): the pending approval requests and their decisions.
+
+Every view is behind `access.staff_required`; every action is a CSRF-checked POST
+with an explicit confirmation, and is audited with the staff member's email.
+"""
+
+from flask import Blueprint
+
+from portal.sessions import carry_session_token
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Staff pages normally have their own first-party cookie; the token is the fallback.
+carry_session_token(bp)
+
+from portal.admin import views  # noqa: E402, F401 - registers the routes

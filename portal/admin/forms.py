@@ -1,0 +1,62 @@
+"""The staff's decisions: approve (with the choices they may change), reject (with a reason), finish.
+
+Each carries a required confirmation box, so that no single click (or a
+clickjacked one) decides anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from portal.models import ApprovalRequest
+from portal.registration import service
+from portal.registration.approvals import REASON_MAX
+from portal.registration.forms import ConfigureForm, build_configure_form
+
+
+class ApproveForm(ConfigureForm):
+    confirm_approve = BooleanField(
+        "Yes, register the tool with this LMS with the settings above",
+        validators=[DataRequired("Tick this box to confirm the approval.")],
+    )
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(
+        "Reason, shown to the customer",
+        validators=[
+            DataRequired("Tell the customer why."),
+            Length(max=REASON_MAX, message=f"Use at most {REASON_MAX} characters."),
+        ],
+    )
+    confirm_reject = BooleanField(
+        "Yes, decline this request", validators=[DataRequired("Tick this box to confirm.")]
+    )
+
+
+class FinishForm(FlaskForm):
+    confirm_finish = BooleanField(
+        "Yes, try again to register the tool with the approved settings",
+        validators=[DataRequired("Tick this box to confirm.")],
+    )
+
+
+def build_approve_form(approval: ApprovalRequest) -> ApproveForm:
+    """An approval form for the request's LMS: only what it supports, prefilled with what was asked."""
+    registration = approval.registration
+    defaults: dict[str, Any] = {
+        message["type"]: service.default_placements(registration, message["type"])
+        for message in registration.supported_messages
+    }
+    form = build_configure_form(
+        registration.supported_messages,
+        approval.requested_choices,
+        defaults,
+        allow_auto_activate_choice=True,
+        form_class=ApproveForm,
+    )
+    return form  # type: ignore[return-value]

@@ -1,0 +1,133 @@
+"""The pending approval requests, one request's page, and the staff's three actions on it."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.admin import bp
+from portal.admin.access import staff_required
+from portal.admin.forms import ApproveForm, FinishForm, RejectForm, build_approve_form
+from portal.db import get_session
+from portal.ltiaas import get_ltiaas
+from portal.models import ApprovalRequest, ApprovalState
+from portal.registration import approvals, service
+from portal.registration.approvals import Outcome
+
+MESSAGES: dict[Outcome, tuple[str, str]] = {
+    Outcome.COMPLETED: (
+        "success",
+        "Approved: the tool is registered with this LMS, and the customer's window is closing.",
+    ),
+    Outcome.NOT_COMPLETED: (
+        "error",
+        "Approved, but the tool is not registered yet (see below). You can try again.",
+    ),
+    Outcome.REJECTED: ("success", "Declined. The customer's window shows your reason."),
+    Outcome.ALREADY_DECIDED: ("warning", "Someone else already decided this request; nothing was changed."),
+    Outcome.EXPIRED: ("warning", "This request expired with its registration; nothing was registered."),
+}
+
+
+def _approval_or_404(public_id: str) -> ApprovalRequest:
+    approval = approvals.find_by_public_id(get_session(), public_id)
+    if approval is None:
+        abort(404)
+    return approval
+
+
+def _decided(approval: ApprovalRequest) -> Outcome:
+    """Why a request that is no longer pending cannot be decided now."""
+    return Outcome.EXPIRED if approval.current_state is ApprovalState.EXPIRED else Outcome.ALREADY_DECIDED
+
+
+def _to_request(approval: ApprovalRequest, outcome: Outcome) -> Response:
+    category, message = MESSAGES[outcome]
+    flash(message, category)
+    return redirect(url_for("admin.approval", public_id=approval.public_id), code=303)
+
+
+def _request_page(
+    approval: ApprovalRequest,
+    approve_form: ApproveForm | None = None,
+    reject_form: RejectForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    page = render_template(
+        "admin/approval.html",
+        approval=approval,
+        registration=approval.registration,
+        lms=service.describe(approval.registration),
+        approve_form=approve_form or build_approve_form(approval),
+        reject_form=reject_form or RejectForm(),
+        finish_form=FinishForm(),
+        can_finish=approvals.can_finish(approval),
+    )
+    return page, status
+
+
+@bp.get("/")
+@staff_required
+def index() -> Response:
+    return redirect(url_for("admin.approvals"))
+
+
+@bp.get("/approvals/", endpoint="approvals")
+@staff_required
+def approvals_page() -> str:
+    """Requests waiting for a decision (stale ones are marked expired first), and approvals to finish."""
+    db = get_session()
+    return render_template(
+        "admin/approvals.html",
+        pending=approvals.pending_requests(db),
+        unfinished=approvals.unfinished_approvals(db),
+        describe=service.describe,
+    )
+
+
+@bp.get("/approvals/<public_id>")
+@staff_required
+def approval(public_id: str) -> tuple[str, int]:
+    return _request_page(_approval_or_404(public_id))
+
+
+@bp.post("/approvals/<public_id>/approve")
+@staff_required
+def approve(public_id: str) -> ResponseReturnValue:
+    """Approve with the (possibly changed) choices, and complete the registration with them."""
+    approval = _approval_or_404(public_id)
+    if not approval.is_pending:
+        return _to_request(approval, _decided(approval))
+    form = build_approve_form(approval)
+    if not form.validate_on_submit():
+        return _request_page(approval, approve_form=form, status=400)
+    staff = current_user._get_current_object()
+    outcome = approvals.approve(get_session(), get_ltiaas(), approval, staff, form.to_overrides())
+    return _to_request(approval, outcome)
+
+
+@bp.post("/approvals/<public_id>/reject")
+@staff_required
+def reject(public_id: str) -> ResponseReturnValue:
+    approval = _approval_or_404(public_id)
+    if not approval.is_pending:
+        return _to_request(approval, _decided(approval))
+    form = RejectForm()
+    if not form.validate_on_submit():
+        return _request_page(approval, reject_form=form, status=400)
+    staff = current_user._get_current_object()
+    return _to_request(approval, approvals.reject(get_session(), approval, staff, form.reason.data))
+
+
+@bp.post("/approvals/<public_id>/finish")
+@staff_required
+def finish(public_id: str) -> ResponseReturnValue:
+    """Try again to complete an approved request (LTIAAS was down, or refused the vendor's key)."""
+    approval = _approval_or_404(public_id)
+    if not FinishForm().validate_on_submit():
+        flash("Tick the box to confirm, then try again.", "error")
+        return redirect(url_for("admin.approval", public_id=approval.public_id), code=303)
+    staff = current_user._get_current_object()
+    return _to_request(approval, approvals.finish(get_session(), get_ltiaas(), approval, staff))

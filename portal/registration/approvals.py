@@ -1,0 +1,196 @@
+"""Live approval: a customer's request, a staff member's decision, and the completion that follows.
+
+The staff member's approval itself completes the registration with LTIAAS (the
+flow's `service.complete`, under its claim guard), and the customer's waiting
+iframe only reads the outcome and then shows the done page with LTIAAS's close
+script. So the person who decided sees LTIAAS's answer and can try again when
+LTIAAS is down; completion never depends on a background iframe's timers; and
+no request from a frameable page changes anything on its own.
+
+Every function commits its own changes and audits them with the actor's email.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.ltiaas import LtiaasClient
+from portal.models import (
+    OPEN_STATES,
+    ApprovalRequest,
+    ApprovalState,
+    Registration,
+    RegistrationState,
+    User,
+    decide_approval,
+    record_event,
+)
+from portal.registration import service
+
+logger = logging.getLogger(__name__)
+
+REASON_MAX = 1000
+
+
+class Outcome(StrEnum):
+    """What a staff member's action came to."""
+
+    COMPLETED = "completed"  # approved, and LTIAAS registered the tool
+    NOT_COMPLETED = "not_completed"  # approved, but LTIAAS did not register it (see last_error)
+    REJECTED = "rejected"
+    ALREADY_DECIDED = "already_decided"  # someone else decided first: nothing done
+    EXPIRED = "expired"  # the registration outlived its lifetime: nothing done
+
+
+def request_approval(
+    db: Session, registration: Registration, user: User, choices: dict[str, Any]
+) -> ApprovalRequest:
+    """Record `user`'s request to register with `choices`; or return the one already made (a double click)."""
+    approval = ApprovalRequest(
+        registration_id=registration.id,
+        requested_by_id=user.id,
+        requested_by_email=user.email,
+        requested_choices=choices,
+    )
+    db.add(approval)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        existing = service.find_approval(db, registration)
+        if existing is None:
+            raise
+        return existing
+    record_event(
+        db,
+        "approval:requested",
+        user.email,
+        registration,
+        details={"request": approval.public_id, "choices": choices},
+    )
+    db.commit()
+    return approval
+
+
+def find_by_public_id(db: Session, public_id: str, now: datetime | None = None) -> ApprovalRequest | None:
+    """The request with this public id, marked expired first if its registration outlived its lifetime."""
+    approval = db.scalar(select(ApprovalRequest).where(ApprovalRequest.public_id == public_id))
+    if approval is not None:
+        expire_if_stale(db, approval, now)
+    return approval
+
+
+def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None = None) -> bool:
+    """Mark a pending request expired when its registration is past its lifetime (or closed); True if so."""
+    if not approval.is_pending:
+        return False
+    registration = approval.registration
+    if service.expire_if_past_lifetime(db, registration, now):
+        db.refresh(approval)
+        return True
+    if registration.current_state in OPEN_STATES:
+        return False
+    # Closed some other way (LTIAAS forgot it): nobody can approve it any more.
+    decide_approval(
+        db, approval, ApprovalState.EXPIRED, service.SYSTEM_ACTOR, details={"reason": registration.state}
+    )
+    db.commit()
+    return True
+
+
+def pending_requests(db: Session, now: datetime | None = None) -> list[ApprovalRequest]:
+    """Requests waiting for a decision, oldest first; stale ones are marked expired on the way."""
+    waiting = db.scalars(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.state == ApprovalState.PENDING.value)
+        .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+    ).all()
+    return [approval for approval in waiting if not expire_if_stale(db, approval, now)]
+
+
+def unfinished_approvals(db: Session, now: datetime | None = None) -> list[ApprovalRequest]:
+    """Approved requests whose completion did not go through and may be tried again."""
+    approved = db.scalars(
+        select(ApprovalRequest)
+        .join(Registration, ApprovalRequest.registration_id == Registration.id)
+        .where(
+            ApprovalRequest.state == ApprovalState.APPROVED.value,
+            Registration.state == RegistrationState.REVIEWED.value,
+        )
+        .order_by(ApprovalRequest.decided_at, ApprovalRequest.id)
+    ).all()
+    return [a for a in approved if not service.expire_if_past_lifetime(db, a.registration, now)]
+
+
+def can_finish(approval: ApprovalRequest, now: datetime | None = None) -> bool:
+    """Whether an approved request's registration still waits for its completion."""
+    return approval.current_state is ApprovalState.APPROVED and approval.registration.is_open(now)
+
+
+def approve(
+    db: Session,
+    ltiaas: LtiaasClient,
+    approval: ApprovalRequest,
+    staff: User,
+    choices: dict[str, Any],
+    now: datetime | None = None,
+) -> Outcome:
+    """Approve a pending request with `choices` (the staff member's, within what the LMS supports)
+    and complete the registration with them, once, whoever else clicks.
+    """
+    if expire_if_stale(db, approval, now):
+        return Outcome.EXPIRED
+    details = {"choices": choices, "requested": approval.requested_choices}
+    if not decide_approval(
+        db, approval, ApprovalState.APPROVED, staff.email, details=details, approved_choices=choices
+    ):
+        db.rollback()  # release the losing UPDATE's lock (SQLite) before anything else
+        return Outcome.ALREADY_DECIDED
+    db.commit()
+    return _complete(db, ltiaas, approval, staff)
+
+
+def finish(
+    db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staff: User, now: datetime | None = None
+) -> Outcome:
+    """Try again to complete an approved request whose completion did not go through."""
+    registration = approval.registration
+    service.expire_if_past_lifetime(db, registration, now)
+    if registration.current_state is RegistrationState.EXPIRED:
+        return Outcome.EXPIRED
+    if not can_finish(approval, now):
+        return Outcome.ALREADY_DECIDED
+    return _complete(db, ltiaas, approval, staff)
+
+
+def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staff: User) -> Outcome:
+    registration = approval.registration
+    if not service.complete(db, ltiaas, registration, actor=staff.email, choices=approval.approved_choices):
+        return Outcome.ALREADY_DECIDED
+    if registration.current_state is RegistrationState.COMPLETED:
+        return Outcome.COMPLETED
+    logger.warning("approved request %s did not complete: %s", approval.public_id, registration.last_error)
+    return Outcome.NOT_COMPLETED
+
+
+def reject(
+    db: Session, approval: ApprovalRequest, staff: User, reason: str, now: datetime | None = None
+) -> Outcome:
+    """Decline a pending request; `reason` is shown to the customer in their waiting iframe."""
+    if expire_if_stale(db, approval, now):
+        return Outcome.EXPIRED
+    reason = reason.strip()[:REASON_MAX]
+    if not decide_approval(
+        db, approval, ApprovalState.REJECTED, staff.email, details={"reason": reason}, reason=reason
+    ):
+        db.rollback()
+        return Outcome.ALREADY_DECIDED
+    db.commit()
+    return Outcome.REJECTED

@@ -1,0 +1,88 @@
+"""Every staff URL is behind one gate: sign in first, staff only, never framed, CSRF on every action."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.models import ApprovalRequest
+from tests.registration.helpers import add_person, become, sign_in, sign_in_through_the_form
+
+# (method, URL with {request} for the request's public id, what staff get)
+STAFF_URLS = [
+    ("GET", "/admin/", 302),
+    ("GET", "/admin/approvals/", 200),
+    ("GET", "/admin/approvals/{request}", 200),
+    ("POST", "/admin/approvals/{request}/approve", 400),  # no confirmation ticked: nothing done
+    ("POST", "/admin/approvals/{request}/reject", 400),
+    ("POST", "/admin/approvals/{request}/finish", 303),
+]
+ROLES = ["anonymous", "customer", "disabled staff", "staff"]
+
+
+def browser_for(app: Flask, role: str) -> FlaskClient:
+    browser = app.test_client()
+    if role != "anonymous":
+        sign_in(browser, add_person(app, "customer" if role == "customer" else "staff"))
+    if role == "disabled staff":
+        become(app, browser, "disabled")
+    return browser
+
+
+def test_every_staff_url_is_listed_here(app: Flask) -> None:
+    listed = {(method, url.replace("{request}", "<public_id>")) for method, url, _ in STAFF_URLS}
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("admin.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == listed
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "url", "staff_status"), STAFF_URLS)
+def test_staff_urls_by_role(
+    app: Flask, pending: ApprovalRequest, role: str, method: str, url: str, staff_status: int
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    response = browser_for(app, role).open(url.format(request=pending.public_id), method=method)
+    if role in ("anonymous", "disabled staff"):
+        assert response.status_code == 302
+        assert response.location.startswith("/auth/sign-in?")
+        assert parse_qs(urlsplit(response.location).query)["next"][0].startswith("/admin/")
+    elif role == "customer":
+        assert response.status_code == 403
+    else:
+        assert response.status_code == staff_status
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_signing_in_from_a_staff_page_leads_back_to_it(app: Flask, pending: ApprovalRequest) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser = app.test_client()
+    asked = browser.get(f"/admin/approvals/{pending.public_id}")
+    staff = add_person(app, "staff")
+    back = sign_in_through_the_form(browser, asked.location, staff.email)
+    assert urlsplit(back).path == f"/admin/approvals/{pending.public_id}"
+    assert browser.get(back).status_code == 200
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "finish"])
+def test_every_staff_action_needs_the_csrf_token(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest, action: str
+) -> None:
+    response = staff_browser.post(
+        f"/admin/approvals/{pending.public_id}/{action}",
+        data={"confirm_approve": "y", "confirm_reject": "y", "confirm_finish": "y", "reason": "No."},
+    )
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+
+
+def test_an_unknown_request_is_not_found(staff_browser: FlaskClient, pending: ApprovalRequest) -> None:
+    assert staff_browser.get("/admin/approvals/nope").status_code == 404

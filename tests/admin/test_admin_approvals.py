@@ -1,0 +1,181 @@
+"""A staff member decides on a customer's request from the staff pages (CSRF on, as in production)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from portal.db import get_session
+from portal.ltiaas import LtiaasUnavailable
+from portal.models import ApprovalRequest, Registration, User, utcnow
+from tests.registration.helpers import CLOSE_HTML, FakeLtiaas, audit_trail, checkboxes, csrf_token_in
+
+# The Moodle 4.4 LMS offers: LtiResourceLinkRequest (no placements), LtiDeepLinkingRequest (ContentArea).
+STAFF_FORM = {
+    "platform_name": "Springfield, approved",
+    "messages": ["LtiDeepLinkingRequest"],
+    "placements_1": ["ContentArea"],
+    "confirm_approve": "y",
+}
+
+
+def text(response: TestResponse) -> str:
+    return response.get_data(as_text=True)
+
+
+def request_page(browser: FlaskClient, approval: ApprovalRequest) -> str:
+    page = browser.get(f"/admin/approvals/{approval.public_id}")
+    assert page.status_code == 200
+    return text(page)
+
+
+def act(browser: FlaskClient, approval: ApprovalRequest, action: str, data: dict) -> TestResponse:
+    """Post one of the request page's forms, with the page's CSRF token."""
+    token = csrf_token_in(request_page(browser, approval))
+    return browser.post(f"/admin/approvals/{approval.public_id}/{action}", data={**data, "csrf_token": token})
+
+
+def state_of(app: Flask) -> tuple[str, str]:
+    with app.app_context():
+        approval = get_session().scalars(select(ApprovalRequest)).one()
+        return approval.state, approval.registration.state
+
+
+def test_the_pending_page_lists_waiting_requests_with_who_asked_and_for_which_lms(
+    staff_browser: FlaskClient, pending: ApprovalRequest, customer: User
+) -> None:
+    body = text(staff_browser.get("/admin/approvals/"))
+    assert f'data-request="{pending.public_id}"' in body
+    assert f'href="/admin/approvals/{pending.public_id}"' in body
+    assert "Springfield Moodle" in body and "moodle.example.edu" in body
+    assert customer.email in body
+
+
+def test_requests_past_the_registrations_lifetime_are_marked_expired_on_the_pending_page(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    with app.app_context():
+        db = get_session()
+        db.scalars(select(Registration)).one().expires_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+    body = text(staff_browser.get("/admin/approvals/"))
+    assert pending.public_id not in body
+    assert 'id="no-pending"' in body
+    assert state_of(app) == ("expired", "expired")
+    assert 'data-approval="expired"' in request_page(staff_browser, pending)
+    assert 'id="approve-form"' not in request_page(staff_browser, pending)
+    late = act(staff_browser, pending, "approve", STAFF_FORM)
+    assert "expired with its registration" in text(staff_browser.get(late.location))
+    assert state_of(app) == ("expired", "expired")
+
+
+def test_the_request_page_offers_exactly_what_the_lms_supports_prefilled_with_the_request(
+    staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    body = request_page(staff_browser, pending)
+    assert 'value="Springfield Moodle"' in body
+    offered, checked = checkboxes(body)
+    assert offered["messages"] == ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+    assert offered["placements_1"] == ["ContentArea"]
+    assert checked["messages"] == ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+    assert 'id="auto_activate"' in body
+    assert 'name="confirm_approve"' in body and 'name="confirm_reject"' in body
+    assert 'id="reject-form"' in body
+
+
+def test_approving_with_changes_registers_the_staffs_choices_and_the_customers_iframe_closes(
+    app: Flask,
+    staff_browser: FlaskClient,
+    customer_browser: FlaskClient,
+    ltiaas: FakeLtiaas,
+    pending: ApprovalRequest,
+    staff: User,
+) -> None:
+    response = act(staff_browser, pending, "approve", STAFF_FORM)
+
+    assert response.status_code == 303
+    assert "the tool is registered" in text(staff_browser.get(response.location))
+    ((_, sent),) = ltiaas.calls_of("complete_registration")
+    assert sent == {
+        "platform_name": "Springfield, approved",
+        "auto_activate": False,
+        "messages": [{"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]}],
+    }
+    registration_id = pending.registration.public_id
+    done = customer_browser.get(f"/registration/{registration_id}/waiting", follow_redirects=True)
+    assert CLOSE_HTML in text(done)
+    assert ("approval:approved", staff.email) in [
+        (a, actor) for a, actor, _ in audit_trail(app, registration_id)
+    ]
+    assert pending.public_id not in text(staff_browser.get("/admin/approvals/"))
+
+
+def test_a_placement_the_lms_does_not_support_is_refused_and_nothing_is_decided(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    forged = {**STAFF_FORM, "placements_1": ["ContentArea", "course_navigation"]}
+    response = act(staff_browser, pending, "approve", forged)
+    assert response.status_code == 400
+    assert "not a valid choice" in text(response)
+    assert state_of(app) == ("pending", "reviewed")
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_approving_needs_the_explicit_confirmation(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    unconfirmed = {key: value for key, value in STAFF_FORM.items() if key != "confirm_approve"}
+    response = act(staff_browser, pending, "approve", unconfirmed)
+    assert response.status_code == 400
+    assert "Tick this box to confirm the approval." in text(response)
+    assert state_of(app) == ("pending", "reviewed")
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_rejecting_needs_a_reason_and_a_confirmation_and_the_customer_sees_the_reason(
+    app: Flask, staff_browser: FlaskClient, customer_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    assert act(staff_browser, pending, "reject", {"reason": "", "confirm_reject": "y"}).status_code == 400
+    assert act(staff_browser, pending, "reject", {"reason": "Not a customer."}).status_code == 400
+    assert state_of(app) == ("pending", "reviewed")
+
+    response = act(staff_browser, pending, "reject", {"reason": "Not a customer.", "confirm_reject": "y"})
+
+    assert response.status_code == 303
+    waiting = text(customer_browser.get(f"/registration/{pending.registration.public_id}/waiting"))
+    assert "Your request was declined" in waiting and "Not a customer." in waiting
+    assert state_of(app) == ("rejected", "reviewed")
+
+
+def test_a_second_approval_from_another_staff_window_changes_nothing(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    token = csrf_token_in(request_page(staff_browser, pending))
+    url = f"/admin/approvals/{pending.public_id}/approve"
+    first = staff_browser.post(url, data={**STAFF_FORM, "csrf_token": token})
+    second = staff_browser.post(url, data={**STAFF_FORM, "platform_name": "Again", "csrf_token": token})
+    assert first.status_code == second.status_code == 303
+    assert "already decided" in text(staff_browser.get(second.location))
+    assert len(ltiaas.calls_of("complete_registration")) == 1
+
+
+def test_an_approval_ltiaas_did_not_register_can_be_finished_from_its_page(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    ltiaas.fail("complete_registration", LtiaasUnavailable("down"))
+    response = act(staff_browser, pending, "approve", STAFF_FORM)
+    assert "not registered yet" in text(staff_browser.get(response.location))
+    assert pending.public_id in text(staff_browser.get("/admin/approvals/"))  # listed as unfinished
+    body = request_page(staff_browser, pending)
+    assert 'id="finish-form"' in body and "could not be reached" in body
+
+    assert act(staff_browser, pending, "finish", {}).status_code == 303
+    assert state_of(app) == ("approved", "reviewed")  # not confirmed: nothing tried
+    act(staff_browser, pending, "finish", {"confirm_finish": "y"})
+
+    assert state_of(app) == ("approved", "completed")
+    assert len(ltiaas.calls_of("complete_registration")) == 2

@@ -1,0 +1,180 @@
+"""Accounts and approval in a real browser: the LMS admin inside the LMS's cross-site iframe,
+the vendor's staff in their own window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
+
+from portal.auth.service import create_staff
+from portal.db import get_session
+from portal.models import AuditEvent
+from tests.browser.conftest import strip_portal_cookies
+from tests.browser.helpers import (
+    PASSWORD,
+    Choices,
+    choose,
+    complete_calls,
+    new_email,
+    open_lms,
+    portal_frame,
+    registered_tools,
+    sign_in,
+    start_registration,
+    wait_for_close,
+    walk_to_confirm,
+)
+from tests.conftest import LiveServer, start_live_server
+
+CANVAS = "https://canvas.instructure.com/lti/"
+STAFF_EMAIL = "staff@vendor.example"
+ASKED = Choices(
+    "Springfield Canvas",
+    {
+        "LtiResourceLinkRequest": [f"{CANVAS}course_navigation", f"{CANVAS}account_navigation"],
+        "LtiDeepLinkingRequest": [f"{CANVAS}editor_button"],
+    },
+)
+APPROVED = Choices(
+    "Springfield Canvas (approved)",
+    {
+        "LtiResourceLinkRequest": [f"{CANVAS}course_navigation"],
+        "LtiDeepLinkingRequest": [f"{CANVAS}editor_button", f"{CANVAS}link_selection"],
+    },
+)
+
+
+def holds_exactly(page: Page, choices: Choices) -> None:
+    (tool,) = registered_tools(page)
+    got = {message["type"]: sorted(message.get("placements") or []) for message in tool["messages"]}
+    assert got == {kind: sorted(placements) for kind, placements in choices.messages.items()}
+
+
+def completed_by(live: LiveServer) -> str:
+    with live.app.app_context():
+        event = get_session().scalar(select(AuditEvent).where(AuditEvent.action == "state:completed"))
+        assert event is not None
+        return event.actor
+
+
+@pytest.fixture
+def live_approval_server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = start_live_server(tmp_path, APPROVAL_POLICY="live-approval")
+    with live.app.app_context():
+        db = get_session()
+        create_staff(db, STAFF_EMAIL, PASSWORD, actor="cli")
+        db.commit()
+    yield live
+    live.server.shutdown()
+    live.server.server_close()
+    live.app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def staff_context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("cookies", ["kept", "stripped"])
+def test_a_new_customer_signs_up_inside_the_iframe_and_registers_the_tool(
+    context: BrowserContext, live_server: LiveServer, cookies: str
+) -> None:
+    if cookies == "stripped":
+        strip_portal_cookies(context, live_server)
+    page = context.new_page()
+    set_cookies: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            set_cookies.append(response.url)
+            if response.url.startswith(live_server.url) and response.header_value("set-cookie")
+            else None
+        ),
+    )
+    email = new_email()
+    open_lms(page, live_server.lms_url)
+    start_registration(page, "canvas")
+    frame = portal_frame(page)
+    expect(frame.locator("#account-needed")).to_be_visible()
+
+    walk_to_confirm(frame, ASKED, email=email)  # review -> create an account -> configure -> confirm
+    expect(frame.locator("#signed-in-as")).to_have_text(email)
+    frame.locator("#register-tool").click()
+
+    wait_for_close(page)
+    holds_exactly(page, ASKED)
+    assert complete_calls(live_server.url) == 1
+    assert completed_by(live_server) == email
+    if cookies == "stripped":
+        assert set_cookies == []
+        assert context.cookies(live_server.url) == []
+    else:
+        assert set_cookies
+
+
+def test_live_approval_a_staff_member_approves_with_changes_and_the_waiting_iframe_closes(
+    context: BrowserContext, staff_context: BrowserContext, live_approval_server: LiveServer, artifacts: Path
+) -> None:
+    live = live_approval_server
+    customer = context.new_page()
+    email = new_email()
+    open_lms(customer, live.lms_url)
+    start_registration(customer, "canvas")
+    frame = portal_frame(customer)
+    walk_to_confirm(frame, ASKED, email=email)
+    frame.locator("#request-approval").click()
+    expect(frame.locator('[data-page="waiting"][data-approval="pending"]')).to_be_visible()
+    customer.locator("#registration-frame").screenshot(path=str(artifacts / "5-waiting-for-approval.png"))
+
+    staff = staff_context.new_page()
+    staff.goto(f"{live.url}/auth/sign-in")
+    sign_in(staff, STAFF_EMAIL)
+    staff.locator("#staff-approvals").click()
+    staff.locator(".request-item", has_text=email).get_by_role("link").click()
+    expect(staff.locator('[data-page="admin-approval"]')).to_be_visible()
+    choose(staff, APPROVED)
+    staff.locator("#auto_activate").set_checked(False)
+    staff.locator("#confirm_approve").check()
+    staff.screenshot(path=str(artifacts / "staff-approval.png"), full_page=True)
+    staff.locator("#approve").click()
+    expect(staff.locator(".notice-success", has_text="the tool is registered")).to_be_visible()
+
+    wait_for_close(customer)  # the waiting iframe showed the done page and its close script by itself
+    holds_exactly(customer, APPROVED)
+    assert complete_calls(live.url) == 1
+    assert completed_by(live) == STAFF_EMAIL
+
+
+def test_live_approval_a_rejection_shows_its_reason_in_the_waiting_iframe(
+    context: BrowserContext, staff_context: BrowserContext, live_approval_server: LiveServer
+) -> None:
+    live = live_approval_server
+    customer = context.new_page()
+    email = new_email()
+    open_lms(customer, live.lms_url)
+    start_registration(customer, "moodle-4.4")
+    frame = portal_frame(customer)
+    walk_to_confirm(frame, Choices("Springfield Moodle", {"LtiResourceLinkRequest": []}), email=email)
+    frame.locator("#request-approval").click()
+    expect(frame.locator('[data-page="waiting"][data-approval="pending"]')).to_be_visible()
+
+    staff = staff_context.new_page()
+    staff.goto(f"{live.url}/admin/approvals/")  # asks to sign in first, then comes back
+    sign_in(staff, STAFF_EMAIL)
+    staff.locator(".request-item", has_text=email).get_by_role("link").click()
+    reason = "We only serve schools with a licence."
+    staff.locator("#reason").fill(reason)
+    staff.locator("#confirm_reject").check()
+    staff.locator("#reject").click()
+    expect(staff.locator(".notice-success", has_text="Declined")).to_be_visible()
+
+    expect(frame.locator("#rejection-reason", has_text=reason)).to_be_visible()
+    assert complete_calls(live.url) == 0

@@ -1,0 +1,252 @@
+"""Live approval, from the customer's iframe: request, wait, and see the staff's decision by itself.
+
+The staff's side is called here as plain service functions (`approvals.approve`,
+`reject`, `finish`); tests/admin/ drives the same decisions through the staff pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.db import get_session
+from portal.ltiaas import LtiaasUnavailable
+from portal.models import ApprovalRequest, Registration, User, utcnow
+from portal.registration import approvals
+from portal.registration.approvals import Outcome
+from tests.registration.helpers import (
+    CLOSE_HTML,
+    FakeLtiaas,
+    audit_trail,
+    configured_by,
+)
+from tests.registration.test_registration_race import RACERS, race
+
+STAFF_CHOICES: dict[str, Any] = {
+    "platformName": "Springfield (approved)",
+    "autoActivate": False,
+    "messages": [{"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]}],
+}
+
+
+def text(response: object) -> str:
+    return response.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def live_approval(app: Flask, no_csrf: Flask) -> None:
+    app.config["APPROVAL_POLICY"] = "live-approval"
+
+
+def requested(client: FlaskClient) -> str:
+    """A customer configures and sends their request; the registration's public id."""
+    public_id = configured_by(client)
+    response = client.post(f"/registration/{public_id}/request")
+    assert response.status_code == 303
+    assert response.location.startswith(f"/registration/{public_id}/waiting")
+    return public_id
+
+
+@pytest.fixture
+def decide(app: Flask, ltiaas: FakeLtiaas, staff: User) -> Iterator[Any]:
+    """Call a staff decision (`approvals.approve`, ...) on the one request, as `staff`."""
+
+    def call(action: Any, *args: Any, **kwargs: Any) -> Outcome:
+        with app.test_request_context("/"):
+            db = get_session()
+            approval = db.scalars(select(ApprovalRequest)).one()
+            user = db.get(User, staff.id)
+            if action is approvals.reject:
+                return action(db, approval, user, *args, **kwargs)
+            return action(db, ltiaas, approval, user, *args, **kwargs)
+
+    yield call
+
+
+def the_request(app: Flask) -> ApprovalRequest:
+    with app.app_context():
+        return get_session().scalars(select(ApprovalRequest)).one()
+
+
+def past_its_lifetime(app: Flask) -> None:
+    with app.app_context():
+        db = get_session()
+        db.scalars(select(Registration)).one().expires_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+
+
+def test_a_customers_request_waits_on_a_page_that_polls_its_status(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, customer: User
+) -> None:
+    public_id = requested(client)
+
+    page = client.get(f"/registration/{public_id}/waiting")
+    body = text(page)
+    assert page.status_code == 200
+    assert 'data-page="waiting"' in body and 'data-approval="pending"' in body
+    assert f'data-status-url="/registration/{public_id}/status"' in body
+    assert 'data-seen="reviewed/pending"' in body
+    assert "js/registration.js" in body and "postMessage" not in body
+    assert "Springfield Moodle" in body
+    status = client.get(f"/registration/{public_id}/status")
+    assert status.get_json() == {"state": "reviewed", "approval": "pending"}
+    assert status.headers["Cache-Control"] == "no-store"
+
+    approval = the_request(app)
+    assert approval.state == "pending"
+    assert approval.requested_by_email == customer.email
+    assert approval.requested_choices["platformName"] == "Springfield Moodle"
+    (requested_event,) = [e for e in audit_trail(app, public_id) if e[0] == "approval:requested"]
+    assert requested_event[1] == customer.email
+    assert requested_event[2]["choices"] == approval.requested_choices
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_asking_twice_makes_one_request(app: Flask, client: FlaskClient, ltiaas: FakeLtiaas) -> None:
+    public_id = requested(client)
+    again = client.post(f"/registration/{public_id}/request")
+    assert again.location.startswith(f"/registration/{public_id}/waiting")
+    with app.app_context():
+        assert len(get_session().scalars(select(ApprovalRequest)).all()) == 1
+
+
+@pytest.mark.parametrize(("method", "page"), [("get", "configure"), ("get", "confirm"), ("post", "complete")])
+def test_while_a_request_waits_the_flow_leads_to_the_waiting_page(
+    client: FlaskClient, ltiaas: FakeLtiaas, method: str, page: str
+) -> None:
+    public_id = requested(client)
+    response = getattr(client, method)(f"/registration/{public_id}/{page}")
+    assert response.location.startswith(f"/registration/{public_id}/waiting")
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_approval_with_changes_registers_the_staffs_choices_and_the_iframe_gets_the_close_script(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
+) -> None:
+    public_id = requested(client)
+
+    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
+
+    ((_, sent),) = ltiaas.calls_of("complete_registration")
+    assert sent == {
+        "platform_name": "Springfield (approved)",
+        "auto_activate": False,
+        "messages": STAFF_CHOICES["messages"],
+    }
+    assert client.get(f"/registration/{public_id}/status").get_json() == {
+        "state": "completed",
+        "approval": "approved",
+    }
+    waiting = client.get(f"/registration/{public_id}/waiting")
+    assert waiting.location.startswith(f"/registration/{public_id}/done")
+    done = text(client.get(waiting.location))
+    assert CLOSE_HTML in done
+    assert "Springfield (approved)" in done and "Awaiting activation" in done
+
+    trail = audit_trail(app, public_id)
+    (approved,) = [event for event in trail if event[0] == "approval:approved"]
+    assert approved[1] == staff.email
+    assert approved[2]["choices"] == STAFF_CHOICES
+    assert approved[2]["requested"]["platformName"] == "Springfield Moodle"
+    completing = [event for event in trail if event[0] in ("state:completing", "state:completed")]
+    assert [actor for _, actor, _ in completing] == [staff.email, staff.email]
+    assert completing[0][2]["choices"] == STAFF_CHOICES
+    approval = the_request(app)
+    assert approval.decided_by_email == staff.email and approval.approved_choices == STAFF_CHOICES
+
+
+def test_a_rejection_shows_its_reason_in_the_iframe_and_registers_nothing(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
+) -> None:
+    public_id = requested(client)
+
+    assert decide(approvals.reject, "  We only serve schools in Springfield.  ") is Outcome.REJECTED
+
+    assert client.get(f"/registration/{public_id}/status").get_json() == {
+        "state": "reviewed",
+        "approval": "rejected",
+    }
+    body = text(client.get(f"/registration/{public_id}/waiting"))
+    assert 'data-approval="rejected"' in body
+    assert "We only serve schools in Springfield." in body
+    assert "data-status-url" not in body
+    assert client.get(f"/registration/{public_id}/confirm").location.endswith(
+        f"/registration/{public_id}/waiting"
+    )
+    assert ltiaas.calls_of("complete_registration") == []
+    (rejected,) = [event for event in audit_trail(app, public_id) if event[0] == "approval:rejected"]
+    assert rejected[1] == staff.email
+    assert rejected[2]["reason"] == "We only serve schools in Springfield."
+
+
+def test_a_request_that_outlives_its_registration_is_marked_expired_when_read(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = requested(client)
+    past_its_lifetime(app)
+
+    status = client.get(f"/registration/{public_id}/status")
+    assert status.status_code == 410
+    assert status.get_json() == {"state": None, "problem": "expired"}
+    assert client.get(f"/registration/{public_id}/waiting").status_code == 410
+    assert the_request(app).state == "expired"
+    assert ("approval:expired", "portal") in [(a, actor) for a, actor, _ in audit_trail(app, public_id)]
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_deciding_a_request_that_outlived_its_registration_does_nothing(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any, action: str
+) -> None:
+    requested(client)
+    past_its_lifetime(app)
+    argument = STAFF_CHOICES if action == "approve" else "Too late."
+    assert decide(getattr(approvals, action), argument) is Outcome.EXPIRED
+    assert the_request(app).state == "expired"
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_a_second_decision_changes_nothing_and_ltiaas_is_called_once(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+) -> None:
+    requested(client)
+    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
+    assert decide(approvals.approve, {**STAFF_CHOICES, "platformName": "Other"}) is Outcome.ALREADY_DECIDED
+    assert decide(approvals.reject, "Changed my mind.") is Outcome.ALREADY_DECIDED
+    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert the_request(app).approved_choices == STAFF_CHOICES
+
+
+def test_staff_approving_at_the_same_instant_complete_once(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+) -> None:
+    requested(client)
+    ltiaas.complete_delay = 0.2
+
+    results = race(lambda: decide(approvals.approve, STAFF_CHOICES))
+
+    assert sorted(results, key=str) == [Outcome.ALREADY_DECIDED] * (RACERS - 1) + [Outcome.COMPLETED], results
+    assert len(ltiaas.calls_of("complete_registration")) == 1
+
+
+def test_when_ltiaas_is_down_at_approval_the_iframe_keeps_waiting_and_staff_can_finish(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+) -> None:
+    public_id = requested(client)
+    ltiaas.fail("complete_registration", LtiaasUnavailable("down"))
+
+    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.NOT_COMPLETED
+    body = text(client.get(f"/registration/{public_id}/waiting"))
+    assert 'data-seen="reviewed/approved"' in body and "Approved: finishing" in body
+
+    assert decide(approvals.finish) is Outcome.COMPLETED
+    assert decide(approvals.finish) is Outcome.ALREADY_DECIDED
+    assert CLOSE_HTML in text(client.get(f"/registration/{public_id}/done"))
+    assert [kwargs["platform_name"] for _, kwargs in ltiaas.calls_of("complete_registration")] == [
+        "Springfield (approved)"
+    ] * 2
