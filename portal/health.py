@@ -1,8 +1,8 @@
-"""`GET /healthz` for load balancers: is the database reachable, is LTIAAS configured."""
+"""The portal's front door (`GET /`) and `GET /healthz` for load balancers."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,3 +22,15 @@ def healthz() -> tuple[dict[str, object], int]:
     ltiaas = "sandbox" if current_app.config["SANDBOX_ENABLED"] else "configured"
     body = {"status": "ok" if database_ok else "unavailable", "database": database_ok, "ltiaas": ltiaas}
     return body, 200 if database_ok else 503
+
+
+@bp.get("/")
+def home() -> str:
+    """What someone who opens the portal's address directly needs: how registration starts."""
+    return render_template(
+        "home.html",
+        register_url=f"{current_app.config['LTIAAS_URL']}/lti/register",
+        sandbox_lms_url=current_app.config.get("SANDBOX_LMS_URL")
+        if current_app.config["SANDBOX_ENABLED"]
+        else None,
+    )

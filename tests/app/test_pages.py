@@ -102,3 +102,10 @@ def test_pages_may_be_framed_by_an_lms_but_nothing_else_is_loosened(client: Flas
     assert csp["object-src"] == "'none'"
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_front_door_explains_that_registration_starts_in_the_lms(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "Registration starts in your LMS" in page
+    assert "http://localhost/lti/register" in page
+    assert "http://127.0.0.1/sandbox/lms/" in page
