@@ -183,6 +183,7 @@ def test_every_page_fits_the_lms_dialog(page: Page, live_server: LiveServer, art
     frame.locator("#save-choices").click()
     expect(frame.locator('[data-page="confirm"]')).to_be_visible()
     look("3-confirm")
+    page.screenshot(path=str(artifacts / "0-lms-dialog-confirm.png"))
     frame.locator("#register-tool").click()
     wait_for_close(page)
     page.screenshot(path=str(artifacts / "4-lms-after-close.png"))
