@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -156,12 +157,17 @@ def force_session_token() -> None:
     g.force_session_token = True
 
 
-def carry_session_token(bp: Blueprint) -> None:
-    """Make every URL built for `bp`'s endpoints carry the session token while it is needed."""
+def carry_session_token(bp: Blueprint, *, except_endpoints: Collection[str] = ()) -> None:
+    """Make every URL built for `bp`'s endpoints carry the session token while it is needed.
+
+    `except_endpoints` never carry it: URLs meant for another window or another party
+    (a one-time link, a page Stripe sends a new window to), which must not get the session.
+    """
+    skipped = frozenset(except_endpoints)
 
     @bp.url_defaults
     def _add_token(endpoint: str, values: dict[str, Any]) -> None:
-        if TOKEN_PARAM in values or not session or not needs_token():
+        if TOKEN_PARAM in values or endpoint in skipped or not session or not needs_token():
             return
         values[TOKEN_PARAM] = session_token()
 

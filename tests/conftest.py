@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -22,6 +22,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
 from portal.db import Base, load_all_models
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication
 
 
 def free_port() -> int:
@@ -104,10 +107,34 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
 
+def closing_responses(app: WSGIApplication) -> WSGIApplication:
+    """`app`, closing every response body even when the browser drops the connection mid-response.
+
+    Werkzeug's development server skips `close()` when the client goes away (Chromium cancels
+    a script's download when its page navigates on), leaving a static file for the garbage
+    collector to close: a ResourceWarning, which this suite turns into an error.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = app(environ, start_response)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from body
+            finally:  # also when the server drops this generator unfinished
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+        return chunks()
+
+    return wsgi
+
+
 def start_live_server(tmp_path: Path, **overrides: Any) -> LiveServer:
     port = free_port()
     app = make_test_app(tmp_path, PORTAL_URL=f"http://localhost:{port}", **overrides)
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, closing_responses(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return LiveServer(app=app, port=port, server=server)
 

@@ -1,4 +1,5 @@
-"""The staff's decisions: approve (with the choices they may change), reject (with a reason), finish.
+"""The staff's decisions: approve (with the choices they may change), reject (with a reason), finish,
+and record a refund.
 
 Each carries a required confirmation box, so that no single click (or a
 clickjacked one) decides anything.
@@ -41,6 +42,13 @@ class RejectForm(FlaskForm):
 class FinishForm(FlaskForm):
     confirm_finish = BooleanField(
         "Yes, try again to register the tool with the approved settings",
+        validators=[DataRequired("Tick this box to confirm.")],
+    )
+
+
+class RefundForm(FlaskForm):
+    confirm_refund = BooleanField(
+        "Yes, I refunded this payment in Stripe's dashboard",
         validators=[DataRequired("Tick this box to confirm.")],
     )
 

@@ -1,4 +1,5 @@
-"""The pending approval requests, one request's page, and the staff's three actions on it."""
+"""The pending approval requests, one request's page, and the staff's three actions on it; the
+payments that did not end in a registration, and recording their refund."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
-from portal.admin.forms import ApproveForm, FinishForm, RejectForm, build_approve_form
+from portal.admin.forms import ApproveForm, FinishForm, RefundForm, RejectForm, build_approve_form
+from portal.billing import attention
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, ApprovalState
@@ -55,9 +57,13 @@ def _request_page(
     reject_form: RejectForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
+    db = get_session()
+    payment = service.paid_payment(db, approval.registration)
     page = render_template(
         "admin/approval.html",
         approval=approval,
+        paid=attention.standing_of(db, payment) if payment is not None else None,
+        refund_form=RefundForm(),
         registration=approval.registration,
         lms=service.describe(approval.registration),
         approve_form=approve_form or build_approve_form(approval),
@@ -131,3 +137,32 @@ def finish(public_id: str) -> ResponseReturnValue:
         return redirect(url_for("admin.approval", public_id=approval.public_id), code=303)
     staff = current_user._get_current_object()
     return _to_request(approval, approvals.finish(get_session(), get_ltiaas(), approval, staff))
+
+
+@bp.get("/payments/", endpoint="payments")
+@staff_required
+def payments_page() -> str:
+    """Paid registrations that are not registered: refunds due first, then those that may still be."""
+    return render_template(
+        "admin/payments.html",
+        items=attention.needing_attention(get_session()),
+        describe=service.describe,
+        refund_form=RefundForm(),
+    )
+
+
+@bp.post("/payments/<public_id>/refunded")
+@staff_required
+def record_refund(public_id: str) -> Response:
+    """Record that a payment due for a refund was refunded in Stripe (takes it off the list)."""
+    db = get_session()
+    payment = attention.find_payment(db, public_id)
+    if payment is None:
+        abort(404)
+    if not RefundForm().validate_on_submit():
+        flash("Tick the box to confirm that you refunded the payment in Stripe.", "error")
+    elif attention.record_refund(db, payment, current_user.email):
+        flash("Recorded as refunded.", "success")
+    else:
+        flash("No refund is due for this payment (or it is recorded already); nothing changed.", "warning")
+    return redirect(url_for("admin.payments"), code=303)

@@ -23,6 +23,7 @@ from portal.auth.service import (
     record_sign_out,
     sign_in_with_password,
 )
+from portal.billing.attention import customer_payments
 from portal.db import get_session
 from portal.models import User
 
@@ -119,5 +120,6 @@ def sign_out() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    """Who is signed in, with a way out; where sign-in lands when no `next` was given."""
-    return render_template("auth/account.html", user=current_user)
+    """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`."""
+    user = current_user._get_current_object()
+    return render_template("auth/account.html", user=user, payments=customer_payments(get_session(), user))

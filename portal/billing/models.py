@@ -53,6 +53,10 @@ class Payment(Base):
     # A local path of the flow to continue with once paid (never carries a session token).
     next_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Recorded by the staff once they refunded a payment whose registration could not be
+    # registered (see billing.attention); `status` stays paid, so no late event re-opens it.
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    refunded_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

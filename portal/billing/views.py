@@ -1,29 +1,42 @@
-"""The payment pages: Embedded Checkout in the flow's page, hosted Checkout in a new window.
+"""The payment step of the registration flow: Embedded Checkout in the flow's page (inside the
+LMS's iframe), hosted Checkout in a new window as the fallback, and the pages Stripe sends back to.
 
-The flow sends the admin to `checkout` with the payment's public id and the URL to
-continue with (`next`, a local path). The page moves on only after our server says
-the payment is paid (`status`), which it says only after Stripe confirmed it.
+The flow (`registration.views._pay_first`) sends a customer to `checkout` with the payment's
+public id and the flow page to continue with (`next`, a local path; the registration's confirm
+page when none is given). The page moves on only after our server says the payment is paid
+(`status`), which it says only after Stripe confirmed it.
+
+Who may use a payment's pages: the browser whose session holds the payment's registration (the
+flow's session, by cookie or by token) or the signed-in user who owns the payment; anyone else
+gets a 404, so a leaked payment id is useless. The new window shares no session with the iframe:
+it is let in by a one-time link (`hosted`), then by the Checkout Session id that Stripe puts in
+its success URL (`done`). No Checkout Session is started for a registration that can no longer
+be registered (expired, finished), nor for someone who does not pay (staff, nobody signed in).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from portal.auth.navigation import safe_next, with_session_token
 from portal.billing import bp
 from portal.billing.fulfilment import (
     CheckoutStart,
     fulfil_checkout_session,
+    payment_required,
     refresh_payment,
     start_checkout_for_payment,
 )
 from portal.billing.links import issue_hosted_token, redeem_hosted_token
 from portal.billing.models import Payment
+from portal.billing.money import format_money
 from portal.billing.stripe_gateway import (
     EMBEDDED,
     HOSTED,
@@ -32,8 +45,8 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.db import get_session
+from portal.registration.service import describe, is_signed_in, may_act_on
 from portal.security import add_csp_source, forbid_framing
-from portal.sessions import TOKEN_PARAM, needs_token, session_token
 
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 STRIPE_CSP = {
@@ -41,18 +54,7 @@ STRIPE_CSP = {
     "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com", "https://checkout.stripe.com"),
     "connect-src": ("https://api.stripe.com", "https://checkout.stripe.com"),
 }
-# Endpoints the flow's page calls with its session (CSRF lives there): they carry the token.
-_SESSION_ENDPOINTS = frozenset({"billing.checkout", "billing.create_session", "billing.hosted_link"})
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
 UNAVAILABLE = "Payment is unavailable right now. Please try again in a minute."
-
-
-@bp.url_defaults
-def _carry_session_token(endpoint: str, values: dict[str, Any]) -> None:
-    if endpoint in _SESSION_ENDPOINTS and TOKEN_PARAM not in values and session and needs_token():
-        values[TOKEN_PARAM] = session_token()
 
 
 def _origin(url: str) -> str:
@@ -73,27 +75,46 @@ def allow_stripe_js() -> None:
             add_csp_source(directive, origin)
 
 
-def safe_next(url: str | None) -> str | None:
-    """`url` if it is a path on this site (never another host, scheme or `//`), else None."""
-    if not url or not url.startswith("/") or url.startswith(("//", "/\\")):
-        return None
-    parts = urlsplit(url)
-    if parts.scheme or parts.netloc:
-        return None
-    return url
-
-
-def _without_token(url: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != TOKEN_PARAM]
-    return urlunsplit(("", "", parts.path, urlencode(query), ""))
-
-
 def _payment_or_404(public_id: str) -> Payment:
     payment = get_session().scalar(select(Payment).where(Payment.public_id == public_id))
     if payment is None:
         abort(404)
     return payment
+
+
+def may_use(payment: Payment) -> bool:
+    """Whether this browser may see and pay `payment`: its flow holds the registration, or it owns it."""
+    if may_act_on(payment.registration.public_id):
+        return True
+    return is_signed_in(current_user) and payment.user_id is not None and payment.user_id == current_user.id
+
+
+def _payment_for_browser(public_id: str) -> Payment:
+    """:raise 404: unknown payment, or one this browser may not use (indistinguishable)."""
+    payment = _payment_or_404(public_id)
+    if not may_use(payment):
+        abort(404)
+    return payment
+
+
+def _may_pay(payment: Payment) -> bool:
+    """Whether a Checkout Session may be started: a signed-in customer, a registration still open."""
+    user = current_user
+    return is_signed_in(user) and payment_required(user) and payment.registration.is_open()
+
+
+def _flow_page(payment: Payment) -> str:
+    """Where the flow goes on (a path without a session token): `next` as stored, or confirm."""
+    return payment.next_url or url_for(
+        "registration.confirm", public_id=payment.registration.public_id, _st=None
+    )
+
+
+def _remember_next(payment: Payment) -> None:
+    requested = safe_next(request.args.get("next"))
+    if requested and requested != payment.next_url:
+        payment.next_url = requested
+        get_session().commit()
 
 
 def _json(body: dict[str, Any], code: int = 200) -> tuple[Response, int]:
@@ -104,23 +125,27 @@ def _json(body: dict[str, Any], code: int = 200) -> tuple[Response, int]:
 
 @bp.get("/checkout/<public_id>")
 def checkout(public_id: str) -> Response | str:
-    """The payment step: Embedded Checkout, with "Pay in a new window" as the fallback."""
-    payment = _payment_or_404(public_id)
-    next_url = safe_next(request.args.get("next"))
-    if next_url and payment.next_url != _without_token(next_url):
-        payment.next_url = _without_token(next_url)
-        get_session().commit()
+    """The flow's payment step: Embedded Checkout, with "Pay in a new window" as the fallback.
+
+    A paid payment, or one that cannot be paid now (the registration closed, nobody or staff
+    signed in), goes straight on to the flow page, which shows where things stand.
+    """
+    payment = _payment_for_browser(public_id)
+    _remember_next(payment)
     refresh_payment(payment)
-    if payment.is_paid and next_url:
-        return redirect(next_url, code=303)
+    if payment.is_paid or not _may_pay(payment):
+        return redirect(with_session_token(_flow_page(payment)), code=303)
+    # First, so the session holds its CSRF secret before URLs decide whether to carry the token.
+    generate_csrf()
     allow_stripe_js()
+    registration = payment.registration
     return render_template(
         "billing/checkout.html",
-        # First, so the session exists before the page's URLs decide whether to carry its token.
-        csrf_token=generate_csrf(),
         payment=payment,
+        registration=registration,
+        lms=describe(registration),
         fee=_fee_label(),
-        next_url=next_url,
+        next_url=with_session_token(_flow_page(payment)),
         hosted_url=url_for_hosted(payment),
         stripe_js_url=current_app.config.get("STRIPE_JS_URL") or STRIPE_JS_URL,
         publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY", ""),
@@ -135,8 +160,7 @@ def _fee_label() -> str | None:
         return None
     if price.unit_amount is None:
         return None
-    digits = 0 if price.currency.lower() in ZERO_DECIMAL_CURRENCIES else 2
-    label = f"{price.unit_amount / 10**digits:,.{digits}f} {price.currency.upper()}"
+    label = format_money(price.unit_amount, price.currency)
     return f"{label} per {price.interval}" if price.interval else label
 
 
@@ -153,8 +177,14 @@ def _start_json(start: CheckoutStart) -> dict[str, Any]:
 
 @bp.post("/checkout/<public_id>/session")
 def create_session(public_id: str) -> tuple[Response, int]:
-    """The Embedded Checkout session's client secret for Stripe.js (one per payment attempt)."""
-    payment = _payment_or_404(public_id)
+    """The Embedded Checkout session's client secret for Stripe.js (one per payment attempt).
+
+    Answers {"state": "open", "client_secret": ...}, {"state": "paid"}, {"state": "processing"}
+    or, when nothing may be paid now, {"state": "closed"} (the page then goes back to the flow).
+    """
+    payment = _payment_for_browser(public_id)
+    if not payment.is_paid and not _may_pay(payment):
+        return _json({"state": "closed"})
     try:
         start = start_checkout_for_payment(payment, EMBEDDED)
     except PaymentProviderUnavailable:
@@ -168,13 +198,13 @@ def create_session(public_id: str) -> tuple[Response, int]:
 @bp.post("/checkout/<public_id>/hosted-link")
 def hosted_link(public_id: str) -> tuple[Response, int]:
     """A fresh one-time link for the next click on "Pay in a new window"."""
-    return _json({"url": url_for_hosted(_payment_or_404(public_id))})
+    return _json({"url": url_for_hosted(_payment_for_browser(public_id))})
 
 
 @bp.get("/status/<public_id>")
 def status(public_id: str) -> tuple[Response, int]:
-    """What the waiting page polls: the payment's state, re-read from Stripe while pending."""
-    payment = refresh_payment(_payment_or_404(public_id))
+    """What the payment page polls: the payment's state, re-read from Stripe while pending."""
+    payment = refresh_payment(_payment_for_browser(public_id))
     return _json({"status": payment.status, "paid": payment.is_paid})
 
 
@@ -185,6 +215,8 @@ def hosted(token: str) -> Response | tuple[str, int]:
     payment = redeem_hosted_token(token)
     if payment is None:
         return render_template("billing/link_used.html"), 400
+    if not payment.is_paid and not payment.registration.is_open():
+        return render_template("billing/closed.html"), 409
     try:
         start = start_checkout_for_payment(payment, HOSTED)
     except (PaymentProviderUnavailable, PaymentProviderError):
@@ -195,34 +227,53 @@ def hosted(token: str) -> Response | tuple[str, int]:
     return render_template("billing/done.html", payment=payment), 200
 
 
-def _fulfil_from_return(payment: Payment) -> None:
+def _fulfil_from_return(payment: Payment) -> bool:
+    """Record what Stripe says of the session it sent the browser back with (`session_id`);
+    True if that session is `payment`'s, which is what lets a browser with no session in."""
     session_id = request.args.get("session_id", "")
-    if session_id.startswith("cs_") and len(session_id) <= 255:
-        try:
-            fulfil_checkout_session(session_id, actor="customer")
-        except (PaymentProviderUnavailable, PaymentProviderError):
-            current_app.logger.warning("could not confirm session %s on return", session_id)
+    if not (session_id.startswith("cs_") and len(session_id) <= 255):
+        return False
+    belongs = False
+    try:
+        result = fulfil_checkout_session(session_id, actor="customer")
+        belongs = result.payment is not None and result.payment.id == payment.id
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        current_app.logger.warning("could not confirm session %s on return", session_id)
     get_session().refresh(payment)
+    return belongs or payment.stripe_session_id == session_id
 
 
 @bp.get("/return/<public_id>")
 def returned(public_id: str) -> str:
-    """Embedded Checkout's return_url (used only by redirect-based payment methods): wait, then go on."""
+    """Embedded Checkout's return_url (used only by redirect-based payment methods): wait, then go on.
+
+    Stripe's redirect carries no session token, so a browser that keeps no cookie for us
+    arrives here without its flow: it is told where it stands instead of being sent on.
+    """
     payment = _payment_or_404(public_id)
     _fulfil_from_return(payment)
-    return render_template("billing/return.html", payment=payment, next_url=payment.next_url)
+    if not may_use(payment):
+        return render_template("billing/return_lost.html")
+    return render_template(
+        "billing/return.html", payment=payment, next_url=with_session_token(_flow_page(payment))
+    )
 
 
 @bp.get("/done/<public_id>")
 def done(public_id: str) -> str:
-    """Hosted Checkout's success_url, in the new window: the iframe goes on by itself."""
+    """Hosted Checkout's success_url, in the new window: the iframe goes on by itself.
+
+    :raise 404: the `session_id` Stripe adds is missing or not this payment's.
+    """
     forbid_framing()
     payment = _payment_or_404(public_id)
-    _fulfil_from_return(payment)
+    if not _fulfil_from_return(payment):
+        abort(404)
     return render_template("billing/done.html", payment=payment)
 
 
 @bp.get("/cancelled/<public_id>")
 def cancelled(public_id: str) -> str:
+    """Hosted Checkout's cancel_url, in the new window (says nothing about the payment)."""
     forbid_framing()
-    return render_template("billing/cancelled.html", payment=_payment_or_404(public_id))
+    return render_template("billing/cancelled.html")

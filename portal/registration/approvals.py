@@ -97,12 +97,14 @@ def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None
         return True
     if registration.current_state in OPEN_STATES:
         return False
-    # Closed some other way (LTIAAS forgot it): nobody can approve it any more.
-    decide_approval(
+    # Closed some other way (LTIAAS forgot it): nobody can approve it any more. The
+    # registration may also be closing because a racing approval just won: then that
+    # decision stands, and this request was not expired.
+    expired = decide_approval(
         db, approval, ApprovalState.EXPIRED, service.SYSTEM_ACTOR, details={"reason": registration.state}
     )
     db.commit()
-    return True
+    return expired
 
 
 def pending_requests(db: Session, now: datetime | None = None) -> list[ApprovalRequest]:

@@ -376,9 +376,14 @@ def find_approval(db: Session, registration: Registration) -> ApprovalRequest | 
     return db.scalar(select(ApprovalRequest).where(ApprovalRequest.registration_id == registration.id))
 
 
-def is_paid(db: Session, registration: Registration) -> bool:
+def paid_payment(db: Session, registration: Registration) -> Payment | None:
+    """The registration's payment once Stripe confirmed it (our record says paid), else None."""
     payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
-    return payment is not None and payment.is_paid
+    return payment if payment is not None and payment.is_paid else None
+
+
+def is_paid(db: Session, registration: Registration) -> bool:
+    return paid_payment(db, registration) is not None
 
 
 def next_step(db: Session, registration: Registration, user: Any) -> Step:

@@ -1,7 +1,9 @@
 """The pages of the registration flow, inside the LMS's iframe (or Brightspace's new tab).
 
-intermediate target -> review -> (sign in or up) -> configure -> confirm -> (POST complete) -> done,
+intermediate target -> review -> (sign in or up) -> configure -> [pay] -> confirm -> (POST complete) -> done,
 or under live approval: confirm -> (POST request) -> waiting -> done once a staff member approved.
+[pay] is billing's checkout page, for a customer when a price is set: confirm, complete and request
+send the browser there until Stripe confirmed the payment (`service.next_step` says "pay").
 Views only route; the work is in `service` (`service.next_step` decides who may go on) and
 `approvals`. Every page is frameable.
 """
@@ -12,9 +14,11 @@ from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.billing.fulfilment import get_or_create_payment
+from portal.billing.fulfilment import get_or_create_payment, payment_required
+from portal.billing.models import Payment
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import Registration, RegistrationState
@@ -54,9 +58,14 @@ def _sign_in_first(registration: Registration, page: str) -> BaseResponse:
 
 
 def _pay_first(registration: Registration) -> BaseResponse:
-    """To the payment page, coming back to confirm once paid."""
+    """To the payment step (billing's checkout page, in the same frame), back to confirm once paid.
+
+    The registration's one payment is reused, so reloads, double clicks and a second tab all
+    land on the same payment (and its one open Checkout Session).
+    """
     payment = get_or_create_payment(registration, _user())
-    back = url_for("registration.confirm", public_id=registration.public_id)
+    # No token in `next`: the checkout page adds the current one when it sends the browser on.
+    back = url_for("registration.confirm", public_id=registration.public_id, _st=None)
     return redirect(url_for("billing.checkout", public_id=payment.public_id, next=back), code=303)
 
 
@@ -71,12 +80,30 @@ def _step_page(step: service.Step, registration: Registration, page: str) -> Bas
     return None
 
 
+@bp.app_context_processor
+def _flow_context() -> dict[str, Any]:
+    # Lazy: only pages with the step bar ask whether the person at the keyboard pays.
+    return {"shows_pay_step": lambda: payment_required(_user())}
+
+
+def _paid_payment_of_page() -> Payment | None:
+    """The paid payment of the registration this request is about, if this browser may see it."""
+    public_id = (request.view_args or {}).get("public_id")
+    if not public_id or not service.may_act_on(public_id):
+        return None
+    db = get_session()
+    registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
+    return service.paid_payment(db, registration) if registration is not None else None
+
+
 @bp.errorhandler(RegistrationProblem)
 def registration_problem(problem: RegistrationProblem) -> tuple[str | Response, int]:
     text = problem.text
     if request.endpoint == "registration.status" or request.accept_mimetypes.best == "application/json":
         return jsonify(state=None, problem=problem.kind), text.status
-    page = render_template("registration/problem.html", problem=problem, text=text)
+    page = render_template(
+        "registration/problem.html", problem=problem, text=text, payment=_paid_payment_of_page()
+    )
     return page, text.status
 
 
@@ -156,6 +183,7 @@ def confirm(public_id: str) -> Page:
         lms=service.describe(registration),
         choices=service.choices_for(registration, _user()),
         asks_approval=step == "request",
+        payment=service.paid_payment(get_session(), registration),
     )
 
 
@@ -211,6 +239,7 @@ def waiting(public_id: str) -> Page:
         approval=approval,
         lms=service.describe(registration),
         choices=approval.approved_choices or approval.requested_choices,
+        payment=service.paid_payment(get_session(), registration),
     )
 
 
@@ -232,6 +261,7 @@ def done(public_id: str) -> Page:
         active=service.is_active(registration),
         review_later=service.approval_policy() == service.REVIEW_LATER,
         completion_html=completion_html,
+        payment=service.paid_payment(get_session(), registration),
     )
 
 

@@ -81,6 +81,11 @@
     function fetchClientSecret() {
       return postJson(data.sessionUrl).then(function (body) {
         if (body.state === "open") { return body.client_secret; }
+        if (body.state === "closed") {
+          // Nothing may be paid now (the registration closed): the flow's page says why.
+          goTo(data.nextUrl);
+          throw NOTHING_TO_PAY;
+        }
         // Paid already, or an asynchronous payment is under way: no new session, just wait.
         setStatus(body.state === "paid" ? "Payment received." : "Your payment is being processed…");
         waitForPayment();

@@ -19,6 +19,8 @@ STAFF_URLS = [
     ("POST", "/admin/approvals/{request}/approve", 400),  # no confirmation ticked: nothing done
     ("POST", "/admin/approvals/{request}/reject", 400),
     ("POST", "/admin/approvals/{request}/finish", 303),
+    ("GET", "/admin/payments/", 200),
+    ("POST", "/admin/payments/{request}/refunded", 404),  # a request's id names no payment
 ]
 ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 

@@ -1,15 +1,16 @@
 """The portal with billing and the Stripe stand-in, served over real HTTP.
 
-Until the factory registers them, `start_billing_server` adds the billing blueprint,
-the gateway and the stand-in to a test app itself (and skips what is already there).
-The real `StripeClient` talks to the stand-in at `<url>/sandbox/stripe`. Automatic
-webhook deliveries are off unless a test turns them on, so each test decides when
-Stripe "calls back".
+`start_billing_server` serves a test app whose real `StripeClient` talks to the stand-in
+at `<url>/sandbox/stripe`. Automatic webhook deliveries are off unless a test turns them
+on, so each test decides when Stripe "calls back". `browser_token` gives a cookie-less
+browser (`requests`) the session of a flow holding a registration, as the flow would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -20,16 +21,24 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from portal.billing import bp as billing_bp
 from portal.billing.models import Payment
 from portal.billing.stripe_gateway import init_stripe
-from portal.db import Base, get_session
-from portal.models import AuditEvent, Registration, User, utcnow
-from portal.sandbox.stripe_standin import register_stripe_standin, sign_webhook_payload
+from portal.db import get_session
+from portal.models import AuditEvent, Registration, User, WebSession, utcnow
+from portal.sandbox.stripe_standin import (
+    SandboxStripeEvent,
+    SandboxStripeSession,
+    deliver_event,
+    register_stripe_standin,
+    sign_webhook_payload,
+)
 from tests.conftest import LiveServer, free_port, make_test_app
+from tests.registration import conftest as flow
+from tests.registration.helpers import sign_in
 
 SECRET_KEY = "sk_test_billing_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_billing_secret"
@@ -53,13 +62,8 @@ def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
     }
     settings.update(overrides)
     app = make_test_app(tmp_path, **settings)
-    Base.metadata.create_all(app.extensions["db_engine"])
-    if "stripe_standin" not in app.blueprints:
+    if "stripe_standin" not in app.blueprints:  # the sandbox serves it only with its own key
         register_stripe_standin(app)
-    if "billing" not in app.blueprints:
-        app.register_blueprint(billing_bp)
-    if "stripe_gateway" not in app.extensions:
-        init_stripe(app)
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return LiveServer(app=app, port=port, server=server)
@@ -112,16 +116,38 @@ def make_registration(app: Flask) -> Registration:
     return registration
 
 
-def a_customer(email: str = "admin@example.edu") -> User:
+def a_customer(email: str = "admin@example.edu", role: str = "customer") -> User:
     """The institution's admin who pays (created once per database, in the app context)."""
     db = get_session()
     user = db.scalar(select(User).where(User.email == email))
     if user is None:
         # A real account row; the password is irrelevant to payment, so no slow hash here.
-        user = User(email=email, password_hash="!unusable", role="customer", organisation="Springfield")
+        user = User(email=email, password_hash="!unusable", role=role, organisation="Springfield")
         db.add(user)
         db.commit()
     return user
+
+
+def browser_token(app: Flask, registration: Registration | None, user: User | None = None) -> str:
+    """The `_st` token of a browser whose flow holds `registration` (if any), signed in as `user`.
+
+    What the intermediate target and sign-in leave in a cookie-less browser's session.
+    """
+    session_id = secrets.token_urlsafe(32)
+    data: dict[str, Any] = {"registrations": [registration.public_id] if registration else []}
+    if user is not None:
+        data.update(_user_id=str(user.id), _fresh=True)
+    db = get_session()
+    db.add(
+        WebSession(
+            id_hash=hashlib.sha256(session_id.encode()).hexdigest(),
+            data=data,
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+    )
+    db.commit()
+    serializer = app.session_interface._token_serializer(app)  # type: ignore[attr-defined]
+    return serializer.dumps(session_id)
 
 
 def pay_embedded(live: LiveServer, client_secret: str, card: str = PAYING_CARD) -> requests.Response:
@@ -208,3 +234,73 @@ def failing_stripe() -> Iterator[tuple[str, type[FailingStripe]]]:
     yield f"http://127.0.0.1:{server.server_address[1]}", handler
     server.shutdown()
     server.server_close()
+
+
+# The payment step inside the registration flow: the flow's fake LTIAAS and people, and
+# the test app itself serving the Stripe stand-in over real HTTP to its own StripeClient.
+
+ltiaas = flow.ltiaas
+customer = flow.customer
+staff = flow.staff
+no_csrf = flow.no_csrf
+
+FLOW_PRICE = "price_registration"
+
+
+@pytest.fixture
+def stripe_over_http(app: Flask) -> Iterator[str]:
+    """`app` with a price, paying through the stand-in it serves on a real port; yields that URL.
+
+    Webhooks are delivered only when a test calls `deliver_webhooks`.
+    """
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://localhost:{port}"
+    app.config.update(
+        STRIPE_API_BASE=f"{url}/sandbox/stripe",
+        STRIPE_PRICE_ID=FLOW_PRICE,
+        SANDBOX_STRIPE_WEBHOOKS=False,
+        SANDBOX_STRIPE_WEBHOOK_URL=f"{url}/billing/webhook",
+    )
+    init_stripe(app)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def customer_browser(app: Flask, customer: User) -> FlaskClient:
+    browser = app.test_client()
+    sign_in(browser, customer)
+    return browser
+
+
+@pytest.fixture
+def staff_browser(app: Flask, staff: User) -> FlaskClient:
+    browser = app.test_client()
+    sign_in(browser, staff)
+    return browser
+
+
+def deliver_webhooks(app: Flask, session_id: str) -> list[int | None]:
+    """Send the stand-in's events about `session_id` to the portal's webhook, signed, in order."""
+    with app.app_context():
+        events = (
+            get_session()
+            .scalars(
+                select(SandboxStripeEvent)
+                .where(SandboxStripeEvent.object_id == session_id)
+                .order_by(SandboxStripeEvent.created_at)
+            )
+            .all()
+        )
+        event_ids = [event.id for event in events]
+    return [deliver_event(app, event_id) for event_id in event_ids]
+
+
+def checkout_sessions_of(app: Flask, registration_public_id: str) -> list[dict[str, Any]]:
+    """Every Checkout Session the stand-in (Stripe) created for the registration."""
+    with app.app_context():
+        sessions = get_session().scalars(select(SandboxStripeSession)).all()
+        return [s.data for s in sessions if s.data.get("client_reference_id") == registration_public_id]

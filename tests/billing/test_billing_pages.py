@@ -1,16 +1,25 @@
-"""The payment pages as a browser without cookies sees them (token mode), over real HTTP."""
+"""The payment pages as a browser without cookies sees them (token mode), over real HTTP.
+
+Each page is the flow's: it answers only the browser whose session holds the payment's
+registration (or the signed-in customer who owns it); a leaked payment id is useless.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import requests
 from flask import Flask
 
 from portal.billing.fulfilment import get_or_create_payment
+from portal.billing.models import Payment
+from portal.db import get_session
+from portal.models import utcnow
 from tests.billing.conftest import (
     a_customer,
+    browser_token,
     data_attribute,
     make_registration,
     pay_embedded,
@@ -31,9 +40,18 @@ def payment(ctx: Flask):
     return get_or_create_payment(make_registration(ctx), a_customer())
 
 
-def open_checkout(billing, payment, next_url: str = NEXT) -> requests.Response:
+def token_of(billing, payment) -> str:
+    """The session token of the customer's flow in the LMS's iframe (cookie-less)."""
+    with billing.app.app_context():
+        registration = get_session().get(Payment, payment.id).registration
+        return browser_token(billing.app, registration, a_customer())
+
+
+def open_checkout(billing, payment, next_url: str = NEXT, token: str | None = None) -> requests.Response:
     response = requests.get(
-        f"{billing.url}/billing/checkout/{payment.public_id}", params={"next": next_url}, timeout=10
+        f"{billing.url}/billing/checkout/{payment.public_id}",
+        params={"next": next_url, "_st": token or token_of(billing, payment)},
+        timeout=10,
     )
     assert response.status_code == 200
     return response
@@ -51,8 +69,9 @@ def test_the_checkout_page_loads_the_stripe_js_stand_in_and_allows_only_its_orig
     page = open_checkout(billing, payment)
     assert f'<script src="{billing.url}/static/js/stripe-standin.js"></script>' in page.text
     assert data_attribute(page.text, "publishable-key") == "pk_test_billing"
-    assert data_attribute(page.text, "next-url") == NEXT
-    assert "Registration fee: <strong>49.00 USD</strong>" in page.text
+    assert data_attribute(page.text, "next-url").startswith(NEXT + "&_st=")  # the flow's session goes on
+    assert 'Registration fee: <strong id="fee">49.00 USD</strong>' in page.text
+    assert 'aria-current="step"' in page.text and 'data-step="pay"' in page.text
     policy = csp(page)
     for directive in ("script-src", "frame-src", "connect-src"):
         extra = [s for s in policy[directive] if s != "'self'" and not s.startswith("'nonce-")]
@@ -100,15 +119,16 @@ def test_the_status_poll_confirms_the_payment_with_stripe_itself(billing, paymen
 
 
 def test_a_paid_payment_sends_the_checkout_page_straight_on(billing, payment) -> None:
-    page = open_checkout(billing, payment)
+    token = token_of(billing, payment)
+    page = open_checkout(billing, payment, token=token)
     pay_embedded(billing, post_from_page(billing, page, "session-url").json()["client_secret"])
     response = requests.get(
         f"{billing.url}/billing/checkout/{payment.public_id}",
-        params={"next": NEXT},
+        params={"next": NEXT, "_st": token},
         allow_redirects=False,
         timeout=10,
     )
-    assert response.status_code == 303 and response.headers["Location"] == NEXT
+    assert response.status_code == 303 and response.headers["Location"].startswith(NEXT + "&_st=")
 
 
 @pytest.mark.parametrize(
@@ -116,13 +136,16 @@ def test_a_paid_payment_sends_the_checkout_page_straight_on(billing, payment) ->
 )
 def test_a_next_url_off_this_site_is_ignored(billing, payment, next_url: str) -> None:
     page = open_checkout(billing, payment, next_url)
-    assert data_attribute(page.text, "next-url") == ""
+    confirm = f"/registration/{payment.registration.public_id}/confirm"
+    assert data_attribute(page.text, "next-url").startswith(confirm + "?_st=")  # the flow's own next page
     assert reload(payment).next_url is None
 
 
 def test_the_new_window_link_opens_hosted_checkout_once(billing, payment) -> None:
     page = open_checkout(billing, payment)
-    link = re.search(r'id="pay-new-window" class="button" href="([^"]+)" target="_blank"', page.text).group(1)
+    link = re.search(
+        r'id="pay-new-window" class="button button-secondary" href="([^"]+)" target="_blank"', page.text
+    ).group(1)
     assert "_st=" not in link  # the new window gets no session, only this one-time link
     first = requests.get(billing.url + link, allow_redirects=False, timeout=10)
     assert first.status_code == 303
@@ -167,15 +190,100 @@ def test_cancelling_in_the_new_window_says_nothing_was_charged(billing, payment)
 
 
 def test_the_embedded_return_url_confirms_and_offers_to_continue(billing, payment) -> None:
-    page = open_checkout(billing, payment)
+    token = token_of(billing, payment)
+    page = open_checkout(billing, payment, token=token)
     secret = post_from_page(billing, page, "session-url").json()["client_secret"]
     pay_embedded(billing, secret)
     session_id = secret.split("_secret_")[0]
     response = requests.get(
-        f"{billing.url}/billing/return/{payment.public_id}", params={"session_id": session_id}, timeout=10
+        f"{billing.url}/billing/return/{payment.public_id}",
+        params={"session_id": session_id, "_st": token},  # as with the flow's cookie
+        timeout=10,
     )
     assert "Payment received." in response.text
-    assert data_attribute(response.text, "next-url") == "/registration/abc/complete?step=2"
+    assert data_attribute(response.text, "next-url").startswith(NEXT + "&_st=")
+
+
+def test_back_from_stripe_without_its_session_the_browser_is_told_where_it_stands(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    pay_embedded(billing, secret)
+    response = requests.get(
+        f"{billing.url}/billing/return/{payment.public_id}",
+        params={"session_id": secret.split("_secret_")[0]},
+        timeout=10,
+    )
+    assert 'data-page="return-lost"' in response.text and "not be charged twice" in response.text
+    assert NEXT not in response.text
+    assert reload(payment).is_paid  # recorded all the same
+
+
+def test_the_new_windows_done_page_needs_the_session_stripe_sent_it_with(billing, payment) -> None:
+    done = f"{billing.url}/billing/done/{payment.public_id}"
+    assert requests.get(done, timeout=10).status_code == 404
+    assert requests.get(done, params={"session_id": "cs_test_someone_else"}, timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["a stranger", "another registration's flow"])
+def test_a_leaked_payment_id_is_useless(billing, payment, who: str) -> None:
+    with billing.app.app_context():
+        other = None if who == "a stranger" else browser_token(billing.app, make_registration(billing.app))
+    params = {"_st": other} if other else {}
+    base = f"{billing.url}/billing"
+    for method, url in [
+        ("GET", f"{base}/checkout/{payment.public_id}"),
+        ("GET", f"{base}/status/{payment.public_id}"),
+        ("POST", f"{base}/checkout/{payment.public_id}/session"),
+        ("POST", f"{base}/checkout/{payment.public_id}/hosted-link"),
+    ]:
+        response = requests.request(method, url, params=params, timeout=10)
+        assert response.status_code in (404, 400), (method, url)  # 400: no CSRF token for a POST
+    assert reload(payment).stripe_session_id is None  # nothing was started
+
+
+def test_the_customer_who_owns_the_payment_may_see_it_from_another_session(billing, payment) -> None:
+    with billing.app.app_context():
+        own = browser_token(billing.app, None, a_customer())
+    response = requests.get(
+        f"{billing.url}/billing/status/{payment.public_id}", params={"_st": own}, timeout=10
+    )
+    assert response.json() == {"status": "pending", "paid": False}
+
+
+@pytest.mark.parametrize("who", ["nobody signed in", "staff"])
+def test_only_a_signed_in_customer_is_asked_to_pay(billing, payment, who: str) -> None:
+    with billing.app.app_context():
+        user = a_customer("staff@vendor.example", role="staff") if who == "staff" else None
+        token = browser_token(billing.app, payment.registration, user)
+    response = requests.get(
+        f"{billing.url}/billing/checkout/{payment.public_id}",
+        params={"_st": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith(f"/registration/{payment.registration.public_id}/confirm")
+
+
+def test_nothing_is_charged_for_a_registration_that_can_no_longer_be_registered(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'href="(/billing/hosted/[^"]+)"', page.text).group(1)
+    with billing.app.app_context():
+        db = get_session()
+        registration = db.merge(payment.registration)
+        registration.expires_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+    assert post_from_page(billing, page, "session-url").json() == {"state": "closed"}
+    new_window = requests.get(billing.url + link, allow_redirects=False, timeout=10)
+    assert new_window.status_code == 409 and "Nothing was charged" in new_window.text
+    again = requests.get(
+        f"{billing.url}/billing/checkout/{payment.public_id}",
+        params={"_st": token_of(billing, payment)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert again.status_code == 303  # on to the flow's page, which says it expired
+    assert reload(payment).stripe_session_id is None
 
 
 def test_an_unknown_payment_is_not_found(billing) -> None:

@@ -1,0 +1,381 @@
+"""The payment step inside the registration flow: who pays, once, before registering; and a paid
+registration that then does not register is never lost.
+
+The customer's browser is the Flask test client on the flow (LTIAAS is the flow's fake); Stripe is
+the stand-in, served by the same app on a real port and reached by the real `StripeClient`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.billing.models import Payment, PaymentStatus
+from portal.db import get_session
+from portal.extensions import csrf
+from portal.ltiaas import LtiaasUnavailable, RegistrationNotFound
+from portal.models import ApprovalRequest, Registration, User, utcnow
+from tests.billing.conftest import (
+    DECLINED_CARD,
+    PAYING_CARD,
+    audit_count,
+    checkout_sessions_of,
+    data_attribute,
+    deliver_webhooks,
+)
+from tests.registration.helpers import FakeLtiaas, add_person, configured_by, sign_in
+
+pytestmark = pytest.mark.usefixtures("no_csrf")
+
+
+def text(response: object) -> str:
+    return response.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+def go_to_payment(browser: FlaskClient, public_id: str) -> str:
+    """Open the confirm page, which sends a customer who must pay to the payment step; its URL."""
+    response = browser.get(f"/registration/{public_id}/confirm")
+    assert response.status_code == 303, text(response)
+    assert response.location.startswith("/billing/checkout/")
+    assert parse_qs(urlsplit(response.location).query)["next"] == [f"/registration/{public_id}/confirm"]
+    return response.location
+
+
+def client_secret(browser: FlaskClient, checkout_page: str) -> str:
+    answer = browser.post(data_attribute(checkout_page, "session-url")).get_json()
+    assert answer["state"] == "open", answer
+    return answer["client_secret"]
+
+
+def pay(stripe_url: str, secret: str, card: str = PAYING_CARD) -> requests.Response:
+    """The customer presses Pay in Stripe's embedded form (the stand-in's frame)."""
+    return requests.post(
+        f"{stripe_url}/sandbox/stripe/embedded",
+        data={"client_secret": secret, "origin": stripe_url, "card_number": card},
+        timeout=10,
+    )
+
+
+def pay_for(browser: FlaskClient, stripe_url: str, public_id: str) -> str:
+    """Walk the payment step to the end as the page's script does; returns the checkout page."""
+    page = text(browser.get(go_to_payment(browser, public_id)))
+    pay(stripe_url, client_secret(browser, page))
+    assert browser.get(data_attribute(page, "status-url")).get_json() == {"status": "paid", "paid": True}
+    return page
+
+
+def payment_of(app: Flask, public_id: str) -> Payment:
+    with app.app_context():
+        db = get_session()
+        payment = db.scalar(select(Payment).join(Registration).where(Registration.public_id == public_id))
+        assert payment is not None
+        payment.registration  # noqa: B018 - loaded for use after the context
+        return payment
+
+
+def complete(browser: FlaskClient, public_id: str) -> object:
+    return browser.post(f"/registration/{public_id}/complete")
+
+
+# Who pays
+
+
+@pytest.mark.parametrize(
+    ("role", "priced", "pays"),
+    [("customer", True, True), ("customer", False, False), ("staff", True, False), ("staff", False, False)],
+)
+def test_only_customers_pay_and_only_when_a_price_is_set(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, role: str, priced: bool, pays: bool
+) -> None:
+    if not priced:
+        app.config["STRIPE_PRICE_ID"] = ""
+    browser = app.test_client()
+    sign_in(browser, add_person(app, role))
+    public_id = configured_by(browser)
+    confirm = browser.get(f"/registration/{public_id}/confirm")
+    review = text(browser.get(f"/registration/{public_id}/"))
+    assert ('data-step="pay"' in review) is pays  # the step bar shows the step to whoever pays
+    if pays:
+        assert confirm.status_code == 303 and confirm.location.startswith("/billing/checkout/")
+    else:
+        assert confirm.status_code == 200 and 'id="register-tool"' in text(confirm)
+        assert complete(browser, public_id).status_code == 303
+        assert len(ltiaas.calls_of("complete_registration")) == 1
+
+
+# Once, before registering
+
+
+def test_a_customer_pays_once_inside_the_flow_then_registers(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    checkout_url = go_to_payment(customer_browser, public_id)
+    page = text(customer_browser.get(checkout_url))
+    assert 'data-page="pay"' in page and 'aria-current="step"' in page
+    assert 'id="change"' in page  # back to the choices before paying
+
+    # Double clicks, a reload and a second tab all get the one Checkout Session.
+    secret = client_secret(customer_browser, page)
+    assert client_secret(customer_browser, page) == secret
+    second_tab = text(customer_browser.get(go_to_payment(customer_browser, public_id)))
+    assert client_secret(customer_browser, second_tab) == secret
+
+    # Registering before paying is refused, whatever the page shows.
+    refused = complete(customer_browser, public_id)
+    assert refused.status_code == 303 and refused.location.startswith("/billing/checkout/")
+    assert ltiaas.calls_of("complete_registration") == []
+
+    declined = pay(stripe_over_http, secret, DECLINED_CARD)
+    assert "Your card was declined." in declined.text
+    assert customer_browser.get(data_attribute(page, "status-url")).get_json()["paid"] is False
+    pay(stripe_over_http, secret)
+    assert customer_browser.get(data_attribute(page, "status-url")).get_json()["paid"] is True
+
+    # Paid: the payment step sends the customer on, and nothing can start a second payment.
+    assert customer_browser.post(data_attribute(page, "session-url")).get_json() == {"state": "paid"}
+    onward = customer_browser.get(checkout_url)
+    assert onward.status_code == 303 and onward.location == f"/registration/{public_id}/confirm"
+    confirm = text(customer_browser.get(onward.location))
+    assert 'id="register-tool"' in confirm and 'data-payment="paid"' in confirm and "49.00 USD" in confirm
+
+    done = complete(customer_browser, public_id)
+    assert done.location == f"/registration/{public_id}/done"
+    assert 'id="paid"' in text(customer_browser.get(done.location))
+    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert len(checkout_sessions_of(app, public_id)) == 1
+    with app.app_context():
+        assert audit_count("payment:paid") == 1
+
+
+@pytest.mark.parametrize("status", ["pending", "failed", "expired", "paid for another registration"])
+def test_registering_is_refused_until_stripe_confirmed_this_registrations_payment(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient, status: str
+) -> None:
+    public_id = configured_by(customer_browser)
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
+        if status == "paid for another registration":
+            other = Registration(
+                ltiaas_registration_id="reg-other",
+                platform_url="https://other.example.edu",
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+            db.add(other)
+            db.flush()
+            db.add(Payment(registration_id=other.id, status=PaymentStatus.PAID.value))
+        else:
+            db.add(Payment(registration_id=registration.id, status=status))
+        db.commit()
+    for attempt in (
+        complete(customer_browser, public_id),
+        customer_browser.get(f"/registration/{public_id}/confirm"),
+    ):
+        assert attempt.status_code == 303 and attempt.location.startswith("/billing/checkout/")
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_staff(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    app.config["APPROVAL_POLICY"] = "live-approval"
+    public_id = configured_by(customer_browser)
+    early = customer_browser.post(f"/registration/{public_id}/request")
+    assert early.status_code == 303 and early.location.startswith("/billing/checkout/")
+    pay_for(customer_browser, stripe_over_http, public_id)
+    confirm = text(customer_browser.get(f"/registration/{public_id}/confirm"))
+    assert 'id="request-approval"' in confirm and 'data-payment="paid"' in confirm
+    assert customer_browser.post(f"/registration/{public_id}/request").location.endswith("/waiting")
+
+
+# Paid, not registered
+
+
+def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    ltiaas.fail("complete_registration", LtiaasUnavailable("down", status=503))
+    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/confirm"
+
+    confirm = text(customer_browser.get(f"/registration/{public_id}/confirm"))
+    assert 'id="last-error"' in confirm and "Paid, not registered yet." in confirm
+    assert "Try again: register the tool" in confirm
+    staff_page = text(staff_browser.get("/admin/payments/"))
+    assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
+    account = text(customer_browser.get("/auth/account"))
+    assert "paid, not registered yet." in account
+
+    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert len(ltiaas.calls_of("complete_registration")) == 2
+    assert len(checkout_sessions_of(app, public_id)) == 1
+    assert 'id="no-payments"' in text(staff_browser.get("/admin/payments/"))
+    assert 'data-standing="registered"' in text(customer_browser.get("/auth/account"))
+
+
+@pytest.mark.parametrize("how", ["LTIAAS forgot it", "past its lifetime"])
+def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    customer: User,
+    how: str,
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    if how == "LTIAAS forgot it":
+        ltiaas.fail("complete_registration", RegistrationNotFound("gone", status=404))
+        problem = complete(customer_browser, public_id)
+    else:
+        with app.app_context():
+            db = get_session()
+            registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
+            registration.expires_at = utcnow() - timedelta(seconds=1)
+            db.commit()
+        problem = customer_browser.get(f"/registration/{public_id}/confirm")
+    payment = payment_of(app, public_id)
+
+    assert problem.status_code == 410
+    assert 'data-payment="refund-due"' in text(problem) and payment.stripe_payment_intent in text(problem)
+    assert "paid, not registered." in text(customer_browser.get("/auth/account"))
+
+    listed = text(staff_browser.get("/admin/payments/"))
+    assert 'data-standing="refund_due"' in listed
+    for shown in ("49.00 USD", payment.stripe_payment_intent, payment.stripe_session_id, customer.email):
+        assert shown in listed
+    assert payment.stripe_customer in listed
+
+    recorded = staff_browser.post(
+        f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}
+    )
+    assert recorded.location == "/admin/payments/"
+    assert "Recorded as refunded." in text(staff_browser.get(recorded.location, follow_redirects=True))
+    assert 'id="no-payments"' in text(staff_browser.get("/admin/payments/"))
+    assert 'data-standing="refunded"' in text(customer_browser.get("/auth/account"))
+    again = staff_browser.post(
+        f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}, follow_redirects=True
+    )
+    assert "No refund is due" in text(again)
+    with app.app_context():
+        assert audit_count("payment:refunded") == 1
+
+
+def test_no_refund_is_recorded_while_the_customer_can_still_register(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    payment = payment_of(app, public_id)
+    unticked = staff_browser.post(f"/admin/payments/{payment.public_id}/refunded", follow_redirects=True)
+    assert "Tick the box" in text(unticked)
+    early = staff_browser.post(
+        f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}, follow_redirects=True
+    )
+    assert "No refund is due" in text(early)
+    assert payment_of(app, public_id).refunded_at is None
+    assert complete(customer_browser, public_id).location.endswith("/done")
+
+
+def test_a_paid_request_declined_by_the_staff_is_a_refund_due(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+) -> None:
+    app.config["APPROVAL_POLICY"] = "live-approval"
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    customer_browser.post(f"/registration/{public_id}/request")
+    waiting = text(customer_browser.get(f"/registration/{public_id}/waiting"))
+    assert 'data-payment="paid"' in waiting
+    listed = text(staff_browser.get("/admin/payments/"))
+    assert 'data-standing="awaiting_decision"' in listed
+
+    with app.app_context():
+        request_id = get_session().scalars(select(ApprovalRequest)).one().public_id
+    staff_browser.post(
+        f"/admin/approvals/{request_id}/reject", data={"reason": "No licence.", "confirm_reject": "y"}
+    )
+
+    declined = text(customer_browser.get(f"/registration/{public_id}/waiting"))
+    assert 'id="rejection-reason"' in declined and 'data-payment="refund-due"' in declined
+    request_page = text(staff_browser.get(f"/admin/approvals/{request_id}"))
+    assert "Paid, not registered: refund due" in request_page and "49.00 USD" in request_page
+    assert 'data-standing="refund_due"' in text(staff_browser.get("/admin/payments/"))
+    assert ltiaas.calls_of("complete_registration") == []
+
+
+# The webhook and the page's poll
+
+
+@pytest.mark.parametrize("first", ["webhook", "poll"])
+def test_the_webhook_and_the_poll_record_the_payment_once_whichever_comes_first(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient, first: str
+) -> None:
+    public_id = configured_by(customer_browser)
+    page = text(customer_browser.get(go_to_payment(customer_browser, public_id)))
+    secret = client_secret(customer_browser, page)
+    pay(stripe_over_http, secret)
+    session_id = secret.split("_secret_")[0]
+    status_url = data_attribute(page, "status-url")
+
+    if first == "webhook":
+        assert deliver_webhooks(app, session_id) == [200]
+        with app.app_context():
+            assert audit_count("payment:paid") == 1  # recorded before the page asked
+        assert customer_browser.get(status_url).get_json()["paid"] is True  # the waiting page goes on
+    else:
+        assert customer_browser.get(status_url).get_json()["paid"] is True
+        assert deliver_webhooks(app, session_id) == [200]  # late, and harmless
+    with app.app_context():
+        assert audit_count("payment:paid") == 1
+    assert complete(customer_browser, public_id).location.endswith("/done")
+
+
+def test_the_webhook_is_the_only_view_without_csrf_besides_the_sandboxs_machine_endpoints(app: Flask) -> None:
+    exempt = set()
+    for endpoint, view in app.view_functions.items():
+        blueprint = app.blueprints.get(endpoint.rsplit(".", 1)[0]) if "." in endpoint else None
+        if f"{view.__module__}.{view.__name__}" in csrf._exempt_views or blueprint in csrf._exempt_blueprints:
+            exempt.add((endpoint, view.__module__))
+    portal_exempt = {endpoint for endpoint, module in exempt if not module.startswith("portal.sandbox.")}
+    assert portal_exempt == {"billing.stripe_webhook"}
+
+
+# The payment page's headers
+
+
+def test_the_payment_step_is_frameable_and_allows_only_stripe_js(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    page = customer_browser.get(go_to_payment(customer_browser, public_id))
+    policy = {
+        part.split()[0]: part.split()[1:] for part in page.headers["Content-Security-Policy"].split("; ")
+    }
+    stripe_js = app.config["STRIPE_JS_URL"].split("/static/")[0]
+    for directive in ("script-src", "frame-src", "connect-src"):
+        extra = [s for s in policy[directive] if s != "'self'" and not s.startswith("'nonce-")]
+        assert extra == [stripe_js], directive
+    assert policy["frame-ancestors"] == app.config["FRAME_ANCESTORS"].split()
+    assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+    assert "X-Frame-Options" not in page.headers

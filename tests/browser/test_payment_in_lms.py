@@ -1,0 +1,177 @@
+"""A customer pays for the tool inside the LMS's cross-site iframe, in a real browser.
+
+The sandbox charges its demo price through the Stripe stand-in: its Stripe.js mounts the
+embedded checkout frame inside our payment page (inside the LMS's iframe), hosted Checkout
+opens in a new window, and Stripe's signed webhooks arrive by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, FrameLocator, Page, expect
+from sqlalchemy import select
+
+from portal.billing.models import Payment
+from portal.db import get_session
+from portal.sandbox.stripe_standin import SandboxStripeSession
+from tests.browser.conftest import strip_portal_cookies
+from tests.browser.helpers import (
+    Choices,
+    choose,
+    complete_calls,
+    continue_to_configure,
+    new_email,
+    open_lms,
+    portal_frame,
+    registered_tools,
+    start_registration,
+    wait_for_close,
+)
+from tests.conftest import LiveServer, start_live_server
+
+PAYING_CARD = "4242 4242 4242 4242"
+DECLINED_CARD = "4000 0000 0000 0002"
+CANVAS = "https://canvas.instructure.com/lti/"
+CHOICES = Choices(
+    "Springfield Canvas",
+    {
+        "LtiResourceLinkRequest": [f"{CANVAS}course_navigation"],
+        "LtiDeepLinkingRequest": [f"{CANVAS}editor_button"],
+    },
+)
+
+
+@pytest.fixture
+def paying_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The sandbox with its demo price: customers pay through the Stripe stand-in."""
+    live = start_live_server(tmp_path, STRIPE_PRICE_ID="price_sandbox_registration")
+    yield live
+    live.server.shutdown()
+    live.server.server_close()
+    live.app.extensions["db_engine"].dispose()
+
+
+def to_the_payment_step(page: Page, live: LiveServer) -> FrameLocator:
+    """Start a Canvas registration, sign up inside the iframe, choose, and arrive at the payment step."""
+    open_lms(page, live.lms_url)
+    start_registration(page, "canvas")
+    frame = portal_frame(page)
+    continue_to_configure(frame, new_email())
+    choose(frame, CHOICES)
+    frame.locator("#save-choices").click()
+    expect(frame.locator('[data-page="pay"]')).to_be_visible()
+    expect(frame.locator('.step.is-current[data-step="pay"]')).to_be_visible()
+    return frame
+
+
+def pay_in_frame(frame: FrameLocator, card: str) -> FrameLocator:
+    """Type a card into Stripe's embedded form (inside our page) and press Pay."""
+    checkout = frame.frame_locator("#checkout iframe")
+    checkout.locator("#card_number").fill(card)
+    checkout.get_by_role("button", name="Pay").click()
+    return checkout
+
+
+def register_after_paying(page: Page, frame: FrameLocator) -> None:
+    """The iframe moved on by itself once the server confirmed the payment: register the tool."""
+    expect(frame.locator('[data-page="confirm"]')).to_be_visible()
+    expect(frame.locator('#paid-not-registered[data-payment="paid"]')).to_contain_text("49.00 USD")
+    frame.locator("#register-tool").click()
+    wait_for_close(page)
+    (tool,) = registered_tools(page)
+    assert {m["type"]: sorted(m.get("placements") or []) for m in tool["messages"]} == CHOICES.messages
+
+
+def checkout_sessions(live: LiveServer) -> list[dict]:
+    """Every Checkout Session "Stripe" (the stand-in) created; this test's server has one registration."""
+    with live.app.app_context():
+        return [record.data for record in get_session().scalars(select(SandboxStripeSession)).all()]
+
+
+def the_payment(live: LiveServer) -> Payment:
+    with live.app.app_context():
+        return get_session().scalars(select(Payment)).one()
+
+
+@pytest.mark.parametrize("cookies", ["kept", "stripped"])
+def test_a_customer_pays_inside_the_iframe_and_registers_the_tool(
+    context: BrowserContext, paying_server: LiveServer, artifacts: Path, cookies: str
+) -> None:
+    live = paying_server
+    if cookies == "stripped":
+        strip_portal_cookies(context, live)
+    page = context.new_page()
+    set_cookies: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            set_cookies.append(response.url)
+            if response.url.startswith(live.url) and response.header_value("set-cookie")
+            else None
+        ),
+    )
+    frame = to_the_payment_step(page, live)
+    expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
+    page.locator("#registration-frame").screenshot(path=str(artifacts / f"3a-payment-{cookies}.png"))
+    content = page.locator("#registration-frame").element_handle().content_frame()
+    assert content is not None
+    assert content.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # fits the dialog
+
+    pay_in_frame(frame, PAYING_CARD)
+    register_after_paying(page, frame)
+
+    (session,) = checkout_sessions(live)  # one Checkout Session for the registration
+    assert (session["status"], session["payment_status"], session["ui_mode"]) == (
+        "complete",
+        "paid",
+        "embedded_page",
+    )
+    assert the_payment(live).is_paid
+    assert complete_calls(live.url) == 1
+    if cookies == "stripped":
+        assert set_cookies == []
+        assert context.cookies(live.url) == []
+
+
+def test_a_declined_card_says_so_and_the_customer_pays_with_another(
+    page: Page, paying_server: LiveServer
+) -> None:
+    live = paying_server
+    frame = to_the_payment_step(page, live)
+    checkout = pay_in_frame(frame, DECLINED_CARD)
+    expect(checkout.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(frame.locator('[data-page="pay"]')).to_be_visible()  # still paying: nothing moved on
+
+    pay_in_frame(frame, PAYING_CARD)
+    register_after_paying(page, frame)
+    (session,) = checkout_sessions(live)  # the retry paid the same session
+    assert session["payment_status"] == "paid"
+    assert complete_calls(live.url) == 1
+
+
+def test_paying_in_a_new_window_moves_the_iframe_on_by_itself(
+    context: BrowserContext, paying_server: LiveServer
+) -> None:
+    live = paying_server
+    page = context.new_page()
+    frame = to_the_payment_step(page, live)
+    expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
+
+    with context.expect_page() as new_window:
+        frame.locator("#pay-new-window").click()
+    popup = new_window.value
+    expect(frame.locator("#payment-waiting")).to_be_visible()
+    popup.locator("#card_number").fill(PAYING_CARD)
+    popup.get_by_role("button", name="Pay").click()
+    expect(popup.get_by_role("heading", name="Payment received")).to_be_visible()
+
+    register_after_paying(page, frame)  # the iframe went on without a click
+    sessions = checkout_sessions(live)
+    paid = [s for s in sessions if s["status"] == "complete"]
+    assert [s["ui_mode"] for s in paid] == ["hosted_page"]
+    assert all(s["status"] == "expired" for s in sessions if s not in paid)  # never two payable ones
+    assert the_payment(live).stripe_session_id == paid[0]["id"]
+    assert complete_calls(live.url) == 1
