@@ -76,9 +76,12 @@ class PaidRegistration:
 
 
 def standing_of(db: Session, payment: Payment, now: datetime | None = None) -> PaidRegistration:
-    """Where a paid `payment` stands now; expires its registration (and request) if past their lifetime."""
+    """Where a paid `payment` stands now; expires its registration (and request) if past their
+    lifetime, and fails it if its completion never settled (refund due once the staff checked LTIAAS).
+    """
     registration = payment.registration
     service.expire_if_past_lifetime(db, registration, now)
+    service.fail_if_completion_stale(db, registration, now)
     approval = service.find_approval(db, registration)
     if approval is not None:
         approvals.expire_if_stale(db, approval, now)

@@ -62,6 +62,14 @@ PROBLEMS: dict[str, ProblemText] = {
         "The tool's registration service refused this registration.",
         START_AGAIN + " If it happens again, contact the tool's vendor and quote the message above.",
     ),
+    "outcome_unknown": ProblemText(
+        409,
+        "We don't know whether the tool was registered",
+        "The registration was interrupted while LTIAAS, the service that registers this tool, "
+        "was completing it, so the tool may or may not have been registered.",
+        "Check your LMS's list of tools before starting again, and contact the tool's vendor: "
+        "their staff can check LTIAAS's list of registered platforms.",
+    ),
     "ltiaas_unavailable": ProblemText(
         503,
         "The registration service could not be reached",

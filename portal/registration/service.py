@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from flask import current_app, session, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,11 @@ UNAUTHORIZED_ON_COMPLETE = (
     "was registered. This is not caused by anything you did. Your choices are saved: try again later, or "
     "contact the tool's vendor."
 )
+STALE_COMPLETION = (
+    "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
+    "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
+)
+DEFAULT_STALE_AFTER_SECONDS = 120
 INVALID_ON_COMPLETE = (
     "LTIAAS answered in a way we could not understand, so the tool may or may not have been registered. "
     "Check your LMS's list of tools before starting again, and tell the tool's vendor."
@@ -93,10 +98,11 @@ def may_act_on(public_id: str) -> bool:
 
 
 def load_registration(db: Session, public_id: str, now: datetime | None = None) -> Registration:
-    """The registration this browser may act on, expiring it first if it is past its lifetime.
+    """The registration this browser may act on, first expiring it if it is past its lifetime
+    or failing it if its completion never settled (`raise_if_closed`).
 
     :raise RegistrationProblem: not_in_session (unknown id or another browser's),
-        expired, or failed (with LTIAAS's reason as detail).
+        expired, outcome_unknown, or failed (with LTIAAS's reason as detail).
     """
     if not may_act_on(public_id):
         raise RegistrationProblem("not_in_session")
@@ -119,15 +125,61 @@ def expire_if_past_lifetime(db: Session, registration: Registration, now: dateti
     return True
 
 
-def raise_if_closed(db: Session, registration: Registration, now: datetime | None = None) -> None:
-    """Expire an open registration past its lifetime; raise for an expired or failed one.
+def fail_if_completion_stale(db: Session, registration: Registration, now: datetime | None = None) -> bool:
+    """Fail a registration left `completing` longer than COMPLETION_STALE_AFTER; True if it did.
 
-    :raise RegistrationProblem: expired, or failed (with the stored reason as detail).
+    Its process died during LTIAAS's complete call, so nobody will settle it. A
+    conditional UPDATE (still completing, not touched since the cutoff) loses to
+    a completion finishing at that moment; either way `registration` is
+    refreshed. The outcome is unknown, so `last_error` says to check LTIAAS.
+    """
+    if registration.current_state is not RegistrationState.COMPLETING:
+        return False
+    stale_after = current_app.config.get("COMPLETION_STALE_AFTER", DEFAULT_STALE_AFTER_SECONDS)
+    cutoff = (now or utcnow()) - timedelta(seconds=stale_after)
+    if registration.updated_at > cutoff:
+        return False
+    result = db.execute(
+        update(Registration)
+        .where(
+            Registration.id == registration.id,
+            Registration.state == RegistrationState.COMPLETING.value,
+            Registration.updated_at <= cutoff,
+        )
+        .values(last_error=STALE_COMPLETION, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.rollback()  # release the losing UPDATE's lock (SQLite); the refresh shows the winner
+        db.refresh(registration)
+        return False
+    db.refresh(registration)
+    logger.warning("registration %s was left completing; marked failed", registration.public_id)
+    transition(
+        db,
+        registration,
+        RegistrationState.FAILED,
+        SYSTEM_ACTOR,
+        details={"reason": "completion-stale", "error": STALE_COMPLETION},
+    )
+    db.commit()
+    return True
+
+
+def raise_if_closed(db: Session, registration: Registration, now: datetime | None = None) -> None:
+    """Expire an open registration past its lifetime and fail a stale completion; raise for
+    an expired or failed one.
+
+    :raise RegistrationProblem: expired, outcome_unknown (a completion that never
+        settled), or failed (with the stored reason as detail).
     """
     expire_if_past_lifetime(db, registration, now)
+    fail_if_completion_stale(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
+        if registration.last_error == STALE_COMPLETION:
+            raise RegistrationProblem("outcome_unknown")
         raise RegistrationProblem("failed", detail=registration.last_error)
 
 
