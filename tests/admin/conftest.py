@@ -8,28 +8,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.db import get_session
-from portal.models import ApprovalRequest, User
+from portal.models import ApprovalRequest
 from tests.registration import conftest as flow
-from tests.registration.helpers import FakeLtiaas, configured_by, sign_in
+from tests.registration.helpers import FakeLtiaas, configured_by
 
 # The flow's fixtures, shared: its fake LTIAAS and its people.
 ltiaas = flow.ltiaas
 customer = flow.customer
 staff = flow.staff
-
-
-@pytest.fixture
-def staff_browser(app: Flask, staff: User) -> FlaskClient:
-    browser = app.test_client()
-    sign_in(browser, staff)
-    return browser
-
-
-@pytest.fixture
-def customer_browser(app: Flask, customer: User) -> FlaskClient:
-    browser = app.test_client()
-    sign_in(browser, customer)
-    return browser
+customer_browser = flow.customer_browser
+staff_browser = flow.staff_browser
 
 
 @pytest.fixture

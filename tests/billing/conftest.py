@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -38,7 +37,6 @@ from portal.sandbox.stripe_standin import (
 )
 from tests.conftest import LiveServer, free_port, make_test_app
 from tests.registration import conftest as flow
-from tests.registration.helpers import sign_in
 
 SECRET_KEY = "sk_test_billing_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_billing_secret"
@@ -242,6 +240,8 @@ def failing_stripe() -> Iterator[tuple[str, type[FailingStripe]]]:
 ltiaas = flow.ltiaas
 customer = flow.customer
 staff = flow.staff
+customer_browser = flow.customer_browser
+staff_browser = flow.staff_browser
 no_csrf = flow.no_csrf
 
 FLOW_PRICE = "price_registration"
@@ -267,20 +267,6 @@ def stripe_over_http(app: Flask) -> Iterator[str]:
     yield url
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def customer_browser(app: Flask, customer: User) -> FlaskClient:
-    browser = app.test_client()
-    sign_in(browser, customer)
-    return browser
-
-
-@pytest.fixture
-def staff_browser(app: Flask, staff: User) -> FlaskClient:
-    browser = app.test_client()
-    sign_in(browser, staff)
-    return browser
 
 
 def deliver_webhooks(app: Flask, session_id: str) -> list[int | None]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 import requests
-from playwright.sync_api import FrameLocator, Page, expect
+from playwright.sync_api import FrameLocator, Page, Response, expect
 
 DIALOG_SIZE = {"width": 800, "height": 600}
 PASSWORD = "correct horse battery staple"
@@ -117,3 +117,15 @@ def complete_calls(portal_url: str) -> int:
 
 def has_no_horizontal_scroll(view: Page) -> bool:
     return view.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def watch_portal_set_cookies(page: Page, portal_url: str) -> list[str]:
+    """The URLs of the portal's responses that reached `page` with a Set-Cookie header (filled live)."""
+    seen: list[str] = []
+
+    def note(response: Response) -> None:
+        if response.url.startswith(portal_url) and response.header_value("set-cookie"):
+            seen.append(response.url)
+
+    page.on("response", note)
+    return seen

@@ -28,6 +28,7 @@ from tests.browser.helpers import (
     start_registration,
     wait_for_close,
     walk_to_confirm,
+    watch_portal_set_cookies,
 )
 from tests.conftest import LiveServer, start_live_server
 
@@ -90,15 +91,7 @@ def test_a_new_customer_signs_up_inside_the_iframe_and_registers_the_tool(
     if cookies == "stripped":
         strip_portal_cookies(context, live_server)
     page = context.new_page()
-    set_cookies: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            set_cookies.append(response.url)
-            if response.url.startswith(live_server.url) and response.header_value("set-cookie")
-            else None
-        ),
-    )
+    set_cookies = watch_portal_set_cookies(page, live_server.url)
     email = new_email()
     open_lms(page, live_server.lms_url)
     start_registration(page, "canvas")

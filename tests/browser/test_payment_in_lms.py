@@ -29,6 +29,7 @@ from tests.browser.helpers import (
     registered_tools,
     start_registration,
     wait_for_close,
+    watch_portal_set_cookies,
 )
 from tests.conftest import LiveServer, start_live_server
 
@@ -104,15 +105,7 @@ def test_a_customer_pays_inside_the_iframe_and_registers_the_tool(
     if cookies == "stripped":
         strip_portal_cookies(context, live)
     page = context.new_page()
-    set_cookies: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            set_cookies.append(response.url)
-            if response.url.startswith(live.url) and response.header_value("set-cookie")
-            else None
-        ),
-    )
+    set_cookies = watch_portal_set_cookies(page, live.url)
     frame = to_the_payment_step(page, live)
     expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
     page.locator("#registration-frame").screenshot(path=str(artifacts / f"3a-payment-{cookies}.png"))

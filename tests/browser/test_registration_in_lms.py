@@ -25,6 +25,7 @@ from tests.browser.helpers import (
     start_registration,
     wait_for_close,
     walk_to_confirm,
+    watch_portal_set_cookies,
 )
 from tests.conftest import LiveServer
 
@@ -80,15 +81,7 @@ def test_the_flow_works_when_the_browser_keeps_no_cookie_for_the_portal(
 ) -> None:
     strip_portal_cookies(context, live_server)
     page = context.new_page()
-    seen_set_cookie: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            seen_set_cookie.append(response.url)
-            if response.url.startswith(live_server.url) and response.header_value("set-cookie")
-            else None
-        ),
-    )
+    seen_set_cookie = watch_portal_set_cookies(page, live_server.url)
     register_in_dialog(page, live_server, profile)
     assert seen_set_cookie == []
     assert context.cookies(live_server.url) == []

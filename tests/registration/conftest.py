@@ -58,3 +58,18 @@ def client(app: Flask, customer: User) -> FlaskClient:
     browser = app.test_client()
     sign_in(browser, customer)
     return browser
+
+
+@pytest.fixture
+def customer_browser(app: Flask, customer: User) -> FlaskClient:
+    """A second browser signed in as the customer (the staff and payment tests keep `client` free)."""
+    browser = app.test_client()
+    sign_in(browser, customer)
+    return browser
+
+
+@pytest.fixture
+def staff_browser(app: Flask, staff: User) -> FlaskClient:
+    browser = app.test_client()
+    sign_in(browser, staff)
+    return browser
