@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
+from alembic.util import CommandError
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from portal.auth import service as accounts
 from portal.db import get_session
-from portal.migrations import new_revision, upgrade_database
+from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
 
 db_cli = AppGroup("db", help="Create, upgrade and evolve the database schema.")
@@ -30,6 +31,16 @@ def db_upgrade(revision: str) -> None:
 def db_revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
     new_revision(current_app, message)
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail, naming the differences, unless the database is at head and matches the models."""
+    try:
+        check_database(current_app)
+    except CommandError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("database matches the models")
 
 
 CLI_ACTOR = "cli"

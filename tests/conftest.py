@@ -33,19 +33,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_url(tmp_path: Path) -> str:
+def database_url(tmp_path: Path) -> str:
+    """TEST_DATABASE_URL when set, else a fresh SQLite file under `tmp_path`."""
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'portal.db'}"
+
+
+def drop_schema(engine: Engine) -> None:
+    """No tables at all (dropping what an earlier test left on a shared server)."""
+    load_all_models()
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 def reset_schema(engine: Engine) -> None:
     """An empty, current schema (dropping what an earlier test left on a shared server)."""
     from portal.migrations import MIGRATIONS_DIR
 
-    load_all_models()
-
-    with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(engine)
     if any((MIGRATIONS_DIR / "versions").glob("*.py")):
         from alembic import command
         from alembic.config import Config
@@ -63,7 +68,7 @@ def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
         "PORTAL_ENV": "testing",
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-        "DATABASE_URL": _database_url(tmp_path),
+        "DATABASE_URL": database_url(tmp_path),
         "PORTAL_URL": "http://localhost",
         "LTIAAS_RETRIES": 0,
         "STRIPE_PRICE_ID": "",
