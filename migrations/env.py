@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import portal.models
-import portal.sandbox.models  # noqa: F401 - registers the sandbox's tables
-from portal.db import Base
+from portal.models import load_all
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = load_all()
 
 
 def run_migrations_online() -> None:
@@ -20,6 +18,9 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # Column types render by their public name (portal.models.UTCDateTime), not the
+            # submodule that defines them, so migrations survive a reshuffle of the package.
+            user_module_prefix="portal.models.",
         )
         with context.begin_transaction():
             context.run_migrations()

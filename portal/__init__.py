@@ -27,7 +27,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal import cli, db, errors, extensions, health, security, sessions
     from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
+    from portal.models import load_all
 
+    load_all()  # every table, whatever the settings: the metadata never depends on what is switched on
     db.init_db(app)
     sessions.init_sessions(app)
     extensions.init_extensions(app)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 class Base(DeclarativeBase):
-    """Declarative base of every table, the sandbox's included."""
+    """Declarative base of every table, the sandbox's included (`portal.models.load_all` loads them)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,13 +58,3 @@ def close_session(_error: BaseException | None = None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
-
-
-def load_all_models() -> type[Base]:
-    """Import every module that defines tables (for Alembic and test schemas); returns Base."""
-    import portal.billing.models
-    import portal.models
-    import portal.sandbox.models
-    import portal.sandbox.stripe_standin  # noqa: F401 - the Stripe stand-in's tables
-
-    return Base

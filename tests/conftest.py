@@ -21,7 +21,8 @@ from sqlalchemy import Engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
-from portal.db import Base, load_all_models
+from portal.db import Base
+from portal.models import load_all
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication
@@ -40,7 +41,7 @@ def database_url(tmp_path: Path) -> str:
 
 def drop_schema(engine: Engine) -> None:
     """No tables at all (dropping what an earlier test left on a shared server)."""
-    load_all_models()
+    load_all()
     with engine.begin() as connection:
         Base.metadata.drop_all(connection)
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))

@@ -19,7 +19,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.billing.models import Payment, PaymentStatus
 from portal.billing.stripe_gateway import (
     EMBEDDED,
     HOSTED,
@@ -29,7 +28,7 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.db import get_session
-from portal.models import Registration, record_event, utcnow
+from portal.models import Payment, PaymentStatus, Registration, record_event, utcnow
 
 log = logging.getLogger(__name__)
 

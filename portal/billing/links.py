@@ -14,8 +14,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.billing.models import HostedCheckoutToken, Payment
 from portal.db import get_session
+from portal.models import HostedCheckoutToken, Payment
 
 _SALT = "billing-hosted-checkout"
 

@@ -25,7 +25,7 @@ import stripe
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
-    from portal.billing.models import Payment
+    from portal.models import Payment
 
 log = logging.getLogger(__name__)
 

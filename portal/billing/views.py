@@ -35,7 +35,6 @@ from portal.billing.fulfilment import (
     start_checkout_for_payment,
 )
 from portal.billing.links import issue_hosted_token, redeem_hosted_token
-from portal.billing.models import Payment
 from portal.billing.money import format_money
 from portal.billing.stripe_gateway import (
     EMBEDDED,
@@ -45,6 +44,7 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.db import get_session
+from portal.models import Payment
 from portal.registration.service import describe, is_signed_in, may_act_on
 from portal.security import add_csp_source, forbid_framing
 

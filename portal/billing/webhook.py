@@ -23,7 +23,6 @@ from portal.billing.fulfilment import (
     mark_session_expired,
     mark_session_failed,
 )
-from portal.billing.models import StripeEvent
 from portal.billing.stripe_gateway import (
     InvalidWebhook,
     PaymentProviderError,
@@ -32,7 +31,7 @@ from portal.billing.stripe_gateway import (
 )
 from portal.db import get_session
 from portal.extensions import csrf
-from portal.models import utcnow
+from portal.models import StripeEvent, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The sandbox's own tables (prefixed `sandbox_`): LTIAAS's state and the LMS's state.
+"""The sandbox's own tables (prefixed `sandbox_`): the state of its LTIAAS, LMS and Stripe stand-ins.
 
 Everything lives in the portal's database so that the sandbox survives restarts
 and works the same with several server processes.
@@ -98,4 +98,41 @@ class SandboxLmsTool(Base):
     # The tool's whole registration request, as it was posted.
     registration: Mapped[dict[str, Any]] = mapped_column(JSON)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxStripeSession(Base):
+    """A Checkout Session as the stand-in keeps it: the whole Stripe object in `data`."""
+
+    __tablename__ = "sandbox_stripe_sessions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    client_secret: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxStripeIdempotencyKey(Base):
+    """A request answered under an `Idempotency-Key`: the same key and parameters get `body` again."""
+
+    __tablename__ = "sandbox_stripe_idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxStripeEvent(Base):
+    """An event the stand-in emitted, with the exact payload it signs and delivers."""
+
+    __tablename__ = "sandbox_stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str] = mapped_column(String(255), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

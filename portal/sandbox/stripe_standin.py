@@ -31,20 +31,19 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import JSON, Integer, String, Text, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from portal.db import Base, get_session
+from portal.db import get_session
 from portal.extensions import csrf
-from portal.models import UTCDateTime, utcnow
+from portal.sandbox.models import SandboxStripeEvent, SandboxStripeIdempotencyKey, SandboxStripeSession
 from portal.security import add_csp_source, forbid_framing
 
 log = logging.getLogger(__name__)
@@ -62,41 +61,6 @@ bp = Blueprint("stripe_standin", __name__, url_prefix="/sandbox/stripe")
 # Stripe's own pages and API answer no CSRF token of ours: a secret key, a client
 # secret or the session id is what authorises each request, as at Stripe.
 csrf.exempt(bp)
-
-
-class SandboxStripeSession(Base):
-    """A Checkout Session as the stand-in keeps it: the whole Stripe object in `data`."""
-
-    __tablename__ = "sandbox_stripe_sessions"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    client_secret: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SandboxStripeIdempotencyKey(Base):
-    __tablename__ = "sandbox_stripe_idempotency_keys"
-
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SandboxStripeEvent(Base):
-    """An event the stand-in emitted, with the exact payload it signs and delivers."""
-
-    __tablename__ = "sandbox_stripe_events"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    type: Mapped[str] = mapped_column(String(100))
-    object_id: Mapped[str] = mapped_column(String(255), index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 def _stripe_id(prefix: str, length: int = 24) -> str:

@@ -24,17 +24,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from portal.billing.models import Payment
 from portal.billing.stripe_gateway import init_stripe
 from portal.db import get_session
-from portal.models import AuditEvent, Registration, User, WebSession, utcnow
-from portal.sandbox.stripe_standin import (
-    SandboxStripeEvent,
-    SandboxStripeSession,
-    deliver_event,
-    register_stripe_standin,
-    sign_webhook_payload,
-)
+from portal.models import AuditEvent, Payment, Registration, User, WebSession, utcnow
+from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
+from portal.sandbox.stripe_standin import deliver_event, register_stripe_standin, sign_webhook_payload
 from tests.conftest import LiveServer, free_port, make_test_app
 from tests.registration import conftest as flow
 

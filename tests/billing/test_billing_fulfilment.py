@@ -17,11 +17,11 @@ from portal.billing.fulfilment import (
     start_checkout,
     start_checkout_for_payment,
 )
-from portal.billing.models import Payment
 from portal.billing.stripe_gateway import EMBEDDED, HOSTED, get_gateway
 from portal.db import get_session
-from portal.models import User
-from portal.sandbox.stripe_standin import SandboxStripeSession, complete_session
+from portal.models import Payment, User
+from portal.sandbox.models import SandboxStripeSession
+from portal.sandbox.stripe_standin import complete_session
 from tests.billing.conftest import (
     DECLINED_CARD,
     a_customer,

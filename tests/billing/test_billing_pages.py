@@ -14,9 +14,8 @@ import requests
 from flask import Flask
 
 from portal.billing.fulfilment import get_or_create_payment
-from portal.billing.models import Payment
 from portal.db import get_session
-from portal.models import utcnow
+from portal.models import Payment, utcnow
 from tests.billing.conftest import (
     a_customer,
     browser_token,

@@ -10,17 +10,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal.billing.fulfilment import start_checkout
-from portal.billing.models import StripeEvent
 from portal.billing.stripe_gateway import EMBEDDED, StripeGateway, get_gateway
 from portal.db import get_session
-from portal.sandbox.stripe_standin import (
-    SandboxStripeEvent,
-    SandboxStripeSession,
-    build_event,
-    complete_session,
-    deliver_event,
-    settle_async_payment,
-)
+from portal.models import StripeEvent
+from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
+from portal.sandbox.stripe_standin import build_event, complete_session, deliver_event, settle_async_payment
 from tests.billing.conftest import (
     a_customer,
     audit_count,

@@ -16,11 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from portal.billing.models import Payment, PaymentStatus
 from portal.db import get_session
 from portal.extensions import csrf
 from portal.ltiaas import LtiaasUnavailable, RegistrationNotFound
-from portal.models import ApprovalRequest, Registration, User, utcnow
+from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
 from tests.billing.conftest import (
     DECLINED_CARD,
     PAYING_CARD,

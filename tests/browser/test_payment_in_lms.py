@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import BrowserContext, FrameLocator, Page, expect
 from sqlalchemy import select
 
-from portal.billing.models import Payment
 from portal.db import get_session
-from portal.sandbox.stripe_standin import SandboxStripeSession
+from portal.models import Payment
+from portal.sandbox.models import SandboxStripeSession
 from tests.browser.conftest import strip_portal_cookies
 from tests.browser.helpers import (
     Choices,

@@ -14,9 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.billing.models import Payment, PaymentStatus
 from portal.db import get_session
-from portal.models import ApprovalRequest, Registration, User
+from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User
 from portal.registration import service
 from portal.sessions import TOKEN_PARAM
 from tests.auth.helpers import read_form

@@ -14,9 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.billing import attention
-from portal.billing.models import Payment, PaymentStatus
 from portal.db import get_session
-from portal.models import Registration, utcnow
+from portal.models import Payment, PaymentStatus, Registration, utcnow
 from portal.registration import service
 from tests.registration.helpers import FakeLtiaas, audit_trail, configured_by
 

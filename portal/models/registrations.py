@@ -1,4 +1,4 @@
-"""The portal's records and the state changes of a registration, in one place.
+"""A registration as the portal sees it, the state changes it may make, and the audit trail.
 
 A registration moves through a small state machine::
 
@@ -13,37 +13,15 @@ both call LTIAAS.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime given; use portal.models.utcnow()")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+from portal.models.columns import UTCDateTime, new_public_id, utcnow
 
 
 class RegistrationState(StrEnum):
@@ -85,10 +63,6 @@ OPEN_STATES = frozenset({RegistrationState.RECEIVED, RegistrationState.REVIEWED}
 
 class InvalidTransition(RuntimeError):
     """A state change the state machine does not allow."""
-
-
-def new_public_id() -> str:
-    return secrets.token_urlsafe(16)
 
 
 class Registration(Base):
@@ -149,18 +123,6 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     registration: Mapped[Registration | None] = relationship(back_populates="audit_events")
-
-
-class WebSession(Base):
-    """Server-side session data; the browser holds only the session id (cookie or token)."""
-
-    __tablename__ = "web_sessions"
-
-    # sha256 of the session id, so a database leak does not hand out live sessions.
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 def record_event(
@@ -246,128 +208,3 @@ def claim_for_completion(
 
 def registration_lifetime_end(created_at: datetime, lifetime_seconds: int) -> datetime:
     return created_at + timedelta(seconds=lifetime_seconds)
-
-
-class UserRole(StrEnum):
-    STAFF = "staff"  # the vendor's people
-    CUSTOMER = "customer"  # an institution's admin, who may pay
-
-
-class User(UserMixin, Base):
-    """Someone who signs in: the vendor's staff or an institution's admin.
-
-    `email` is stored lower-cased, so uniqueness is case-insensitive. A disabled
-    user is not `is_active`: Flask-Login refuses to sign them in, and the user
-    loader drops them on their next request.
-    """
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
-    organisation: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    @property
-    def is_active(self) -> bool:  # type: ignore[override]
-        return not self.is_disabled
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role == UserRole.STAFF.value
-
-
-class LoginAttempt(Base):
-    """A failed sign-in, kept for the per-account limit (the window's worth only)."""
-
-    __tablename__ = "login_attempts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # sha256 of the normalised email typed, known account or not, so that
-    # unknown emails are limited alike and the table holds no addresses.
-    email_key: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-
-
-class ApprovalState(StrEnum):
-    PENDING = "pending"  # waiting for a staff member
-    APPROVED = "approved"  # a staff member approved (the registration is then completed)
-    REJECTED = "rejected"  # a staff member declined, with a reason for the customer
-    EXPIRED = "expired"  # nobody decided within the registration's lifetime
-
-
-class ApprovalRequest(Base):
-    """A customer's request to register, under the live-approval policy: one per registration.
-
-    `requested_choices` is what the customer asked for and `approved_choices`
-    what the staff member approved (the body sent to LTIAAS's complete); both
-    are complete bodies like `Registration.overrides`. Decisions are final and
-    are taken with a conditional UPDATE (`decide_approval`), so two staff
-    members deciding at once cannot both win.
-    """
-
-    __tablename__ = "approval_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
-    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"), unique=True)
-    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    requested_by_email: Mapped[str] = mapped_column(String(320))
-    state: Mapped[str] = mapped_column(String(20), default=ApprovalState.PENDING.value, index=True)
-    requested_choices: Mapped[dict[str, Any]] = mapped_column(JSON)
-    approved_choices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    decided_by_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    registration: Mapped[Registration] = relationship()
-
-    @property
-    def current_state(self) -> ApprovalState:
-        return ApprovalState(self.state)
-
-    @property
-    def is_pending(self) -> bool:
-        return self.current_state is ApprovalState.PENDING
-
-
-def decide_approval(
-    session: Session,
-    approval: ApprovalRequest,
-    new_state: ApprovalState,
-    actor: str,
-    details: dict[str, Any] | None = None,
-    **values: Any,
-) -> bool:
-    """Move a pending `approval` to `new_state` (approved, rejected or expired) and audit it.
-
-    A conditional UPDATE (state pending -> `new_state`) decides between racing
-    requests: only the winner gets True, with `values` (approved_choices,
-    reason, ...) written and an `approval:<state>` event recorded. The caller
-    commits. :raise InvalidTransition: `new_state` is pending.
-    """
-    if new_state is ApprovalState.PENDING:
-        raise InvalidTransition("an approval request cannot become pending again")
-    decided_by = None if new_state is ApprovalState.EXPIRED else actor
-    result = session.execute(
-        update(ApprovalRequest)
-        .where(ApprovalRequest.id == approval.id, ApprovalRequest.state == ApprovalState.PENDING.value)
-        .values(state=new_state.value, decided_at=utcnow(), decided_by_email=decided_by, **values)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(approval)
-    if result.rowcount != 1:
-        return False
-    record_event(
-        session,
-        action=f"approval:{new_state.value}",
-        actor=actor,
-        registration=approval.registration,
-        details={"request": approval.public_id, **(details or {})},
-    )
-    return True

@@ -1,0 +1,74 @@
+"""Every table of the portal, one module per job; import from here: `from portal.models import X`.
+
+- `columns`: UTC timestamps and public ids, shared by every table
+- `registrations`: a registration, its state machine and the audit trail
+- `users`: who signs in, and failed sign-ins
+- `approvals`: live-approval requests and staff decisions
+- `sessions`: the server-side session store
+- `payments`: payments, Stripe events and one-time Checkout links
+
+The sandbox keeps its stand-ins' tables in `portal.sandbox.models`; `load_all` adds them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from portal.db import Base
+from portal.models.approvals import ApprovalRequest, ApprovalState, decide_approval
+from portal.models.columns import UTCDateTime, new_public_id, utcnow
+from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
+from portal.models.registrations import (
+    ALLOWED_TRANSITIONS,
+    OPEN_STATES,
+    AuditEvent,
+    InvalidTransition,
+    Registration,
+    RegistrationState,
+    claim_for_completion,
+    record_event,
+    registration_lifetime_end,
+    transition,
+)
+from portal.models.sessions import WebSession
+from portal.models.users import LoginAttempt, User, UserRole
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "OPEN_STATES",
+    "ApprovalRequest",
+    "ApprovalState",
+    "AuditEvent",
+    "HostedCheckoutToken",
+    "InvalidTransition",
+    "LoginAttempt",
+    "Payment",
+    "PaymentStatus",
+    "Registration",
+    "RegistrationState",
+    "StripeEvent",
+    "UTCDateTime",
+    "User",
+    "UserRole",
+    "WebSession",
+    "claim_for_completion",
+    "decide_approval",
+    "load_all",
+    "new_public_id",
+    "record_event",
+    "registration_lifetime_end",
+    "transition",
+    "utcnow",
+]
+
+
+def load_all() -> MetaData:
+    """The metadata of every table in the database, the sandbox's included, whatever the settings.
+
+    The app factory, the test schemas and Alembic all build from this, so a table
+    never appears or vanishes with the settings (the sandbox's tables exist in every
+    deployment; only its views are switched off).
+    """
+    import portal.sandbox.models  # noqa: F401 - table modules only, never the sandbox's views
+
+    return Base.metadata

@@ -1,0 +1,94 @@
+"""Live approval: a customer's request to register, and a staff member's final decision on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.columns import UTCDateTime, new_public_id, utcnow
+from portal.models.registrations import InvalidTransition, Registration, record_event
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"  # waiting for a staff member
+    APPROVED = "approved"  # a staff member approved (the registration is then completed)
+    REJECTED = "rejected"  # a staff member declined, with a reason for the customer
+    EXPIRED = "expired"  # nobody decided within the registration's lifetime
+
+
+class ApprovalRequest(Base):
+    """A customer's request to register, under the live-approval policy: one per registration.
+
+    `requested_choices` is what the customer asked for and `approved_choices`
+    what the staff member approved (the body sent to LTIAAS's complete); both
+    are complete bodies like `Registration.overrides`. Decisions are final and
+    are taken with a conditional UPDATE (`decide_approval`), so two staff
+    members deciding at once cannot both win.
+    """
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"), unique=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    requested_by_email: Mapped[str] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(20), default=ApprovalState.PENDING.value, index=True)
+    requested_choices: Mapped[dict[str, Any]] = mapped_column(JSON)
+    approved_choices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    decided_by_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    registration: Mapped[Registration] = relationship()
+
+    @property
+    def current_state(self) -> ApprovalState:
+        return ApprovalState(self.state)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.current_state is ApprovalState.PENDING
+
+
+def decide_approval(
+    session: Session,
+    approval: ApprovalRequest,
+    new_state: ApprovalState,
+    actor: str,
+    details: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Move a pending `approval` to `new_state` (approved, rejected or expired) and audit it.
+
+    A conditional UPDATE (state pending -> `new_state`) decides between racing
+    requests: only the winner gets True, with `values` (approved_choices,
+    reason, ...) written and an `approval:<state>` event recorded. The caller
+    commits. :raise InvalidTransition: `new_state` is pending.
+    """
+    if new_state is ApprovalState.PENDING:
+        raise InvalidTransition("an approval request cannot become pending again")
+    decided_by = None if new_state is ApprovalState.EXPIRED else actor
+    result = session.execute(
+        update(ApprovalRequest)
+        .where(ApprovalRequest.id == approval.id, ApprovalRequest.state == ApprovalState.PENDING.value)
+        .values(state=new_state.value, decided_at=utcnow(), decided_by_email=decided_by, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(approval)
+    if result.rowcount != 1:
+        return False
+    record_event(
+        session,
+        action=f"approval:{new_state.value}",
+        actor=actor,
+        registration=approval.registration,
+        details={"request": approval.public_id, **(details or {})},
+    )
+    return True

@@ -1,0 +1,58 @@
+"""Who signs in (the vendor's staff and institutions' admins), and the failed sign-ins that limit them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base
+from portal.models.columns import UTCDateTime, utcnow
+
+
+class UserRole(StrEnum):
+    STAFF = "staff"  # the vendor's people
+    CUSTOMER = "customer"  # an institution's admin, who may pay
+
+
+class User(UserMixin, Base):
+    """Someone who signs in: the vendor's staff or an institution's admin.
+
+    `email` is stored lower-cased, so uniqueness is case-insensitive. A disabled
+    user is not `is_active`: Flask-Login refuses to sign them in, and the user
+    loader drops them on their next request.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return not self.is_disabled
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == UserRole.STAFF.value
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, kept for the per-account limit (the window's worth only)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of the normalised email typed, known account or not, so that
+    # unknown emails are limited alike and the table holds no addresses.
+    email_key: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
