@@ -30,10 +30,12 @@ from portal.models import (
     ApprovalState,
     Registration,
     RegistrationState,
+    User,
     record_event,
     utcnow,
 )
-from portal.registration import approvals, service
+from portal.registration import approvals
+from portal.registration.lifecycle import expire_if_past_lifetime, fail_if_completion_stale, find_approval
 
 
 class Standing(StrEnum):
@@ -80,9 +82,9 @@ def standing_of(db: Session, payment: Payment, now: datetime | None = None) -> P
     lifetime, and fails it if its completion never settled (refund due once the staff checked LTIAAS).
     """
     registration = payment.registration
-    service.expire_if_past_lifetime(db, registration, now)
-    service.fail_if_completion_stale(db, registration, now)
-    approval = service.find_approval(db, registration)
+    expire_if_past_lifetime(db, registration, now)
+    fail_if_completion_stale(db, registration, now)
+    approval = find_approval(db, registration)
     if approval is not None:
         approvals.expire_if_stale(db, approval, now)
     return PaidRegistration(payment, registration, approval, _standing(payment, registration, approval))
@@ -119,10 +121,8 @@ def needing_attention(db: Session, now: datetime | None = None) -> list[PaidRegi
     return sorted((item for item in found if item.needs_attention), key=lambda item: _ORDER[item.standing])
 
 
-def customer_payments(db: Session, user: Any, now: datetime | None = None) -> list[PaidRegistration]:
+def customer_payments(db: Session, user: User, now: datetime | None = None) -> list[PaidRegistration]:
     """What `user` paid for, newest first, each with where it stands."""
-    if getattr(user, "id", None) is None:
-        return []
     payments = db.scalars(_paid().where(Payment.user_id == user.id).order_by(Payment.paid_at.desc())).all()
     return [standing_of(db, payment, now) for payment in payments]
 
