@@ -45,13 +45,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_flow_blueprints(app: Flask) -> None:
     from portal.admin import bp as admin_bp
-    from portal.billing import bp as billing_bp
-    from portal.billing.stripe_gateway import init_stripe
+    from portal.billing import init_billing
     from portal.registration import bp as registration_bp
 
     app.register_blueprint(registration_bp)
-    init_stripe(app)
-    app.register_blueprint(billing_bp)
+    init_billing(app)
     app.register_blueprint(admin_bp)
     if app.config["SANDBOX_ENABLED"]:
         from portal.sandbox import init_sandbox

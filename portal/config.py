@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,8 +18,22 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in produ
 SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
 SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
 
-# Who may complete a registration: see the README's "Approval policy".
-APPROVAL_POLICIES = ("self-service", "review-later", "live-approval")
+
+class ApprovalPolicy(StrEnum):
+    """Who may complete a registration (`APPROVAL_POLICY`): see the README's "Approval policy"."""
+
+    SELF_SERVICE = "self-service"  # a signed-in customer registers the tool
+    REVIEW_LATER = "review-later"  # ... but a customer's platform always starts inactive
+    LIVE_APPROVAL = "live-approval"  # a customer asks; a staff member approves, which registers it
+
+    @property
+    def customer_platforms_start_inactive(self) -> bool:
+        return self is ApprovalPolicy.REVIEW_LATER
+
+    @property
+    def staff_approve_each_request(self) -> bool:
+        return self is ApprovalPolicy.LIVE_APPROVAL
+
 
 DEFAULT_PLACEMENTS: dict[str, dict[str, list[str]]] = {
     "moodle": {"LtiDeepLinkingRequest": ["ContentArea", "AddContentMenu"]},
@@ -120,9 +135,10 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if env not in {"development", "production", "testing"}:
         raise ConfigError(f"PORTAL_ENV must be development or production, not {env!r}")
     policy = settings["APPROVAL_POLICY"]
-    if policy not in APPROVAL_POLICIES:
-        choices = f"{', '.join(APPROVAL_POLICIES[:-1])} or {APPROVAL_POLICIES[-1]}"
-        raise ConfigError(f"APPROVAL_POLICY must be {choices}, not {policy!r}")
+    if policy not in set(ApprovalPolicy):
+        names = [str(known) for known in ApprovalPolicy]
+        raise ConfigError(f"APPROVAL_POLICY must be {', '.join(names[:-1])} or {names[-1]}, not {policy!r}")
+    settings["APPROVAL_POLICY"] = ApprovalPolicy(policy)
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"
     if settings["SANDBOX_ENABLED"]:
         settings["LTIAAS_URL"] = settings["PORTAL_URL"]

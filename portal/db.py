@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, CursorResult, Engine, create_engine, event, inspect, update
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
@@ -58,3 +58,30 @@ def close_session(_error: BaseException | None = None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def update_if(db: Session, row: Base, *conditions: ColumnElement[bool], **values: Any) -> bool:
+    """Write `values` to `row` only if `conditions` still hold in the database; True if this call won.
+
+    One conditional UPDATE decides races between requests, tabs and processes in
+    the database itself (the usual "move this row from state A to B"). `row` is
+    refreshed either way, so a loser sees what the winner wrote. A loser's
+    transaction is rolled back (on SQLite even an UPDATE that matched nothing
+    holds the write lock until then), so commit whatever must survive a loss
+    before calling this. The winner's caller audits and commits.
+    """
+    model = type(row)
+    key = inspect(row).identity or ()
+    identity = [column == value for column, value in zip(inspect(model).primary_key, key, strict=True)]
+    statement = (
+        update(model)
+        .where(*identity, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(CursorResult[Any], db.execute(statement))
+    won = result.rowcount == 1
+    if not won:
+        db.rollback()
+    db.refresh(row)
+    return won

@@ -30,7 +30,7 @@ def home() -> str:
     return render_template(
         "home.html",
         register_url=f"{current_app.config['LTIAAS_URL']}/lti/register",
-        sandbox_lms_url=current_app.config.get("SANDBOX_LMS_URL")
+        sandbox_lms_url=current_app.config["SANDBOX_LMS_URL"]
         if current_app.config["SANDBOX_ENABLED"]
         else None,
     )

@@ -7,15 +7,13 @@ clickjacked one) decides anything.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.models import ApprovalRequest
-from portal.registration import service
 from portal.registration.approvals import REASON_MAX
+from portal.registration.choices import default_placements_by_type
 from portal.registration.forms import ConfigureForm, build_configure_form
 
 
@@ -56,14 +54,10 @@ class RefundForm(FlaskForm):
 def build_approve_form(approval: ApprovalRequest) -> ApproveForm:
     """An approval form for the request's LMS: only what it supports, prefilled with what was asked."""
     registration = approval.registration
-    defaults: dict[str, Any] = {
-        message["type"]: service.default_placements(registration, message["type"])
-        for message in registration.supported_messages
-    }
     form = build_configure_form(
         registration.supported_messages,
         approval.requested_choices,
-        defaults,
+        default_placements_by_type(registration),
         allow_auto_activate_choice=True,
         form_class=ApproveForm,
     )

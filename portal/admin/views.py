@@ -12,11 +12,13 @@ from portal.admin import bp
 from portal.admin.access import staff_required
 from portal.admin.forms import ApproveForm, FinishForm, RefundForm, RejectForm, build_approve_form
 from portal.billing import attention
+from portal.billing.flow import paid_payment
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, ApprovalState
-from portal.registration import approvals, service
+from portal.registration import approvals
 from portal.registration.approvals import Outcome
+from portal.registration.display import describe
 
 MESSAGES: dict[Outcome, tuple[str, str]] = {
     Outcome.COMPLETED: (
@@ -58,14 +60,14 @@ def _request_page(
     status: int = 200,
 ) -> tuple[str, int]:
     db = get_session()
-    payment = service.paid_payment(db, approval.registration)
+    payment = paid_payment(db, approval.registration)
     page = render_template(
         "admin/approval.html",
         approval=approval,
         paid=attention.standing_of(db, payment) if payment is not None else None,
         refund_form=RefundForm(),
         registration=approval.registration,
-        lms=service.describe(approval.registration),
+        lms=describe(approval.registration),
         approve_form=approve_form or build_approve_form(approval),
         reject_form=reject_form or RejectForm(),
         finish_form=FinishForm(),
@@ -89,7 +91,7 @@ def approvals_page() -> str:
         "admin/approvals.html",
         pending=approvals.pending_requests(db),
         unfinished=approvals.unfinished_approvals(db),
-        describe=service.describe,
+        describe=describe,
     )
 
 
@@ -146,7 +148,7 @@ def payments_page() -> str:
     return render_template(
         "admin/payments.html",
         items=attention.needing_attention(get_session()),
-        describe=service.describe,
+        describe=describe,
         refund_form=RefundForm(),
     )
 

@@ -183,8 +183,8 @@ def _email_key(email: str) -> str:
 
 def _failure_limit() -> tuple[int, timedelta]:
     config = current_app.config
-    limit = int(config.get("LOGIN_FAILURE_LIMIT", 5))
-    window = timedelta(seconds=int(config.get("LOGIN_FAILURE_WINDOW", 900)))
+    limit = int(config["LOGIN_FAILURE_LIMIT"])
+    window = timedelta(seconds=int(config["LOGIN_FAILURE_WINDOW"]))
     return limit, window
 
 

@@ -23,6 +23,7 @@ from portal.auth.service import (
     record_sign_out,
     sign_in_with_password,
 )
+from portal.auth.users import signed_in_user
 from portal.billing.attention import customer_payments
 from portal.db import get_session
 from portal.models import User
@@ -32,7 +33,7 @@ GENERIC_SIGN_IN_ERROR = "The email or password is incorrect."
 
 
 def signup_enabled() -> bool:
-    return bool(current_app.config.get("SIGNUP_ENABLED", True))
+    return bool(current_app.config["SIGNUP_ENABLED"])
 
 
 def _requested_next() -> str | None:
@@ -46,7 +47,7 @@ def _go_to(target: str | None) -> Response:
 def _start_signed_in_session(user: User) -> None:
     """A new session id and CSRF secret for the signed-in session; the flow's data stays."""
     session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
-    session.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    session.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
     login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe
 
 
@@ -121,5 +122,7 @@ def sign_out() -> Response:
 @login_required
 def account() -> str:
     """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`."""
-    user = current_user._get_current_object()
+    user = signed_in_user()
+    if user is None:  # login_required let a disabled account through: never, but the types must know
+        abort(403)
     return render_template("auth/account.html", user=user, payments=customer_payments(get_session(), user))

@@ -5,7 +5,7 @@ The blueprint's URLs carry the flow's session token (cookie-less browsers), exce
 meant for the new window or for Stripe, which must never get the session.
 """
 
-from flask import Blueprint
+from flask import Blueprint, Flask
 
 from portal.billing.money import format_money
 from portal.sessions import carry_session_token
@@ -17,3 +17,14 @@ carry_session_token(
 bp.add_app_template_filter(format_money, "money")
 
 from portal.billing import views, webhook  # noqa: E402, F401  (routes register on bp)
+
+
+def init_billing(app: Flask) -> None:
+    """The Stripe gateway, the blueprint, and billing's answers to the flow's payment questions."""
+    from portal.billing.flow import StripePayments
+    from portal.billing.stripe_gateway import init_stripe
+    from portal.registration.payments import use_payments
+
+    init_stripe(app)
+    app.register_blueprint(bp)
+    use_payments(app, StripePayments())

@@ -21,19 +21,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.billing.models import Payment, PaymentStatus
+from portal.db import update_if
 from portal.models import (
     ApprovalRequest,
     ApprovalState,
+    Payment,
+    PaymentStatus,
     Registration,
     RegistrationState,
+    User,
+    approval_of,
     record_event,
     utcnow,
 )
-from portal.registration import approvals, service
+from portal.registration import approvals
+from portal.registration.lifecycle import expire_if_past_lifetime, fail_if_completion_stale
 
 
 class Standing(StrEnum):
@@ -80,9 +85,9 @@ def standing_of(db: Session, payment: Payment, now: datetime | None = None) -> P
     lifetime, and fails it if its completion never settled (refund due once the staff checked LTIAAS).
     """
     registration = payment.registration
-    service.expire_if_past_lifetime(db, registration, now)
-    service.fail_if_completion_stale(db, registration, now)
-    approval = service.find_approval(db, registration)
+    expire_if_past_lifetime(db, registration, now)
+    fail_if_completion_stale(db, registration, now)
+    approval = approval_of(db, registration)
     if approval is not None:
         approvals.expire_if_stale(db, approval, now)
     return PaidRegistration(payment, registration, approval, _standing(payment, registration, approval))
@@ -119,10 +124,8 @@ def needing_attention(db: Session, now: datetime | None = None) -> list[PaidRegi
     return sorted((item for item in found if item.needs_attention), key=lambda item: _ORDER[item.standing])
 
 
-def customer_payments(db: Session, user: Any, now: datetime | None = None) -> list[PaidRegistration]:
+def customer_payments(db: Session, user: User, now: datetime | None = None) -> list[PaidRegistration]:
     """What `user` paid for, newest first, each with where it stands."""
-    if getattr(user, "id", None) is None:
-        return []
     payments = db.scalars(_paid().where(Payment.user_id == user.id).order_by(Payment.paid_at.desc())).all()
     return [standing_of(db, payment, now) for payment in payments]
 
@@ -139,20 +142,17 @@ def record_refund(db: Session, payment: Payment, staff_email: str, now: datetime
     """
     if not standing_of(db, payment, now).refund_due:
         return False
-    result = db.execute(
-        update(Payment)
-        .where(
-            Payment.id == payment.id,
-            Payment.status == PaymentStatus.PAID.value,
-            Payment.refunded_at.is_(None),
-        )
-        .values(refunded_at=utcnow(), refunded_by=staff_email, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        db,
+        payment,
+        Payment.status == PaymentStatus.PAID.value,
+        Payment.refunded_at.is_(None),
+        refunded_at=utcnow(),
+        refunded_by=staff_email,
+        updated_at=utcnow(),
     )
-    if result.rowcount != 1:
-        db.rollback()
+    if not won:
         return False
-    db.refresh(payment)
     record_event(
         db,
         action="payment:refunded",

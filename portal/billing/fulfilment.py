@@ -28,7 +28,7 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.db import get_session
-from portal.models import Payment, PaymentStatus, Registration, record_event, utcnow
+from portal.models import Payment, PaymentStatus, Registration, User, record_event, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,14 @@ class CheckoutStart:
     session: CheckoutSessionInfo | None = None
 
 
-def payment_required(user: Any = None) -> bool:
+def payment_required(user: User | None = None) -> bool:
     """Whether a registration must be paid for: only with a price set, and never by staff."""
-    if not current_app.config.get("STRIPE_PRICE_ID"):
+    if not current_app.config["STRIPE_PRICE_ID"]:
         return False
-    return not getattr(user, "is_staff", False)
+    return user is None or not user.is_staff
 
 
-def get_or_create_payment(registration: Registration, user: Any = None) -> Payment:
+def get_or_create_payment(registration: Registration, user: User | None = None) -> Payment:
     """The registration's one payment, created (and committed) on first need; safe under races."""
     db = get_session()
     payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
@@ -70,8 +70,8 @@ def get_or_create_payment(registration: Registration, user: Any = None) -> Payme
         return payment
     payment = Payment(
         registration_id=registration.id,
-        user_id=getattr(user, "id", None),
-        customer_email=getattr(user, "email", None),
+        user_id=user.id if user is not None else None,
+        customer_email=user.email if user is not None else None,
     )
     db.add(payment)
     try:
@@ -346,6 +346,6 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
     raise PaymentProviderUnavailable("checkout kept changing under this request; try again")
 
 
-def start_checkout(registration: Registration, user: Any, ui_mode: str) -> CheckoutStart:
+def start_checkout(registration: Registration, user: User | None, ui_mode: str) -> CheckoutStart:
     """Start (or resume) paying for `registration`; see `start_checkout_for_payment`."""
     return start_checkout_for_payment(get_or_create_payment(registration, user), ui_mode)

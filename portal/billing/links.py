@@ -30,7 +30,7 @@ def issue_hosted_token(payment: Payment) -> str:
 
 def redeem_hosted_token(token: str) -> Payment | None:
     """The payment the token names, the first time a valid, unexpired token is redeemed; else None."""
-    max_age = int(current_app.config.get("BILLING_LINK_MAX_AGE", 900))
+    max_age = int(current_app.config["BILLING_LINK_MAX_AGE"])
     try:
         data = _serializer().loads(token, max_age=max_age)
     except BadSignature:

@@ -20,12 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal.auth.navigation import safe_next, with_session_token
+from portal.auth.users import signed_in_user
 from portal.billing import bp
 from portal.billing.fulfilment import (
     CheckoutStart,
@@ -45,7 +45,8 @@ from portal.billing.stripe_gateway import (
 )
 from portal.db import get_session
 from portal.models import Payment
-from portal.registration.service import describe, is_signed_in, may_act_on
+from portal.registration.access import may_act_on
+from portal.registration.display import describe
 from portal.security import add_csp_source, forbid_framing
 
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
@@ -86,7 +87,8 @@ def may_use(payment: Payment) -> bool:
     """Whether this browser may see and pay `payment`: its flow holds the registration, or it owns it."""
     if may_act_on(payment.registration.public_id):
         return True
-    return is_signed_in(current_user) and payment.user_id is not None and payment.user_id == current_user.id
+    user = signed_in_user()
+    return user is not None and payment.user_id is not None and payment.user_id == user.id
 
 
 def _payment_for_browser(public_id: str) -> Payment:
@@ -99,8 +101,8 @@ def _payment_for_browser(public_id: str) -> Payment:
 
 def _may_pay(payment: Payment) -> bool:
     """Whether a Checkout Session may be started: a signed-in customer, a registration still open."""
-    user = current_user
-    return is_signed_in(user) and payment_required(user) and payment.registration.is_open()
+    user = signed_in_user()
+    return user is not None and payment_required(user) and payment.registration.is_open()
 
 
 def _flow_page(payment: Payment) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.billing import bp
@@ -29,7 +29,7 @@ from portal.billing.stripe_gateway import (
     PaymentProviderUnavailable,
     get_gateway,
 )
-from portal.db import get_session
+from portal.db import get_session, update_if
 from portal.extensions import csrf
 from portal.models import StripeEvent, utcnow
 
@@ -54,16 +54,11 @@ def _claim_event(event: dict[str, Any], object_id: str | None) -> StripeEvent | 
         return record
     except IntegrityError:
         db.rollback()
-    retaken = db.execute(
-        update(StripeEvent)
-        .where(StripeEvent.stripe_event_id == event["id"], StripeEvent.result == RETRY)
-        .values(result="processing")
-        .execution_options(synchronize_session=False)
-    )
-    db.commit()
-    if retaken.rowcount != 1:
+    stored = db.scalar(select(StripeEvent).where(StripeEvent.stripe_event_id == event["id"]))
+    if stored is None or not update_if(db, stored, StripeEvent.result == RETRY, result="processing"):
         return None
-    return db.scalar(select(StripeEvent).where(StripeEvent.stripe_event_id == event["id"]))
+    db.commit()
+    return stored
 
 
 def _finish(record: StripeEvent, result: str) -> None:

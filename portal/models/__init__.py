@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from portal.db import Base
-from portal.models.approvals import ApprovalRequest, ApprovalState, decide_approval
+from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of, decide_approval
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
 from portal.models.registrations import (
@@ -51,6 +51,7 @@ __all__ = [
     "User",
     "UserRole",
     "WebSession",
+    "approval_of",
     "claim_for_completion",
     "decide_approval",
     "load_all",

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from portal.db import Base
+from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 from portal.models.registrations import InvalidTransition, Registration, record_event
 
@@ -70,19 +70,22 @@ def decide_approval(
     A conditional UPDATE (state pending -> `new_state`) decides between racing
     requests: only the winner gets True, with `values` (approved_choices,
     reason, ...) written and an `approval:<state>` event recorded. The caller
-    commits. :raise InvalidTransition: `new_state` is pending.
+    commits; a loser's transaction is rolled back (`update_if`), so commit what
+    must survive first. :raise InvalidTransition: `new_state` is pending.
     """
     if new_state is ApprovalState.PENDING:
         raise InvalidTransition("an approval request cannot become pending again")
     decided_by = None if new_state is ApprovalState.EXPIRED else actor
-    result = session.execute(
-        update(ApprovalRequest)
-        .where(ApprovalRequest.id == approval.id, ApprovalRequest.state == ApprovalState.PENDING.value)
-        .values(state=new_state.value, decided_at=utcnow(), decided_by_email=decided_by, **values)
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        session,
+        approval,
+        ApprovalRequest.state == ApprovalState.PENDING.value,
+        state=new_state.value,
+        decided_at=utcnow(),
+        decided_by_email=decided_by,
+        **values,
     )
-    session.refresh(approval)
-    if result.rowcount != 1:
+    if not won:
         return False
     record_event(
         session,
@@ -92,3 +95,8 @@ def decide_approval(
         details={"request": approval.public_id, **(details or {})},
     )
     return True
+
+
+def approval_of(session: Session, registration: Registration) -> ApprovalRequest | None:
+    """The registration's request for approval (live approval), if one was made."""
+    return session.scalar(select(ApprovalRequest).where(ApprovalRequest.registration_id == registration.id))

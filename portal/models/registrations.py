@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from portal.db import Base
+from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 
 
@@ -179,21 +179,18 @@ def claim_for_completion(
     A conditional UPDATE (state reviewed -> completing) decides between racing
     requests in the database itself; only the winner gets True, and its event
     carries `details` (e.g. the choices it will send). The caller commits right
-    away so the claim is visible to everyone else.
+    away so the claim is visible to everyone else; a loser's transaction is
+    rolled back (`update_if`).
     """
-    result = session.execute(
-        update(Registration)
-        .where(
-            Registration.id == registration.id,
-            Registration.state == RegistrationState.REVIEWED.value,
-        )
-        .values(state=RegistrationState.COMPLETING.value, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        session,
+        registration,
+        Registration.state == RegistrationState.REVIEWED.value,
+        state=RegistrationState.COMPLETING.value,
+        updated_at=utcnow(),
     )
-    if result.rowcount != 1:
-        session.refresh(registration)
+    if not won:
         return False
-    session.refresh(registration)
     record_event(
         session,
         action=f"state:{RegistrationState.COMPLETING.value}",

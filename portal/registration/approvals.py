@@ -1,7 +1,7 @@
 """Live approval: a customer's request, a staff member's decision, and the completion that follows.
 
 The staff member's approval itself completes the registration with LTIAAS (the
-flow's `service.complete`, under its claim guard), and the customer's waiting
+flow's `completion.complete`, under its claim guard), and the customer's waiting
 iframe only reads the outcome and then shows the done page with LTIAAS's close
 script. So the person who decided sees LTIAAS's answer and can try again when
 LTIAAS is down; completion never depends on a background iframe's timers; and
@@ -29,10 +29,12 @@ from portal.models import (
     Registration,
     RegistrationState,
     User,
+    approval_of,
     decide_approval,
     record_event,
 )
-from portal.registration import service
+from portal.registration.completion import complete
+from portal.registration.lifecycle import SYSTEM_ACTOR, expire_if_past_lifetime
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def request_approval(
         db.flush()
     except IntegrityError:
         db.rollback()
-        existing = service.find_approval(db, registration)
+        existing = approval_of(db, registration)
         if existing is None:
             raise
         return existing
@@ -92,7 +94,7 @@ def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None
     if not approval.is_pending:
         return False
     registration = approval.registration
-    if service.expire_if_past_lifetime(db, registration, now):
+    if expire_if_past_lifetime(db, registration, now):
         db.refresh(approval)
         return True
     if registration.current_state in OPEN_STATES:
@@ -101,7 +103,7 @@ def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None
     # registration may also be closing because a racing approval just won: then that
     # decision stands, and this request was not expired.
     expired = decide_approval(
-        db, approval, ApprovalState.EXPIRED, service.SYSTEM_ACTOR, details={"reason": registration.state}
+        db, approval, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": registration.state}
     )
     db.commit()
     return expired
@@ -128,7 +130,7 @@ def unfinished_approvals(db: Session, now: datetime | None = None) -> list[Appro
         )
         .order_by(ApprovalRequest.decided_at, ApprovalRequest.id)
     ).all()
-    return [a for a in approved if not service.expire_if_past_lifetime(db, a.registration, now)]
+    return [a for a in approved if not expire_if_past_lifetime(db, a.registration, now)]
 
 
 def can_finish(approval: ApprovalRequest, now: datetime | None = None) -> bool:
@@ -153,7 +155,6 @@ def approve(
     if not decide_approval(
         db, approval, ApprovalState.APPROVED, staff.email, details=details, approved_choices=choices
     ):
-        db.rollback()  # release the losing UPDATE's lock (SQLite) before anything else
         return Outcome.ALREADY_DECIDED
     db.commit()
     return _complete(db, ltiaas, approval, staff)
@@ -164,7 +165,7 @@ def finish(
 ) -> Outcome:
     """Try again to complete an approved request whose completion did not go through."""
     registration = approval.registration
-    service.expire_if_past_lifetime(db, registration, now)
+    expire_if_past_lifetime(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         return Outcome.EXPIRED
     if not can_finish(approval, now):
@@ -174,7 +175,7 @@ def finish(
 
 def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staff: User) -> Outcome:
     registration = approval.registration
-    if not service.complete(db, ltiaas, registration, actor=staff.email, choices=approval.approved_choices):
+    if not complete(db, ltiaas, registration, actor=staff.email, choices=approval.approved_choices):
         return Outcome.ALREADY_DECIDED
     if registration.current_state is RegistrationState.COMPLETED:
         return Outcome.COMPLETED
@@ -192,7 +193,6 @@ def reject(
     if not decide_approval(
         db, approval, ApprovalState.REJECTED, staff.email, details={"reason": reason}, reason=reason
     ):
-        db.rollback()
         return Outcome.ALREADY_DECIDED
     db.commit()
     return Outcome.REJECTED

@@ -12,22 +12,27 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class Family:
+    """An LMS family as people read it. `slug` is the one canonical name templates and CSS use
+    (every alias of a family has the same slug; an unknown family's slug is "other")."""
+
     code: str
+    slug: str
     name: str
     initials: str
 
 
-_FAMILIES: dict[str, tuple[str, str]] = {
-    "moodle": ("Moodle", "M"),
-    "canvas": ("Canvas", "C"),
-    "sakailms.org": ("Sakai", "S"),
-    "sakai": ("Sakai", "S"),
-    "desire2learn": ("Brightspace (D2L)", "D2L"),
-    "brightspace": ("Brightspace (D2L)", "D2L"),
-    "blackboardlearn": ("Blackboard Learn", "Bb"),
-    "blackboard": ("Blackboard Learn", "Bb"),
-    "schoology": ("Schoology", "Sc"),
+OTHER_FAMILY = "other"
+
+# slug: (name, initials, the product_family_code values LMSes send for it)
+_FAMILIES: dict[str, tuple[str, str, frozenset[str]]] = {
+    "moodle": ("Moodle", "M", frozenset({"moodle"})),
+    "canvas": ("Canvas", "C", frozenset({"canvas"})),
+    "sakai": ("Sakai", "S", frozenset({"sakailms.org", "sakai"})),
+    "brightspace": ("Brightspace (D2L)", "D2L", frozenset({"desire2learn", "brightspace", "d2l"})),
+    "blackboard": ("Blackboard Learn", "Bb", frozenset({"blackboardlearn", "blackboard"})),
+    "schoology": ("Schoology", "Sc", frozenset({"schoology"})),
 }
+_SLUG_OF_CODE: dict[str, str] = {code: slug for slug, (_, _, codes) in _FAMILIES.items() for code in codes}
 
 _SCOPES: dict[str, str] = {
     "openid": "Sign people in to the tool (OpenID Connect)",
@@ -89,14 +94,25 @@ SHARED_ISSUERS = frozenset(
 )
 
 
+def family_slug(code: str) -> str:
+    """The canonical slug of a `product_family_code` (aliases included), or "other"."""
+    return _SLUG_OF_CODE.get(code.strip().lower(), OTHER_FAMILY)
+
+
 def family(code: str) -> Family:
     """The LMS family for a `product_family_code`; unknown codes keep their own name."""
-    known = _FAMILIES.get(code.strip().lower())
-    if known:
-        return Family(code=code, name=known[0], initials=known[1])
+    slug = family_slug(code)
+    if slug != OTHER_FAMILY:
+        name, initials, _ = _FAMILIES[slug]
+        return Family(code=code, slug=slug, name=name, initials=initials)
     name = code.strip() or "Unknown LMS"
     letters = [c for c in name if c.isalnum()]
-    return Family(code=code, name=name, initials="".join(letters[:2]).upper() or "?")
+    return Family(code=code, slug=OTHER_FAMILY, name=name, initials="".join(letters[:2]).upper() or "?")
+
+
+def known_families() -> list[tuple[str, str]]:
+    """(slug, name) of every family the portal knows, for filters and legends."""
+    return [(slug, name) for slug, (name, _, _) in _FAMILIES.items()]
 
 
 def scope_label(scope: str) -> str:

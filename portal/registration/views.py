@@ -3,9 +3,9 @@
 intermediate target -> review -> (sign in or up) -> configure -> [pay] -> confirm -> (POST complete) -> done,
 or under live approval: confirm -> (POST request) -> waiting -> done once a staff member approved.
 [pay] is billing's checkout page, for a customer when a price is set: confirm, complete and request
-send the browser there until Stripe confirmed the payment (`service.next_step` says "pay").
-Views only route; the work is in `service` (`service.next_step` decides who may go on) and
-`approvals`. Every page is frameable.
+send the browser there until Stripe confirmed the payment (`policy.next_step` says "pay").
+Views only route; `policy.next_step` decides who may go on, and the work is in the modules beside
+this one. Every page is frameable.
 """
 
 from __future__ import annotations
@@ -13,18 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.billing.fulfilment import get_or_create_payment, payment_required
-from portal.billing.models import Payment
+from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import Registration, RegistrationState
-from portal.registration import approvals, bp, labels, service
+from portal.models import Registration, RegistrationState, approval_of
+from portal.registration import approvals, bp, labels
+from portal.registration.access import find_registration, load_registration, may_act_on, remember_in_session
+from portal.registration.choices import current_choices, default_placements_by_type, save_choices
+from portal.registration.completion import complete as complete_registration
+from portal.registration.display import describe, earlier_platforms, inline_scripts, is_active
 from portal.registration.forms import build_configure_form
+from portal.registration.lifecycle import raise_if_closed
+from portal.registration.pages import page_for, page_to_redirect_to
+from portal.registration.payments import PaidSummary, payments
+from portal.registration.policy import Step, approval_policy, choices_for, fixed_auto_activate, next_step
 from portal.registration.problems import RegistrationProblem
+from portal.registration.receiving import receive_registration
 from portal.security import allow_inline_script
 from portal.sessions import force_session_token
 
@@ -34,19 +40,30 @@ bp.add_app_template_filter(labels.message_type_label, "message_type_label")
 bp.add_app_template_filter(labels.placement_label, "placement_label")
 
 
+class GoElsewhere(Exception):
+    """Stops a view: the browser belongs on another page (its registration's state, a step first)."""
+
+    def __init__(self, response: BaseResponse) -> None:
+        super().__init__(response.location)
+        self.response = response
+
+
+@bp.errorhandler(GoElsewhere)
+def go_elsewhere(stop: GoElsewhere) -> BaseResponse:
+    return stop.response
+
+
 def _go(page: str, registration: Registration) -> BaseResponse:
     return redirect(url_for(f"registration.{page}", public_id=registration.public_id), code=303)
 
 
-def _load(public_id: str, page: str) -> Registration | BaseResponse:
-    """The registration for `page`, or a redirect to the page its state calls for."""
-    registration = service.load_registration(get_session(), public_id)
-    other_page = service.page_to_redirect_to(registration, page)
-    return _go(other_page, registration) if other_page else registration
-
-
-def _user() -> Any:
-    return current_user._get_current_object()
+def _load(public_id: str, page: str) -> Registration:
+    """The registration for `page`. :raise GoElsewhere: its state calls for another page."""
+    registration = load_registration(get_session(), public_id)
+    other_page = page_to_redirect_to(registration, page)
+    if other_page:
+        raise GoElsewhere(_go(other_page, registration))
+    return registration
 
 
 def _sign_in_first(registration: Registration, page: str) -> BaseResponse:
@@ -58,42 +75,50 @@ def _sign_in_first(registration: Registration, page: str) -> BaseResponse:
 
 
 def _pay_first(registration: Registration) -> BaseResponse:
-    """To the payment step (billing's checkout page, in the same frame), back to confirm once paid.
+    """To the payment step (in the same frame), back to confirm once paid.
 
     The registration's one payment is reused, so reloads, double clicks and a second tab all
     land on the same payment (and its one open Checkout Session).
     """
-    payment = get_or_create_payment(registration, _user())
     # No token in `next`: the checkout page adds the current one when it sends the browser on.
     back = url_for("registration.confirm", public_id=registration.public_id, _st=None)
-    return redirect(url_for("billing.checkout", public_id=payment.public_id, next=back), code=303)
+    return redirect(payments().checkout_url(registration, signed_in_user(), back), code=303)
 
 
-def _step_page(step: service.Step, registration: Registration, page: str) -> BaseResponse | None:
-    """Where the browser must go instead of `page` before `step` is done, or None to stay."""
+def _step_allowed(registration: Registration, page: str, allowed: frozenset[Step]) -> Step:
+    """The user's next step, when `page` may serve it.
+
+    :raise GoElsewhere: the user must first sign in, wait or pay, or belongs on the confirm page.
+    """
+    step = next_step(get_session(), registration, signed_in_user())
+    if step in allowed:
+        return step
     if step == "sign_in":
-        return _sign_in_first(registration, page)
+        raise GoElsewhere(_sign_in_first(registration, page))
     if step == "wait":
-        return _go("waiting", registration)
+        raise GoElsewhere(_go("waiting", registration))
     if step == "pay":
-        return _pay_first(registration)
-    return None
+        raise GoElsewhere(_pay_first(registration))
+    raise GoElsewhere(_go("confirm", registration))
 
 
 @bp.app_context_processor
 def _flow_context() -> dict[str, Any]:
     # Lazy: only pages with the step bar ask whether the person at the keyboard pays.
-    return {"shows_pay_step": lambda: payment_required(_user())}
+    return {"shows_pay_step": lambda: payments().charges(signed_in_user())}
 
 
-def _paid_payment_of_page() -> Payment | None:
-    """The paid payment of the registration this request is about, if this browser may see it."""
+def _paid(registration: Registration) -> PaidSummary | None:
+    return payments().paid(get_session(), registration)
+
+
+def _paid_for_problem_page() -> PaidSummary | None:
+    """What was paid for the registration this request is about, if this browser may see it."""
     public_id = (request.view_args or {}).get("public_id")
-    if not public_id or not service.may_act_on(public_id):
+    if not public_id or not may_act_on(public_id):
         return None
-    db = get_session()
-    registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
-    return service.paid_payment(db, registration) if registration is not None else None
+    registration = find_registration(get_session(), public_id)
+    return _paid(registration) if registration is not None else None
 
 
 @bp.errorhandler(RegistrationProblem)
@@ -102,88 +127,73 @@ def registration_problem(problem: RegistrationProblem) -> tuple[str | Response, 
     if request.endpoint == "registration.status" or request.accept_mimetypes.best == "application/json":
         return jsonify(state=None, problem=problem.kind), text.status
     page = render_template(
-        "registration/problem.html", problem=problem, text=text, payment=_paid_payment_of_page()
+        "registration/problem.html", problem=problem, text=text, payment=_paid_for_problem_page()
     )
     return page, text.status
 
 
 @bp.get("/intermediate-target")
 def intermediate_target() -> Page:
-    registration = service.receive_registration(
-        get_session(), get_ltiaas(), request.args.get("registrationId")
-    )
+    registration = receive_registration(get_session(), get_ltiaas(), request.args.get("registrationId"))
     if registration.current_state is RegistrationState.COMPLETED:
-        return render_template("registration/already.html", lms=service.describe(registration))
-    service.remember_in_session(registration.public_id)
+        return render_template("registration/already.html", lms=describe(registration))
+    remember_in_session(registration.public_id)
     # The first redirect carries the session token, for browsers that drop our cookie.
     force_session_token()
-    return _go(service.page_to_redirect_to(registration, "review") or "review", registration)
+    return _go(page_for(registration, "review"), registration)
 
 
 @bp.get("/registration/<public_id>/")
 def review(public_id: str) -> Page:
     registration = _load(public_id, "review")
-    if not isinstance(registration, Registration):
-        return registration
-    earlier = service.earlier_platforms(get_ltiaas(), registration)
     return render_template(
         "registration/review.html",
         registration=registration,
-        lms=service.describe(registration),
-        earlier=earlier,
+        lms=describe(registration),
+        earlier=earlier_platforms(get_ltiaas(), registration),
     )
 
 
 @bp.route("/registration/<public_id>/configure", methods=["GET", "POST"])
 def configure(public_id: str) -> Page:
     registration = _load(public_id, "configure")
-    if not isinstance(registration, Registration):
-        return registration
-    step = service.next_step(get_session(), registration, _user())
+    user = signed_in_user()
+    step = next_step(get_session(), registration, user)
     if step == "sign_in":
         return _sign_in_first(registration, "configure")
     if step == "wait":
         return _go("waiting", registration)
-    fixed = service.fixed_auto_activate(_user())
+    fixed = fixed_auto_activate(user)
     form = build_configure_form(
         registration.supported_messages,
-        service.current_choices(registration),
-        {
-            m["type"]: service.default_placements(registration, m["type"])
-            for m in registration.supported_messages
-        },
+        current_choices(registration),
+        default_placements_by_type(registration),
         allow_auto_activate_choice=fixed is None,
     )
     if form.validate_on_submit():
-        service.save_choices(get_session(), registration, form.to_overrides(fixed), service.actor_of(_user()))
+        save_choices(get_session(), registration, form.to_overrides(fixed), actor_of(user))
         return _go("confirm", registration)
-    status = 400 if form.is_submitted() else 200
     page = render_template(
         "registration/configure.html",
         registration=registration,
-        lms=service.describe(registration),
+        lms=describe(registration),
         form=form,
         fixed_auto_activate=fixed,
     )
-    return page, status
+    return page, 400 if form.is_submitted() else 200
 
 
 @bp.get("/registration/<public_id>/confirm")
 def confirm(public_id: str) -> Page:
     registration = _load(public_id, "confirm")
-    if not isinstance(registration, Registration):
-        return registration
-    step = service.next_step(get_session(), registration, _user())
-    elsewhere = _step_page(step, registration, "confirm")
-    if elsewhere is not None:
-        return elsewhere
+    step = _step_allowed(registration, "confirm", frozenset({"confirm", "request"}))
     return render_template(
         "registration/confirm.html",
         registration=registration,
-        lms=service.describe(registration),
-        choices=service.choices_for(registration, _user()),
+        lms=describe(registration),
+        choices=choices_for(registration, signed_in_user()),
         asks_approval=step == "request",
-        payment=service.paid_payment(get_session(), registration),
+        payment=_paid(registration),
     )
 
 
@@ -196,29 +206,23 @@ def complete_by_get(public_id: str) -> BaseResponse:
 @bp.post("/registration/<public_id>/complete")
 def complete(public_id: str) -> Page:
     registration = _load(public_id, "confirm")
-    if not isinstance(registration, Registration):
-        return registration
-    user = _user()
-    step = service.next_step(get_session(), registration, user)
-    if step != "confirm":
-        return _step_page(step, registration, "confirm") or _go("confirm", registration)
-    choices = service.choices_for(registration, user)
-    service.complete(get_session(), get_ltiaas(), registration, service.actor_of(user), choices)
-    service.raise_if_closed(get_session(), registration)
-    return _go(service.page_to_redirect_to(registration, "done") or "done", registration)
+    _step_allowed(registration, "confirm", frozenset({"confirm"}))
+    user = signed_in_user()
+    db = get_session()
+    complete_registration(db, get_ltiaas(), registration, actor_of(user), choices_for(registration, user))
+    raise_if_closed(db, registration)
+    return _go(page_for(registration, "done"), registration)
 
 
 @bp.post("/registration/<public_id>/request")
 def request_approval(public_id: str) -> Page:
     """Live approval: the customer's confirmation sends their choices to the vendor's staff."""
     registration = _load(public_id, "confirm")
-    if not isinstance(registration, Registration):
-        return registration
-    user = _user()
-    step = service.next_step(get_session(), registration, user)
-    if step != "request":
-        return _step_page(step, registration, "confirm") or _go("confirm", registration)
-    approvals.request_approval(get_session(), registration, user, service.choices_for(registration, user))
+    _step_allowed(registration, "confirm", frozenset({"request"}))
+    user = signed_in_user()
+    if user is None:  # the "request" step is a signed-in customer's; this only satisfies the types
+        return _sign_in_first(registration, "confirm")
+    approvals.request_approval(get_session(), registration, user, choices_for(registration, user))
     return _go("waiting", registration)
 
 
@@ -226,50 +230,47 @@ def request_approval(public_id: str) -> Page:
 def waiting(public_id: str) -> Page:
     """The customer's request as the staff see it; updates by itself until there is an outcome."""
     registration = _load(public_id, "waiting")
-    if not isinstance(registration, Registration):
-        return registration
-    approval = service.find_approval(get_session(), registration)
+    approval = approval_of(get_session(), registration)
     if approval is None:
         return _go("confirm", registration)
-    if not service.is_signed_in(_user()):
+    if signed_in_user() is None:
         return _sign_in_first(registration, "waiting")
     return render_template(
         "registration/waiting.html",
         registration=registration,
         approval=approval,
-        lms=service.describe(registration),
+        lms=describe(registration),
         choices=approval.approved_choices or approval.requested_choices,
-        payment=service.paid_payment(get_session(), registration),
+        payment=_paid(registration),
     )
 
 
 @bp.get("/registration/<public_id>/done")
 def done(public_id: str) -> Page:
     registration = _load(public_id, "done")
-    if not isinstance(registration, Registration):
-        return registration
     completion_html = ""
     if registration.current_state is RegistrationState.COMPLETED:
         completion_html = registration.completion_html or ""
-    for script in service.inline_scripts(completion_html):
+    for script in inline_scripts(completion_html):
         allow_inline_script(script)
     return render_template(
         "registration/done.html",
         registration=registration,
-        lms=service.describe(registration),
-        choices=service.current_choices(registration),
-        active=service.is_active(registration),
-        review_later=service.approval_policy() == service.REVIEW_LATER,
+        lms=describe(registration),
+        choices=current_choices(registration),
+        active=is_active(registration),
+        review_later=approval_policy().customer_platforms_start_inactive,
         completion_html=completion_html,
-        payment=service.paid_payment(get_session(), registration),
+        payment=_paid(registration),
     )
 
 
 @bp.get("/registration/<public_id>/status")
 def status(public_id: str) -> Response:
     """What the finishing and waiting pages poll: the registration's state, and its request's if any."""
-    registration = service.load_registration(get_session(), public_id)
-    approval = service.find_approval(get_session(), registration)
+    db = get_session()
+    registration = load_registration(db, public_id)
+    approval = approval_of(db, registration)
     body = {"state": registration.state}
     if approval is not None:
         body["approval"] = approval.state

@@ -60,7 +60,7 @@ def register() -> Response | tuple[str, int]:
         )
     except ltiaas_service.RegisterError as error:
         return render_template("sandbox/register_error.html", message=error.message), error.status
-    target = config.get("SANDBOX_INTERMEDIATE_TARGET") or f"{config['PORTAL_URL']}/intermediate-target"
+    target = config["SANDBOX_INTERMEDIATE_TARGET"]
     separator = "&" if "?" in target else "?"
     return redirect(f"{target}{separator}registrationId={registration.id}", code=302)
 

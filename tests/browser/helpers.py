@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 import requests
-from playwright.sync_api import FrameLocator, Page, Response, expect
+from playwright.sync_api import Frame, FrameLocator, Page, Response, expect
 
 DIALOG_SIZE = {"width": 800, "height": 600}
 PASSWORD = "correct horse battery staple"
@@ -115,7 +115,10 @@ def complete_calls(portal_url: str) -> int:
     return sum(1 for call in entries if call["method"] == "POST")
 
 
-def has_no_horizontal_scroll(view: Page) -> bool:
+def has_no_horizontal_scroll(view: Page | Frame) -> bool:
+    """Whether the page fits its width, measured once its stylesheets apply: a page can be
+    visible before they load, and unstyled it overflows (the race behind a flaky phone test)."""
+    view.wait_for_load_state("load")
     return view.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 

@@ -157,7 +157,7 @@ def test_every_page_fits_the_lms_dialog(page: Page, live_server: LiveServer, art
     def look(name: str) -> None:
         content = frame_element.element_handle().content_frame()
         assert content is not None
-        assert content.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+        assert has_no_horizontal_scroll(content), name
         frame_element.screenshot(path=str(artifacts / f"{name}.png"))
 
     expect(frame.locator('[data-page="review"]')).to_be_visible()

@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 
 from portal.db import get_session
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User
-from portal.registration import service
+from portal.registration import choices, receiving
+from portal.registration.policy import next_step
 from portal.sessions import TOKEN_PARAM
 from tests.auth.helpers import read_form
 from tests.registration.helpers import (
@@ -262,16 +263,14 @@ def test_the_audit_trail_names_who_completed_and_with_which_choices(
 def reviewed(app: Flask, ltiaas: FakeLtiaas) -> Iterator[Registration]:
     with app.test_request_context("/"):
         db = get_session()
-        registration = service.receive_registration(db, ltiaas, "reg-moodle")
-        service.save_choices(db, registration, service.default_choices(registration))
+        registration = receiving.receive_registration(db, ltiaas, "reg-moodle")
+        choices.save_choices(db, registration, choices.default_choices(registration))
         yield registration
 
 
-def signed_in_as(app: Flask, role: str) -> object:
+def signed_in_as(app: Flask, role: str) -> User | None:
     if role == "anonymous":
-        from flask_login import AnonymousUserMixin
-
-        return AnonymousUserMixin()
+        return None
     user = add_person(app, "customer" if role == "disabled" else role)
     user.is_disabled = role == "disabled"
     return user
@@ -292,7 +291,7 @@ NEXT_STEPS = {
 @pytest.mark.parametrize("role", ROLES)
 def test_next_step_by_role_and_policy(app: Flask, reviewed: Registration, role: str, policy: str) -> None:
     app.config["APPROVAL_POLICY"] = policy
-    assert service.next_step(get_session(), reviewed, signed_in_as(app, role)) == NEXT_STEPS[role, policy]
+    assert next_step(get_session(), reviewed, signed_in_as(app, role)) == NEXT_STEPS[role, policy]
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -302,11 +301,11 @@ def test_with_a_price_a_customer_pays_first_and_staff_never_do(
     app.config.update(APPROVAL_POLICY=policy, STRIPE_PRICE_ID="price_registration")
     db = get_session()
     customer = signed_in_as(app, "customer")
-    assert service.next_step(db, reviewed, customer) == "pay"
-    assert service.next_step(db, reviewed, signed_in_as(app, "staff")) == "confirm"
+    assert next_step(db, reviewed, customer) == "pay"
+    assert next_step(db, reviewed, signed_in_as(app, "staff")) == "confirm"
     db.add(Payment(registration_id=reviewed.id, status=PaymentStatus.PAID.value))
     db.commit()
-    assert service.next_step(db, reviewed, customer) == NEXT_STEPS["customer", policy]
+    assert next_step(db, reviewed, customer) == NEXT_STEPS["customer", policy]
 
 
 def test_a_request_for_approval_means_waiting_whoever_asks(app: Flask, reviewed: Registration) -> None:
@@ -321,8 +320,8 @@ def test_a_request_for_approval_means_waiting_whoever_asks(app: Flask, reviewed:
     )
     db.commit()
     for role in ("customer", "staff"):
-        assert service.next_step(db, reviewed, signed_in_as(app, role)) == "wait"
-    assert service.next_step(db, reviewed, signed_in_as(app, "anonymous")) == "sign_in"
+        assert next_step(db, reviewed, signed_in_as(app, role)) == "wait"
+    assert next_step(db, reviewed, signed_in_as(app, "anonymous")) == "sign_in"
 
 
 def test_the_confirm_page_sends_a_customer_who_must_pay_to_the_payment_page_and_back(

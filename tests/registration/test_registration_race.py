@@ -13,7 +13,7 @@ from flask import Flask
 
 from portal.db import get_session
 from portal.models import Registration, User
-from portal.registration import service
+from portal.registration import choices, completion, receiving
 from tests.registration.helpers import FakeLtiaas, public_id_from, sign_in_through_the_form, start
 
 RACERS = 6
@@ -71,14 +71,14 @@ def test_simultaneous_register_clicks_from_several_tabs_complete_once(
 def test_racing_service_calls_in_separate_app_contexts_complete_once(app: Flask, ltiaas: FakeLtiaas) -> None:
     ltiaas.complete_delay = 0.2
     with app.test_request_context("/"):
-        registration = service.receive_registration(get_session(), ltiaas, "reg-moodle")
-        service.save_choices(get_session(), registration, service.default_choices(registration))
+        registration = receiving.receive_registration(get_session(), ltiaas, "reg-moodle")
+        choices.save_choices(get_session(), registration, choices.default_choices(registration))
         registration_id = registration.id
 
     def complete() -> bool:
         with app.app_context():
             db = get_session()
-            return service.complete(db, ltiaas, db.get(Registration, registration_id))
+            return completion.complete(db, ltiaas, db.get(Registration, registration_id))
 
     results = race(complete)
     assert sorted(results, key=str) == [False] * (RACERS - 1) + [True], results

@@ -18,7 +18,7 @@ from portal.ltiaas import (
     RegistrationNotFound,
 )
 from portal.models import AuditEvent, Registration, RegistrationState, utcnow
-from portal.registration import service
+from portal.registration import access, choices, completion, display, pages, receiving
 from portal.registration.problems import RegistrationProblem
 from tests.registration.helpers import CANVAS, CLOSE_HTML, FakeLtiaas, platform
 
@@ -30,12 +30,12 @@ def ctx(app: Flask) -> Iterator[None]:
 
 
 def receive(ltiaas: FakeLtiaas, registration_id: str = "reg-moodle") -> Registration:
-    return service.receive_registration(get_session(), ltiaas, registration_id)
+    return receiving.receive_registration(get_session(), ltiaas, registration_id)
 
 
 def reviewed(ltiaas: FakeLtiaas, registration_id: str = "reg-moodle") -> Registration:
     registration = receive(ltiaas, registration_id)
-    service.save_choices(get_session(), registration, service.default_choices(registration))
+    choices.save_choices(get_session(), registration, choices.default_choices(registration))
     return registration
 
 
@@ -79,7 +79,7 @@ def test_a_second_arrival_reuses_the_open_registration_without_reading_ltiaas(
 
 def test_a_completed_registration_is_returned_as_completed(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = reviewed(ltiaas)
-    service.complete(get_session(), ltiaas, registration)
+    completion.complete(get_session(), ltiaas, registration)
     assert receive(ltiaas).state == "completed"
 
 
@@ -106,7 +106,7 @@ def test_an_open_registration_past_its_lifetime_expires_when_it_comes_back(
 def test_missing_or_malformed_ids_never_reach_ltiaas(
     ctx: None, ltiaas: FakeLtiaas, raw_id: str | None, kind: str
 ) -> None:
-    assert problem_of(lambda: service.receive_registration(get_session(), ltiaas, raw_id)) == kind
+    assert problem_of(lambda: receiving.receive_registration(get_session(), ltiaas, raw_id)) == kind
     assert ltiaas.calls == []
 
 
@@ -144,9 +144,9 @@ def test_old_moodle_placements_come_from_the_raw_openid_configuration(ctx: None,
 
 
 def test_legacy_placements_are_read_at_the_top_level_too() -> None:
-    assert service.legacy_placements({"placements": ["AddContentMenu", 3, ""]}) == ["AddContentMenu"]
-    assert service.legacy_placements({"placements": "AddContentMenu"}) == []
-    assert service.legacy_placements({}) == []
+    assert receiving.legacy_placements({"placements": ["AddContentMenu", 3, ""]}) == ["AddContentMenu"]
+    assert receiving.legacy_placements({"placements": "AddContentMenu"}) == []
+    assert receiving.legacy_placements({}) == []
 
 
 def test_new_moodle_does_not_need_the_raw_configuration(ctx: None, ltiaas: FakeLtiaas) -> None:
@@ -160,25 +160,25 @@ def test_new_moodle_does_not_need_the_raw_configuration(ctx: None, ltiaas: FakeL
 def test_only_registrations_remembered_in_this_session_can_be_loaded(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = receive(ltiaas)
     assert (
-        problem_of(lambda: service.load_registration(get_session(), registration.public_id))
+        problem_of(lambda: access.load_registration(get_session(), registration.public_id))
         == "not_in_session"
     )
-    service.remember_in_session(registration.public_id)
-    assert service.load_registration(get_session(), registration.public_id) is registration
+    access.remember_in_session(registration.public_id)
+    assert access.load_registration(get_session(), registration.public_id) is registration
 
 
 def test_the_session_remembers_a_bounded_number_of_registrations(ctx: None) -> None:
-    for number in range(service.MAX_SESSION_REGISTRATIONS + 5):
-        service.remember_in_session(f"id-{number}")
-    assert not service.may_act_on("id-0")
-    assert service.may_act_on(f"id-{service.MAX_SESSION_REGISTRATIONS + 4}")
+    for number in range(access.MAX_SESSION_REGISTRATIONS + 5):
+        access.remember_in_session(f"id-{number}")
+    assert not access.may_act_on("id-0")
+    assert access.may_act_on(f"id-{access.MAX_SESSION_REGISTRATIONS + 4}")
 
 
 # Review
 
 
 def test_describe_puts_the_lms_in_plain_words(ctx: None, ltiaas: FakeLtiaas) -> None:
-    view = service.describe(receive(ltiaas, "reg-canvas"))
+    view = display.describe(receive(ltiaas, "reg-canvas"))
     assert view.family.name == "Canvas"
     assert view.messages[0].placements[1] == (f"{CANVAS}course_navigation", "Course navigation")
     assert view.messages[2].label == "End-user licence agreement"
@@ -186,19 +186,19 @@ def test_describe_puts_the_lms_in_plain_words(ctx: None, ltiaas: FakeLtiaas) -> 
 
 def test_earlier_platforms_of_the_same_lms_are_found(ctx: None, ltiaas: FakeLtiaas) -> None:
     ltiaas.platforms = [platform("Old Moodle"), platform("Elsewhere", url="https://other.example.edu")]
-    earlier = service.earlier_platforms(ltiaas, receive(ltiaas))
+    earlier = display.earlier_platforms(ltiaas, receive(ltiaas))
     assert [p.name for p in earlier.platforms] == ["Old Moodle"]
     assert ltiaas.calls_of("list_platforms")[0][0] == "https://moodle.example.edu"
 
 
 def test_a_failed_lookup_of_earlier_platforms_is_reported_not_raised(ctx: None, ltiaas: FakeLtiaas) -> None:
     ltiaas.fail("list_platforms", LtiaasUnavailable("down"))
-    earlier = service.earlier_platforms(ltiaas, receive(ltiaas))
+    earlier = display.earlier_platforms(ltiaas, receive(ltiaas))
     assert earlier.lookup_failed and earlier.platforms == ()
 
 
 def test_a_shared_canvas_cloud_issuer_is_not_looked_up(ctx: None, ltiaas: FakeLtiaas) -> None:
-    earlier = service.earlier_platforms(ltiaas, receive(ltiaas, "reg-canvas"))
+    earlier = display.earlier_platforms(ltiaas, receive(ltiaas, "reg-canvas"))
     assert earlier.shared_issuer
     assert ltiaas.calls_of("list_platforms") == []
 
@@ -209,8 +209,8 @@ def test_a_shared_canvas_cloud_issuer_is_not_looked_up(ctx: None, ltiaas: FakeLt
 def test_defaults_follow_the_vendors_placements_limited_to_what_the_lms_supports(
     ctx: None, ltiaas: FakeLtiaas
 ) -> None:
-    choices = service.default_choices(receive(ltiaas, "reg-canvas"))
-    assert choices == {
+    proposed = choices.default_choices(receive(ltiaas, "reg-canvas"))
+    assert proposed == {
         "platformName": "canvas.instructure.com (Canvas)",
         "autoActivate": True,
         "messages": [
@@ -224,7 +224,7 @@ def test_defaults_follow_the_vendors_placements_limited_to_what_the_lms_supports
 
 
 def test_moodle_defaults_keep_only_the_supported_placement(ctx: None, ltiaas: FakeLtiaas) -> None:
-    messages = service.default_choices(receive(ltiaas))["messages"]
+    messages = choices.default_choices(receive(ltiaas))["messages"]
     assert messages == [
         {"type": "LtiResourceLinkRequest", "placements": []},
         {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]},
@@ -236,18 +236,18 @@ def test_a_family_without_vendor_defaults_gets_every_supported_placement(
 ) -> None:
     app.config["DEFAULT_PLACEMENTS"] = {}
     app.config["DEFAULT_AUTO_ACTIVATE"] = False
-    choices = service.default_choices(receive(ltiaas))
-    assert choices["messages"][1]["placements"] == ["ContentArea"]
-    assert choices["autoActivate"] is False
+    proposed = choices.default_choices(receive(ltiaas))
+    assert proposed["messages"][1]["placements"] == ["ContentArea"]
+    assert proposed["autoActivate"] is False
 
 
 def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = reviewed(ltiaas)
     edited = {**registration.overrides, "platformName": "Renamed"}
-    service.save_choices(get_session(), registration, edited)
+    choices.save_choices(get_session(), registration, edited)
     assert registration.state == "reviewed"
     assert registration.overrides["platformName"] == "Renamed"
-    assert service.current_choices(registration) == edited
+    assert choices.current_choices(registration) == edited
 
 
 # Completion
@@ -255,7 +255,7 @@ def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None, 
 
 def test_complete_sends_the_saved_choices_and_stores_the_platform(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = reviewed(ltiaas)
-    assert service.complete(get_session(), ltiaas, registration) is True
+    assert completion.complete(get_session(), ltiaas, registration) is True
     ((target, sent),) = ltiaas.calls_of("complete_registration")
     assert target == "reg-moodle"
     assert sent == {
@@ -272,8 +272,8 @@ def test_complete_sends_the_saved_choices_and_stores_the_platform(ctx: None, lti
 
 def test_complete_twice_calls_ltiaas_once(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = reviewed(ltiaas)
-    assert service.complete(get_session(), ltiaas, registration) is True
-    assert service.complete(get_session(), ltiaas, registration) is False
+    assert completion.complete(get_session(), ltiaas, registration) is True
+    assert completion.complete(get_session(), ltiaas, registration) is False
     assert len(ltiaas.calls_of("complete_registration")) == 1
 
 
@@ -297,7 +297,7 @@ def test_a_failed_complete_keeps_the_choices_and_lands_in_the_right_state(
     registration = reviewed(ltiaas)
     saved = dict(registration.overrides)
     ltiaas.fail("complete_registration", error)
-    assert service.complete(get_session(), ltiaas, registration) is True
+    assert completion.complete(get_session(), ltiaas, registration) is True
     assert registration.state == state
     assert words in registration.last_error
     assert registration.overrides == saved
@@ -306,8 +306,8 @@ def test_a_failed_complete_keeps_the_choices_and_lands_in_the_right_state(
 def test_after_ltiaas_was_down_the_complete_can_be_retried(ctx: None, ltiaas: FakeLtiaas) -> None:
     registration = reviewed(ltiaas)
     ltiaas.fail("complete_registration", LtiaasUnavailable("down"))
-    service.complete(get_session(), ltiaas, registration)
-    service.complete(get_session(), ltiaas, registration)
+    completion.complete(get_session(), ltiaas, registration)
+    completion.complete(get_session(), ltiaas, registration)
     assert registration.current_state is RegistrationState.COMPLETED
     assert registration.last_error is None
     assert len(ltiaas.calls_of("complete_registration")) == 2
@@ -319,20 +319,20 @@ def test_an_unexpected_error_during_complete_fails_the_registration_instead_of_h
     registration = reviewed(ltiaas)
     ltiaas.fail("complete_registration", KeyError("bug"))
     with pytest.raises(KeyError):
-        service.complete(get_session(), ltiaas, registration)
+        completion.complete(get_session(), ltiaas, registration)
     assert registration.state == "failed"
 
 
 def test_pages_follow_the_state() -> None:
     registration = Registration(state="received")
-    assert service.page_to_redirect_to(registration, "review") is None
-    assert service.page_to_redirect_to(registration, "confirm") == "configure"
-    assert service.page_to_redirect_to(registration, "done") == "review"
+    assert pages.page_to_redirect_to(registration, "review") is None
+    assert pages.page_to_redirect_to(registration, "confirm") == "configure"
+    assert pages.page_to_redirect_to(registration, "done") == "review"
     registration.state = "completing"
-    assert service.page_to_redirect_to(registration, "configure") == "done"
-    assert service.page_to_redirect_to(registration, "done") is None
+    assert pages.page_to_redirect_to(registration, "configure") == "done"
+    assert pages.page_to_redirect_to(registration, "done") is None
 
 
 def test_inline_scripts_are_extracted_exactly_and_external_ones_skipped() -> None:
     html = '<p>x</p><script>a();\n</script><SCRIPT type="module">b()</SCRIPT><script src="/x.js"></script>'
-    assert service.inline_scripts(html) == ["a();\n", "b()"]
+    assert display.inline_scripts(html) == ["a();\n", "b()"]

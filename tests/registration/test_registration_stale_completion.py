@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal.billing import attention
 from portal.db import get_session
 from portal.models import Payment, PaymentStatus, Registration, utcnow
-from portal.registration import service
+from portal.registration import lifecycle
 from tests.registration.helpers import FakeLtiaas, audit_trail, configured_by
 
 
@@ -50,12 +50,12 @@ def test_a_completion_left_in_flight_too_long_fails_on_read_with_an_unknown_outc
     assert "refused" not in body
     registration = row(app, public_id)
     assert registration.state == "failed"
-    assert registration.last_error == service.STALE_COMPLETION
+    assert registration.last_error == lifecycle.STALE_COMPLETION
     assert "may or may not have registered the tool" in registration.last_error
     assert "LTIAAS's platform list" in registration.last_error
     action, actor, details = audit_trail(app, public_id)[-1]
     assert (action, actor) == ("state:failed", "portal")
-    assert details == {"reason": "completion-stale", "error": service.STALE_COMPLETION}
+    assert details == {"reason": "completion-stale", "error": lifecycle.STALE_COMPLETION}
     assert ltiaas.calls_of("complete_registration") == []
 
 
@@ -106,7 +106,7 @@ def test_a_completion_that_finishes_meanwhile_is_not_overwritten(
             finishing.state = "completed"
             finishing.platform_id = "platform-1"
             other.commit()
-        assert service.fail_if_completion_stale(db, seen_stale) is False
+        assert lifecycle.fail_if_completion_stale(db, seen_stale) is False
         assert seen_stale.state == "completed"
         assert seen_stale.last_error is None
     assert row(app, public_id).state == "completed"
@@ -137,7 +137,7 @@ def test_a_paid_registration_left_completing_needs_the_staffs_attention(
         assert item.registration.public_id == public_id
         assert item.registration.state == "failed"
         assert item.needs_attention
-        assert item.registration.last_error == service.STALE_COMPLETION
+        assert item.registration.last_error == lifecycle.STALE_COMPLETION
     body = html.unescape(client.get(f"/registration/{public_id}/done").get_data(as_text=True))
     assert "Paid, outcome unknown." in body
     assert "Paid, not registered." not in body

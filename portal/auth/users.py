@@ -1,0 +1,33 @@
+"""Who is at the keyboard: the signed-in account of this request, as a typed `User` or None.
+
+Flask-Login's `current_user` is an untyped proxy; everything past the views takes
+`User | None` from here instead, so the type checker sees who may do what.
+"""
+
+from __future__ import annotations
+
+from flask_login import current_user
+
+from portal.models import User
+
+# The audit trail's name for someone who is not signed in: the LMS admin in the iframe.
+ANONYMOUS_ACTOR = "lms-admin"
+
+
+def signed_in_user() -> User | None:
+    """The signed-in, active user of this request, or None (anonymous or disabled)."""
+    user = current_user._get_current_object()
+    return user if isinstance(user, User) and is_signed_in(user) else None
+
+
+def is_signed_in(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def is_staff(user: User | None) -> bool:
+    return user is not None and is_signed_in(user) and user.is_staff
+
+
+def actor_of(user: User | None) -> str:
+    """The audit trail's name for `user`: their email, or the anonymous LMS admin."""
+    return user.email if user is not None and is_signed_in(user) else ANONYMOUS_ACTOR

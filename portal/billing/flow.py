@@ -1,0 +1,38 @@
+"""Billing's answers to what the registration flow asks (`portal.registration.payments.Payments`)."""
+
+from __future__ import annotations
+
+from flask import url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.billing.fulfilment import get_or_create_payment, payment_required
+from portal.models import Payment, Registration, User
+from portal.registration.payments import PaidSummary
+
+
+def paid_payment(db: Session, registration: Registration) -> Payment | None:
+    """The registration's payment once Stripe confirmed it (our record says paid), else None."""
+    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    return payment if payment is not None and payment.is_paid else None
+
+
+class StripePayments:
+    """Customers pay once per registration through Stripe Checkout when a price is set."""
+
+    def charges(self, user: User | None) -> bool:
+        return payment_required(user)
+
+    def owes(self, db: Session, registration: Registration, user: User | None) -> bool:
+        return payment_required(user) and paid_payment(db, registration) is None
+
+    def checkout_url(self, registration: Registration, user: User | None, back: str) -> str:
+        payment = get_or_create_payment(registration, user)
+        return url_for("billing.checkout", public_id=payment.public_id, next=back)
+
+    def paid(self, db: Session, registration: Registration) -> PaidSummary | None:
+        payment = paid_payment(db, registration)
+        if payment is None:
+            return None
+        reference = payment.stripe_payment_intent or payment.stripe_session_id
+        return PaidSummary(payment.amount_total, payment.currency, reference)

@@ -1,0 +1,101 @@
+"""A registration's lifetime: expiring what nobody finished in time, failing a completion that
+never settled, and refusing to go on with a closed registration.
+
+Run before any page acts on a registration, so that no page shows or does
+anything with a registration LTIAAS no longer knows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from portal.db import update_if
+from portal.models import (
+    OPEN_STATES,
+    ApprovalState,
+    Registration,
+    RegistrationState,
+    approval_of,
+    decide_approval,
+    transition,
+    utcnow,
+)
+from portal.registration.problems import RegistrationProblem
+
+logger = logging.getLogger(__name__)
+
+# Who expires what nobody finished in time.
+SYSTEM_ACTOR = "portal"
+STALE_COMPLETION = (
+    "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
+    "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
+)
+
+
+def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
+    """Expire an open registration past its lifetime, with its pending approval request; True if it did."""
+    if registration.current_state not in OPEN_STATES or not registration.is_past_lifetime(now):
+        return False
+    transition(db, registration, RegistrationState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+    db.commit()
+    request = approval_of(db, registration)
+    if request is not None and request.is_pending:
+        decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+        db.commit()
+    return True
+
+
+def fail_if_completion_stale(db: Session, registration: Registration, now: datetime | None = None) -> bool:
+    """Fail a registration left `completing` longer than COMPLETION_STALE_AFTER; True if it did.
+
+    Its process died during LTIAAS's complete call, so nobody will settle it. A
+    conditional UPDATE (still completing, not touched since the cutoff) loses to
+    a completion finishing at that moment; either way `registration` is
+    refreshed. The outcome is unknown, so `last_error` says to check LTIAAS.
+    """
+    if registration.current_state is not RegistrationState.COMPLETING:
+        return False
+    cutoff = (now or utcnow()) - timedelta(seconds=current_app.config["COMPLETION_STALE_AFTER"])
+    if registration.updated_at > cutoff:
+        return False
+    won = update_if(
+        db,
+        registration,
+        Registration.state == RegistrationState.COMPLETING.value,
+        Registration.updated_at <= cutoff,
+        last_error=STALE_COMPLETION,
+        updated_at=utcnow(),
+    )
+    if not won:
+        return False
+    logger.warning("registration %s was left completing; marked failed", registration.public_id)
+    transition(
+        db,
+        registration,
+        RegistrationState.FAILED,
+        SYSTEM_ACTOR,
+        details={"reason": "completion-stale", "error": STALE_COMPLETION},
+    )
+    db.commit()
+    return True
+
+
+def raise_if_closed(db: Session, registration: Registration, now: datetime | None = None) -> None:
+    """Expire an open registration past its lifetime and fail a stale completion; raise for
+    an expired or failed one.
+
+    :raise RegistrationProblem: expired, outcome_unknown (a completion that never
+        settled), or failed (with the stored reason as detail).
+    """
+    expire_if_past_lifetime(db, registration, now)
+    fail_if_completion_stale(db, registration, now)
+    if registration.current_state is RegistrationState.EXPIRED:
+        raise RegistrationProblem("expired")
+    if registration.current_state is RegistrationState.FAILED:
+        if registration.last_error == STALE_COMPLETION:
+            raise RegistrationProblem("outcome_unknown")
+        raise RegistrationProblem("failed", detail=registration.last_error)

@@ -1,0 +1,156 @@
+"""Step 1, the intermediate target: take the registrationId LTIAAS sent, read the registration
+from LTIAAS once, and record what the LMS said about itself."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.auth.users import ANONYMOUS_ACTOR
+from portal.ltiaas import (
+    InvalidIdentifier,
+    LtiaasClient,
+    LtiaasError,
+    LtiaasUnavailable,
+    RegistrationDetails,
+    RegistrationNotFound,
+    validate_identifier,
+)
+from portal.models import Registration, RegistrationState, record_event, utcnow
+from portal.registration.lifecycle import raise_if_closed
+from portal.registration.problems import RegistrationProblem
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+
+
+def parse_registration_id(raw: str | None) -> str:
+    """:raise RegistrationProblem: missing_id or malformed_id."""
+    if raw is None or raw == "":
+        raise RegistrationProblem("missing_id")
+    try:
+        return validate_identifier(raw)
+    except InvalidIdentifier as error:
+        raise RegistrationProblem("malformed_id") from error
+
+
+def receive_registration(
+    db: Session, ltiaas: LtiaasClient, raw_id: str | None, now: datetime | None = None
+) -> Registration:
+    """Record the registration LTIAAS sent us, reading it from LTIAAS once.
+
+    A registration already recorded under that LTIAAS id is returned without a
+    second read while it is open, completing or completed.
+
+    :raise RegistrationProblem: for a missing or malformed id, an id LTIAAS does
+        not know, LTIAAS down (with a retry link) or misconfigured, or a
+        registration that expired or failed earlier.
+    """
+    ltiaas_id = parse_registration_id(raw_id)
+    existing = _find_by_ltiaas_id(db, ltiaas_id)
+    if existing is not None:
+        raise_if_closed(db, existing, now)
+        return existing
+    details = _read_from_ltiaas(ltiaas, ltiaas_id)
+    registration = _new_registration(ltiaas_id, details, now)
+    db.add(registration)
+    record_event(
+        db,
+        "received",
+        ANONYMOUS_ACTOR,
+        registration,
+        details={"url": details.url, "familyCode": details.family_code},
+        to_state=RegistrationState.RECEIVED.value,
+    )
+    try:
+        db.commit()
+    except IntegrityError:
+        # A parallel request (a double load of the iframe) recorded it first.
+        db.rollback()
+        existing = _find_by_ltiaas_id(db, ltiaas_id)
+        if existing is None:
+            raise
+        raise_if_closed(db, existing, now)
+        return existing
+    return registration
+
+
+def _find_by_ltiaas_id(db: Session, ltiaas_id: str) -> Registration | None:
+    return db.scalar(select(Registration).where(Registration.ltiaas_registration_id == ltiaas_id))
+
+
+def _new_registration(ltiaas_id: str, details: RegistrationDetails, now: datetime | None) -> Registration:
+    created = now or utcnow()
+    return Registration(
+        ltiaas_registration_id=ltiaas_id,
+        platform_url=details.url,
+        family_code=details.family_code,
+        platform_version=details.version,
+        supported_scopes=list(details.supported_scopes),
+        supported_messages=[message.to_dict() for message in details.supported_messages],
+        state=RegistrationState.RECEIVED.value,
+        created_at=created,
+        expires_at=created + timedelta(seconds=current_app.config["REGISTRATION_LIFETIME"]),
+    )
+
+
+def _read_from_ltiaas(ltiaas: LtiaasClient, ltiaas_id: str) -> RegistrationDetails:
+    try:
+        details = ltiaas.get_registration(ltiaas_id)
+        if details.legacy_message_shape:
+            raw = ltiaas.get_raw_registration(ltiaas_id)
+            details = with_legacy_placements(details, raw.openid_configuration)
+    except RegistrationNotFound as error:
+        raise RegistrationProblem("unknown_registration") from error
+    except LtiaasUnavailable as error:
+        logger.warning("LTIAAS unavailable while reading a registration: %s", error)
+        retry_url = url_for("registration.intermediate_target", registrationId=ltiaas_id)
+        raise RegistrationProblem("ltiaas_unavailable", retry_url=retry_url) from error
+    except LtiaasError as error:
+        logger.error("LTIAAS refused to read a registration (%s): %s", type(error).__name__, error)
+        raise RegistrationProblem("vendor_setup") from error
+    return details
+
+
+def legacy_placements(openid_configuration: dict[str, Any]) -> list[str]:
+    """The separate `placements` list of Moodle before 4.x.
+
+    Read at the top level of the OpenID configuration, or failing that inside
+    its platform configuration, where Moodle 3.x puts it.
+    """
+    platform = openid_configuration.get(PLATFORM_CONFIGURATION)
+    for source in (openid_configuration, platform if isinstance(platform, dict) else {}):
+        value = source.get("placements")
+        if isinstance(value, list):
+            return [item for item in value if isinstance(item, str) and item]
+    return []
+
+
+def with_legacy_placements(
+    details: RegistrationDetails, openid_configuration: dict[str, Any]
+) -> RegistrationDetails:
+    """`details` with the legacy placements given to LtiDeepLinkingRequest (if it has none)."""
+    placements = tuple(legacy_placements(openid_configuration))
+    if not placements:
+        return details
+    messages = tuple(
+        type(message)(type=message.type, placements=placements)
+        if message.type == "LtiDeepLinkingRequest" and not message.placements
+        else message
+        for message in details.supported_messages
+    )
+    return RegistrationDetails(
+        url=details.url,
+        family_code=details.family_code,
+        version=details.version,
+        supported_scopes=details.supported_scopes,
+        supported_messages=messages,
+        legacy_message_shape=details.legacy_message_shape,
+    )
