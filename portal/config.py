@@ -87,6 +87,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "LTIAAS_READ_TIMEOUT": _number(environ, "LTIAAS_READ_TIMEOUT", 15),
         "LTIAAS_RETRIES": int(_number(environ, "LTIAAS_RETRIES", 2)),
         "LTIAAS_BACKOFF_FACTOR": _number(environ, "LTIAAS_BACKOFF_FACTOR", 0.5),
+        "LTIAAS_READ_BUDGET": _number(environ, "LTIAAS_READ_BUDGET", 10),
         "REGISTRATION_LIFETIME": int(_number(environ, "REGISTRATION_LIFETIME", 3600)),
         "COMPLETION_STALE_AFTER": int(_number(environ, "COMPLETION_STALE_AFTER", 120)),
         "SIGNUP_ENABLED": _flag(environ.get("SIGNUP_ENABLED"), True),

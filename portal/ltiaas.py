@@ -9,15 +9,43 @@ Contracts every method keeps:
   `InvalidIdentifier` and sends nothing;
 - every call has a (connect, read) timeout and never follows redirects;
 - failures raise an `LtiaasError` subclass carrying `status`,
-  `details_message` and `details_description`; transport errors are chained;
-- the API key appears in no exception, log line or repr.
+  `details_message`, `details_description` and `request_sent`; transport
+  errors are chained;
+- the API key appears in no exception, log line or repr; the LMS's
+  registration token is never kept, logged or returned by `read_registration`.
 
 Retries (with exponential backoff) apply only to calls whose effect is the
 same however often they run: GET, PUT (full replace), DELETE, and
 activate/deactivate (each sets `active` to a fixed value). They retry on
 connection errors, connect timeouts and 502/503/504; read timeouts are retried
-only on GET, whose budget is the caller's page load. POST create and POST
-complete are never retried: LTIAAS may have acted before the answer was lost.
+only on GET. All of one such call (attempts, backoff) fits in the read budget
+(`LTIAAS_READ_BUDGET`): each attempt's timeouts shrink to what is left of it,
+and no retry starts once it is spent. (requests' read timeout bounds each wait
+for bytes, not the whole body; LTIAAS's answers are small JSON sent at once.)
+POST create and POST complete are never retried and make one attempt, bounded
+by the connect and read timeouts.
+
+What a failure says about what LTIAAS did:
+- `request_sent` is False only when the request certainly never left the
+  portal: the connection was refused, the name did not resolve, the connect
+  timed out, or the request could not be built. Then nothing happened.
+- `LtiaasUnavailable`: no usable answer, or LTIAAS said "not now" (408, 429,
+  5xx). Raised as this class, repeating the call is safe: nothing was sent, or
+  the call is idempotent, or LTIAAS refused before acting (408/429).
+- `LtiaasOutcomeUnknown` (an `LtiaasUnavailable`) is raised only by the
+  never-retried POSTs (`complete_registration`, `create_platform`) when
+  LTIAAS may have acted: a read timeout after sending, a connection dropped
+  after it was made, a 5xx, or a 2xx/3xx that cannot be read. Look (e.g. list
+  the LMS's platforms) before saying anything or trying again.
+- `LmsRefusedRegistration` (`complete_registration` only): LTIAAS reports
+  that the LMS refused the registration (ltijs answers HTTP 500 wrapping the
+  LMS's answer in `details.externalError`, `details.bodyReceived`,
+  `details.externalUrl`, with the LMS's status in `details.message`). Definite:
+  LTIAAS created no platform. It carries the LMS's status and own words.
+- `RegistrationNotFound` (4xx on a registration), `LtiaasUnauthorized`,
+  `LtiaasRequestRejected`/`PlatformNotFound` (other 4xx): LTIAAS answered and
+  did nothing. `LtiaasInvalidResponse`: an unreadable answer to a read or an
+  idempotent call (never to complete or create).
 """
 
 from __future__ import annotations
@@ -29,10 +57,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from flask import current_app
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from portal import __version__
 
@@ -44,6 +74,23 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _MAX_BACKOFF_SECONDS = 8.0
 _MAX_DETAIL_CHARS = 300
+_MAX_LABEL_CHARS = 255
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# ltijs (got) words an LMS's HTTP error "Response code 422 (Unprocessable Entity)";
+# newer got "Request failed with status code 422 (Unprocessable Entity): POST ...".
+_LMS_STATUS = re.compile(r"\b(?:Response code|status code) ([1-5]\d\d)\b")
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+CANVAS_ACCOUNT_NAME = "https://canvas.instructure.com/lti/account_name"
+CANVAS_ACCOUNT_LTI_GUID = "https://canvas.instructure.com/lti/account_lti_guid"
+# Errors requests raises while building a request, before anything is sent.
+_UNSENDABLE = (
+    requests.exceptions.URLRequired,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidJSONError,
+)
 
 
 class InvalidIdentifier(ValueError):
@@ -51,7 +98,11 @@ class InvalidIdentifier(ValueError):
 
 
 class LtiaasError(Exception):
-    """Any failure talking to LTIAAS. `status` is the HTTP status when there was one."""
+    """Any failure talking to LTIAAS. `status` is the HTTP status when there was one.
+
+    `request_sent` is False only when the request certainly never left the
+    portal (so LTIAAS did nothing); True whenever it may have reached LTIAAS.
+    """
 
     def __init__(
         self,
@@ -60,11 +111,13 @@ class LtiaasError(Exception):
         status: int | None = None,
         details_message: str | None = None,
         details_description: str | None = None,
+        request_sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.details_message = details_message
         self.details_description = details_description
+        self.request_sent = request_sent
 
 
 class RegistrationNotFound(LtiaasError):
@@ -76,11 +129,51 @@ class LtiaasUnauthorized(LtiaasError):
 
 
 class LtiaasUnavailable(LtiaasError):
-    """LTIAAS could not be reached in time or answered 5xx.
+    """No usable answer from LTIAAS (unreachable, too slow, 5xx) or "not now" (408, 429).
 
-    After a failed `complete_registration` the outcome is unknown: LTIAAS may
-    have completed the registration before the answer was lost.
+    Raised as this class, calling again is safe: nothing was sent
+    (`request_sent` False), or the call has no effect or the same effect
+    however often it runs, or LTIAAS refused before acting (408/429).
     """
+
+
+class LtiaasOutcomeUnknown(LtiaasUnavailable):
+    """A never-retried POST (complete, create) may have been carried out, and no answer says.
+
+    Raised after a read timeout, a connection dropped once the request was on
+    its way, a 5xx, or a 2xx/3xx that cannot be read. LTIAAS may have acted
+    (and, for complete, used up the registrationId): look before telling anyone
+    "nothing happened" or sending it again.
+    """
+
+
+class LmsRefusedRegistration(LtiaasError):
+    """The LMS refused the registration, as LTIAAS reports it on complete: nothing was registered.
+
+    LTIAAS created no platform (ltijs posts to the LMS first and stops at its
+    error). `status` is LTIAAS's own (500 from ltijs); the LMS's answer is in
+    `lms_status` (its HTTP status, when LTIAAS says it), `lms_error` (the RFC
+    7591 `error` code, e.g. "invalid_client_metadata"), `lms_error_description`
+    (its own words: `error_description`, Canvas's `errors` messages, or its
+    plain-text body) and `lms_url` (the registration endpoint, without query).
+    Each is single-line, at most 300 characters, never our API key, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lms_status: int | None = None,
+        lms_error: str | None = None,
+        lms_error_description: str | None = None,
+        lms_url: str | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, **fields)
+        self.lms_status = lms_status
+        self.lms_error = lms_error
+        self.lms_error_description = lms_error_description
+        self.lms_url = lms_url
 
 
 class LtiaasInvalidResponse(LtiaasError):
@@ -106,7 +199,7 @@ class SupportedMessage:
 
 @dataclass(frozen=True)
 class RegistrationDetails:
-    """GET /api/registrations/{id}: what the LMS told LTIAAS about itself."""
+    """What the LMS told LTIAAS about itself (`read_registration`, or the older `get_registration`)."""
 
     url: str
     family_code: str
@@ -115,6 +208,9 @@ class RegistrationDetails:
     supported_messages: tuple[SupportedMessage, ...]
     # True when the LMS listed messages as plain strings (Moodle before 4.x).
     legacy_message_shape: bool = False
+    # Canvas names the school's account (e.g. "Springfield University") and its LTI guid.
+    account_name: str | None = None
+    account_lti_guid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +218,7 @@ class RawRegistration:
     """GET /api/registrations/{id}?raw=true."""
 
     openid_configuration: dict[str, Any]
-    registration_token: str | None
+    registration_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -181,18 +277,40 @@ class _BearerAuth(requests.auth.AuthBase):
 
 @dataclass(frozen=True)
 class _Endpoint:
-    """One call: the real path, the path template for logs, and how failures map."""
+    """One call: the real path, the path template for logs, and how failures map.
+
+    `idempotent` calls are retried and fit in the read budget; the others make
+    one attempt, and a failure after sending leaves their outcome unknown.
+    `reaches_lms` marks complete, the one call on which LTIAAS talks to the LMS.
+    """
 
     method: str
     path: str
     template: str
     on_registration: bool
-    retry: bool = False
+    idempotent: bool = False
+    reaches_lms: bool = False
 
 
 @dataclass
 class _Attempts:
     count: int = 0
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """One attempt's timeouts; `total` (None: unbounded) caps connect + read together."""
+
+    connect: float
+    read: float
+    total: float | None = None
+
+    def for_requests(self) -> Any:
+        if self.total is None:
+            return (self.connect, self.read)
+        # requests passes a urllib3 Timeout through (its stubs list only tuples): `total`
+        # bounds the connect and the read together, so an attempt never outlives the budget.
+        return urllib3.Timeout(total=self.total, connect=self.connect, read=self.read)
 
 
 class LtiaasClient:
@@ -210,15 +328,19 @@ class LtiaasClient:
         read_timeout: float = 15.0,
         retries: int = 2,
         backoff_factor: float = 0.5,
+        read_budget: float = 10.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("LTIAAS_URL must be an absolute http(s) URL")
+        if not float(read_budget) > 0:
+            raise ValueError("LTIAAS_READ_BUDGET must be a positive number of seconds")
         self.base_url = base_url.rstrip("/")
         self.platforms_path = "/" + platforms_path.strip("/")
         self.timeout = (float(connect_timeout), float(read_timeout))
         self.retries = max(0, int(retries))
         self.backoff_factor = max(0.0, float(backoff_factor))
+        self.read_budget = float(read_budget)
         self._auth = _BearerAuth(api_key)
         self._session = requests.Session()
         self._session.auth = self._auth
@@ -237,6 +359,7 @@ class LtiaasClient:
             read_timeout=config.get("LTIAAS_READ_TIMEOUT", 15.0),
             retries=config.get("LTIAAS_RETRIES", 2),
             backoff_factor=config.get("LTIAAS_BACKOFF_FACTOR", 0.5),
+            read_budget=config.get("LTIAAS_READ_BUDGET", 10.0),
         )
 
     def __repr__(self) -> str:
@@ -248,14 +371,32 @@ class LtiaasClient:
 
     # Registrations
 
+    def read_registration(self, registration_id: str) -> RegistrationDetails:
+        """What the LMS reported, from ONE call: GET /api/registrations/{id}?raw=true.
+
+        Everything comes from the LMS's own OpenID configuration: `url` is its
+        issuer; family code, version and messages its platform configuration's;
+        Moodle 3.x's separate `placements` list goes to LtiDeepLinkingRequest
+        when that has none; Canvas's account name and LTI guid are kept. The
+        registration token in the answer is dropped unread.
+
+        :raise RegistrationNotFound: unknown, expired or used id.
+        :raise LtiaasUnavailable: no answer within the read budget.
+        """
+        endpoint = self._registration("GET", registration_id, "", idempotent=True)
+        return self._call(endpoint, _parse_registration_from_raw, params={"raw": "true"})
+
     def get_registration(self, registration_id: str) -> RegistrationDetails:
-        """What the LMS reported. :raise RegistrationNotFound: unknown, expired or used id."""
-        endpoint = self._registration("GET", registration_id, "", retry=True)
+        """What the LMS reported, as LTIAAS summarises it. Prefer `read_registration`.
+
+        :raise RegistrationNotFound: unknown, expired or used id.
+        """
+        endpoint = self._registration("GET", registration_id, "", idempotent=True)
         return self._call(endpoint, _parse_registration)
 
     def get_raw_registration(self, registration_id: str) -> RawRegistration:
-        """The LMS's whole OpenID configuration and its registration token."""
-        endpoint = self._registration("GET", registration_id, "", retry=True)
+        """The LMS's whole OpenID configuration and its registration token. Prefer `read_registration`."""
+        endpoint = self._registration("GET", registration_id, "", idempotent=True)
         return self._call(endpoint, _parse_raw_registration, params={"raw": "true"})
 
     def complete_registration(
@@ -266,7 +407,13 @@ class LtiaasClient:
         auto_activate: bool | None = None,
         messages: Iterable[SupportedMessage | Mapping[str, Any]] | None = None,
     ) -> CompletionResult:
-        """Finish the registration; only the arguments given are sent. Never retried."""
+        """Finish the registration; only the arguments given are sent. Never retried.
+
+        :raise LmsRefusedRegistration: the LMS refused; nothing was registered.
+        :raise LtiaasOutcomeUnknown: LTIAAS may have completed it; look before retrying.
+        :raise LtiaasUnavailable: not sent (`request_sent` False), or 408/429: nothing happened.
+        :raise RegistrationNotFound: unknown, expired or already used id.
+        """
         body: dict[str, Any] = {}
         if platform_name is not None:
             body["platformName"] = platform_name
@@ -274,7 +421,7 @@ class LtiaasClient:
             body["autoActivate"] = auto_activate
         if messages is not None:
             body["messages"] = [_message_dict(message) for message in messages]
-        endpoint = self._registration("POST", registration_id, "/complete", retry=False)
+        endpoint = self._registration("POST", registration_id, "/complete", idempotent=False)
         return self._call(endpoint, _parse_completion, json_body=body)
 
     # Platforms
@@ -283,54 +430,60 @@ class LtiaasClient:
         self, *, url: str | None = None, client_id: str | None = None, platform_id: str | None = None
     ) -> list[Platform]:
         """Platforms matching every filter given (issuer `url`, `client_id`, `platform_id`)."""
-        params = {"url": url, "clientId": client_id}
         if platform_id is not None:
-            params["id"] = validate_identifier(platform_id)
-        params = {key: value for key, value in params.items() if value is not None}
+            platform_id = validate_identifier(platform_id)
+        filters = {"url": url, "clientId": client_id, "id": platform_id}
+        params = {key: value for key, value in filters.items() if value is not None}
         prefix = self.platforms_path
-        endpoint = _Endpoint("GET", prefix, prefix, on_registration=False, retry=True)
+        endpoint = _Endpoint("GET", prefix, prefix, on_registration=False, idempotent=True)
         return self._call(endpoint, _parse_platform_list, params=params)
 
     def get_platform(self, platform_id: str) -> Platform:
         """:raise PlatformNotFound: no platform with that id."""
-        return self._call(self._platform("GET", platform_id, "", retry=True), _parse_platform)
+        return self._call(self._platform("GET", platform_id, "", idempotent=True), _parse_platform)
 
     def create_platform(self, data: Mapping[str, Any]) -> Platform:
-        """Register a platform by hand (LTIAAS JSON keys). Never retried."""
+        """Register a platform by hand (LTIAAS JSON keys). Never retried.
+
+        :raise LtiaasOutcomeUnknown: LTIAAS may have created it; look before retrying.
+        """
         prefix = self.platforms_path
         endpoint = _Endpoint("POST", prefix, prefix, on_registration=False)
         return self._call(endpoint, _parse_platform, json_body=dict(data))
 
     def update_platform(self, platform_id: str, data: Mapping[str, Any]) -> Platform:
         """Replace a platform (PUT: the six core fields are required by LTIAAS)."""
-        endpoint = self._platform("PUT", platform_id, "", retry=True)
+        endpoint = self._platform("PUT", platform_id, "", idempotent=True)
         return self._call(endpoint, _parse_platform, json_body=dict(data))
 
     def delete_platform(self, platform_id: str) -> None:
         """Delete for good. After a retry, `PlatformNotFound` may mean an earlier attempt deleted it."""
-        self._call(self._platform("DELETE", platform_id, "", retry=True), _ignore_body)
+        self._call(self._platform("DELETE", platform_id, "", idempotent=True), _ignore_body)
 
     def activate_platform(self, platform_id: str) -> None:
         """Let the platform launch the tool (idempotent, so retried like a GET)."""
-        self._call(self._platform("POST", platform_id, "/activate", retry=True), _ignore_body)
+        self._call(self._platform("POST", platform_id, "/activate", idempotent=True), _ignore_body)
 
     def deactivate_platform(self, platform_id: str) -> None:
         """Refuse the platform's launches until activated again (idempotent, so retried)."""
-        self._call(self._platform("POST", platform_id, "/deactivate", retry=True), _ignore_body)
+        self._call(self._platform("POST", platform_id, "/deactivate", idempotent=True), _ignore_body)
 
     # Plumbing
 
-    def _registration(self, method: str, registration_id: str, suffix: str, *, retry: bool) -> _Endpoint:
+    def _registration(self, method: str, registration_id: str, suffix: str, *, idempotent: bool) -> _Endpoint:
         segment = quote(validate_identifier(registration_id), safe="")
         base = "/api/registrations/"
         path, template = base + segment + suffix, base + "{id}" + suffix
-        return _Endpoint(method, path, template, on_registration=True, retry=retry)
+        reaches_lms = suffix == "/complete"
+        return _Endpoint(
+            method, path, template, on_registration=True, idempotent=idempotent, reaches_lms=reaches_lms
+        )
 
-    def _platform(self, method: str, platform_id: str, suffix: str, *, retry: bool) -> _Endpoint:
+    def _platform(self, method: str, platform_id: str, suffix: str, *, idempotent: bool) -> _Endpoint:
         segment = quote(validate_identifier(platform_id), safe="")
         base = self.platforms_path + "/"
         path, template = base + segment + suffix, base + "{id}" + suffix
-        return _Endpoint(method, path, template, on_registration=False, retry=retry)
+        return _Endpoint(method, path, template, on_registration=False, idempotent=idempotent)
 
     def _call(
         self,
@@ -347,7 +500,7 @@ class LtiaasClient:
             response = self._send(endpoint, params, json_body, attempts)
             if not 200 <= response.status_code < 300:
                 raise self._error_for(response, endpoint)
-            result = parse(response)
+            result = self._parse(response, endpoint, parse)
         except LtiaasError as error:
             self._log_failure(endpoint, error, attempts.count, started)
             raise
@@ -360,50 +513,96 @@ class LtiaasClient:
         )
         return result
 
+    def _parse(
+        self, response: requests.Response, endpoint: _Endpoint, parse: Callable[[requests.Response], T]
+    ) -> T:
+        try:
+            return parse(response)
+        except LtiaasInvalidResponse as error:
+            if endpoint.idempotent:
+                raise
+            # LTIAAS said it succeeded, in words we cannot read: it most likely acted.
+            raise LtiaasOutcomeUnknown(
+                f"LTIAAS answered HTTP {response.status_code} but not in the documented shape, so it "
+                f"may have acted ({error})",
+                status=response.status_code,
+            ) from error
+
     def _send(
         self, endpoint: _Endpoint, params: Mapping[str, str] | None, json_body: Any, attempts: _Attempts
     ) -> requests.Response:
-        allowed = 1 + (self.retries if endpoint.retry else 0)
+        allowed = 1 + (self.retries if endpoint.idempotent else 0)
+        deadline = time.monotonic() + self.read_budget if endpoint.idempotent else None
         while True:
             attempts.count += 1
+            limits = self._limits(deadline)
             try:
                 response = self._session.request(
                     endpoint.method,
                     self.base_url + endpoint.path,
                     params=params,
                     json=json_body,
-                    timeout=self.timeout,
+                    timeout=limits.for_requests(),
                     allow_redirects=False,
                 )
             except requests.RequestException as error:
-                if attempts.count < allowed and _retryable(error, endpoint.method):
-                    self._sleep_before(attempts.count + 1)
+                if (
+                    attempts.count < allowed
+                    and _retryable(error, endpoint.method)
+                    and self._back_off(attempts.count + 1, deadline)
+                ):
                     continue
-                raise self._transport_error(error) from error
-            if response.status_code in _RETRY_STATUSES and attempts.count < allowed:
+                raise self._transport_error(error, endpoint, limits) from error
+            if (
+                response.status_code in _RETRY_STATUSES
+                and attempts.count < allowed
+                and self._back_off(attempts.count + 1, deadline)
+            ):
                 response.close()
-                self._sleep_before(attempts.count + 1)
                 continue
             return response
 
-    def _sleep_before(self, attempt: int) -> None:
-        time.sleep(min(self.backoff_factor * 2 ** (attempt - 2), _MAX_BACKOFF_SECONDS))
-
-    def _transport_error(self, error: requests.RequestException) -> LtiaasUnavailable:
+    def _limits(self, deadline: float | None) -> _Limits:
         connect, read = self.timeout
+        if deadline is None:
+            return _Limits(connect, read)
+        left = max(deadline - time.monotonic(), 0.001)
+        return _Limits(min(connect, left), min(read, left), total=left)
+
+    def _back_off(self, attempt: int, deadline: float | None) -> bool:
+        """Sleep before `attempt`; False (without sleeping) if the budget would be spent by then."""
+        delay = min(self.backoff_factor * 2 ** (attempt - 2), _MAX_BACKOFF_SECONDS)
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return False
+        time.sleep(delay)
+        return True
+
+    def _transport_error(
+        self, error: requests.RequestException, endpoint: _Endpoint, limits: _Limits
+    ) -> LtiaasUnavailable:
+        sent = _may_have_been_sent(error)
         if isinstance(error, requests.ConnectTimeout):
-            reason = f"could not connect within {connect:g} s"
+            reason = f"could not be reached within {limits.connect:.3g} s (nothing was sent)"
         elif isinstance(error, requests.Timeout):
-            reason = f"did not answer within {read:g} s"
+            reason = f"did not answer within {limits.read:.3g} s after the request was sent"
+        elif isinstance(error, requests.ConnectionError) and not sent:
+            reason = "could not be reached (connection failed, nothing was sent)"
         elif isinstance(error, requests.ConnectionError):
-            reason = "could not be reached (connection failed)"
+            reason = "dropped the connection after the request was sent"
         else:
             reason = f"could not be called ({type(error).__name__})"
-        return LtiaasUnavailable(f"LTIAAS at {self.base_url} {reason}")
+        message = f"LTIAAS at {self.base_url} {reason}"
+        if sent and not endpoint.idempotent:
+            return LtiaasOutcomeUnknown(f"{message}: it may have acted", request_sent=True)
+        return LtiaasUnavailable(message, request_sent=sent)
 
     def _error_for(self, response: requests.Response, endpoint: _Endpoint) -> LtiaasError:
         status = response.status_code
-        message, description = _error_details(response, self._scrub)
+        details = _error_body_details(response)
+        message, description = (
+            self._detail_text(details, "message"),
+            self._detail_text(details, "description"),
+        )
         fields: dict[str, Any] = {
             "status": status,
             "details_message": message,
@@ -414,14 +613,24 @@ class LtiaasClient:
             if message or description
             else ""
         )
+        if endpoint.reaches_lms and status >= 400:
+            refusal = self._lms_refusal(details, message, description, fields)
+            if refusal is not None:
+                return refusal
         if status == 401 or (status == 403 and _mentions_authorization(message, description)):
             return LtiaasUnauthorized(
                 f"LTIAAS refused the portal's API key (HTTP {status}){said}: an operator/configuration "
                 "problem, check LTIAAS_API_KEY and LTIAAS_URL",
                 **fields,
             )
-        if status in {408, 429} or status >= 500:
-            # 408/429 say "not now", not "no such registration": the LMS admin can retry.
+        if status in {408, 429}:
+            # "Not now", not "no such registration": LTIAAS refused before acting; the admin can retry.
+            return LtiaasUnavailable(f"LTIAAS is unavailable (HTTP {status}){said}", **fields)
+        if status >= 500:
+            if not endpoint.idempotent:
+                return LtiaasOutcomeUnknown(
+                    f"LTIAAS failed (HTTP {status}){said} and may have acted before failing", **fields
+                )
             return LtiaasUnavailable(f"LTIAAS is unavailable (HTTP {status}){said}", **fields)
         if 400 <= status < 500 and endpoint.on_registration:
             return RegistrationNotFound(
@@ -433,23 +642,66 @@ class LtiaasClient:
             return PlatformNotFound(f"LTIAAS has no such platform (HTTP 404){said}", **fields)
         if 400 <= status < 500:
             return LtiaasRequestRejected(f"LTIAAS rejected the request (HTTP {status}){said}", **fields)
+        if not endpoint.idempotent:
+            return LtiaasOutcomeUnknown(
+                f"LTIAAS answered with unexpected HTTP {status} and may have acted", **fields
+            )
         return LtiaasInvalidResponse(f"LTIAAS answered with unexpected HTTP {status}", **fields)
 
-    def _scrub(self, text: str) -> str:
-        """Bounded, single-line, and without our key even if LTIAAS echoed it back."""
-        return " ".join(self._auth.scrub(text).split())[:_MAX_DETAIL_CHARS]
+    def _lms_refusal(
+        self,
+        details: Mapping[str, Any],
+        message: str | None,
+        description: str | None,
+        fields: dict[str, Any],
+    ) -> LmsRefusedRegistration | None:
+        """The LMS's refusal, if LTIAAS's error wraps one: it is external and names a status or a body."""
+        external = details.get("externalError")
+        body = details.get("bodyReceived")
+        if body is None and isinstance(external, dict | list | str):
+            body = external  # an older shape: the LMS's answer in externalError itself
+        found = _LMS_STATUS.search(" ".join(text for text in (message, description) if text))
+        lms_status = int(found.group(1)) if found else None
+        if not (external or lms_status) or (lms_status is None and body is None):
+            return None
+        code, words = _lms_words(body)
+        lms_error, lms_description = self._clean(code), self._clean(words)
+        url = details.get("externalUrl")
+        lms_url = self._clean(_without_query(url)) if isinstance(url, str) else None
+        said = ": ".join(part for part in (lms_error, lms_description) if part)
+        return LmsRefusedRegistration(
+            f"The LMS refused the registration"
+            f"{f' (HTTP {lms_status})' if lms_status else ''}{f': {said}' if said else ''}",
+            lms_status=lms_status,
+            lms_error=lms_error,
+            lms_error_description=lms_description,
+            lms_url=lms_url,
+            **fields,
+        )
+
+    def _detail_text(self, details: Mapping[str, Any], key: str) -> str | None:
+        value = details.get(key)
+        return self._clean(value) if isinstance(value, str) else None
+
+    def _clean(self, text: str | None) -> str | None:
+        """Bounded, single-line, no control characters, and without our key even if echoed back."""
+        if text is None:
+            return None
+        cleaned = " ".join(_CONTROL_CHARACTERS.sub(" ", self._auth.scrub(text)).split())
+        return cleaned[:_MAX_DETAIL_CHARS] or None
 
     def _log_failure(self, endpoint: _Endpoint, error: LtiaasError, attempts: int, started: float) -> None:
         level = logging.INFO if isinstance(error, RegistrationNotFound) else logging.WARNING
         logger.log(
             level,
-            "LTIAAS %s %s failed: %s status=%s attempts=%d elapsed_ms=%d",
+            "LTIAAS %s %s failed: %s status=%s attempts=%d elapsed_ms=%d sent=%s",
             endpoint.method,
             endpoint.template,
             type(error).__name__,
             error.status if error.status is not None else "-",
             attempts,
             _elapsed_ms(started),
+            "yes" if error.request_sent else "no",
         )
 
 
@@ -473,20 +725,102 @@ def _retryable(error: requests.RequestException, method: str) -> bool:
     return isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError)
 
 
-def _error_details(response: requests.Response, scrub: Callable[[str], str]) -> tuple[str | None, str | None]:
-    """`details.message` and `details.description` of an LTIAAS error body, if it has them."""
+def _may_have_been_sent(error: requests.RequestException) -> bool:
+    """False only when the request certainly never left: it could not be built, or no connection was made.
+
+    requests raises ConnectionError both before sending (refused, name not
+    resolved: urllib3's NewConnectionError) and after (reset or closed while
+    waiting for the answer: ProtocolError), so the cause chain decides; when in
+    doubt (TLS errors, proxies, anything unknown) the request may have gone.
+    """
+    if isinstance(error, (requests.ConnectTimeout, *_UNSENDABLE)):
+        return False
+    if not isinstance(error, requests.ConnectionError):
+        return True
+    causes = _causes(error)
+    if any(isinstance(cause, ProtocolError | ReadTimeoutError) for cause in causes):
+        return True
+    return not any(isinstance(cause, NewConnectionError | ConnectTimeoutError) for cause in causes)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """`error` and what it wraps: chained exceptions, exception arguments, urllib3's `reason`."""
+    seen: list[BaseException] = []
+    waiting: list[Any] = [error]
+    while waiting and len(seen) < 32:
+        current = waiting.pop()
+        if not isinstance(current, BaseException) or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        waiting.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
+        waiting.extend(current.args)
+    return seen
+
+
+def _error_body_details(response: requests.Response) -> dict[str, Any]:
+    """The `details` object of an LTIAAS error body, or {} when it has none."""
     try:
         body = json.loads(response.content)
     except ValueError:
-        return None, None
+        return {}
     details = body.get("details") if isinstance(body, dict) else None
-    if not isinstance(details, dict):
+    return details if isinstance(details, dict) else {}
+
+
+def _lms_words(body: Any) -> tuple[str | None, str | None]:
+    """The LMS's error code and its own words, from the body LTIAAS received (RFC 7591, Canvas, text)."""
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            text = body.strip()
+            # An HTML error page says nothing a person should read in our page.
+            return None, (text if text and not text.startswith("<") else None)
+    if isinstance(body, list):
+        return None, _error_messages(body)
+    if not isinstance(body, dict):
         return None, None
-    message, description = details.get("message"), details.get("description")
-    return (
-        scrub(message) if isinstance(message, str) and message.strip() else None,
-        scrub(description) if isinstance(description, str) and description.strip() else None,
-    )
+    code = body.get("error") if isinstance(body.get("error"), str) else None
+    for words in (
+        body.get("error_description"),
+        _error_messages(body.get("errors")),  # Canvas: 422 {"errors": [...]}
+        body.get("errorMessage"),
+        body.get("message"),
+    ):
+        if isinstance(words, str) and words.strip():
+            return code, words
+    return code, None
+
+
+def _error_messages(errors: Any) -> str | None:
+    """Canvas's `errors`: a list of strings or {message}, or {field: [{message}, ...]}, joined."""
+    found: list[str] = []
+    if isinstance(errors, dict):
+        for name, entries in errors.items():
+            for entry in entries if isinstance(entries, list) else [entries]:
+                text = _error_message(entry)
+                if text:
+                    found.append(f"{name}: {text}")
+    elif isinstance(errors, list):
+        found = [text for text in map(_error_message, errors) if text]
+    return "; ".join(found) or None
+
+
+def _error_message(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        entry = entry.get("message")
+    if isinstance(entry, str) and entry.strip():
+        return entry.strip()
+    return None
+
+
+def _without_query(url: str) -> str | None:
+    """A URL without its query, fragment or credentials (a registration endpoint may carry a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _mentions_authorization(*texts: str | None) -> bool:
@@ -573,6 +907,74 @@ def _parse_registration(response: requests.Response) -> RegistrationDetails:
         supported_messages=messages,
         legacy_message_shape=legacy,
     )
+
+
+def _parse_registration_from_raw(response: requests.Response) -> RegistrationDetails:
+    """RegistrationDetails from `?raw=true`: LTIAAS's envelope is checked, the LMS's values read leniently.
+
+    The registration token beside the configuration is never looked at.
+    """
+    configuration = _json_object(response).get("openIdConfiguration")
+    if not isinstance(configuration, dict):
+        raise _invalid("'openIdConfiguration' is missing or not an object")
+    issuer = configuration.get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        raise _invalid("the OpenID configuration's 'issuer' is missing, empty or not a string")
+    platform = configuration.get(PLATFORM_CONFIGURATION)
+    platform = platform if isinstance(platform, dict) else {}
+    messages, legacy = _parse_messages(_lms_list(platform, "messages_supported"))
+    if legacy:
+        messages = _with_legacy_placements(messages, _legacy_placements(configuration, platform))
+    return RegistrationDetails(
+        url=issuer,
+        family_code=_text(platform.get("product_family_code")),
+        version=_text(platform.get("version")),
+        supported_scopes=tuple(s for s in _lms_list(configuration, "scopes_supported") if isinstance(s, str)),
+        supported_messages=messages,
+        legacy_message_shape=legacy,
+        account_name=_lms_label(platform.get(CANVAS_ACCOUNT_NAME, configuration.get(CANVAS_ACCOUNT_NAME))),
+        account_lti_guid=_lms_label(
+            platform.get(CANVAS_ACCOUNT_LTI_GUID, configuration.get(CANVAS_ACCOUNT_LTI_GUID))
+        ),
+    )
+
+
+def _lms_list(source: Mapping[str, Any], key: str) -> list[Any]:
+    """A list the LMS should send; anything else counts as empty (the LMS's data, not LTIAAS's shape)."""
+    value = source.get(key)
+    if value is not None and not isinstance(value, list):
+        logger.warning("The LMS's OpenID configuration has a %s that is not a list; ignored", key)
+    return value if isinstance(value, list) else []
+
+
+def _legacy_placements(configuration: Mapping[str, Any], platform: Mapping[str, Any]) -> tuple[str, ...]:
+    """Moodle 3.x's separate `placements` list: at the top level, or else in the platform configuration."""
+    for source in (configuration, platform):
+        value = source.get("placements")
+        if isinstance(value, list):
+            return tuple(item for item in value if isinstance(item, str) and item)
+    return ()
+
+
+def _with_legacy_placements(
+    messages: tuple[SupportedMessage, ...], placements: tuple[str, ...]
+) -> tuple[SupportedMessage, ...]:
+    """The legacy placements belong to deep linking (Moodle's content-item picker), if it has none."""
+    if not placements:
+        return messages
+    return tuple(
+        SupportedMessage(message.type, placements)
+        if message.type == "LtiDeepLinkingRequest" and not message.placements
+        else message
+        for message in messages
+    )
+
+
+def _lms_label(value: Any) -> str | None:
+    """A name the LMS gives itself: one line, no control characters, at most 255 characters, or None."""
+    if not isinstance(value, str):
+        return None
+    return " ".join(_CONTROL_CHARACTERS.sub(" ", value).split())[:_MAX_LABEL_CHARS] or None
 
 
 def _parse_raw_registration(response: requests.Response) -> RawRegistration:

@@ -7,9 +7,9 @@ from typing import Any
 
 
 class LtiaasApiError(Exception):
-    """An API error answered as `{status, error, details: {message, description, ...}}`."""
+    """An API error answered as `{status, error, details: {message, description?, ...}}`."""
 
-    def __init__(self, status: int, message: str, description: str, **extra_details: Any) -> None:
+    def __init__(self, status: int, message: str, description: str | None, **extra_details: Any) -> None:
         super().__init__(f"{status} {message}: {description}")
         self.status = status
         self.message = message
@@ -17,7 +17,10 @@ class LtiaasApiError(Exception):
         self.extra_details = extra_details
 
     def body(self) -> dict[str, Any]:
-        details = {"message": self.message, "description": self.description, **self.extra_details}
+        details: dict[str, Any] = {"message": self.message}
+        if self.description is not None:
+            details["description"] = self.description
+        details.update(self.extra_details)
         return {"status": self.status, "error": HTTPStatus(self.status).phrase, "details": details}
 
 

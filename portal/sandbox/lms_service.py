@@ -4,6 +4,8 @@ It plays the platform's side of LTI Dynamic Registration: it mints the
 registration token (an HS256 JWT, valid 3600 s, single use), serves its OpenID
 configuration, and validates and stores the tool's registration request the way
 a strict LMS would, answering errors in RFC 7591's shape (Canvas: 422 `errors`).
+An attempt started with a `refusal` is refused by policy, in those words, after
+its token and request checked out (the token stays unused).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from portal.sandbox.profiles import TOOL_CONFIGURATION, Profile
 
 TOKEN_LIFETIME = timedelta(seconds=3600)
 ATTEMPT_PARAM = "attempt"
+MAX_REFUSAL_CHARS = 1000
 
 
 class LmsRejected(Exception):
@@ -114,14 +117,18 @@ def start_attempt(
     lms_url: str,
     secret_key: str,
     issued_at: datetime | None = None,
+    refusal: str | None = None,
 ) -> StartedAttempt:
     """Create an attempt and the URL the admin's window opens (commits).
 
     Profiles that send tokens get a fresh one whose `sub` is the attempt; the
     others carry the attempt in the configuration URL instead. Canvas repeats
-    the token inside the configuration URL.
+    the token inside the configuration URL. With a `refusal`, the LMS will
+    refuse this attempt's registration in those words.
     """
-    attempt = SandboxLmsAttempt(id=secrets.token_urlsafe(12), profile=profile.name)
+    attempt = SandboxLmsAttempt(
+        id=secrets.token_urlsafe(12), profile=profile.name, refusal=(refusal or "").strip() or None
+    )
     token = None
     configuration_url = profile.configuration_url(lms_url)
     if profile.sends_registration_token:
@@ -292,9 +299,13 @@ def register_tool(
         claims = read_registration_token(token, secret_key)
     request = validate_registration_request(body, profile)
     if claims is not None:
-        _consume_token(session, claims)
         attempt = claims["sub"]
-    elif attempt is not None and session.get(SandboxLmsAttempt, attempt) is None:
+    started = session.get(SandboxLmsAttempt, attempt) if attempt is not None else None
+    if started is not None and started.refusal:
+        raise LmsRejected(started.refusal)
+    if claims is not None:
+        _consume_token(session, claims)
+    elif started is None:
         attempt = None
     tool = SandboxLmsTool(
         profile=profile.name,

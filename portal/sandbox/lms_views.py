@@ -58,7 +58,10 @@ def admin_page() -> Response | str:
 
 @lms_bp.post("/attempts")
 def start_attempt() -> tuple[Response, int] | dict[str, Any]:
-    """Start a registration (CSRF-protected): JSON {profile, register_url?} -> where to send the window."""
+    """Start a registration (CSRF-protected): JSON {profile, register_url?, refusal?} -> the window's URL.
+
+    A non-empty `refusal` makes the LMS refuse this attempt's registration in those words.
+    """
     body = request.get_json(silent=True) or {}
     try:
         profile = get_profile(str(body.get("profile", "")))
@@ -69,12 +72,17 @@ def start_attempt() -> tuple[Response, int] | dict[str, Any]:
     )
     if not register_url.startswith(("http://", "https://")):
         return jsonify({"error": "The register URL must start with http:// or https://."}), 400
+    refusal = body.get("refusal") or None
+    if refusal is not None and (not isinstance(refusal, str) or len(refusal) > lms_service.MAX_REFUSAL_CHARS):
+        limit = lms_service.MAX_REFUSAL_CHARS
+        return jsonify({"error": f"The refusal must be text of at most {limit} characters."}), 400
     started = lms_service.start_attempt(
         get_session(),
         profile,
         register_url,
         lms_url=_lms_url(),
         secret_key=current_app.config["SECRET_KEY"],
+        refusal=refusal,
     )
     return started.to_dict()
 

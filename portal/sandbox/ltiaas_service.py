@@ -265,10 +265,16 @@ def _release(session: Session, registration: SandboxLtiaasRegistration) -> None:
 
 
 def _lms_error(response: requests.Response, endpoint: str) -> LtiaasApiError:
+    """The LMS's refusal as LTIAAS reports it: ltijs's HTTP 500 wrapping the LMS's answer.
+
+    `message` words the LMS's status as got does; as LTIAAS's SDK reads them,
+    `externalError` is true, `bodyReceived` holds the LMS's body (parsed when it
+    is JSON, else its text) and `externalUrl` the registration endpoint.
+    """
     try:
-        external: Any = response.json()
+        received: Any = response.json()
     except ValueError:
-        external = response.text[:2000]
+        received = response.text[:2000]
     try:
         phrase = HTTPStatus(response.status_code).phrase
     except ValueError:
@@ -276,8 +282,9 @@ def _lms_error(response: requests.Response, endpoint: str) -> LtiaasApiError:
     return LtiaasApiError(
         500,
         f"Response code {response.status_code} ({phrase})",
-        "The LMS refused the registration request.",
-        externalError=external,
+        None,
+        externalError=True,
+        bodyReceived=received,
         externalUrl=endpoint,
     )
 

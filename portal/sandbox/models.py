@@ -80,6 +80,8 @@ class SandboxLmsAttempt(Base):
     profile: Mapped[str] = mapped_column(String(64))
     token_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set from the admin page: the LMS refuses this attempt's registration with these words.
+    refusal: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -12,6 +12,8 @@
 
   var form = document.getElementById("start-form");
   var registerUrl = document.getElementById("register-url");
+  var refuse = document.getElementById("refuse");
+  var refusalMessage = document.getElementById("refusal-message");
   var startButton = document.getElementById("start-button");
   var closeStatus = document.getElementById("close-status");
   var statusMessage = document.getElementById("status-message");
@@ -51,7 +53,11 @@
         "X-CSRFToken": meta("csrf-token"),
         "X-Session-Token": meta("session-token"),
       },
-      body: JSON.stringify({ profile: profile, register_url: registerUrl.value }),
+      body: JSON.stringify({
+        profile: profile,
+        register_url: registerUrl.value,
+        refusal: refuse.checked ? refusalMessage.value : "",
+      }),
     }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) {
@@ -90,6 +96,7 @@
       return;
     }
     var label = choice.dataset.label;
+    var refusing = refuse.checked ? " This LMS will refuse it." : "";
     // A new tab must be opened within the click, before any await, or it is blocked as a popup.
     var tab = choice.dataset.window === "new tab" ? window.open("about:blank", "_blank") : null;
     startButton.disabled = true;
@@ -100,10 +107,10 @@
         renderTools([]);
         if (tab) {
           tab.location.href = started.register_url;
-          setState("waiting", label + ": the tool's registration is open in a new tab.");
+          setState("waiting", label + ": the tool's registration is open in a new tab." + refusing);
         } else {
           openDialog(started.register_url, label);
-          setState("waiting", label + ": the tool's registration is open in the dialog.");
+          setState("waiting", label + ": the tool's registration is open in the dialog." + refusing);
         }
       })
       .catch(function (error) {

@@ -1,7 +1,9 @@
 """A scriptable stand-in for LTIAAS over real HTTP, and clients pointed at it.
 
-Each test queues the replies it wants (status, body, delay) and reads back the
-requests the server received (method, raw path, query, headers, body).
+Each test queues the replies it wants (status, body, delay, or a dropped
+connection) and reads back the requests the server received (method, raw path,
+query, headers, body). `lms_refusal` words an LMS's refusal the way LTIAAS
+reports it; `closed_url` and `unconnectable_url` fail before anything is sent.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import struct
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,12 +31,17 @@ API_KEY = "test-key-5c1f0e8a-2b7d-4f9e-9a41-d3c6b2e0f7aa"
 
 @dataclass
 class Reply:
-    """What the server answers: a dict/list body is sent as JSON, str/bytes as is."""
+    """What the server answers: a dict/list body is sent as JSON, str/bytes as is.
+
+    `drop` answers nothing once the request is read: "reset" aborts the
+    connection (TCP RST), "hang_up" closes it (FIN).
+    """
 
     status: int = 200
     body: Any = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    drop: str | None = None
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -78,6 +87,12 @@ class FakeLtiaas:
     def reply(self, status: int = 200, body: Any = None, *, delay: float = 0.0, times: int = 1) -> None:
         with self._lock:
             self._replies.extend(Reply(status, body, delay) for _ in range(times))
+
+    def drop(self, how: str, *, times: int = 1) -> None:
+        """Read the request, then "reset" or "hang_up" without answering."""
+        assert how in {"reset", "hang_up"}
+        with self._lock:
+            self._replies.extend(Reply(drop=how) for _ in range(times))
 
     def next_reply(self, received: Received) -> Reply:
         with self._lock:
@@ -125,6 +140,9 @@ def _handler_for(fake: FakeLtiaas) -> type[BaseHTTPRequestHandler]:
             reply = fake.next_reply(received)
             if reply.delay:
                 fake.wait(reply.delay)
+            if reply.drop:
+                self._drop(reply.drop)
+                return
             payload, content_type = reply.encoded()
             self.send_response(reply.status)
             if reply.status != 204:
@@ -135,6 +153,14 @@ def _handler_for(fake: FakeLtiaas) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if reply.status != 204:
                 self.wfile.write(payload)
+
+        def _drop(self, how: str) -> None:
+            self.close_connection = True
+            if how == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
+            self.wfile.close()
+            self.connection.close()
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -207,6 +233,45 @@ def closed_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def unconnectable_url() -> Iterator[str]:
+    """A loopback URL whose listener never accepts and whose queue is full: connects time out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+def lms_refusal(lms_status: int, lms_body: Any, endpoint: str) -> tuple[int, dict[str, Any]]:
+    """LTIAAS's answer to complete when the LMS refused: ltijs's 500 wrapping the LMS's answer.
+
+    As LTIAAS's SDK reads it: `details.message` names the LMS's status as got
+    words it, `externalError` is true, `bodyReceived` is the LMS's body and
+    `externalUrl` the registration endpoint.
+    """
+    phrase = HTTPStatus(lms_status).phrase
+    return 500, {
+        "status": 500,
+        "error": "Internal Server Error",
+        "details": {
+            "message": f"Response code {lms_status} ({phrase})",
+            "externalError": True,
+            "bodyReceived": lms_body,
+            "externalUrl": endpoint,
+        },
+    }
 
 
 def _raises_without_key(expected: type[BaseException], call: Callable[[], Any]) -> Any:

@@ -9,10 +9,12 @@ import requests
 
 import portal.ltiaas
 from portal import create_app
+from portal.config import settings_from_env
 from portal.ltiaas import (
     LtiaasClient,
     LtiaasError,
     LtiaasInvalidResponse,
+    LtiaasOutcomeUnknown,
     LtiaasUnauthorized,
     LtiaasUnavailable,
     RegistrationNotFound,
@@ -24,6 +26,7 @@ REGISTRATION = {"url": "https://lms.example.edu", "supportedScopes": [], "suppor
 PLATFORM = {"id": "p1", "url": "https://lms.example.edu", "clientId": "c1", "name": "LMS"}
 
 EVERY_CALL = {
+    "read_registration": lambda api: api.read_registration(REGISTRATION_ID),
     "get_registration": lambda api: api.get_registration(REGISTRATION_ID),
     "get_raw_registration": lambda api: api.get_raw_registration(REGISTRATION_ID),
     "complete_registration": lambda api: api.complete_registration(REGISTRATION_ID),
@@ -36,6 +39,7 @@ EVERY_CALL = {
     "deactivate_platform": lambda api: api.deactivate_platform("p1"),
 }
 RETRIED = {
+    "read_registration",
     "get_registration",
     "get_raw_registration",
     "list_platforms",
@@ -47,6 +51,7 @@ RETRIED = {
 }
 NEVER_RETRIED = set(EVERY_CALL) - RETRIED
 SUCCESS = {
+    "read_registration": {"openIdConfiguration": {"issuer": "https://lms.example.edu"}},
     "get_registration": REGISTRATION,
     "get_raw_registration": {"openIdConfiguration": {}},
     "complete_registration": {"platformId": "p1", "html": ""},
@@ -176,7 +181,7 @@ def test_a_read_gives_up_after_the_configured_retries(make_client, ltiaas, expec
 def test_complete_and_create_are_never_retried(api, ltiaas, expect_error, status, name):
     ltiaas.reply(status, None, times=3)
 
-    error = expect_error(LtiaasUnavailable, lambda: EVERY_CALL[name](api))
+    error = expect_error(LtiaasOutcomeUnknown, lambda: EVERY_CALL[name](api))
 
     assert error.status == status
     assert len(ltiaas.received) == 1
@@ -232,6 +237,7 @@ def test_a_refused_connection_is_unavailable(make_client, closed_url, expect_err
 
     error = expect_error(LtiaasUnavailable, lambda: EVERY_CALL[name](api))
 
+    assert not isinstance(error, LtiaasOutcomeUnknown)
     assert error.status is None
     assert isinstance(error.__cause__, requests.ConnectionError)
     assert "could not be reached" in str(error)
@@ -259,15 +265,61 @@ def test_a_slow_read_then_a_quick_one_succeeds(make_client, ltiaas):
     assert len(ltiaas.received) == 2
 
 
-@pytest.mark.parametrize("name", ["complete_registration", "update_platform"])
-def test_a_slow_write_is_not_retried(make_client, ltiaas, expect_error, name):
+@pytest.mark.parametrize(
+    ("name", "outcome_unknown"), [("complete_registration", True), ("update_platform", False)]
+)
+def test_a_slow_write_is_not_retried(make_client, ltiaas, expect_error, name, outcome_unknown):
     api = make_client(read_timeout=0.2, retries=2)
     ltiaas.reply(200, {"platformId": "p1", "html": ""}, delay=1.0, times=3)
 
     error = expect_error(LtiaasUnavailable, lambda: EVERY_CALL[name](api))
 
     assert isinstance(error.__cause__, requests.ReadTimeout)
+    assert isinstance(error, LtiaasOutcomeUnknown) is outcome_unknown
     assert len(ltiaas.received) == 1
+
+
+# The read budget: a page waits for LTIAAS at most LTIAAS_READ_BUDGET, retries included
+
+
+@pytest.mark.parametrize("name", sorted(RETRIED))
+def test_a_slow_ltiaas_is_given_up_on_within_the_budget(make_client, ltiaas, expect_error, name):
+    api = make_client(read_timeout=2.0, retries=5, read_budget=0.5)
+    ltiaas.reply(200, SUCCESS[name], delay=5.0, times=6)
+
+    error = expect_error(LtiaasUnavailable, lambda: EVERY_CALL[name](api))
+
+    assert isinstance(error.__cause__, requests.Timeout)
+    assert "within 0.5 s" in str(error)
+    assert len(ltiaas.received) == 1  # the first attempt spent the whole budget: no retry
+
+
+def test_no_retry_starts_when_its_backoff_would_outlast_the_budget(
+    make_client, ltiaas, expect_error, monkeypatch
+):
+    slept = []
+    monkeypatch.setattr(portal.ltiaas.time, "sleep", slept.append)
+    api = make_client(retries=5, backoff_factor=0.5, read_budget=2.0)
+    ltiaas.reply(503, None, times=6)
+
+    error = expect_error(LtiaasUnavailable, api.list_platforms)
+
+    assert error.status == 503
+    assert slept == [0.5, 1.0]  # a third wait of 2 s would end past the budget
+    assert len(ltiaas.received) == 3
+
+
+def test_the_budget_does_not_cut_short_complete_which_is_tried_once(make_client, ltiaas):
+    api = make_client(read_timeout=3.0, read_budget=0.2)
+    ltiaas.reply(200, {"platformId": "p1", "html": ""}, delay=0.5)
+
+    assert api.complete_registration(REGISTRATION_ID).platform_id == "p1"
+
+
+@pytest.mark.parametrize("budget", [0, -1])
+def test_a_budget_that_is_not_positive_is_refused(budget):
+    with pytest.raises(ValueError, match="LTIAAS_READ_BUDGET"):
+        LtiaasClient("https://vendor.ltiaas.com", "k", read_budget=budget)
 
 
 # Logging
@@ -323,15 +375,22 @@ def test_the_client_is_built_from_the_settings():
             "LTIAAS_CONNECT_TIMEOUT": 2,
             "LTIAAS_READ_TIMEOUT": 9.5,
             "LTIAAS_RETRIES": 4,
+            "LTIAAS_READ_BUDGET": 7,
         }
     )
 
-    assert (api.base_url, api.platforms_path, api.timeout, api.retries) == (
+    assert (api.base_url, api.platforms_path, api.timeout, api.retries, api.read_budget) == (
         "https://vendor.ltiaas.com",
         "/admin/platforms",
         (2.0, 9.5),
         4,
+        7.0,
     )
+
+
+def test_the_read_budget_is_ten_seconds_unless_set():
+    assert settings_from_env({}, "/tmp")["LTIAAS_READ_BUDGET"] == 10
+    assert settings_from_env({"LTIAAS_READ_BUDGET": "4.5"}, "/tmp")["LTIAAS_READ_BUDGET"] == 4.5
 
 
 @pytest.mark.parametrize("url", ["", "vendor.ltiaas.com", "ftp://vendor.ltiaas.com", "https://"])

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.sandbox.helpers import ForgedLms, Sandbox
+from portal.ltiaas import LtiaasClient
+from tests.sandbox.helpers import API_KEY, ForgedLms, Sandbox
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer
@@ -19,6 +20,14 @@ if TYPE_CHECKING:
 @pytest.fixture
 def sandbox(live_server: LiveServer) -> Sandbox:
     return Sandbox(live_server)
+
+
+@pytest.fixture
+def ltiaas_client(live_server: LiveServer) -> Iterator[LtiaasClient]:
+    """The portal's own LTIAAS client, pointed at the live sandbox LTIAAS."""
+    client = LtiaasClient(live_server.url, API_KEY, retries=0)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -39,8 +39,13 @@ class Sandbox:
             return "https://canvas.instructure.com"
         return f"{self.live.lms_url}/sandbox/lms/{profile}"
 
-    def start(self, profile: str, issued_at: datetime | None = None) -> StartedAttempt:
-        """What the admin page's Start button does: a new attempt and the URL to open."""
+    def start(
+        self, profile: str, issued_at: datetime | None = None, refusal: str | None = None
+    ) -> StartedAttempt:
+        """What the admin page's Start button does: a new attempt and the URL to open.
+
+        With `refusal`, as with the page's "refuse" box: the LMS refuses in those words.
+        """
         with self.live.app.app_context():
             return start_attempt(
                 get_session(),
@@ -49,6 +54,7 @@ class Sandbox:
                 lms_url=self.live.lms_url,
                 secret_key=self.live.app.config["SECRET_KEY"],
                 issued_at=issued_at,
+                refusal=refusal,
             )
 
     def open_register_url(self, url: str) -> requests.Response:
@@ -56,7 +62,10 @@ class Sandbox:
 
     def receive(self, started: StartedAttempt) -> str:
         """Open the register URL; return the registrationId LTIAAS hands to the portal."""
-        response = self.open_register_url(started.register_url)
+        return self.receive_at(started.register_url)
+
+    def receive_at(self, register_url: str) -> str:
+        response = self.open_register_url(register_url)
         assert response.status_code == 302, response.text
         location = urlsplit(response.headers["Location"])
         assert (

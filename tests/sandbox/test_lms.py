@@ -19,16 +19,19 @@ CANVAS = "https://canvas.instructure.com/lti/"
 
 
 def assert_lms_refused(response: requests.Response, code: int) -> dict:
+    """LTIAAS's 500 wrapping the LMS's answer, as LTIAAS's SDK reads it; its `details`."""
     assert response.status_code == 500, response.text
     body = response.json()
     assert body["status"] == 500
     assert (
         body["details"]["message"]
         == {
+            400: "Response code 400 (Bad Request)",
             401: "Response code 401 (Unauthorized)",
             422: "Response code 422 (Unprocessable Entity)",
         }[code]
     )
+    assert body["details"]["externalError"] is True
     return body["details"]
 
 
@@ -69,7 +72,7 @@ def test_without_its_registration_token_the_lms_refuses_and_the_registration_sta
 
     details = assert_lms_refused(sandbox.complete(registration_id), 401)
 
-    assert details["externalError"]["error"] == "invalid_token"
+    assert details["bodyReceived"]["error"] == "invalid_token"
     assert sandbox.registration(registration_id).status_code == 200
     assert sandbox.complete(registration_id).status_code == 500
     assert sandbox.lms_tools() == []
@@ -82,7 +85,7 @@ def test_an_expired_registration_token_is_refused(sandbox: Sandbox) -> None:
 
     details = assert_lms_refused(sandbox.complete(registration_id), 401)
 
-    assert "expired" in details["externalError"]["error_description"]
+    assert "expired" in details["bodyReceived"]["error_description"]
     assert sandbox.registration(registration_id).status_code == 200
 
 
@@ -93,7 +96,7 @@ def test_a_registration_token_works_only_once(sandbox: Sandbox) -> None:
     replayed = sandbox.receive(started)
     details = assert_lms_refused(sandbox.complete(replayed), 401)
 
-    assert "already been used" in details["externalError"]["error_description"]
+    assert "already been used" in details["bodyReceived"]["error_description"]
     assert sandbox.registration(replayed).status_code == 200
     assert len(sandbox.lms_tools()) == 1
 
@@ -120,8 +123,8 @@ def test_canvas_answers_422_and_the_registration_can_be_completed_afterwards(san
     refused = sandbox.complete(registration_id, {"messages": [{"type": "LtiSomethingNewRequest"}]})
 
     details = assert_lms_refused(refused, 422)
-    assert details["externalError"] == {
-        "errors": [{"message": details["externalError"]["errors"][0]["message"]}]
+    assert details["bodyReceived"] == {
+        "errors": [{"message": details["bodyReceived"]["errors"][0]["message"]}]
     }
     assert details["externalUrl"] == registration_endpoint(sandbox, "canvas")
     accepted = sandbox.complete(
