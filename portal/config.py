@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
 SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
 SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
+STRIPE_JS_BASE = "https://js.stripe.com"
 
 
 class ApprovalPolicy(StrEnum):
@@ -114,10 +115,14 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "STRIPE_PRICE_ID": environ.get("STRIPE_PRICE_ID"),
         "STRIPE_PRICE_MODE": environ.get("STRIPE_PRICE_MODE", "").strip(),
         "STRIPE_API_BASE": environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
-        "STRIPE_JS_URL": environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+        # Stripe.js is loaded from STRIPE_JS_BASE/<release>/stripe.js, the release matching
+        # the API version stripe-python pins (portal.billing.stripe_js).
+        "STRIPE_JS_BASE": environ.get("STRIPE_JS_BASE", STRIPE_JS_BASE).strip().rstrip("/"),
         "STRIPE_TIMEOUT": _number(environ, "STRIPE_TIMEOUT", 20),
         "STRIPE_MAX_RETRIES": int(_number(environ, "STRIPE_MAX_RETRIES", 2)),
         "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
+        # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
+        "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
     }
 
 
@@ -170,7 +175,7 @@ def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:
         STRIPE_PUBLISHABLE_KEY="pk_test_sandbox",
         STRIPE_WEBHOOK_SECRET="whsec_sandbox",  # noqa: S106 - the stand-in's own
         STRIPE_API_BASE=f"{portal}/sandbox/stripe",
-        STRIPE_JS_URL=f"{portal}/static/js/stripe-standin.js",
+        STRIPE_JS_BASE=f"{portal}/sandbox/stripe/js",
     )
     if settings.get("STRIPE_PRICE_ID") is None:
         settings["STRIPE_PRICE_ID"] = "price_sandbox_registration"
@@ -206,8 +211,8 @@ def _refuse_unsafe_stripe(settings: dict[str, Any]) -> None:
         raise ConfigError("production needs your real STRIPE_SECRET_KEY, not the sandbox's")
     if not settings["STRIPE_API_BASE"].startswith("https://"):
         raise ConfigError("production needs an https:// STRIPE_API_BASE")
-    if not settings["STRIPE_JS_URL"].startswith("https://js.stripe.com/"):
-        raise ConfigError("production loads Stripe.js from https://js.stripe.com/ only (STRIPE_JS_URL)")
+    if settings["STRIPE_JS_BASE"] != STRIPE_JS_BASE:
+        raise ConfigError(f"production loads Stripe.js from {STRIPE_JS_BASE} only (STRIPE_JS_BASE)")
 
 
 def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

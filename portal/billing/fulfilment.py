@@ -48,11 +48,17 @@ class FulfilmentResult:
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    """`state` is "paid" (nothing to pay), "processing" (an async payment is under way) or "open"."""
+    """`state` is "paid" (nothing to pay), "processing" (an async payment is under way) or "open".
+
+    An open embedded session comes with its `client_secret` (kept from create). `replaced` names
+    how the attempt before this new one ended ("failed", "expired"), so the page can say so.
+    """
 
     state: str
     payment: Payment
     session: CheckoutSessionInfo | None = None
+    client_secret: str | None = None
+    replaced: str | None = None
 
 
 def payment_required(user: User | None = None) -> bool:
@@ -113,6 +119,7 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
             stripe_customer=info.customer,
             stripe_payment_intent=info.payment_intent,
             stripe_subscription=info.subscription,
+            stripe_client_secret=None,
             paid_at=utcnow(),
             updated_at=utcnow(),
         )
@@ -181,7 +188,7 @@ def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> Fulfi
             Payment.status == PaymentStatus.PENDING.value,
             Payment.stripe_session_id == info.id,
         )
-        .values(status=status.value, updated_at=utcnow())
+        .values(status=status.value, stripe_client_secret=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == 1:
@@ -198,7 +205,11 @@ def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> Fulfi
 
 
 def mark_session_failed(session_id: str) -> FulfilmentResult:
-    """An asynchronous payment failed: the payment becomes failed (a new attempt may follow)."""
+    """An asynchronous payment failed: the payment becomes failed (a new attempt may follow).
+
+    The session itself stays "complete" and "unpaid" forever, as while the payment was
+    processing: this mark is what tells the two apart.
+    """
     return _close_attempt(session_id, PaymentStatus.FAILED, accept="complete")
 
 
@@ -276,6 +287,7 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
         "ui_mode": ui_mode,
         "status": PaymentStatus.PENDING.value,
         "stripe_session_id": None,
+        "stripe_client_secret": None,
         "updated_at": utcnow(),
     }
     result = db.execute(statement.values(**values).execution_options(synchronize_session=False))
@@ -284,16 +296,17 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
     return attempt if result.rowcount == 1 else None
 
 
-def _attach_session(db: Session, payment: Payment, attempt: int, session_id: str) -> bool:
+def _attach_session(db: Session, payment: Payment, attempt: int, info: CheckoutSessionInfo) -> bool:
+    """Make `info` the attempt's session, keeping the client secret that only create returns."""
     result = db.execute(
         update(Payment)
         .where(
             Payment.id == payment.id,
             Payment.attempt == attempt,
             Payment.status == PaymentStatus.PENDING.value,
-            or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == session_id),
+            or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == info.id),
         )
-        .values(stripe_session_id=session_id, updated_at=utcnow())
+        .values(stripe_session_id=info.id, stripe_client_secret=info.client_secret, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.commit()
@@ -308,12 +321,22 @@ def _expire_quietly(session_id: str) -> None:
         log.warning("could not expire superseded checkout session %s", session_id)
 
 
+def _reusable(payment: Payment, info: CheckoutSessionInfo, ui_mode: str) -> bool:
+    """Whether the current attempt's open session serves `ui_mode` as it is."""
+    if not (info.is_open and payment.status == PaymentStatus.PENDING.value and payment.ui_mode == ui_mode):
+        return False
+    # Stripe.js needs the client secret, which only create returned (kept since this column exists).
+    return ui_mode != EMBEDDED or payment.stripe_client_secret is not None
+
+
 def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
     """An open Checkout Session of `ui_mode` for `payment`, reusing the current one when it can.
 
     Never leaves two payable sessions for one payment: an open session of the other
-    mode is expired first, a completed one is fulfilled, and a paid payment starts
-    nothing. Raises PaymentProviderUnavailable/PaymentProviderError.
+    mode is expired first, a completed one is fulfilled (or, while its asynchronous
+    payment is processing, waited for), and a paid payment starts nothing. A session whose
+    asynchronous payment failed never reopens, so a new attempt starts, with a new session.
+    Raises PaymentProviderUnavailable/PaymentProviderError.
     """
     if ui_mode not in (EMBEDDED, HOSTED):
         raise ValueError(f"unknown ui_mode {ui_mode!r}")
@@ -323,15 +346,18 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
         db.refresh(payment)
         if payment.is_paid:
             return CheckoutStart("paid", payment)
+        ended = payment.status if payment.status != PaymentStatus.PENDING.value else None
         if payment.stripe_session_id:
             info = gateway.retrieve_session(payment.stripe_session_id)
             if info.status == "complete":
                 result = _record_if_paid(db, info, payment, "customer")
-                return CheckoutStart("paid" if result.paid else "processing", payment, info)
-            pending = payment.status == PaymentStatus.PENDING.value
-            if info.is_open and pending and payment.ui_mode == ui_mode:
-                return CheckoutStart("open", payment, info)
-            if info.is_open:
+                if result.paid:
+                    return CheckoutStart("paid", payment, info)
+                if payment.status != PaymentStatus.FAILED.value:
+                    return CheckoutStart("processing", payment, info)
+            elif _reusable(payment, info, ui_mode):
+                return CheckoutStart("open", payment, info, client_secret=payment.stripe_client_secret)
+            elif info.is_open:
                 try:
                     gateway.expire_session(info.id)
                 except PaymentProviderError:
@@ -340,8 +366,8 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
         if attempt is None:
             continue
         info = _create_session(payment, ui_mode)
-        if _attach_session(db, payment, attempt, info.id):
-            return CheckoutStart("open", payment, info)
+        if _attach_session(db, payment, attempt, info):
+            return CheckoutStart("open", payment, info, client_secret=info.client_secret, replaced=ended)
         _expire_quietly(info.id)
     raise PaymentProviderUnavailable("checkout kept changing under this request; try again")
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.stripe.com"
+# The API version every request names (stripe-python sends it as Stripe-Version): the page's
+# Stripe.js release must match it (portal.billing.stripe_js).
+PINNED_API_VERSION: str = stripe.api_version
 EMBEDDED = "embedded_page"
 HOSTED = "hosted_page"
 UI_MODES = (EMBEDDED, HOSTED)
@@ -276,4 +279,8 @@ def get_gateway() -> StripeGateway:
 
 
 def init_stripe(app: Flask) -> None:
+    """The gateway, and the Stripe.js release that matches its API version (raises ConfigError)."""
+    from portal.billing.stripe_js import init_stripe_js  # it reads PINNED_API_VERSION from here
+
     app.extensions["stripe_gateway"] = StripeGateway.from_config(app.config)
+    init_stripe_js(app)

@@ -17,7 +17,6 @@ be registered (expired, finished), nor for someone who does not pay (staff, nobo
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
@@ -43,35 +42,23 @@ from portal.billing.stripe_gateway import (
     PaymentProviderUnavailable,
     get_gateway,
 )
+from portal.billing.stripe_js import get_stripe_js
 from portal.db import get_session
-from portal.models import Payment
+from portal.models import Payment, PaymentStatus
 from portal.registration.access import may_act_on
 from portal.registration.display import describe
 from portal.security import add_csp_source, forbid_framing
 
-STRIPE_JS_URL = "https://js.stripe.com/v3/"
-STRIPE_CSP = {
-    "script-src": ("https://js.stripe.com",),
-    "frame-src": ("https://js.stripe.com", "https://hooks.stripe.com", "https://checkout.stripe.com"),
-    "connect-src": ("https://api.stripe.com", "https://checkout.stripe.com"),
-}
 UNAVAILABLE = "Payment is unavailable right now. Please try again in a minute."
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+ASYNC_FAILED = (
+    "Your bank declined the payment after it was submitted, so it was not paid. You can pay again below."
+)
 
 
 def allow_stripe_js() -> None:
-    """Let this response load Stripe.js and its frames, and nothing more (the stand-in's origin
-    instead when STRIPE_JS_URL points at it)."""
-    js_url = current_app.config.get("STRIPE_JS_URL") or STRIPE_JS_URL
-    if _origin(js_url) == _origin(STRIPE_JS_URL):
-        sources: dict[str, tuple[str, ...]] = STRIPE_CSP
-    else:
-        sources = dict.fromkeys(STRIPE_CSP, (_origin(js_url),))
-    for directive, origins in sources.items():
+    """Let this response load Stripe.js and Checkout as Stripe's security guide lists (or the
+    stand-in's origin, when STRIPE_JS_BASE points at it), and nothing more."""
+    for directive, origins in get_stripe_js().csp_sources().items():
         for origin in origins:
             add_csp_source(directive, origin)
 
@@ -149,8 +136,10 @@ def checkout(public_id: str) -> Response | str:
         fee=_fee_label(),
         next_url=with_session_token(_flow_page(payment)),
         hosted_url=url_for_hosted(payment),
-        stripe_js_url=current_app.config.get("STRIPE_JS_URL") or STRIPE_JS_URL,
-        publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY", ""),
+        stripe_js=get_stripe_js(),
+        publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
+        problem=ASYNC_FAILED if payment.status == PaymentStatus.FAILED.value else None,
+        async_failed=ASYNC_FAILED,
     )
 
 
@@ -172,8 +161,10 @@ def url_for_hosted(payment: Payment) -> str:
 
 def _start_json(start: CheckoutStart) -> dict[str, Any]:
     body: dict[str, Any] = {"state": start.state}
-    if start.state == "open" and start.session is not None:
-        body["client_secret"] = start.session.client_secret
+    if start.state == "open":
+        body["client_secret"] = start.client_secret
+    if start.replaced == PaymentStatus.FAILED.value:
+        body["notice"] = ASYNC_FAILED
     return body
 
 
@@ -183,6 +174,7 @@ def create_session(public_id: str) -> tuple[Response, int]:
 
     Answers {"state": "open", "client_secret": ...}, {"state": "paid"}, {"state": "processing"}
     or, when nothing may be paid now, {"state": "closed"} (the page then goes back to the flow).
+    An open session that replaces one whose bank debit failed comes with a `notice` saying so.
     """
     payment = _payment_for_browser(public_id)
     if not payment.is_paid and not _may_pay(payment):
@@ -231,18 +223,21 @@ def hosted(token: str) -> Response | tuple[str, int]:
 
 def _fulfil_from_return(payment: Payment) -> bool:
     """Record what Stripe says of the session it sent the browser back with (`session_id`);
-    True if that session is `payment`'s, which is what lets a browser with no session in."""
+    True if that session is `payment`'s, which is what lets a browser with no session in.
+
+    Any other id is answered without asking Stripe: the page must not let anyone make us
+    look up arbitrary sessions. (The session that paid stays the payment's, so a late
+    return still matches.)
+    """
     session_id = request.args.get("session_id", "")
-    if not (session_id.startswith("cs_") and len(session_id) <= 255):
+    if not session_id or session_id != payment.stripe_session_id:
         return False
-    belongs = False
     try:
-        result = fulfil_checkout_session(session_id, actor="customer")
-        belongs = result.payment is not None and result.payment.id == payment.id
+        fulfil_checkout_session(session_id, actor="customer")
     except (PaymentProviderUnavailable, PaymentProviderError):
         current_app.logger.warning("could not confirm session %s on return", session_id)
     get_session().refresh(payment)
-    return belongs or payment.stripe_session_id == session_id
+    return True
 
 
 @bp.get("/return/<public_id>")

@@ -45,6 +45,9 @@ class Payment(Base):
     # The current attempt's session; a paid payment keeps the session that paid.
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     ui_mode: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The current embedded session's client secret, as create returned it: Stripe's retrieve is
+    # not documented to return it. Cleared when the attempt ends.
+    stripe_client_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     amount_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     stripe_customer: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -1,4 +1,4 @@
-"""A log of the calls made to the LTIAAS stand-in, for tests and for curious developers."""
+"""A log of the calls made to the LTIAAS and Stripe stand-ins, for tests and for curious developers."""
 
 from __future__ import annotations
 

@@ -6,10 +6,20 @@
   var POLL_MS = 1500;
   var POLL_LIMIT_MS = 30 * 60 * 1000;
   var NOTHING_TO_PAY = new Error("nothing to pay");
+  var FORM_UNAVAILABLE = "The payment form could not be shown here. " +
+    "Use “Pay in a new window” below to pay on Stripe's own page.";
 
   function setStatus(text) {
     var el = document.getElementById("payment-status");
     if (el) { el.textContent = text; }
+  }
+
+  // A problem the customer must read (role=alert); empty text hides it.
+  function setProblem(text) {
+    var el = document.getElementById("payment-problem");
+    if (!el) { return; }
+    el.textContent = text;
+    el.hidden = !text;
   }
 
   function goTo(url) {
@@ -42,11 +52,16 @@
   }
 
   function initReturnPage(root) {
-    pollStatus(root.dataset.statusUrl, function () { goTo(root.dataset.nextUrl); });
+    pollStatus(root.dataset.statusUrl, function () { goTo(root.dataset.nextUrl); }, function (state) {
+      setStatus(state === "failed" ?
+        "Your bank declined the payment after it was submitted, so it was not paid. Continue to pay again." :
+        "The payment session expired before it was paid. Continue to pay again.");
+    });
   }
 
   function initCheckoutPage(root) {
     var data = root.dataset;
+    var stripe = null; // one Stripe instance per page, created on first use
     var checkout = null;
     var stopPolling = null;
     var waiting = document.getElementById("payment-waiting");
@@ -72,7 +87,9 @@
         setStatus("Payment received.");
         goTo(data.nextUrl);
       }, function (state) {
-        setStatus(state === "failed" ? "The payment failed. Please try again." : "The payment session expired. Please try again.");
+        // A failed bank debit never reopens its Checkout Session: the server starts a new one.
+        if (state === "failed") { setProblem(data.asyncFailedMessage); }
+        setStatus(state === "failed" ? "" : "The payment session expired. Please pay again.");
         if (waiting) { waiting.hidden = true; }
         mountEmbedded();
       });
@@ -80,6 +97,7 @@
 
     function fetchClientSecret() {
       return postJson(data.sessionUrl).then(function (body) {
+        if (body.notice) { setProblem(body.notice); }
         if (body.state === "open") { return body.client_secret; }
         if (body.state === "closed") {
           // Nothing may be paid now (the registration closed): the flow's page says why.
@@ -102,17 +120,41 @@
       if (checkout) { checkout.destroy(); checkout = null; }
     }
 
+    // Stripe.js did not load, or could not show its form: never a blank form, say so and
+    // point at the new window, which needs no Stripe.js in this page.
+    function formUnavailable(error) {
+      destroyEmbedded();
+      if (window.console && error) { window.console.error(error); }
+      setStatus("");
+      setProblem(FORM_UNAVAILABLE);
+      if (newWindowLink) { newWindowLink.classList.replace("button-secondary", "button-primary"); }
+    }
+
+    // The Embedded Checkout of the release this page loaded: the server names its method
+    // (data-embedded-checkout-method) from the same release as the script's URL.
+    function createEmbeddedCheckout() {
+      if (!stripe) { stripe = window.Stripe(data.publishableKey); }
+      return stripe[data.embeddedCheckoutMethod]({ fetchClientSecret: fetchClientSecret, onComplete: onComplete });
+    }
+
     function mountEmbedded() {
       destroyEmbedded();
-      if (typeof window.Stripe !== "function") {
-        setStatus("The payment form could not load here. Use “Pay in a new window”.");
+      if (typeof window.Stripe !== "function") { formUnavailable(new Error("Stripe.js did not load")); return; }
+      var created;
+      try {
+        created = createEmbeddedCheckout();
+      } catch (error) { // e.g. a method this release does not have
+        formUnavailable(error);
         return;
       }
-      var stripe = window.Stripe(data.publishableKey);
-      Promise.resolve(stripe.createEmbeddedCheckoutPage({ fetchClientSecret: fetchClientSecret, onComplete: onComplete }))
-        .then(function (instance) { checkout = instance; instance.mount("#checkout"); })
-        .catch(function (error) {
-          if (error !== NOTHING_TO_PAY) { setStatus(error.message + " You can also use “Pay in a new window”."); }
+      Promise.resolve(created)
+        .then(function (instance) {
+          checkout = instance;
+          try { instance.mount("#checkout"); } catch (error) { formUnavailable(error); }
+        }, function (error) {
+          if (error === NOTHING_TO_PAY) { return; }
+          if (error && error.name === "IntegrationError") { formUnavailable(error); return; }
+          setStatus(error.message + " You can also use “Pay in a new window”.");
         });
     }
 
@@ -134,6 +176,7 @@
         if (stopPolling) { stopPolling(); }
         if (waiting) { waiting.hidden = true; }
         setStatus("");
+        setProblem("");
         mountEmbedded();
       });
     }

@@ -1,17 +1,27 @@
 // A stand-in for Stripe.js's Embedded Checkout (development, tests and the sandbox only;
-// production loads https://js.stripe.com/v3/). Same surface as the dahlia-era API:
+// production loads Stripe's own release). The stand-in serves this file at Stripe's paths
+// (/sandbox/stripe/js/<release>/stripe.js, /sandbox/stripe/js/v3/) and writes in the release
+// it imitates, whose Embedded Checkout method is the only one it has:
 //   const checkout = await Stripe(pk).createEmbeddedCheckoutPage({fetchClientSecret, onComplete});
-//   checkout.mount("#checkout"); ... checkout.destroy();
+//   (the legacy v3 release: initEmbeddedCheckout), then checkout.mount("#checkout"); checkout.destroy();
+// Calling the other release's method throws, as an undefined function does with Stripe's script.
 // The form itself is a frame from the stand-in's origin (/sandbox/stripe/embedded), which
 // tells this page about completion by postMessage.
 (function () {
   "use strict";
 
+  var IMITATED = /*STANDIN_RELEASE*/null;
+  if (!IMITATED) {
+    // Loaded from somewhere that is not a release's path: like a Stripe.js that did not load.
+    if (window.console) { window.console.error("Stripe.js stand-in: load it from /sandbox/stripe/js/<release>/stripe.js"); }
+    return;
+  }
+
   var script = document.currentScript;
-  var standinBase = (script && script.dataset.standinBase) ||
-    (script ? new URL(script.src).origin : window.location.origin) + "/sandbox/stripe";
+  var standinBase = (script ? new URL(script.src).origin : window.location.origin) + "/sandbox/stripe";
   var frameOrigin = new URL(standinBase).origin;
   var active = null;
+  var instances = 0;
 
   function IntegrationError(message) {
     var error = new Error(message);
@@ -68,38 +78,49 @@
     if (active === this) { active = null; }
   };
 
+  // Embedded Checkout, under whichever name the imitated release gives it.
+  function embeddedCheckout(options) {
+    var name = IMITATED.embeddedCheckout;
+    options = options || {};
+    if (active) {
+      return Promise.reject(IntegrationError("You cannot have multiple Embedded Checkout objects. Call destroy() first."));
+    }
+    var fetchClientSecret = options.fetchClientSecret;
+    if (typeof fetchClientSecret !== "function") {
+      if (typeof options.clientSecret !== "string") {
+        return Promise.reject(IntegrationError(name + "(): pass fetchClientSecret (a function returning a Promise)."));
+      }
+      fetchClientSecret = function () { return Promise.resolve(options.clientSecret); };
+    }
+    var placeholder = {};
+    active = placeholder;
+    return Promise.resolve().then(fetchClientSecret).then(function (clientSecret) {
+      if (typeof clientSecret !== "string" || clientSecret.indexOf("_secret_") < 0) {
+        throw IntegrationError("fetchClientSecret() did not return a Checkout Session client secret.");
+      }
+      var checkout = new EmbeddedCheckout(clientSecret, options.onComplete);
+      active = checkout;
+      return checkout;
+    }).catch(function (error) {
+      if (active === placeholder) { active = null; }
+      throw error;
+    });
+  }
+
   function Stripe(publishableKey) {
     if (typeof publishableKey !== "string" || publishableKey.indexOf("pk_") !== 0) {
       throw IntegrationError("Invalid value for Stripe(): apiKey should be a publishable key (pk_...).");
     }
-    return {
-      createEmbeddedCheckoutPage: function (options) {
-        options = options || {};
-        if (active) {
-          return Promise.reject(IntegrationError("You cannot have multiple Embedded Checkout objects. Call destroy() first."));
-        }
-        if (typeof options.fetchClientSecret !== "function") {
-          return Promise.reject(IntegrationError("createEmbeddedCheckoutPage(): fetchClientSecret must be a function."));
-        }
-        var placeholder = {};
-        active = placeholder;
-        return Promise.resolve(options.fetchClientSecret()).then(function (clientSecret) {
-          if (typeof clientSecret !== "string" || clientSecret.indexOf("_secret_") < 0) {
-            throw IntegrationError("fetchClientSecret() did not return a Checkout Session client secret.");
-          }
-          var checkout = new EmbeddedCheckout(clientSecret, options.onComplete);
-          active = checkout;
-          return checkout;
-        }, function (error) {
-          if (active === placeholder) { active = null; }
-          throw error;
-        });
-      },
-      initEmbeddedCheckout: function () {
-        throw IntegrationError("initEmbeddedCheckout() was replaced by createEmbeddedCheckoutPage() in the dahlia release.");
-      },
-    };
+    instances += 1;
+    var stripe = {};
+    stripe[IMITATED.embeddedCheckout] = embeddedCheckout;
+    return stripe;
   }
 
   window.Stripe = Stripe;
+  // For tests: which release this imitates, and how many Stripe instances the page made.
+  window.StripeStandin = {
+    release: IMITATED.release,
+    instances: function () { return instances; },
+  };
 })();

@@ -27,6 +27,7 @@ from werkzeug.serving import make_server
 from portal.billing.stripe_gateway import init_stripe
 from portal.db import get_session
 from portal.models import AuditEvent, Payment, Registration, User, WebSession, utcnow
+from portal.sandbox.calls import list_calls
 from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
 from portal.sandbox.stripe_standin import deliver_event, register_stripe_standin, sign_webhook_payload
 from tests.conftest import LiveServer, free_port, make_test_app
@@ -36,6 +37,9 @@ SECRET_KEY = "sk_test_billing_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_billing_secret"
 PAYING_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
+# The stand-in's ACH Direct Debit test accounts: the debit settles later, paid or failed.
+PAYING_BANK_ACCOUNT = "000123456789"
+FAILING_BANK_ACCOUNT = "000111111116"
 
 
 def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
@@ -48,9 +52,10 @@ def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_PRICE_ID": "price_registration",
         "STRIPE_API_BASE": f"{url}/sandbox/stripe",
-        "STRIPE_JS_URL": f"{url}/static/js/stripe-standin.js",
+        "STRIPE_JS_BASE": f"{url}/sandbox/stripe/js",
         "STRIPE_TIMEOUT": 5,
         "SANDBOX_STRIPE_WEBHOOKS": False,
+        "SANDBOX_STRIPE_SETTLE_AFTER": None,
     }
     settings.update(overrides)
     app = make_test_app(tmp_path, **settings)
@@ -149,6 +154,27 @@ def pay_embedded(live: LiveServer, client_secret: str, card: str = PAYING_CARD) 
         data={"client_secret": client_secret, "origin": live.url, "card_number": card},
         timeout=10,
     )
+
+
+def pay_by_bank_debit(live: LiveServer, client_secret: str, account: str) -> requests.Response:
+    """What the stand-in's embedded frame sends when the customer debits a US bank account."""
+    return requests.post(
+        f"{live.url}/sandbox/stripe/embedded",
+        data={
+            "client_secret": client_secret,
+            "origin": live.url,
+            "payment_method": "us_bank_account",
+            "routing_number": "110000000",
+            "account_number": account,
+        },
+        timeout=10,
+    )
+
+
+def stripe_api_calls(app: Flask, path_contains: str = "/sandbox/stripe/v1/") -> list[dict[str, Any]]:
+    """The calls that reached the Stripe stand-in's API, oldest first (its call log)."""
+    with app.app_context():
+        return list_calls(get_session(), path_contains)
 
 
 def pay_hosted(live: LiveServer, url: str, card: str = PAYING_CARD) -> requests.Response:
@@ -255,6 +281,7 @@ def stripe_over_http(app: Flask) -> Iterator[str]:
         STRIPE_API_BASE=f"{url}/sandbox/stripe",
         STRIPE_PRICE_ID=FLOW_PRICE,
         SANDBOX_STRIPE_WEBHOOKS=False,
+        SANDBOX_STRIPE_SETTLE_AFTER=None,
         SANDBOX_STRIPE_WEBHOOK_URL=f"{url}/billing/webhook",
     )
     init_stripe(app)

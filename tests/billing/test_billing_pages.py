@@ -13,17 +13,23 @@ import pytest
 import requests
 from flask import Flask
 
-from portal.billing.fulfilment import get_or_create_payment
+from portal.billing.fulfilment import get_or_create_payment, start_checkout
+from portal.billing.stripe_gateway import HOSTED
 from portal.db import get_session
 from portal.models import Payment, utcnow
+from portal.sandbox.stripe_standin import settle_async_payment
 from tests.billing.conftest import (
+    FAILING_BANK_ACCOUNT,
     a_customer,
     browser_token,
     data_attribute,
+    deliver_webhooks,
     make_registration,
+    pay_by_bank_debit,
     pay_embedded,
     pay_hosted,
     reload,
+    stripe_api_calls,
 )
 
 NEXT = "/registration/abc/complete?step=2"
@@ -66,11 +72,16 @@ def post_from_page(billing, page: requests.Response, attribute: str) -> requests
 
 def test_the_checkout_page_loads_the_stripe_js_stand_in_and_allows_only_its_origin(billing, payment) -> None:
     page = open_checkout(billing, payment)
-    assert f'<script src="{billing.url}/static/js/stripe-standin.js"></script>' in page.text
+    # The stand-in at Stripe's own path for the release of the pinned API version, and that
+    # release's Embedded Checkout method handed to the page's script.
+    assert f'<script src="{billing.url}/sandbox/stripe/js/endive/stripe.js"></script>' in page.text
+    assert data_attribute(page.text, "stripe-js-release") == "endive"
+    assert data_attribute(page.text, "embedded-checkout-method") == "createEmbeddedCheckoutPage"
     assert data_attribute(page.text, "publishable-key") == "pk_test_billing"
     assert data_attribute(page.text, "next-url").startswith(NEXT + "&_st=")  # the flow's session goes on
     assert 'Registration fee: <strong id="fee">49.00 USD</strong>' in page.text
     assert 'aria-current="step"' in page.text and 'data-step="pay"' in page.text
+    assert 'id="payment-problem" class="notice notice-error" role="alert" hidden' in page.text
     policy = csp(page)
     for directive in ("script-src", "frame-src", "connect-src"):
         extra = [s for s in policy[directive] if s != "'self'" and not s.startswith("'nonce-")]
@@ -78,21 +89,55 @@ def test_the_checkout_page_loads_the_stripe_js_stand_in_and_allows_only_its_orig
     assert "stripe.com" not in page.headers["Content-Security-Policy"]
 
 
-def test_with_real_stripe_js_the_page_allows_stripes_origins_and_nothing_more(make_billing) -> None:
-    live = make_billing(STRIPE_JS_URL="")
+REAL_LOOKING_STRIPE = {
+    "STRIPE_SECRET_KEY": "sk_test_51NzQRsLkdIwHu7ixAbCdEfGhIjKlMnOpQrStUvWxYz",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_51NzQRsLkdIwHu7ixZyXwVuTsRqPoNmLkJiHgFeDcBa",
+    "STRIPE_WEBHOOK_SECRET": "whsec_9f86d081884c7d659a2feaa0c55ad015",
+    "STRIPE_JS_BASE": "https://js.stripe.com",
+}
+
+
+def test_with_real_stripe_js_the_page_loads_the_pinned_release_and_allows_what_stripe_lists(
+    make_billing,
+) -> None:
+    # Real-looking settings, as a vendor sets them; only the API itself stays the stand-in.
+    live = make_billing(**REAL_LOOKING_STRIPE)
     with live.app.app_context():
         payment = get_or_create_payment(make_registration(live.app), a_customer())
     page = open_checkout(live, payment)
-    assert '<script src="https://js.stripe.com/v3/"></script>' in page.text
+    assert '<script src="https://js.stripe.com/endive/stripe.js"></script>' in page.text
+    assert data_attribute(page.text, "embedded-checkout-method") == "createEmbeddedCheckoutPage"
+    assert data_attribute(page.text, "publishable-key") == REAL_LOOKING_STRIPE["STRIPE_PUBLISHABLE_KEY"]
     policy = csp(page)
-    assert policy["script-src"][-1:] == ["https://js.stripe.com"]
-    assert policy["frame-src"][1:] == [
+    # Stripe's security guide, for Stripe.js and Checkout (and Link).
+    assert policy["script-src"][2:] == [
         "https://js.stripe.com",
-        "https://hooks.stripe.com",
+        "https://*.js.stripe.com",
         "https://checkout.stripe.com",
     ]
-    assert policy["connect-src"][1:] == ["https://api.stripe.com", "https://checkout.stripe.com"]
-    assert policy["default-src"] == ["'self'"]
+    assert policy["frame-src"][1:] == [
+        "https://js.stripe.com",
+        "https://*.js.stripe.com",
+        "https://hooks.stripe.com",
+        "https://checkout.stripe.com",
+        "https://link.com",
+        "https://*.link.com",
+    ]
+    assert policy["connect-src"][1:] == [
+        "https://api.stripe.com",
+        "https://checkout.stripe.com",
+        "https://link.com",
+        "https://*.link.com",
+    ]
+    assert policy["img-src"] == ["'self'", "data:", "https://*.stripe.com"]
+    assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+    assert live.url not in page.headers["Content-Security-Policy"]  # no stand-in origin
+
+
+def test_only_the_checkout_page_allows_stripe(make_billing) -> None:
+    live = make_billing(**REAL_LOOKING_STRIPE)
+    other = requests.get(f"{live.url}/billing/cancelled/whatever", timeout=10)
+    assert "stripe.com" not in other.headers["Content-Security-Policy"]
 
 
 def test_the_page_fetches_one_client_secret_however_often_it_asks(billing, payment) -> None:
@@ -221,6 +266,61 @@ def test_the_new_windows_done_page_needs_the_session_stripe_sent_it_with(billing
     done = f"{billing.url}/billing/done/{payment.public_id}"
     assert requests.get(done, timeout=10).status_code == 404
     assert requests.get(done, params={"session_id": "cs_test_someone_else"}, timeout=10).status_code == 404
+
+
+def test_the_pages_stripe_returns_to_ask_stripe_only_about_the_payments_own_session(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    own = post_from_page(billing, page, "session-url").json()["client_secret"].split("_secret_")[0]
+    with billing.app.app_context():  # a real session, of another registration's payment
+        other = start_checkout(make_registration(billing.app), a_customer("other@example.edu"), HOSTED)
+    before = len(stripe_api_calls(billing.app))
+    for foreign in (other.session.id, "cs_test_" + "a" * 56, "cs_live_x"):
+        for page_name in ("done", "return"):
+            response = requests.get(
+                f"{billing.url}/billing/{page_name}/{payment.public_id}",
+                params={"session_id": foreign},
+                timeout=10,
+            )
+            assert response.status_code in (200, 404)
+            assert "Payment received" not in response.text
+    assert len(stripe_api_calls(billing.app)) == before  # not one call reached Stripe
+
+    done = requests.get(
+        f"{billing.url}/billing/done/{payment.public_id}", params={"session_id": own}, timeout=10
+    )
+    assert done.status_code == 200 and "Waiting for your payment" in done.text
+    (call,) = stripe_api_calls(billing.app)[before:]
+    assert (call["method"], call["path"]) == ("GET", f"/sandbox/stripe/v1/checkout/sessions/{own}")
+
+
+def test_a_failed_bank_debit_is_told_and_paid_again_from_the_page(billing, payment) -> None:
+    token = token_of(billing, payment)
+    page = open_checkout(billing, payment, token=token)
+    status_url = billing.url + data_attribute(page.text, "status-url")
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    pay_by_bank_debit(billing, secret, FAILING_BANK_ACCOUNT)
+    assert requests.get(status_url, timeout=10).json() == {"status": "pending", "paid": False}
+    assert post_from_page(billing, page, "session-url").json() == {"state": "processing"}  # no second session
+
+    session_id = secret.split("_secret_")[0]
+    with billing.app.app_context():
+        settle_async_payment(get_session(), session_id)  # the bank declines, days later
+    assert deliver_webhooks(billing.app, session_id) == [200, 200]
+    assert requests.get(status_url, timeout=10).json() == {"status": "failed", "paid": False}
+
+    reopened = open_checkout(billing, payment, token=token)
+    assert (
+        '<p id="payment-problem" class="notice notice-error" role="alert">Your bank declined the payment '
+        "after it was submitted, so it was not paid. You can pay again below.</p>"
+    ) in reopened.text
+    answer = post_from_page(billing, reopened, "session-url").json()
+    assert answer["state"] == "open" and answer["client_secret"] != secret
+    assert answer["notice"].startswith("Your bank declined the payment after it was submitted")
+    assert post_from_page(billing, reopened, "session-url").json()["client_secret"] == answer["client_secret"]
+
+    pay_embedded(billing, answer["client_secret"])
+    assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
+    assert reload(payment).stripe_client_secret is None  # not kept once it has served
 
 
 @pytest.mark.parametrize("who", ["a stranger", "another registration's flow"])

@@ -27,7 +27,7 @@ from tests.billing.conftest import (
 
 def paid_session(app: Flask, live) -> tuple:
     start = start_checkout(make_registration(app), a_customer(), EMBEDDED)
-    pay_embedded(live, start.session.client_secret)
+    pay_embedded(live, start.client_secret)
     return start.payment, get_gateway().retrieve_session(start.session.id)
 
 
@@ -62,7 +62,7 @@ def test_with_automatic_deliveries_the_payment_becomes_paid_without_anyone_polli
     live = make_billing(SANDBOX_STRIPE_WEBHOOKS=True)
     with live.app.app_context():
         start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
-        pay_embedded(live, start.session.client_secret)
+        pay_embedded(live, start.client_secret)
         deadline = time.monotonic() + 10
         while reload(start.payment).status != "paid" and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -198,7 +198,7 @@ def test_when_stripe_is_down_the_webhook_asks_for_redelivery_and_takes_it(
     live = make_billing()
     with live.app.app_context():
         start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
-        pay_embedded(live, start.session.client_secret)
+        pay_embedded(live, start.client_secret)
         event = session_event("checkout.session.completed", start.session.id, "evt_redelivered")
         working = live.app.extensions["stripe_gateway"]
         live.app.extensions["stripe_gateway"] = StripeGateway(

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, FrameLocator, Page, expect
+import requests
+from playwright.sync_api import BrowserContext, FrameLocator, Page, Route, expect
 from sqlalchemy import select
 
 from portal.db import get_session
 from portal.models import Payment
 from portal.sandbox.models import SandboxStripeSession
+from portal.sandbox.stripe_standin import settle_async_payment
 from tests.browser.conftest import strip_portal_cookies
 from tests.browser.helpers import (
     Choices,
@@ -35,6 +37,14 @@ from tests.conftest import LiveServer, start_live_server
 
 PAYING_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
+FAILING_BANK_ACCOUNT = "000111111116"
+ASYNC_FAILED = (
+    "Your bank declined the payment after it was submitted, so it was not paid. You can pay again below."
+)
+FORM_UNAVAILABLE = (
+    "The payment form could not be shown here. Use “Pay in a new window” below to pay on Stripe's own page."
+)
+STAND_IN_STRIPE_JS = "/sandbox/stripe/js/endive/stripe.js"
 CANVAS = "https://canvas.instructure.com/lti/"
 CHOICES = Choices(
     "Springfield Canvas",
@@ -47,8 +57,13 @@ CHOICES = Choices(
 
 @pytest.fixture
 def paying_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The sandbox with its demo price: customers pay through the Stripe stand-in."""
-    live = start_live_server(tmp_path, STRIPE_PRICE_ID="price_sandbox_registration")
+    """The sandbox with its demo price: customers pay through the Stripe stand-in.
+
+    A bank debit settles only when the test says so (`settle_async_payment`), as the bank decides.
+    """
+    live = start_live_server(
+        tmp_path, STRIPE_PRICE_ID="price_sandbox_registration", SANDBOX_STRIPE_SETTLE_AFTER=None
+    )
     yield live
     live.server.shutdown()
     live.server.server_close()
@@ -168,3 +183,89 @@ def test_paying_in_a_new_window_moves_the_iframe_on_by_itself(
     assert all(s["status"] == "expired" for s in sessions if s not in paid)  # never two payable ones
     assert the_payment(live).stripe_session_id == paid[0]["id"]
     assert complete_calls(live.url) == 1
+
+
+def stripe_instances(page: Page) -> int:
+    """How many `Stripe(...)` instances the payment page (inside the LMS's iframe) has made."""
+    content = page.locator("#registration-frame").element_handle().content_frame()
+    assert content is not None
+    return content.evaluate("window.StripeStandin.instances()")
+
+
+def pay_in_new_window(context: BrowserContext, page: Page, frame: FrameLocator) -> None:
+    with context.expect_page() as new_window:
+        frame.locator("#pay-new-window").click()
+    popup = new_window.value
+    popup.locator("#card_number").fill(PAYING_CARD)
+    popup.get_by_role("button", name="Pay").click()
+    expect(popup.get_by_role("heading", name="Payment received")).to_be_visible()
+    register_after_paying(page, frame)
+
+
+def test_a_bank_debit_that_fails_later_is_told_and_paid_again(page: Page, paying_server: LiveServer) -> None:
+    live = paying_server
+    frame = to_the_payment_step(page, live)
+    checkout = frame.frame_locator("#checkout iframe")
+    checkout.locator("#routing_number").fill("110000000")
+    checkout.locator("#account_number").fill(FAILING_BANK_ACCOUNT)
+    checkout.get_by_role("button", name="Debit my bank account").click()
+    expect(checkout.get_by_role("status")).to_have_text(
+        "Payment submitted. Your bank debit is being processed."
+    )
+    expect(frame.locator("#payment-status")).to_have_text("Confirming your payment…")
+
+    (submitted,) = checkout_sessions(live)
+    with live.app.app_context():
+        settle_async_payment(get_session(), submitted["id"])  # the bank declines; Stripe calls back
+
+    expect(frame.locator("#payment-problem")).to_have_text(ASYNC_FAILED)
+    expect(frame.locator('[data-page="pay"]')).to_be_visible()  # still paying, with a new form
+    expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
+    assert stripe_instances(page) == 1  # one Stripe instance, mounted twice
+
+    pay_in_frame(frame, PAYING_CARD)
+    register_after_paying(page, frame)
+    first, second = sorted(checkout_sessions(live), key=lambda session: session["created"])
+    assert first["id"] == submitted["id"]
+    assert (first["status"], first["payment_status"]) == ("complete", "unpaid")  # never reopened
+    assert (second["status"], second["payment_status"]) == ("complete", "paid")
+    payment = the_payment(live)
+    assert (payment.status, payment.attempt, payment.stripe_session_id) == ("paid", 2, second["id"])
+    assert complete_calls(live.url) == 1
+
+
+def test_when_stripe_js_does_not_load_the_customer_is_told_and_pays_in_a_new_window(
+    context: BrowserContext, paying_server: LiveServer
+) -> None:
+    live = paying_server
+    context.route(
+        f"{live.url}{STAND_IN_STRIPE_JS}", lambda route: route.fulfill(status=404, body="Not found")
+    )
+    page = context.new_page()
+    frame = to_the_payment_step(page, live)
+
+    expect(frame.locator("#payment-problem")).to_have_text(FORM_UNAVAILABLE)
+    expect(frame.locator("#checkout iframe")).to_have_count(0)
+    expect(frame.locator("#pay-new-window")).to_have_class("button button-primary")
+    pay_in_new_window(context, page, frame)
+    assert [s["ui_mode"] for s in checkout_sessions(live)] == ["hosted_page"]
+
+
+def test_a_page_calling_a_method_its_stripe_js_release_lacks_is_told_not_left_blank(
+    context: BrowserContext, paying_server: LiveServer
+) -> None:
+    live = paying_server
+    # The page names the endive release's method; this Stripe.js imitates the legacy v3 release.
+    legacy = requests.get(f"{live.url}/sandbox/stripe/js/v3/", timeout=10).text
+
+    def serve_legacy(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/javascript", body=legacy)
+
+    context.route(f"{live.url}{STAND_IN_STRIPE_JS}", serve_legacy)
+    page = context.new_page()
+    frame = to_the_payment_step(page, live)
+
+    expect(frame.locator("#payment-problem")).to_have_text(FORM_UNAVAILABLE)
+    expect(frame.locator("#checkout iframe")).to_have_count(0)
+    assert checkout_sessions(live) == []  # nothing was started at Stripe for a form that cannot show
+    pay_in_new_window(context, page, frame)

@@ -1,0 +1,201 @@
+"""The Stripe stand-in answers as Stripe does, refusals included: a test that passes against it
+must not pass only because it accepts what Stripe would refuse."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from portal.billing.fulfilment import start_checkout
+from portal.billing.stripe_gateway import EMBEDDED, PINNED_API_VERSION, PaymentProviderError, get_gateway
+from portal.db import get_session
+from portal.models import PaymentStatus
+from portal.sandbox.stripe_standin import SandboxStripeEvent, settle_async_payment
+from tests.billing.conftest import (
+    FAILING_BANK_ACCOUNT,
+    PAYING_BANK_ACCOUNT,
+    SECRET_KEY,
+    a_customer,
+    make_registration,
+    pay_by_bank_debit,
+    pay_embedded,
+    reload,
+    stripe_api_calls,
+)
+
+VALID_SESSION = {
+    "mode": "payment",
+    "ui_mode": "embedded_page",
+    "return_url": "http://localhost/return?session_id={CHECKOUT_SESSION_ID}",
+    "line_items[0][price]": "price_registration",
+    "line_items[0][quantity]": "1",
+}
+
+
+def stripe_api(live, method: str, path: str, data: dict[str, str] | None = None, **headers: str):
+    return requests.request(
+        method,
+        f"{live.url}/sandbox/stripe/v1/{path}",
+        data=data,
+        headers={"Authorization": f"Bearer {SECRET_KEY}", **headers},
+        timeout=10,
+    )
+
+
+def events_about(session_id: str) -> list[dict[str, Any]]:
+    records = get_session().scalars(
+        select(SandboxStripeEvent)
+        .where(SandboxStripeEvent.object_id == session_id)
+        .order_by(SandboxStripeEvent.created_at)
+    )
+    return [json.loads(record.payload) for record in records]
+
+
+def test_only_create_returns_the_client_secret(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    assert created["client_secret"].startswith(f"{created['id']}_secret_")
+    retrieved = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+    assert retrieved["client_secret"] is None  # as in Stripe's own example object
+    assert retrieved["id"] == created["id"] and retrieved["status"] == "open"
+    expired = stripe_api(billing, "POST", f"checkout/sessions/{created['id']}/expire").json()
+    assert expired["status"] == "expired" and expired["client_secret"] is None
+    (event,) = events_about(created["id"])
+    assert event["type"] == "checkout.session.expired"
+    assert event["data"]["object"]["client_secret"] is None
+    assert event["api_version"] == PINNED_API_VERSION
+
+
+@pytest.mark.parametrize(
+    ("change", "param", "message"),
+    [
+        ({"surprise": "1"}, "surprise", "Received unknown parameter: surprise"),
+        ({"line_items[0][quantity]": None}, "line_items[0][quantity]", "Quantity is required"),
+        ({"line_items[0][quantity]": "0"}, "line_items[0][quantity]", "Invalid integer"),
+        ({"redirect_on_completion": "sometimes"}, "redirect_on_completion", "Invalid redirect_on_completion"),
+        ({"metadata[payment]": "x" * 501}, "metadata[payment]", "up to 500 characters"),
+        ({"metadata[" + "k" * 41 + "]": "v"}, "metadata[" + "k" * 41 + "]", "up to 40 characters"),
+        ({"client_reference_id": "r" * 201}, "client_reference_id", "up to 200 characters"),
+        ({"success_url": "http://localhost/done"}, "success_url", "not allowed"),
+        ({"expires_at": "1700000000"}, "expires_at", "between 30 minutes and 24 hours"),
+    ],
+)
+def test_a_session_stripe_would_refuse_is_refused(
+    billing, change: dict[str, str | None], param: str, message: str
+) -> None:
+    params = {**VALID_SESSION, **change}
+    response = stripe_api(
+        billing, "POST", "checkout/sessions", {k: v for k, v in params.items() if v is not None}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param and message in error["message"]
+
+
+def test_it_speaks_only_the_api_version_it_imitates(ctx: Flask, billing) -> None:
+    other = stripe_api(billing, "GET", "prices/price_registration", **{"Stripe-Version": "2025-03-31.basil"})
+    assert other.status_code == 400 and "imitates API version" in other.json()["error"]["message"]
+    same = stripe_api(billing, "GET", "prices/price_registration", **{"Stripe-Version": PINNED_API_VERSION})
+    assert same.status_code == 200
+    assert get_gateway().price().id == "price_registration"  # what stripe-python sends is accepted
+
+
+def test_every_api_call_goes_in_the_call_log(ctx: Flask, billing) -> None:
+    stripe_api(billing, "GET", "checkout/sessions/cs_test_nobody")
+    stripe_api(billing, "GET", "prices/price_registration")
+    calls = stripe_api_calls(billing.app)
+    assert [(c["method"], c["path"], c["status"]) for c in calls] == [
+        ("GET", "/sandbox/stripe/v1/checkout/sessions/cs_test_nobody", 404),
+        ("GET", "/sandbox/stripe/v1/prices/price_registration", 200),
+    ]
+
+
+def test_a_failed_bank_debit_leaves_the_session_complete_and_unpaid_for_good(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    submitted = pay_by_bank_debit(billing, start.client_secret, FAILING_BANK_ACCOUNT)
+    assert "Your bank debit is being processed." in submitted.text
+    processing = get_gateway().retrieve_session(start.session.id)
+    assert (processing.status, processing.payment_status) == ("complete", "unpaid")
+    assert processing.payment_intent and processing.payment_intent.startswith("pi_")
+
+    settle_async_payment(get_session(), start.session.id)  # as the test account says: it fails
+
+    failed = get_gateway().retrieve_session(start.session.id)
+    assert (failed.status, failed.payment_status) == ("complete", "unpaid")  # never reopens
+    assert [e["type"] for e in events_about(start.session.id)] == [
+        "checkout.session.completed",
+        "checkout.session.async_payment_failed",
+    ]
+    assert "_standin" not in events_about(start.session.id)[-1]["data"]["object"]
+    settle_async_payment(get_session(), start.session.id, succeeded=True)  # settled once only
+    assert len(events_about(start.session.id)) == 2
+    assert not get_gateway().retrieve_session(start.session.id).is_paid
+    with pytest.raises(PaymentProviderError, match="can be expired"):
+        get_gateway().expire_session(start.session.id)
+    paying_again = pay_embedded(billing, start.client_secret)  # this session cannot take another payment
+    assert "Your bank debit is being processed." in paying_again.text
+    assert not get_gateway().retrieve_session(start.session.id).is_paid
+
+
+def test_a_paying_bank_debit_is_paid_once_settled(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    pay_by_bank_debit(billing, start.client_secret, PAYING_BANK_ACCOUNT)
+    settle_async_payment(get_session(), start.session.id)
+    assert get_gateway().retrieve_session(start.session.id).is_paid
+    assert events_about(start.session.id)[-1]["type"] == "checkout.session.async_payment_succeeded"
+
+
+@pytest.mark.parametrize(
+    ("routing", "account", "problem"),
+    [
+        ("110000000", "000999999999", "Your account number is incorrect."),
+        ("021000021", PAYING_BANK_ACCOUNT, "Your routing number is incorrect."),
+    ],
+)
+def test_a_bank_account_that_is_not_a_test_account_is_refused(
+    ctx: Flask, billing, routing: str, account: str, problem: str
+) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    response = requests.post(
+        f"{billing.url}/sandbox/stripe/embedded",
+        data={
+            "client_secret": start.client_secret,
+            "origin": billing.url,
+            "payment_method": "us_bank_account",
+            "routing_number": routing,
+            "account_number": account,
+        },
+        timeout=10,
+    )
+    assert problem in response.text
+    assert get_gateway().retrieve_session(start.session.id).status == "open"
+
+
+def test_bank_debits_are_offered_only_where_checkout_offers_them(make_billing) -> None:
+    live = make_billing(SANDBOX_STRIPE_CURRENCY="eur")
+    with live.app.app_context():
+        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
+        frame = requests.get(
+            f"{live.url}/sandbox/stripe/embedded", params={"client_secret": start.client_secret}, timeout=10
+        )
+        assert "Card number" in frame.text and "routing_number" not in frame.text
+        refused = pay_by_bank_debit(live, start.client_secret, PAYING_BANK_ACCOUNT)
+        assert "not available" in refused.text
+        assert get_gateway().retrieve_session(start.session.id).status == "open"
+
+
+def test_in_the_sandbox_the_bank_settles_by_itself_and_stripe_calls_back(make_billing) -> None:
+    live = make_billing(SANDBOX_STRIPE_SETTLE_AFTER=0.2, SANDBOX_STRIPE_WEBHOOKS=True)
+    with live.app.app_context():
+        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
+        pay_by_bank_debit(live, start.client_secret, FAILING_BANK_ACCOUNT)
+        deadline = time.monotonic() + 15
+        while reload(start.payment).status != PaymentStatus.FAILED.value and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reload(start.payment).status == PaymentStatus.FAILED.value  # the signed event arrived
