@@ -58,13 +58,13 @@ max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 1
 # is the portal's TRUSTED_PROXIES setting.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
-# The portal writes its own line per request (JSON in production, with the request id). This
-# access log is off unless asked for; it never shows a query string (the `_st` session token
-# rides there): %(U)s and %(r)s are the path as the portal logs it (portal.serving.AccessLogger).
+# The portal writes its own line per request (JSON in production, with the request id), and
+# gunicorn its own lines in the same format. gunicorn's access log is off unless asked for; it
+# never shows a query string (the `_st` session token rides there): %(U)s and %(r)s are the
+# path as the portal logs it, and the Referer is left out (portal.serving.PortalLogger).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
-logger_class = "portal.serving.AccessLogger"
-logconfig_dict = serving.gunicorn_logging(_settings["LOG_FORMAT"], accesslog)
+logger_class = serving.LOGGERS[_settings["LOG_FORMAT"]]
 
 # gunicorn 27's control socket (for `gunicornc`) stays off unless given a path of its own: its
 # default is one path per user, which every gunicorn on the host would share.

@@ -1,9 +1,9 @@
 """Serving the portal under gunicorn: what gunicorn.conf.py computes from the settings.
 
 Plain functions of the settings, so they are tested without a server: the worker timeout
-(above the longest wait on LTIAAS or Stripe), logging as JSON lines through the portal's
-formatters, an access log that never shows a query string or a token, and the startup notice
-when the per-address rate limit is counted per process.
+(above the longest wait on LTIAAS or Stripe) and the startup notice when the per-address rate
+limit is counted per process; and gunicorn's logger: its lines as the portal's JSON lines in
+production, its access log never showing a query string or a token.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
-from portal.logs import ENVIRON_LOGGED_PATH
+from portal.logs import ENVIRON_LOGGED_PATH, JsonFormatter
 
 # Stripe-python's backoff between retries (its _max_network_retry_delay and initial delay).
 _STRIPE_MAX_RETRY_DELAY = 5.0
@@ -69,40 +69,7 @@ def rate_limit_notice(settings: Mapping[str, Any], workers: int) -> str | None:
     return None
 
 
-def gunicorn_logging(log_format: str, access_log: str | None) -> dict[str, Any]:
-    """gunicorn's `logconfig_dict`: its own lines and the portal's in one format (json or text)
-    on stderr; its access log (off unless `access_log` names a file or "-") in the same format.
-    The portal writes its own line per request, so gunicorn's access log is usually not needed."""
-    handlers: dict[str, Any] = {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "portal", "stream": "ext://sys.stderr"}
-    }
-    if access_log == "-":
-        handlers["access"] = {
-            "class": "logging.StreamHandler",
-            "formatter": "portal",
-            "stream": "ext://sys.stdout",
-        }
-    elif access_log:
-        handlers["access"] = {"class": "logging.FileHandler", "formatter": "portal", "filename": access_log}
-    formatter = "JsonFormatter" if log_format == "json" else "TextFormatter"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"portal": {"()": f"portal.logs.{formatter}"}},
-        "handlers": handlers,
-        "root": {"level": "WARNING", "handlers": ["stderr"]},
-        "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
-            "gunicorn.access": {
-                "level": "INFO",
-                "handlers": ["access"] if "access" in handlers else [],
-                "propagate": False,
-            },
-        },
-    }
-
-
-class AccessLogger(Logger):
+class PortalLogger(Logger):
     """gunicorn's logger, whose access lines show the path as the portal logs it (no query
     string, credential segments masked) and none of the headers that carry tokens."""
 
@@ -113,3 +80,19 @@ class AccessLogger(Logger):
         for header in _UNLOGGED_HEADERS:
             atoms.pop(f"{{{header}}}i", None)
         return atoms
+
+
+class JsonLinesLogger(PortalLogger):
+    """The same, writing gunicorn's own lines and its access lines as the portal's JSON lines, to
+    wherever gunicorn was told (--error-logfile, --access-logfile)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        formatter = JsonFormatter()
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter)
+
+
+# gunicorn.conf.py's `logger_class` for each LOG_FORMAT ("text" keeps gunicorn's own lines).
+LOGGERS: dict[str, type[PortalLogger]] = {"json": JsonLinesLogger, "text": PortalLogger}

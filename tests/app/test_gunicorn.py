@@ -28,6 +28,7 @@ LIMIT = 20
 ATTEMPTS = 60
 # The account tests' way: no CSRF token to fetch, so only the per-address limit answers.
 APP = "portal:create_app({'WTF_CSRF_ENABLED': False})"
+TOKEN = "ImFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OWFiY2RlZmdoaWoi.Z1a2bC.abcdefghijklmnopqrstuvwxyz0"
 
 
 @dataclass
@@ -162,19 +163,25 @@ def test_without_redis_each_worker_counts_alone_and_the_startup_log_says_so(
 
 
 def test_every_line_is_json_with_a_request_id_and_no_secret(tmp_path: Path, servers: list[Gunicorn]) -> None:
-    server = start_gunicorn(tmp_path, GUNICORN_WORKERS="1")
+    server = start_gunicorn(tmp_path, GUNICORN_WORKERS="1", GUNICORN_ACCESS_LOG="-")
     servers.append(server)
-    token = (
-        "ImFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OWFiY2RlZmdoaWoi.Z1a2bC.abcdefghijklmnopqrstuvwxyz0"
+    token = TOKEN
+    answer = requests.get(
+        f"{server.url}/auth/sign-in",
+        params={"_st": token},
+        headers={"Referer": f"{server.url}/registration/x/?_st={token}"},
+        timeout=10,
     )
-
-    answer = requests.get(f"{server.url}/auth/sign-in", params={"_st": token}, timeout=10)
     requests.post(
         f"{server.url}/auth/sign-in", data={"email": "a@b.edu", "password": "not the password"}, timeout=10
     )
 
     lines = server.lines()  # each parsed as JSON, or this fails
-    [page] = [line for line in lines if line.get("request_id") == answer.headers["X-Request-ID"]]
+    request_id = answer.headers["X-Request-ID"]
+    [page] = [line for line in lines if line.get("request_id") == request_id]
     assert (page["method"], page["path"], page["status"]) == ("GET", "/auth/sign-in", 200)
+    access_lines = [line for line in lines if line["logger"] == "gunicorn.access"]
+    [access] = [line for line in access_lines if request_id in line["message"]]
+    assert '"GET /auth/sign-in HTTP/1.1" 200' in access["message"]
     assert all(line.get("request_id") for line in lines if line["logger"].startswith("portal"))
     assert [secrets_in(json.dumps(line)) for line in lines if secrets_in(json.dumps(line))] == []

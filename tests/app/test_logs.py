@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from gunicorn.config import Config
 
 from portal.logs import DevServerLines, JsonFormatter, TextFormatter
-from portal.serving import AccessLogger
+from portal.serving import PortalLogger
 from tests.conftest import LiveServer
 from tests.log_secrets import secrets_in
 from tests.registration.test_registration_live import register_through_the_portal
@@ -169,7 +169,7 @@ def test_a_whole_registration_in_token_mode_leaves_no_secret_in_any_line(
 def test_gunicorns_access_line_shows_neither_query_string_nor_referer() -> None:
     config = Config()
     config.set("accesslog", "-")
-    logger = AccessLogger(config)
+    logger = PortalLogger(config)
     response = SimpleNamespace(status="200 OK", headers=[("X-Request-ID", "req-4")], sent=120)
     request = SimpleNamespace(headers=[("REFERER", f"http://localhost/registration/x/?_st={TOKEN}")])
     environ = {

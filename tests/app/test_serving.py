@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import logging.config
+from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
 
 from portal.config import ConfigError, finish_settings, settings_from_env
-from portal.logs import JsonFormatter, TextFormatter
+from portal.logs import JsonFormatter
 from portal.serving import (
-    gunicorn_logging,
+    LOGGERS,
     ltiaas_longest_wait,
     rate_limit_notice,
     stripe_longest_wait,
@@ -97,33 +97,23 @@ def test_one_development_worker_needs_no_notice() -> None:
     assert rate_limit_notice(settings(), workers=1) is None
 
 
-@pytest.mark.parametrize(("log_format", "formatter"), [("json", JsonFormatter), ("text", TextFormatter)])
-def test_gunicorns_lines_use_the_portals_formatter(log_format: str, formatter: type) -> None:
-    config = gunicorn_logging(log_format, access_log=None)
-    assert config["formatters"]["portal"]["()"] == f"portal.logs.{formatter.__name__}"
-    assert config["loggers"]["gunicorn.access"]["handlers"] == []  # the portal writes its own lines
-    assert config["loggers"]["gunicorn.access"]["propagate"] is False
-
-
-def test_gunicorns_access_log_when_asked_for(tmp_path) -> None:
-    to_file = gunicorn_logging("json", access_log=str(tmp_path / "access.log"))
-    to_stdout = gunicorn_logging("json", access_log="-")
-
-    assert to_file["handlers"]["access"]["filename"] == str(tmp_path / "access.log")
-    assert to_stdout["handlers"]["access"]["stream"] == "ext://sys.stdout"
-    assert to_file["loggers"]["gunicorn.access"]["handlers"] == ["access"]
-
-
-def test_the_logging_config_is_one_dictconfig_accepts(tmp_path) -> None:
-    # dictConfig resolves the dotted formatter class; gunicorn runs it the same way.
-    config = gunicorn_logging("json", access_log=str(tmp_path / "access.log"))
-    del config["root"]  # leave this run's root logger (and its log watch) alone
-    logging.config.dictConfig(config)
-    access = logging.getLogger("gunicorn.access")
+def test_in_production_gunicorns_own_lines_are_the_portals_json_lines(tmp_path: Path) -> None:
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    logger = LOGGERS["json"](config)
     try:
-        assert isinstance(access.handlers[0].formatter, JsonFormatter)
+        handlers = logger.error_log.handlers + logger.access_log.handlers
+        formatters = [handler.formatter for handler in handlers if getattr(handler, "_gunicorn", False)]
+        assert len(formatters) == 2
+        assert all(isinstance(formatter, JsonFormatter) for formatter in formatters)
     finally:
-        for handler in access.handlers + logging.getLogger("gunicorn.error").handlers:
-            handler.close()
-        access.handlers.clear()
-        logging.getLogger("gunicorn.error").handlers.clear()
+        for log in (logger.error_log, logger.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
+                handler.close()
+
+
+def test_in_development_gunicorn_keeps_its_own_lines() -> None:
+    logger = LOGGERS["text"](Config())
+    assert not [h for h in logger.error_log.handlers if isinstance(h.formatter, JsonFormatter)]
+    assert not [h for h in logger.access_log.handlers if getattr(h, "_gunicorn", False)]  # none unless asked
