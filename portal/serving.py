@@ -91,7 +91,8 @@ class JsonLinesLogger(PortalLogger):
         formatter = JsonFormatter()
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
-                handler.setFormatter(formatter)
+                if getattr(handler, "_gunicorn", False):  # its own, not someone else's
+                    handler.setFormatter(formatter)
 
 
 # gunicorn.conf.py's `logger_class` for each LOG_FORMAT ("text" keeps gunicorn's own lines).

@@ -115,5 +115,6 @@ def test_in_production_gunicorns_own_lines_are_the_portals_json_lines(tmp_path: 
 
 def test_in_development_gunicorn_keeps_its_own_lines() -> None:
     logger = LOGGERS["text"](Config())
-    assert not [h for h in logger.error_log.handlers if isinstance(h.formatter, JsonFormatter)]
+    own = [h for h in logger.error_log.handlers if getattr(h, "_gunicorn", False)]
+    assert own and not [h for h in own if isinstance(h.formatter, JsonFormatter)]
     assert not [h for h in logger.access_log.handlers if getattr(h, "_gunicorn", False)]  # none unless asked
