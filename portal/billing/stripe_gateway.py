@@ -93,6 +93,7 @@ class PriceInfo:
     unit_amount: int | None
     currency: str
     interval: str | None
+    active: bool = True  # an archived price cannot be sold
 
     @property
     def checkout_mode(self) -> str:
@@ -200,6 +201,7 @@ class StripeGateway:
                     unit_amount=data.get("unit_amount"),
                     currency=data.get("currency") or "usd",
                     interval=(data.get("recurring") or {}).get("interval"),
+                    active=bool(data.get("active", True)),
                 )
             return self._price
 
