@@ -50,14 +50,14 @@ def init_db(app: Flask) -> None:
 
 
 def get_engine() -> Engine:
-    return current_app.extensions["db_engine"]
+    return cast(Engine, current_app.extensions["db_engine"])
 
 
 def get_session() -> Session:
     """The request's database session, opened on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["db_sessionmaker"]()
-    return g.db_session
+    return cast(Session, g.db_session)
 
 
 def close_session(_error: BaseException | None = None) -> None:

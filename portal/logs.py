@@ -128,7 +128,7 @@ class _RecordsWithContext:
         self.make_record = make_record
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = self.make_record(*args, **kwargs)
+        record: logging.LogRecord = self.make_record(*args, **kwargs)
         setattr(record, _CONTEXT, request_context())
         return record
 

@@ -57,7 +57,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -255,7 +255,7 @@ def validate_identifier(value: object) -> str:
 
 def get_ltiaas() -> LtiaasClient:
     """The app's LTIAAS client (built once in the factory)."""
-    return current_app.extensions["ltiaas"]
+    return cast(LtiaasClient, current_app.extensions["ltiaas"])
 
 
 class _BearerAuth(requests.auth.AuthBase):

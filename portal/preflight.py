@@ -90,7 +90,7 @@ def summary(findings: list[Finding]) -> str:
 
 
 def _production(config: Mapping[str, Any]) -> bool:
-    return config["PORTAL_ENV"] == "production"
+    return bool(config["PORTAL_ENV"] == "production")
 
 
 def check_environment(config: Mapping[str, Any]) -> Finding:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger
 
 from portal.logs import ENVIRON_LOGGED_PATH, JsonFormatter
 
@@ -31,7 +31,7 @@ def ltiaas_longest_wait(settings: Mapping[str, Any]) -> float:
     per_attempt = float(settings["LTIAAS_CONNECT_TIMEOUT"]) + float(settings["LTIAAS_READ_TIMEOUT"])
     backoff = float(settings["LTIAAS_BACKOFF_FACTOR"])
     pauses = sum(min(backoff * 2**retry, _LTIAAS_MAX_BACKOFF) for retry in range(attempts - 1))
-    return attempts * per_attempt + pauses
+    return float(attempts * per_attempt + pauses)
 
 
 def stripe_longest_wait(settings: Mapping[str, Any]) -> float:
@@ -40,7 +40,7 @@ def stripe_longest_wait(settings: Mapping[str, Any]) -> float:
     pauses = sum(
         min(_STRIPE_INITIAL_RETRY_DELAY * 2**retry, _STRIPE_MAX_RETRY_DELAY) for retry in range(attempts - 1)
     )
-    return attempts * float(settings["STRIPE_TIMEOUT"]) + pauses
+    return float(attempts * float(settings["STRIPE_TIMEOUT"]) + pauses)
 
 
 def worker_timeout(settings: Mapping[str, Any], margin: float = 15) -> int:
@@ -69,7 +69,7 @@ def rate_limit_notice(settings: Mapping[str, Any], workers: int) -> str | None:
     return None
 
 
-class PortalLogger(Logger):
+class PortalLogger(Logger):  # type: ignore[misc,no-any-unimported]  # gunicorn ships no types
     """gunicorn's logger, whose access lines show the path as the portal logs it (no query
     string, credential segments masked) and none of the headers that carry tokens."""
 
@@ -79,7 +79,7 @@ class PortalLogger(Logger):
         atoms.update(U=path, q="-", f="-", r=f"{atoms['m']} {path} {atoms['H']}")
         for header in _UNLOGGED_HEADERS:
             atoms.pop(f"{{{header}}}i", None)
-        return atoms
+        return cast(dict[str, Any], atoms)
 
 
 class JsonLinesLogger(PortalLogger):

@@ -30,7 +30,7 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _address_limit() -> str:
-    return current_app.config.get("AUTH_RATE_LIMIT", "20 per minute")
+    return str(current_app.config["AUTH_RATE_LIMIT"])
 
 
 def _init_rate_limits(app: Flask) -> None:

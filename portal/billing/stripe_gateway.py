@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 from flask import Flask, current_app
@@ -104,7 +104,8 @@ def _id_of(value: Any) -> str | None:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
     if value is None or isinstance(value, str):
         return value
-    return value.get("id")
+    found = value.get("id")
+    return found if isinstance(found, str) else None
 
 
 def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
@@ -277,7 +278,7 @@ class StripeGateway:
 
 
 def get_gateway() -> StripeGateway:
-    return current_app.extensions["stripe_gateway"]
+    return cast(StripeGateway, current_app.extensions["stripe_gateway"])
 
 
 def init_stripe(app: Flask) -> None:
