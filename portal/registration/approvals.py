@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.db import add_unless_raced
 from portal.ltiaas import LtiaasClient
 from portal.models import (
     OPEN_STATES,
@@ -61,15 +61,9 @@ def request_approval(
         requested_by_email=user.email,
         requested_choices=choices,
     )
-    db.add(approval)
-    try:
-        db.flush()
-    except IntegrityError:
-        db.rollback()
-        existing = approval_of(db, registration)
-        if existing is None:
-            raise
-        return existing
+    approval, added = add_unless_raced(db, approval, lambda: approval_of(db, registration))
+    if not added:
+        return approval
     record_event(
         db,
         "approval:requested",
