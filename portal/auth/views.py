@@ -13,6 +13,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from portal.auth import bp
+from portal.auth.connections import connections_of
 from portal.auth.forms import SignInForm, SignUpForm
 from portal.auth.navigation import safe_next, with_session_token
 from portal.auth.service import (
@@ -24,7 +25,7 @@ from portal.auth.service import (
     sign_in_with_password,
 )
 from portal.auth.users import signed_in_user
-from portal.billing.attention import customer_payments
+from portal.auth.withdrawal import WithdrawForm
 from portal.db import get_session
 from portal.models import User
 
@@ -121,8 +122,11 @@ def sign_out() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`."""
+    """Who is signed in, with a way out, and their LMS connections with what they paid; where
+    sign-in lands without `next`."""
     user = signed_in_user()
     if user is None:  # login_required let a disabled account through: never, but the types must know
         abort(403)
-    return render_template("auth/account.html", user=user, payments=customer_payments(get_session(), user))
+    connections = connections_of(get_session(), user)
+    form = WithdrawForm()
+    return render_template("auth/account.html", user=user, connections=connections, withdraw_form=form)

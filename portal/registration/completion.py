@@ -77,6 +77,9 @@ def complete(
         raise
     registration.platform_id = result.platform_id
     registration.completion_html = result.html
+    # What the portal knows of activation from now on (None: LTIAAS's own default applied).
+    sent_active = body.get("autoActivate")
+    registration.platform_active = sent_active if isinstance(sent_active, bool) else None
     registration.last_error = None
     transition(
         db, registration, RegistrationState.COMPLETED, actor, details={"platformId": result.platform_id}

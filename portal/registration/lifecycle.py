@@ -34,6 +34,7 @@ STALE_COMPLETION = (
     "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
     "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
 )
+WITHDRAWN = "You withdrew your request for approval, so nothing was registered."
 
 
 def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
@@ -89,7 +90,8 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     an expired or failed one.
 
     :raise RegistrationProblem: expired, outcome_unknown (a completion that never
-        settled), or failed (with the stored reason as detail).
+        settled), withdrawn (the customer withdrew their request for approval), or failed
+        (with the stored reason as detail).
     """
     expire_if_past_lifetime(db, registration, now)
     fail_if_completion_stale(db, registration, now)
@@ -98,4 +100,6 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     if registration.current_state is RegistrationState.FAILED:
         if registration.last_error == STALE_COMPLETION:
             raise RegistrationProblem("outcome_unknown")
+        if registration.last_error == WITHDRAWN:
+            raise RegistrationProblem("withdrawn")
         raise RegistrationProblem("failed", detail=registration.last_error)

@@ -70,6 +70,14 @@ PROBLEMS: dict[str, ProblemText] = {
         "Check your LMS's list of tools before starting again, and contact the tool's vendor: "
         "their staff can check LTIAAS's list of registered platforms.",
     ),
+    "withdrawn": ProblemText(
+        410,
+        "You withdrew your request",
+        "You took back your request for approval, so the tool's vendor will not decide on it and "
+        "nothing was registered.",
+        "To register the tool after all, start again from your LMS (add the tool again with the same "
+        "registration URL): that makes a new request.",
+    ),
     "ltiaas_unavailable": ProblemText(
         503,
         "The registration service could not be reached",
