@@ -36,6 +36,7 @@ from portal.ltiaas import (
     LtiaasUnavailable,
     Platform,
     PlatformNotFound,
+    validate_identifier,
 )
 from portal.models import (
     PlatformAction,
@@ -295,6 +296,8 @@ def _carry_out(
     token: str,
     asked: dict[str, Any],
 ) -> ActionResult:
+    """:raise InvalidIdentifier: `platform_id` is not a safe LTIAAS id (nothing is claimed or sent)."""
+    validate_identifier(platform_id)
     registration = _registrations_by_platform(db, [platform_id]).get(platform_id)
     action, won = _claim(db, token, platform_id, kind, staff_email, registration, asked)
     if not won:

@@ -6,6 +6,8 @@ client id) and created only when missing; nothing the developer changed is reset
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,7 +16,7 @@ from portal.sandbox.platforms import new_platform_id, placeholder_public_key
 
 # A Moodle that an operator registered by hand in LTIAAS's dashboard: no portal
 # registration created it, so the staff console shows it as "registered by hand".
-MANUAL_PLATFORM = {
+MANUAL_PLATFORM: dict[str, Any] = {
     "url": "https://moodle.shelbyville.example",
     "client_id": "manual-3f9c2a71d84e",
     "name": "Shelbyville College Moodle (registered by hand)",

@@ -30,6 +30,7 @@ from tests.conftest import make_test_app
 from tests.ltiaas import conftest as scripted
 from tests.ltiaas.conftest import API_KEY, FakeLtiaas
 from tests.registration.helpers import add_person, sign_in
+from tests.registration.test_registration_race import RACERS, race
 
 closed_url = scripted.closed_url  # a URL where nothing listens: nothing can be sent
 
@@ -576,3 +577,15 @@ def test_the_delete_page_of_an_unreadable_platform_offers_no_form(
     html = text(staff.get(f"/admin/platforms/{PLATFORM_ID}/delete"))
 
     assert 'id="ltiaas-error"' in html and 'id="delete-form"' not in html
+
+
+def test_the_same_form_sent_many_times_at_once_calls_ltiaas_once(console: Flask, lti: FakeLtiaas) -> None:
+    public_id = add_registration(console, PLATFORM_ID, active=False)
+    lti.reply(200, {}, delay=0.3)  # slow enough for every submit to arrive while the first one waits
+
+    results = race(lambda: act(console, "activate", token="the-one-form-token-0123"))
+
+    assert sorted(result.carried_out for result in results) == [False] * (RACERS - 1) + [True]  # type: ignore[attr-defined]
+    assert sent(lti) == [("POST", f"/api/platforms/{PLATFORM_ID}/activate")]
+    assert len(platform_events(console)) == 1 and len(platform_actions(console)) == 1
+    assert registration_row(console, public_id).platform_active is True

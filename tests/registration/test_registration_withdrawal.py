@@ -129,7 +129,9 @@ def test_a_decided_request_cannot_be_withdrawn(
     with app.test_request_context("/"):
         db = get_session()
         approval = db.scalars(select(ApprovalRequest)).one()
-        assert approvals.reject(db, approval, db.get(User, staff.id), "No licence.") is Outcome.REJECTED
+        deciding = db.get(User, staff.id)
+        assert deciding is not None
+        assert approvals.reject(db, approval, deciding, "No licence.") is Outcome.REJECTED
 
     response = client.post(action, data={**hidden, "confirm": "y"}, follow_redirects=True)
 
