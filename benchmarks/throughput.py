@@ -6,15 +6,15 @@ at the repo root when there is one, else gthread, 2 workers x 4 threads), the st
 LTIAAS and Stripe would be elsewhere), and a bare Flask app rendering one Jinja template the
 size of the portal's review page. Then:
 
-1. walks one registration alone, counting the stand-ins' calls made by each step;
-2. walks registrations in token mode (`_st` in the URL, no cookie) to the payment page, to
+1. walks registrations in token mode (`_st` in the URL, no cookie) to the payment page, to
    confirm and to done, leaving pages to load;
-3. loads the bare page and each flow page with wrk (requests/s, p50, p99, LTIAAS and Stripe
-   calls made by the reloads);
+2. loads the bare page and each flow page with wrk (requests/s, p50, p99), after viewing each
+   page alone a few times to count what one view does (LTIAAS and Stripe calls, session writes);
+3. walks one registration alone, counting the stand-ins' calls made by each step;
 4. walks N whole registrations at once (registrations/s, p50/p99 per step, LTIAAS calls per
    registration); with --ltiaas-delay-ms, again with every LTIAAS API call that much slower;
 5. prints Markdown tables with the targets of issue 11 beside the figures (never asserted),
-   and the peak memory of each gunicorn worker.
+   and the memory of each gunicorn worker.
 
     .venv/bin/python benchmarks/throughput.py                        # SQLite, about two minutes
     .venv/bin/python benchmarks/throughput.py --database postgresql  # a throwaway PostgreSQL
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -159,8 +160,8 @@ class RssFigures:
 def percentile(samples: list[float], fraction: float) -> float:
     """The nearest-rank percentile (p99 of 50 samples is the largest)."""
     ordered = sorted(samples)
-    rank = max(1, int(-(-fraction * len(ordered) // 1)))
-    return ordered[min(rank, len(ordered)) - 1]
+    rank = min(max(1, math.ceil(fraction * len(ordered))), len(ordered))
+    return ordered[rank - 1]
 
 
 def run_wrk(url: str, paths: list[str], seconds: int, options: argparse.Namespace) -> LoadResult:
