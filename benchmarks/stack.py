@@ -3,7 +3,8 @@
 - the portal under gunicorn, set up as in production (`gunicorn.conf.py` at the repo root when
   there is one), talking to LTIAAS and Stripe over HTTP;
 - the stand-ins (sandbox LTIAAS, sandbox LMS, Stripe stand-in): the portal's own sandbox, run as
-  a second app in a second gunicorn, as LTIAAS and Stripe would be elsewhere;
+  a second app in a second gunicorn (`benchmarks.standin_app`), as LTIAAS and Stripe would be
+  elsewhere, on its own SQLite file;
 - the bare Flask app (`benchmarks.bare_app`), under the portal's gunicorn set-up;
 - optionally a throwaway PostgreSQL server (`scripts/start-test-postgres`).
 
@@ -262,7 +263,7 @@ class PostgresServer:
         self.url = output.strip().splitlines()[-1]
 
     def database(self, name: str) -> str:
-        """A new, empty database on the server; its URL."""
+        """A new, empty database on the server; its URL (the portal's)."""
         import psycopg
 
         conninfo = f"host=127.0.0.1 port={self.port} user=portal dbname=postgres"
@@ -357,15 +358,16 @@ def start_stack(
         "--access-logformat",
         ACCESS_LOG_FORMAT,
     ]
-    standin = GunicornServer("standin", "portal:create_app()", {}, standin_flags, folder)
+    standin_app = "benchmarks.standin_app:create_standin_app()"
+    standin = GunicornServer("standin", standin_app, {}, standin_flags, folder)
     portal = GunicornServer("portal", "portal:create_app()", {}, flags, folder)
     stack = Stack(folder, portal, standin, None, model, postgres)
     try:
+        # The stand-ins keep their state in SQLite whatever the portal uses: theirs is not measured.
+        standin_db, portal_db = f"sqlite:///{folder / 'standin.db'}", f"sqlite:///{folder / 'portal.db'}"
         if postgres is not None:
             postgres.start()
-            standin_db, portal_db = postgres.database("standin"), postgres.database("portal")
-        else:
-            standin_db, portal_db = f"sqlite:///{folder / 'standin.db'}", f"sqlite:///{folder / 'portal.db'}"
+            portal_db = postgres.database("portal")
         standin.env = {
             **_base_environment(),
             "PORTAL_ENV": "development",

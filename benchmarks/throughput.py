@@ -482,7 +482,9 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's or 2)")
     parser.add_argument("--threads", type=int, help="threads per worker (default: gunicorn.conf.py's or 4)")
     parser.add_argument("--no-config-file", action="store_true", help="ignore gunicorn.conf.py")
-    parser.add_argument("--keep", action="store_true", help="keep the servers' logs (the folder is printed)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers' logs (kept anyway when something failed)"
+    )
     options = parser.parse_args(argv)
     options.wrk = shutil.which("wrk")
     if options.wrk is None:
@@ -494,7 +496,8 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     return options
 
 
-def run(options: argparse.Namespace, folder: Path) -> None:
+def run(options: argparse.Namespace, folder: Path) -> bool:
+    """The whole benchmark, its report printed; False if some walks failed (their logs are worth a look)."""
     _progress(f"starting the servers ({options.database}) in {folder}")
     stack = start_stack(
         folder,
@@ -505,7 +508,7 @@ def run(options: argparse.Namespace, folder: Path) -> None:
         use_config_file=not options.no_config_file,
     )
     try:
-        _run_on(stack, options)
+        return _run_on(stack, options)
     except (StackError, WalkError):
         _progress(f"the portal's log ends with:\n{stack.portal.tail()}")
         raise
@@ -513,15 +516,16 @@ def run(options: argparse.Namespace, folder: Path) -> None:
         stack.stop()
 
 
-def _run_on(stack: Stack, options: argparse.Namespace) -> None:
+def _run_on(stack: Stack, options: argparse.Namespace) -> bool:
     auditor = Auditor(stack.standin.url, stack.standin.access_log_path, stack.portal.env["DATABASE_URL"])
     try:
-        _measure(stack, options, auditor)
+        runs = _measure(stack, options, auditor)
     finally:
         auditor.close()
+    return not any(run.failures for run in runs)
 
 
-def _measure(stack: Stack, options: argparse.Namespace, auditor: Auditor) -> None:
+def _measure(stack: Stack, options: argparse.Namespace, auditor: Auditor) -> list[FlowResult]:
     portal_at_start = stack.portal.memory_mib()
     walks: dict[StopAt, list[Walk]] = {}
 
@@ -572,6 +576,7 @@ def _measure(stack: Stack, options: argparse.Namespace, auditor: Auditor) -> Non
         ),
     }
     report(stack, options, review_bytes, audited, bare, pages, runs, rss)
+    return runs
 
 
 def report(
@@ -623,11 +628,18 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if options.keep:
-        run(options, Path(tempfile.mkdtemp(prefix="portal-throughput-")))
-        return
-    with tempfile.TemporaryDirectory(prefix="portal-throughput-") as folder:
-        run(options, Path(folder))
+    folder = Path(tempfile.mkdtemp(prefix="portal-throughput-"))
+    keep = options.keep
+    try:
+        keep = not run(options, folder) or keep
+    except Exception:
+        keep = True
+        raise
+    finally:
+        if keep:
+            _progress(f"the servers' logs are kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
