@@ -12,7 +12,8 @@ size of the portal's review page. Then:
    page alone a few times to count what one view does (LTIAAS and Stripe calls, session writes);
 3. walks one registration alone, counting the stand-ins' calls made by each step;
 4. walks N whole registrations at once (registrations/s, p50/p99 per step, LTIAAS calls per
-   registration); with --ltiaas-delay-ms, again with every LTIAAS API call that much slower;
+   registration) while a few other admins reload the confirm page (its p99 meanwhile); with
+   --ltiaas-delay-ms, all again with every LTIAAS API call that much slower;
 5. prints Markdown tables with the targets of issue 11 beside the figures (never asserted),
    and the memory of each gunicorn worker.
 
@@ -55,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.flow_client import Auditor, StopAt, Walk, Walker, WalkError
 from benchmarks.stack import ROOT, Stack, StackError, start_stack
 
+PROBE_CONNECTIONS = 4  # admins reloading the confirm page while the whole registrations walk
+PROBE_LIMIT_SECONDS = 3600  # stopped when the walks are done
 AUDITED_VIEWS = 3  # views of each page made alone, to count exactly what one view does
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 # Issue 11's targets, printed beside the figures (never asserted).
@@ -128,6 +131,7 @@ class FlowResult:
     failures: list[str] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     ltiaas_calls: Counter[str] = field(default_factory=Counter)
+    probe: LoadResult | None = None  # the confirm page, loaded meanwhile by a few other admins
 
     @property
     def per_second(self) -> float:
@@ -164,13 +168,16 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def run_wrk(url: str, paths: list[str], seconds: int, options: argparse.Namespace) -> LoadResult:
-    """Load `paths` (in turn) of the server at `url` for `seconds` with wrk; its figures."""
+def start_wrk(
+    url: str, paths: list[str], seconds: int, options: argparse.Namespace, connections: int | None = None
+) -> subprocess.Popen[str]:
+    """wrk loading `paths` (in turn) of the server at `url` for `seconds` (SIGINT stops it sooner)."""
     port = urlsplit(url).port
+    connections = connections or options.connections
     command = [
         options.wrk,
-        f"--threads={options.wrk_threads}",
-        f"--connections={options.connections}",
+        f"--threads={min(options.wrk_threads, connections)}",
+        f"--connections={connections}",
         f"--duration={seconds}s",
         "--timeout=60s",  # a slow answer is measured, not dropped from the latencies
         f"--script={WRK_SCRIPT}",
@@ -179,10 +186,17 @@ def run_wrk(url: str, paths: list[str], seconds: int, options: argparse.Namespac
         urlsplit(url).netloc,
         *paths,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    line = next((x for x in result.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
-    if result.returncode != 0 or line is None:
-        raise StackError(f"wrk failed (status {result.returncode}):\n{result.stdout}{result.stderr}")
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+
+
+def wrk_figures(process: subprocess.Popen[str], stop: bool = False) -> LoadResult:
+    """The figures of a wrk started by `start_wrk`, once it ends (at once with `stop`)."""
+    if stop:
+        process.send_signal(signal.SIGINT)  # wrk stops and reports what it measured so far
+    stdout, stderr = process.communicate()
+    line = next((x for x in stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+    if process.returncode != 0 or line is None:
+        raise StackError(f"wrk failed (status {process.returncode}):\n{stdout}{stderr}")
     figures = json.loads(line.removeprefix("WRK_JSON "))
     return LoadResult(
         requests=figures["requests"],
@@ -192,6 +206,10 @@ def run_wrk(url: str, paths: list[str], seconds: int, options: argparse.Namespac
         statuses=figures["statuses"],
         socket_errors=sum(figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")),
     )
+
+
+def run_wrk(url: str, paths: list[str], seconds: int, options: argparse.Namespace) -> LoadResult:
+    return wrk_figures(start_wrk(url, paths, seconds, options))
 
 
 def check_page(url: str, path: str, what: str) -> int:
@@ -268,8 +286,15 @@ def prepare_walks(stack: Stack, stage: StopAt, sessions: int) -> list[Walk]:
         return list(pool.map(walk, range(sessions)))
 
 
-def run_flows(stack: Stack, flows: int, delay_ms: int, auditor: Auditor) -> FlowResult:
-    """`flows` admins each walk a whole registration, all starting together."""
+def run_flows(
+    stack: Stack,
+    flows: int,
+    delay_ms: int,
+    auditor: Auditor,
+    probe: Callable[[], subprocess.Popen[str]] | None = None,
+) -> FlowResult:
+    """`flows` admins each walk a whole registration, all starting together; the wrk that `probe`
+    starts loads a page meanwhile, until the last one is done."""
     result = FlowResult(flows, delay_ms)
     lock = threading.Lock()
     barrier = threading.Barrier(flows)
@@ -289,10 +314,14 @@ def run_flows(stack: Stack, flows: int, delay_ms: int, auditor: Auditor) -> Flow
             for step in walk.steps:
                 result.samples[step.name].append(step.milliseconds)
 
+    probing = probe() if probe else None
     started = time.perf_counter()
-    with ThreadPoolExecutor(flows) as pool:
-        list(pool.map(one_admin, range(flows)))
-    result.seconds = time.perf_counter() - started
+    try:
+        with ThreadPoolExecutor(flows) as pool:
+            list(pool.map(one_admin, range(flows)))
+    finally:
+        result.seconds = time.perf_counter() - started
+        result.probe = wrk_figures(probing, stop=True) if probing else None
     for call in auditor.ltiaas_calls()[before:]:
         result.ltiaas_calls[_call_kind(call)] += 1
     return result
@@ -415,6 +444,19 @@ def summary_table(runs: list[FlowResult], pages: list[PageRun], rss: dict[str, R
                 _met(low <= per <= high),
             ]
         )
+    base_probe = runs[0].probe if runs else None
+    for run in runs:
+        if run.probe is None or base_probe is None:
+            continue
+        delay = f", LTIAAS +{run.delay_ms} ms" if run.delay_ms else ""
+        label = f"confirm p99 while {run.flows} registrations walk ({PROBE_CONNECTIONS} reloading){delay}"
+        measured = f"{run.probe.p99_ms:.0f} ms (p50 {run.probe.p50_ms:.0f}, {run.probe.not_ok} not 200)"
+        if run is runs[0]:
+            rows.append([label, measured, "", ""])
+            continue
+        factor = run.probe.p99_ms / base_probe.p99_ms if base_probe.p99_ms else float("inf")
+        target = f"<= {TARGET_DELAY_P99_FACTOR:.0f}x without the delay"
+        rows.append([label, f"{measured}: {factor:.1f}x", target, _met(factor <= TARGET_DELAY_P99_FACTOR)])
     flow_pages = [page for page in pages if page.spec.flow_page]
     if flow_pages:
         under_load = sum(page.load.ltiaas_calls for page in flow_pages)
@@ -552,14 +594,19 @@ def _measure(stack: Stack, options: argparse.Namespace, auditor: Auditor) -> lis
     _progress("one registration alone, counting the stand-ins' calls of each step")
     audited = Walker(stack.portal.url, stack.standin.url, stack.lms_url, auditor).walk("done")
     portal_before_flows = stack.portal.memory_mib()
+    probe_paths = [walk.flow_url("confirm") for walk in walks_to("confirm")]
+
+    def probe() -> subprocess.Popen[str]:
+        return start_wrk(stack.portal.url, probe_paths, PROBE_LIMIT_SECONDS, options, PROBE_CONNECTIONS)
+
     runs = []
     if options.flows > 0:
         _progress(f"{options.flows} whole registrations at once")
-        runs.append(run_flows(stack, options.flows, 0, auditor))
+        runs.append(run_flows(stack, options.flows, 0, auditor, probe))
         if options.ltiaas_delay_ms > 0:
             _progress(f"again, every LTIAAS API call {options.ltiaas_delay_ms} ms late")
             stack.restart_standin(options.ltiaas_delay_ms)
-            runs.append(run_flows(stack, options.flows, options.ltiaas_delay_ms, auditor))
+            runs.append(run_flows(stack, options.flows, options.ltiaas_delay_ms, auditor, probe))
     portal_at_end, bare_at_end = stack.portal.memory_mib(), stack.bare.memory_mib()
     rss = {
         "portal": RssFigures(

@@ -55,6 +55,7 @@ def test_a_short_run_prints_the_whole_report() -> None:
         "| whole registrations/s, 2 at once |",
         "| LTIAAS calls per completed registration |",
         "| LTIAAS calls caused by reloads of flow pages |",
+        "| confirm p99 while 2 registrations walk (4 reloading) |",
         "| peak RSS per portal worker (VmHWM, MiB) |",
         "| complete -> done |",
     ):
