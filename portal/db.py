@@ -29,22 +29,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, **engine_options: Any) -> Engine:
     """An engine for `url`; SQLite files get their folder created and safe pragmas.
 
     Statement parameters (session data, tokens, hashes) stay out of error messages and SQL echo,
-    and so out of the logs (`hide_parameters`).
+    and so out of the logs (`hide_parameters`). `engine_options` go to `create_engine` (e.g. another
+    pool class).
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 15},
+            hide_parameters=True,
+            **engine_options,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
 
 
 def init_db(app: Flask) -> None:

@@ -175,3 +175,42 @@ def test_a_replace_onto_another_platforms_issuer_and_client_id_is_refused(sandbo
     assert clash.status_code == 403
     assert clash.json()["details"]["description"] == "Platform already registered."
     assert sandbox.api.get(f"{sandbox.platforms_url}/{first['id']}", timeout=10).json() == first
+
+
+class RecordedSleeps:
+    """Stands in for the `time` module of the LTIAAS stand-in's views: records each wait."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+def test_a_slow_ltiaas_answers_every_api_call_late_and_only_those(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.sandbox import ltiaas_views
+
+    sleeps = RecordedSleeps()
+    monkeypatch.setattr(ltiaas_views, "time", sleeps)
+    sandbox.live.app.config["SANDBOX_LTIAAS_DELAY_MS"] = 250
+
+    assert sandbox.api.get(sandbox.platforms_url, timeout=10).status_code == 200
+    assert sandbox.registration("unknown-registration").status_code == 404
+    assert requests.get(sandbox.platforms_url, timeout=10).status_code == 401
+    assert sleeps.seconds == [0.25, 0.25, 0.25]
+
+    requests.get(f"{sandbox.live.url}/sandbox/api/calls", timeout=10)
+    sandbox.open_register_url(sandbox.start("moodle-4.4").register_url)
+    assert sleeps.seconds == [0.25, 0.25, 0.25], "the browser's pages and the call log are not delayed"
+
+
+def test_ltiaas_answers_at_once_by_default(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.sandbox import ltiaas_views
+
+    sleeps = RecordedSleeps()
+    monkeypatch.setattr(ltiaas_views, "time", sleeps)
+
+    assert sandbox.api.get(sandbox.platforms_url, timeout=10).status_code == 200
+    assert sleeps.seconds == []
