@@ -22,7 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(load_settings(app.instance_path, overrides))
 
-    from portal import cli, db, errors, extensions, health, logs, proxies, security, sessions
+    from portal import branding, cli, db, errors, extensions, health, logs, proxies, security, sessions
     from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
     from portal.models import load_all
@@ -36,6 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)
     init_ltiaas(app)
     security.init_security(app)
+    branding.init_branding(app)
     errors.register_error_handlers(app)
     app.register_blueprint(health.bp)
     _register_flow_blueprints(app)

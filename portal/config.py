@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from portal.colours import Colour
+
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
 SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
 SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
 STRIPE_JS_BASE = "https://js.stripe.com"
+DEFAULT_ACCENT = "#1f5fbf"
+LOGO_TYPES = frozenset({".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif"})
+# The sandbox's demo vendor, shown when the sandbox runs in development and no BRAND_* setting is
+# set (the browser tests' live servers show it too: tests/conftest.py).
+DEMO_BRAND = {
+    "BRAND_NAME": "Acme Learning",
+    "BRAND_LOGO": "/static/img/acme-learning.svg",
+    "BRAND_ACCENT": "#0f766e",
+    "BRAND_SUPPORT_EMAIL": "support@acme-learning.example",
+    "BRAND_SUPPORT_URL": "",
+}
 
 
 class ApprovalPolicy(StrEnum):
@@ -126,6 +140,12 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "STRIPE_TIMEOUT": _number(environ, "STRIPE_TIMEOUT", 20),
         "STRIPE_MAX_RETRIES": int(_number(environ, "STRIPE_MAX_RETRIES", 2)),
         "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
+        # The vendor's brand (portal.branding); all empty: no name, the default accent, or the sandbox's demo.
+        "BRAND_NAME": environ.get("BRAND_NAME", "").strip(),
+        "BRAND_LOGO": environ.get("BRAND_LOGO", "").strip(),
+        "BRAND_ACCENT": environ.get("BRAND_ACCENT", "").strip(),
+        "BRAND_SUPPORT_EMAIL": environ.get("BRAND_SUPPORT_EMAIL", "").strip(),
+        "BRAND_SUPPORT_URL": environ.get("BRAND_SUPPORT_URL", "").strip(),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
     }
@@ -168,11 +188,56 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["SANDBOX_INTERMEDIATE_TARGET"] = (
         settings.get("SANDBOX_INTERMEDIATE_TARGET") or f"{settings['PORTAL_URL']}/intermediate-target"
     )
+    _finish_brand(settings)
     if env == "production":
         _refuse_unsafe_production(settings)
     settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
     settings["SESSION_COOKIE_NAME"] = "__Host-portal_session"
     return settings
+
+
+def _finish_brand(settings: dict[str, Any]) -> None:
+    """The sandbox's demo vendor when no brand is set (development only: other tests read the
+    portal's own words); the default accent; then the checks."""
+    demo = settings["SANDBOX_ENABLED"] and settings["PORTAL_ENV"] == "development"
+    if demo and not any(settings.get(name) for name in DEMO_BRAND):
+        settings.update(DEMO_BRAND)
+    settings["BRAND_ACCENT"] = settings.get("BRAND_ACCENT") or DEFAULT_ACCENT
+    _check_brand(settings)
+
+
+def _check_brand(settings: dict[str, Any]) -> None:
+    """Refuse brand settings that cannot work, in one line each. No accent is refused for its
+    contrast: portal.theme derives readable colours from any (see the README's "The vendor's brand")."""
+    production = settings["PORTAL_ENV"] == "production"
+    try:
+        settings["BRAND_ACCENT"] = Colour.parse(str(settings["BRAND_ACCENT"])).hex
+    except ValueError:
+        raise ConfigError(
+            f"BRAND_ACCENT must be a hex colour such as #1f5fbf, not {settings['BRAND_ACCENT']!r}"
+        ) from None
+    email = str(settings["BRAND_SUPPORT_EMAIL"])
+    if email and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", email):
+        raise ConfigError(f"BRAND_SUPPORT_EMAIL must be an e-mail address, not {email!r}")
+    _check_url("BRAND_SUPPORT_URL", str(settings["BRAND_SUPPORT_URL"]), production)
+    logo = str(settings["BRAND_LOGO"])
+    if logo.startswith(("https://", "http://")):
+        _check_url("BRAND_LOGO", logo, production)
+    elif logo and not logo.startswith("/"):
+        if "/" in logo or "\\" in logo or logo.startswith("."):
+            raise ConfigError(f"BRAND_LOGO must be a URL or a file name in the instance folder, not {logo!r}")
+        if Path(logo).suffix.lower() not in LOGO_TYPES:
+            raise ConfigError(f"BRAND_LOGO must be an image ({', '.join(sorted(LOGO_TYPES))}), not {logo!r}")
+
+
+def _check_url(name: str, url: str, production: bool) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    schemes = {"https"} if production else {"https", "http"}
+    if parts.scheme not in schemes or not parts.netloc:
+        needed = "an https:// URL" if production else "an http(s):// URL"
+        raise ConfigError(f"{name} must be {needed}, not {url!r}")
 
 
 def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:

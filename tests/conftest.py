@@ -29,6 +29,7 @@ from sqlalchemy import Engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
+from portal.config import DEMO_BRAND
 from portal.db import Base
 from portal.models import load_all
 from tests.log_secrets import SecretWatch, describe
@@ -170,8 +171,10 @@ def closing_responses(app: WSGIApplication) -> WSGIApplication:
 
 
 def start_live_server(tmp_path: Path, **overrides: Any) -> LiveServer:
+    """The app served on a free port; it shows the sandbox's demo vendor, as `scripts/run` does."""
     port = free_port()
-    app = make_test_app(tmp_path, PORTAL_URL=f"http://localhost:{port}", **overrides)
+    settings = {**DEMO_BRAND, "PORTAL_URL": f"http://localhost:{port}", **overrides}
+    app = make_test_app(tmp_path, **settings)
     server = make_server("127.0.0.1", port, closing_responses(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return LiveServer(app=app, port=port, server=server)

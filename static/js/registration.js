@@ -2,9 +2,46 @@
 (function () {
   "use strict";
 
+  // What changed, in words for the live region ("role=status") before the page reloads to show it:
+  // a screen reader hears the news, not only a page that silently changed under it.
+  function news(body) {
+    if (body.state === "completed") {
+      return "Registered. Loading the result…";
+    }
+    if (body.problem) {
+      return "The registration did not finish. Loading what happened…";
+    }
+    if (body.approval === "rejected") {
+      return "Your request was declined. Loading the reason…";
+    }
+    if (body.approval === "withdrawn") {
+      return "Your request was withdrawn. Loading the details…";
+    }
+    if (body.state === "expired" || body.approval === "expired") {
+      return "This registration expired. Loading the details…";
+    }
+    if (body.approval === "approved") {
+      return "Approved. Finishing the registration…";
+    }
+    if (body.state === "failed" || body.state === "reviewed") {
+      return "The registration did not finish. Loading what happened…";
+    }
+    return "Something changed. Loading the news…";
+  }
+
+  // Say the news in the page's live region, then reload once it had time to be read out.
+  var ANNOUNCE_PAUSE_MS = 800;
+  function announceThenReload(region, body) {
+    if (region) {
+      region.textContent = news(body);
+    }
+    window.setTimeout(function () { window.location.reload(); }, ANNOUNCE_PAUSE_MS);
+  }
+
   // Done page while the registration is being completed: poll its state, reload when it changes.
   function pollStatus(section) {
     var url = section.getAttribute("data-status-url");
+    var region = section.querySelector("[aria-live]");
     var delay = 1500;
     var deadline = Date.now() + 5 * 60 * 1000;
     function check() {
@@ -12,7 +49,7 @@
         .then(function (response) { return response.json(); })
         .then(function (body) {
           if (body.state !== "completing") {
-            window.location.reload();
+            announceThenReload(region, body);
           } else if (Date.now() < deadline) {
             window.setTimeout(check, delay);
           }
@@ -26,12 +63,13 @@
     window.setTimeout(check, delay);
   }
 
-  // Waiting page (live approval): poll the registration and its request; reload when either changes,
-  // so the server shows the outcome (done with the close script, or the reason for a refusal).
-  // Polls quickly at first, then less often, for as long as a registration can live.
+  // Waiting page (live approval): poll the registration and its request; when either changes, say
+  // so and reload, so the server shows the outcome (done with the close script, or the reason for a
+  // refusal). Polls quickly at first, then less often, for as long as a registration can live.
   function pollApproval(section) {
     var url = section.getAttribute("data-status-url");
     var seen = section.getAttribute("data-seen");
+    var region = section.querySelector("[aria-live]");
     var started = Date.now();
     var deadline = started + 60 * 60 * 1000;
     function delay() {
@@ -43,7 +81,7 @@
         .then(function (response) { return response.json(); })
         .then(function (body) {
           if (body.state + "/" + body.approval !== seen) {
-            window.location.reload();
+            announceThenReload(region, body);
           } else if (Date.now() < deadline) {
             window.setTimeout(check, delay());
           }

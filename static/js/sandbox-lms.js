@@ -1,6 +1,7 @@
 // The sandbox LMS's admin page: start a Dynamic Registration, open the tool's
-// window (a dialog with an iframe, or a new tab for Brightspace), wait for the
-// tool's close message, then show what the LMS registered.
+// window (a dialog with an iframe, or a new tab for Brightspace; #window-mode
+// may choose either for any LMS), wait for the tool's close message, then show
+// what the LMS registered.
 //
 // State for people and browser tests:
 //   #close-status     "idle" -> "waiting" -> "closed" (or "cancelled")
@@ -12,6 +13,7 @@
 
   var form = document.getElementById("start-form");
   var registerUrl = document.getElementById("register-url");
+  var windowMode = document.getElementById("window-mode");
   var refuse = document.getElementById("refuse");
   var refusalMessage = document.getElementById("refusal-message");
   var startButton = document.getElementById("start-button");
@@ -98,7 +100,8 @@
     var label = choice.dataset.label;
     var refusing = refuse.checked ? " This LMS will refuse it." : "";
     // A new tab must be opened within the click, before any await, or it is blocked as a popup.
-    var tab = choice.dataset.window === "new tab" ? window.open("about:blank", "_blank") : null;
+    var opensTab = (windowMode.value || choice.dataset.window) === "new tab";
+    var tab = opensTab ? window.open("about:blank", "_blank") : null;
     startButton.disabled = true;
     startAttempt(choice.value)
       .then(function (started) {

@@ -11,6 +11,7 @@ from playwright.sync_api import Frame, FrameLocator, Page, Response, expect
 
 DIALOG_SIZE = {"width": 800, "height": 600}
 PASSWORD = "correct horse battery staple"
+CANVAS = "https://canvas.instructure.com/lti/"
 
 
 @dataclass
@@ -21,13 +22,34 @@ class Choices:
     messages: dict[str, list[str]]
 
 
+# What an admin chooses for each sandbox LMS: every kind of message and placement it offers.
+PROFILE_CHOICES = {
+    "moodle-4.4": Choices(
+        "Springfield Moodle",
+        {"LtiResourceLinkRequest": [], "LtiDeepLinkingRequest": ["ContentArea"]},
+    ),
+    "moodle-3.11": Choices("Old Moodle", {"LtiDeepLinkingRequest": ["AddContentMenu"]}),
+    "canvas": Choices(
+        "Springfield Canvas",
+        {
+            "LtiResourceLinkRequest": [f"{CANVAS}course_navigation", f"{CANVAS}account_navigation"],
+            "LtiDeepLinkingRequest": [f"{CANVAS}editor_button"],
+        },
+    ),
+    "sakai": Choices("Sakai at Springfield", {"LtiResourceLinkRequest": [], "LtiDeepLinkingRequest": []}),
+    "brightspace": Choices("Springfield D2L", {"LtiResourceLinkRequest": []}),
+}
+
+
 def open_lms(page: Page, lms_url: str) -> None:
     page.goto(f"{lms_url}/sandbox/lms/")
     expect(page.locator("#close-status")).to_have_text("idle")
 
 
-def start_registration(page: Page, profile: str) -> None:
+def start_registration(page: Page, profile: str, window: str = "") -> None:
+    """Press Start for `profile`; `window` ("dialog" or "new tab") overrides the LMS's own."""
     page.check(f'input[name="profile"][value="{profile}"]')
+    page.select_option("#window-mode", window)
     page.click("#start-button")
 
 
@@ -90,6 +112,15 @@ def walk_to_confirm(view: FrameLocator | Page, choices: Choices, email: str | No
 
 def wait_for_close(page: Page) -> None:
     expect(page.locator("#close-status")).to_have_text("closed")
+
+
+def assert_registered_exactly(page: Page, profile: str, choices: Choices) -> None:
+    """The LMS page's current attempt registered one tool, for `profile`, with exactly `choices`."""
+    tools = registered_tools(page)
+    assert len(tools) == 1
+    assert tools[0]["profile"] == profile
+    got = {message["type"]: sorted(message.get("placements") or []) for message in tools[0]["messages"]}
+    assert got == {kind: sorted(placements) for kind, placements in choices.messages.items()}
 
 
 def registered_tools(page: Page) -> list[dict]:

@@ -1,4 +1,5 @@
-"""An LMS admin registers the tool from inside their LMS, in a real browser.
+"""An LMS admin registers the tool from inside their LMS, in a real browser: double clicks, two
+tabs, and pages that fit the LMS's dialog and a phone.
 
 The sandbox LMS page (127.0.0.1) frames the portal (localhost): a cross-site
 iframe, as in Moodle and Canvas. Brightspace opens the portal in a new tab.
@@ -9,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import strip_portal_cookies
 from tests.browser.helpers import (
-    Choices,
+    PROFILE_CHOICES,
     complete_calls,
     has_no_horizontal_scroll,
     new_email,
@@ -25,88 +24,18 @@ from tests.browser.helpers import (
     start_registration,
     wait_for_close,
     walk_to_confirm,
-    watch_portal_set_cookies,
 )
 from tests.conftest import LiveServer
 
-CANVAS = "https://canvas.instructure.com/lti/"
-
-CHOICES = {
-    "moodle-4.4": Choices(
-        "Springfield Moodle",
-        {"LtiResourceLinkRequest": [], "LtiDeepLinkingRequest": ["ContentArea"]},
-    ),
-    "moodle-3.11": Choices("Old Moodle", {"LtiDeepLinkingRequest": ["AddContentMenu"]}),
-    "canvas": Choices(
-        "Springfield Canvas",
-        {
-            "LtiResourceLinkRequest": [f"{CANVAS}course_navigation", f"{CANVAS}account_navigation"],
-            "LtiDeepLinkingRequest": [f"{CANVAS}editor_button"],
-        },
-    ),
-    "sakai": Choices("Sakai at Springfield", {"LtiResourceLinkRequest": [], "LtiDeepLinkingRequest": []}),
-    "brightspace": Choices("Springfield D2L", {"LtiResourceLinkRequest": []}),
-}
-
-
-def assert_registered_exactly(page: Page, profile: str, choices: Choices) -> None:
-    tools = registered_tools(page)
-    assert len(tools) == 1
-    assert tools[0]["profile"] == profile
-    got = {message["type"]: sorted(message.get("placements") or []) for message in tools[0]["messages"]}
-    assert got == {kind: sorted(placements) for kind, placements in choices.messages.items()}
-
-
-def register_in_dialog(page: Page, live: LiveServer, profile: str) -> None:
-    open_lms(page, live.lms_url)
-    start_registration(page, profile)
-    frame = portal_frame(page)
-    walk_to_confirm(frame, CHOICES[profile])
-    frame.locator("#register-tool").click()
-    wait_for_close(page)
-    assert_registered_exactly(page, profile, CHOICES[profile])
-
-
-@pytest.mark.parametrize("profile", ["moodle-4.4", "moodle-3.11", "canvas", "sakai"])
-def test_an_admin_registers_the_tool_inside_the_lms_dialog(
-    page: Page, live_server: LiveServer, profile: str
-) -> None:
-    register_in_dialog(page, live_server, profile)
-    assert complete_calls(live_server.url) == 1
-
-
-@pytest.mark.parametrize("profile", ["moodle-4.4", "canvas"])
-def test_the_flow_works_when_the_browser_keeps_no_cookie_for_the_portal(
-    context: BrowserContext, live_server: LiveServer, profile: str
-) -> None:
-    strip_portal_cookies(context, live_server)
-    page = context.new_page()
-    seen_set_cookie = watch_portal_set_cookies(page, live_server.url)
-    register_in_dialog(page, live_server, profile)
-    assert seen_set_cookie == []
-    assert context.cookies(live_server.url) == []
-    assert complete_calls(live_server.url) == 1
-
-
-def test_brightspace_opens_the_portal_in_a_new_tab_and_the_close_reaches_the_opener(
-    context: BrowserContext, live_server: LiveServer
-) -> None:
-    page = context.new_page()
-    open_lms(page, live_server.lms_url)
-    with context.expect_page() as new_tab:
-        start_registration(page, "brightspace")
-    tab = new_tab.value
-    walk_to_confirm(tab, CHOICES["brightspace"])
-    tab.locator("#register-tool").click()
-    wait_for_close(page)
-    assert_registered_exactly(page, "brightspace", CHOICES["brightspace"])
+# Every LMS in every browser mode (a dialog with a partitioned cookie, a dialog with cookies
+# blocked, a new tab) is in test_every_lms.py.
 
 
 def test_a_double_click_on_register_completes_once(page: Page, live_server: LiveServer) -> None:
     open_lms(page, live_server.lms_url)
     start_registration(page, "moodle-4.4")
     frame = portal_frame(page)
-    walk_to_confirm(frame, CHOICES["moodle-4.4"])
+    walk_to_confirm(frame, PROFILE_CHOICES["moodle-4.4"])
     frame.locator("#register-tool").dblclick()
     wait_for_close(page)
     assert complete_calls(live_server.url) == 1
@@ -119,7 +48,7 @@ def test_two_tabs_completing_the_same_registration_complete_once(
     first = context.new_page()
     open_lms(first, live_server.lms_url)
     start_registration(first, "moodle-4.4")
-    walk_to_confirm(portal_frame(first), CHOICES["moodle-4.4"])
+    walk_to_confirm(portal_frame(first), PROFILE_CHOICES["moodle-4.4"])
     first_frame = first.locator("#registration-frame").element_handle().content_frame()
     assert first_frame is not None
     confirm_url = first_frame.url
