@@ -35,6 +35,7 @@ import string
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,7 +233,7 @@ class FakeLtiaas:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         # A client that gave up has hung up; the late answer fails, quietly.
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -392,8 +393,9 @@ class FakeLtiaas:
             return 404, ltiaas_error(404, "NOT_FOUND", "No such endpoint.")
         if received.headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, UNAUTHORIZED
+        operation: Callable[[Received], tuple[int, Any]] = getattr(self, f"_{received.operation}")
         try:
-            return getattr(self, f"_{received.operation}")(received)
+            return operation(received)
         except ApiError as error:
             return error.status, error.body
 
