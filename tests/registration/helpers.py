@@ -12,6 +12,7 @@ from uuid import uuid4
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from portal.db import get_session
 from portal.ltiaas import LtiaasClient
@@ -112,6 +113,11 @@ def configured_by(
     response = client.post(f"/registration/{public_id}/configure", data=form or SPRINGFIELD)
     assert response.status_code == 303, response.get_data(as_text=True)
     return public_id
+
+
+def press_register(browser: FlaskClient, public_id: str) -> TestResponse:
+    """The confirm page's "Register the tool" button (CSRF off): POST complete."""
+    return browser.post(f"/registration/{public_id}/complete")
 
 
 def audit_trail(app: Flask, registration_public_id: str) -> list[tuple[str, str, dict[str, Any]]]:

@@ -20,6 +20,7 @@ from tests.registration.helpers import (
     audit_trail,
     configured_by,
     ltiaas_moved_to,
+    press_register,
     public_id_from,
     registration_row,
     start,
@@ -45,10 +46,6 @@ NOTHING_REGISTERED = "LTIAAS could not be reached, so nothing was registered."
 SCRIPTED_WORDS = "<script>alert('gotcha')</script>"
 
 
-def complete(browser: FlaskClient, public_id: str) -> Any:
-    return browser.post(f"/registration/{public_id}/complete")
-
-
 def lost_after(lost: Fault, acted: str | None) -> Fault:
     return Fault(status=lost.status, body=lost.body, drop=lost.drop, hang=lost.hang, acted=acted)
 
@@ -72,7 +69,7 @@ def test_a_lost_answer_after_ltiaas_registered_the_tool_is_found_and_told_as_reg
     public_id = configured_by(customer_browser)
     ltiaas.script("complete_registration", lost_after(lost, acted="completed"))
 
-    response = complete(customer_browser, public_id)
+    response = press_register(customer_browser, public_id)
 
     assert response.location == f"/registration/{public_id}/done"
     done = customer_browser.get(response.location).text
@@ -106,7 +103,7 @@ def test_a_complete_that_timed_out_leaves_the_lookup_its_own_read_budget(
     public_id = configured_by(customer_browser)
     ltiaas.time_out("complete_registration", acted="completed")
 
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
 
     assert registration_row(app, public_id).platform_id == ltiaas.platform_created_by("reg-moodle")["id"]  # type: ignore[index]
     assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]
@@ -125,7 +122,7 @@ def test_a_lost_answer_is_told_apart_from_another_schools_registration_on_a_shar
     ltiaas.add_platform("Capital City (Canvas)", url="https://canvas.instructure.com")  # meanwhile
     ltiaas.time_out("complete_registration", acted="completed")
 
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
 
     created = ltiaas.platform_created_by("reg-canvas")
     assert created is not None and registration_row(app, public_id).platform_id == created["id"]
@@ -142,7 +139,7 @@ def test_a_lost_answer_with_no_platform_found_says_we_could_not_confirm_and_a_re
     public_id = configured_by(customer_browser)
     ltiaas.script("complete_registration", lost)  # LTIAAS failed before acting
 
-    response = complete(customer_browser, public_id)
+    response = press_register(customer_browser, public_id)
 
     assert response.location == f"/registration/{public_id}/confirm"
     confirm = customer_browser.get(response.location).text
@@ -153,7 +150,7 @@ def test_a_lost_answer_with_no_platform_found_says_we_could_not_confirm_and_a_re
     assert (registration.state, registration.problem) == ("reviewed", "unconfirmed")
     assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]
 
-    retried = complete(customer_browser, public_id)
+    retried = press_register(customer_browser, public_id)
 
     assert retried.location == f"/registration/{public_id}/done"
     assert CLOSE_HTML in customer_browser.get(retried.location).text
@@ -169,10 +166,10 @@ def test_a_retry_that_ltiaas_refuses_as_used_shows_the_already_used_page(
     public_id = configured_by(customer_browser)
     # LTIAAS used the registrationId up, then failed before creating the platform.
     ltiaas.script("complete_registration", lost_after(lost, acted="id_used"))
-    complete(customer_browser, public_id)
+    press_register(customer_browser, public_id)
     assert COULD_NOT_CONFIRM in customer_browser.get(f"/registration/{public_id}/confirm").text
 
-    retried = complete(customer_browser, public_id)
+    retried = press_register(customer_browser, public_id)
 
     assert retried.status_code == 409
     page = retried.text
@@ -196,11 +193,11 @@ def test_an_unconfirmed_attempt_is_remembered_when_a_later_retry_never_left_the_
 ) -> None:
     public_id = configured_by(customer_browser)
     ltiaas.fail("complete_registration", 500, acted="id_used")
-    complete(customer_browser, public_id)  # could not confirm
+    press_register(customer_browser, public_id)  # could not confirm
     with ltiaas_moved_to(app, closed_url):
-        complete(customer_browser, public_id)  # nothing was sent: nothing was registered *this* time
+        press_register(customer_browser, public_id)  # nothing was sent: nothing was registered *this* time
 
-    third = complete(customer_browser, public_id)
+    third = press_register(customer_browser, public_id)
 
     # LTIAAS's 404 now is the first attempt's doing, not an expiry: "already used".
     assert third.status_code == 409 and 'data-problem="already_used"' in third.text
@@ -216,7 +213,7 @@ def test_without_the_platforms_seen_on_arrival_a_lost_answer_is_not_guessed_as_r
     ltiaas.add_platform("Springfield Moodle")  # an earlier registration, under the same name
     ltiaas.drop_connection("complete_registration", acted="completed")
 
-    complete(customer_browser, public_id)
+    press_register(customer_browser, public_id)
 
     assert COULD_NOT_CONFIRM in customer_browser.get(f"/registration/{public_id}/confirm").text
     assert registration_row(app, public_id).platform_id is None
@@ -234,7 +231,7 @@ def test_when_the_lookup_fails_too_we_could_not_confirm_and_the_retry_finds_out(
     ltiaas.script("complete_registration", Fault(status=502, acted=acted))
     ltiaas.fail("list_platforms", 503)
 
-    response = complete(customer_browser, public_id)
+    response = press_register(customer_browser, public_id)
 
     confirm = customer_browser.get(response.location).text
     assert COULD_NOT_CONFIRM in confirm and "Try again: register the tool" in confirm
@@ -242,7 +239,7 @@ def test_when_the_lookup_fails_too_we_could_not_confirm_and_the_retry_finds_out(
     (unconfirmed,) = [d for a, _, d in audit_trail(app, public_id) if d.get("problem") == "unconfirmed"]
     assert unconfirmed["looked_up"] is False
 
-    retried = complete(customer_browser, public_id)  # LTIAAS completes it, or refuses it as used
+    retried = press_register(customer_browser, public_id)  # LTIAAS completes it, or refuses it as used
 
     assert retried.location == f"/registration/{public_id}/done"
     created = ltiaas.platform_created_by("reg-moodle")
@@ -265,7 +262,7 @@ def test_when_ltiaas_cannot_be_reached_nothing_was_registered_and_a_retry_is_off
     public_id = configured_by(customer_browser)
 
     with ltiaas_moved_to(app, closed_url if where == "refused" else unconnectable_url):
-        response = complete(customer_browser, public_id)
+        response = press_register(customer_browser, public_id)
 
     confirm = customer_browser.get(response.location).text
     assert NOTHING_REGISTERED in confirm and "The last attempt did not register the tool." in confirm
@@ -274,7 +271,7 @@ def test_when_ltiaas_cannot_be_reached_nothing_was_registered_and_a_retry_is_off
     registration = registration_row(app, public_id)
     assert (registration.state, registration.problem) == ("reviewed", "not_sent")
     assert ltiaas.requests_to("complete_registration") == []
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
 
 
 # The LMS refuses
@@ -305,7 +302,7 @@ def test_the_lmss_refusal_is_shown_in_its_own_words_escaped_with_no_endless_retr
     public_id = configured_by(customer_browser)
     ltiaas.refuse_as_lms(lms_status, lms_body)
 
-    response = complete(customer_browser, public_id)
+    response = press_register(customer_browser, public_id)
 
     assert response.status_code == 422
     page = response.text
@@ -318,7 +315,7 @@ def test_the_lmss_refusal_is_shown_in_its_own_words_escaped_with_no_endless_retr
     assert (registration.state, registration.problem) == ("failed", "lms_refused")
     again = customer_browser.get(f"/registration/{public_id}/confirm")
     assert again.status_code == 422 and shown in again.text
-    assert complete(customer_browser, public_id).status_code == 422
+    assert press_register(customer_browser, public_id).status_code == 422
     assert len(ltiaas.requests_to("complete_registration")) == 1
     assert ltiaas.platforms == []
 
@@ -329,13 +326,13 @@ def test_an_lms_failing_on_its_side_is_temporary_and_may_be_retried(
     public_id = configured_by(customer_browser)
     ltiaas.refuse_as_lms(503, "<html><body>Moodle is being upgraded</body></html>")
 
-    response = complete(customer_browser, public_id)
+    response = press_register(customer_browser, public_id)
 
     confirm = customer_browser.get(response.location).text
     assert "Your LMS answered the registration with an error of its own (HTTP 503)" in confirm
     assert "Try again: register the tool" in confirm
     assert registration_row(app, public_id).state == "reviewed"
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
     assert len(ltiaas.requests_to("complete_registration")) == 2
 
 
@@ -356,7 +353,7 @@ def test_ltiaas_is_asked_once_on_arrival_and_never_again_until_complete(
         assert customer_browser.get(f"/registration/{public_id}/{name}").status_code == 200
     assert ltiaas.operations() == ["get_registration", "list_platforms"]
 
-    complete(customer_browser, public_id)
+    press_register(customer_browser, public_id)
     for _ in range(3):
         assert customer_browser.get(f"/registration/{public_id}/done").status_code == 200
     assert customer_browser.get("/intermediate-target?registrationId=reg-moodle").status_code == 200
