@@ -216,7 +216,8 @@ def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again
     staff_page = staff_browser.get("/admin/payments/").text
     assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
     account = customer_browser.get("/auth/account").text
-    assert "paid, not registered yet." in account
+    assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
+    assert "You won't pay again to finish this registration." in account
 
     assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
     assert len(ltiaas.requests_to("complete_registration")) == (1 if how == "unreachable" else 2)
@@ -295,7 +296,8 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
 
     assert problem.status_code == 410
     assert 'data-payment="refund-due"' in problem.text and payment.stripe_payment_intent in problem.text
-    assert "paid, not registered." in customer_browser.get("/auth/account").text
+    account = customer_browser.get("/auth/account").text
+    assert 'data-connection="not_registered"' in account and "refund due" in account
 
     listed = staff_browser.get("/admin/payments/").text
     assert 'data-standing="refund_due"' in listed
