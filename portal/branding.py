@@ -84,7 +84,8 @@ class Brand:
     def named_markup(self, html: Markup | str) -> Markup:
         """Rendered HTML naming the vendor, "contact the tool's vendor" linking the support contact.
 
-        Only the text between tags changes, never a tag or an attribute.
+        Only the text between tags changes, never a tag, an attribute, or what a textarea,
+        a script or a style holds.
         """
         source = html if isinstance(html, Markup) else escape(html)
         rules = _naming(str(escape(self.name)), "&#39;")
@@ -94,13 +95,23 @@ class Brand:
         if not rules:
             return source
         parts = re.split(r"(<[^>]*>)", str(source))
-        for index in range(0, len(parts), 2):  # the text between tags
-            for pattern, words in rules:
-                parts[index] = pattern.sub(words, parts[index])
+        verbatim = ""  # inside a textarea, a script or a style: what a person typed, or code
+        for index, part in enumerate(parts):
+            if index % 2:  # a tag
+                opening = _VERBATIM.match(part)
+                if opening and not verbatim:
+                    verbatim = opening.group(2).lower() if not opening.group(1) else ""
+                elif opening and opening.group(1) and opening.group(2).lower() == verbatim:
+                    verbatim = ""
+            elif not verbatim:
+                for pattern, words in rules:
+                    part = pattern.sub(words, part)
+                parts[index] = part
         return Markup("".join(parts))  # noqa: S704 - escaped HTML, with escaped names and our link
 
 
 _APOSTROPHE = "(?:'|&#39;|&#x27;)"
+_VERBATIM = re.compile(r"<(/?)(textarea|script|style)\b", re.IGNORECASE)
 _CONTACT = re.compile(rf"\b([Cc]ontact) the tool{_APOSTROPHE}s vendor\b")
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 

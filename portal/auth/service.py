@@ -219,7 +219,9 @@ def sign_in_with_password(db: Session, email: str, password: str) -> User | None
         before the password, so a locked account reveals nothing about it).
     """
     if is_account_locked(db, email):
-        raise TooManyAttempts("Too many failed sign-ins for this account. Wait a few minutes.")
+        raise TooManyAttempts(
+            "Too many failed sign-ins for this account. Wait a few minutes, then try again."
+        )
     user = authenticate(db, email, password)
     if user is None:
         record_failed_sign_in(db, email)

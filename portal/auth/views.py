@@ -32,7 +32,7 @@ from portal.extensions import login_manager
 from portal.models import User
 
 DEFAULT_ENDPOINT = "auth.account"
-GENERIC_SIGN_IN_ERROR = "The email or password is incorrect."
+GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
 
 
 def signup_enabled() -> bool:

@@ -26,7 +26,8 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
     Outcome.WITHDRAWN: ("success", "You withdrew your request. Nothing was registered."),
     Outcome.ALREADY_DECIDED: (
         "warning",
-        "The tool's vendor had already decided on your request, so it could not be withdrawn.",
+        "The tool's vendor had already decided on your request, so it could not be withdrawn. "
+        "This page shows their decision.",
     ),
     Outcome.EXPIRED: ("warning", "This request had already expired; nothing was registered."),
 }

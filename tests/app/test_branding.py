@@ -122,6 +122,14 @@ def test_pages_link_contact_the_vendor_to_the_support_contact_but_never_inside_a
     assert "<p>Acme &lt;Learning&gt; sees it.</p>" in named
 
 
+def test_what_a_person_typed_in_a_textarea_is_left_as_typed() -> None:
+    acme = a_brand(name="Acme", support_url="https://acme.example/help")
+    page = Markup("<textarea>Please contact the tool's vendor</textarea><p>contact the tool's vendor</p>")
+    named = str(acme.named_markup(page))
+    assert "<textarea>Please contact the tool's vendor</textarea>" in named
+    assert '<p>contact <a href="https://acme.example/help" class="support-link">Acme</a></p>' in named
+
+
 def test_without_a_support_contact_nothing_becomes_a_link() -> None:
     acme = a_brand(name="Acme", support_email="")
     assert str(acme.named_markup(Markup("<p>contact the tool's vendor</p>"))) == "<p>contact Acme</p>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.helpers import (
@@ -81,7 +82,7 @@ def test_an_lms_that_refuses_the_registration_shows_the_admin_its_own_words(
     page.fill("#refusal-message", words)
     start_registration(page, profile)
     frame = portal_frame(page)
-    walk_to_confirm(frame, CHOICES[profile])
+    walk_to_confirm(frame, PROFILE_CHOICES[profile])
 
     frame.locator("#register-tool").click()
 
