@@ -49,6 +49,8 @@ from tests.browser.helpers import (
 from tests.browser.looks import assert_accessible, content_frame
 from tests.conftest import LiveServer, start_live_server
 
+pytestmark = pytest.mark.slow  # scripts/test-slow runs it (and .ci/run, after scripts/test)
+
 MODES = ["partitioned", "cookies-blocked", "new-tab"]
 PLAYABLE = list(playable_profiles())
 BLACKBOARD = "blackboard-developer-portal"
