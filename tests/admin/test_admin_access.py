@@ -11,9 +11,15 @@ from flask.testing import FlaskClient
 from portal.models import ApprovalRequest
 from tests.registration.helpers import add_person, become, sign_in, sign_in_through_the_form
 
-# (method, URL with {request} for the request's public id, what staff get)
+# (method, URL with {request} for the request's public id and {registration} for its registration's,
+# what staff get)
 STAFF_URLS = [
-    ("GET", "/admin/", 302),
+    ("GET", "/admin/", 200),
+    ("GET", "/admin/registrations/", 200),
+    ("GET", "/admin/registrations/{registration}", 200),
+    ("POST", "/admin/registrations/{registration}/lookup", 400),  # no confirmation ticked: nothing done
+    ("POST", "/admin/registrations/{registration}/settle/registered", 400),
+    ("POST", "/admin/registrations/{registration}/settle/not-registered", 400),
     ("GET", "/admin/approvals/", 200),
     ("GET", "/admin/approvals/{request}", 200),
     ("POST", "/admin/approvals/{request}/approve", 400),  # no confirmation ticked: nothing done
@@ -35,7 +41,10 @@ def browser_for(app: Flask, role: str) -> FlaskClient:
 
 
 def test_every_staff_url_is_listed_here(app: Flask) -> None:
-    listed = {(method, url.replace("{request}", "<public_id>")) for method, url, _ in STAFF_URLS}
+    listed = {
+        (method, url.replace("{request}", "<public_id>").replace("{registration}", "<public_id>"))
+        for method, url, _ in STAFF_URLS
+    }
     routes = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
@@ -51,7 +60,8 @@ def test_staff_urls_by_role(
     app: Flask, pending: ApprovalRequest, role: str, method: str, url: str, staff_status: int
 ) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
-    response = browser_for(app, role).open(url.format(request=pending.public_id), method=method)
+    target = url.format(request=pending.public_id, registration=pending.registration.public_id)
+    response = browser_for(app, role).open(target, method=method)
     if role in ("anonymous", "disabled staff"):
         assert response.status_code == 302
         assert response.location.startswith("/auth/sign-in?")

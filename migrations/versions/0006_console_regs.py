@@ -1,0 +1,101 @@
+"""registrations for the staff console: family, policy, customer, and the list's indexes
+
+Revision ID: 0006_console_regs
+Revises: 0005
+Create Date: 2026-12-02 09:00:00.000000
+
+Existing rows are filled in from what the database already knows:
+- family: the canonical slug of `family_code` (the aliases as of this revision, below);
+- policy: live-approval where an approval request exists; otherwise unknown (NULL),
+  since nothing recorded which policy was in force;
+- customer_id: the account that paid, else the one that asked for approval, else the
+  first account that saved choices (its email is the actor of the first `state:reviewed`).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_console_regs"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+# portal.registration.labels as of this revision: slug -> the product_family_code values of that family.
+_FAMILY_CODES = {
+    "moodle": ("moodle",),
+    "canvas": ("canvas",),
+    "sakai": ("sakailms.org", "sakai"),
+    "brightspace": ("desire2learn", "brightspace", "d2l"),
+    "blackboard": ("blackboardlearn", "blackboard"),
+    "schoology": ("schoology",),
+}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("family", sa.String(length=32), server_default="other", nullable=False))
+        batch_op.add_column(sa.Column("policy", sa.String(length=20), nullable=True))
+        batch_op.add_column(sa.Column("customer_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key("fk_registrations_customer_id_users", "users", ["customer_id"], ["id"])
+        batch_op.create_index("ix_registrations_customer_id", ["customer_id"], unique=False)
+        batch_op.create_index("ix_registrations_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_registrations_state_created_at_id", ["state", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_registrations_family_created_at_id", ["family", "created_at", "id"], unique=False
+        )
+    _backfill_family()
+    _backfill_policy()
+    _backfill_customer()
+
+
+def _backfill_family() -> None:
+    connection = op.get_bind()
+    codes = connection.execute(sa.text("SELECT DISTINCT family_code FROM registrations")).scalars().all()
+    slug_of = {code: slug for slug, aliases in _FAMILY_CODES.items() for code in aliases}
+    for code in codes:
+        slug = slug_of.get((code or "").strip().lower())
+        if slug is not None:
+            connection.execute(
+                sa.text("UPDATE registrations SET family = :slug WHERE family_code = :code"),
+                {"slug": slug, "code": code},
+            )
+
+
+def _backfill_policy() -> None:
+    op.execute(
+        "UPDATE registrations SET policy = 'live-approval' WHERE EXISTS "
+        "(SELECT 1 FROM approval_requests WHERE approval_requests.registration_id = registrations.id)"
+    )
+
+
+def _backfill_customer() -> None:
+    op.execute(
+        "UPDATE registrations SET customer_id = (SELECT payments.user_id FROM payments "
+        "WHERE payments.registration_id = registrations.id) WHERE customer_id IS NULL"
+    )
+    op.execute(
+        "UPDATE registrations SET customer_id = (SELECT approval_requests.requested_by_id FROM approval_requests "
+        "WHERE approval_requests.registration_id = registrations.id) WHERE customer_id IS NULL"
+    )
+    op.execute(
+        "UPDATE registrations SET customer_id = (SELECT users.id FROM audit_events "
+        "JOIN users ON users.email = audit_events.actor "
+        "WHERE audit_events.registration_id = registrations.id AND audit_events.action = 'state:reviewed' "
+        "ORDER BY audit_events.id LIMIT 1) WHERE customer_id IS NULL"
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.drop_index("ix_registrations_family_created_at_id")
+        batch_op.drop_index("ix_registrations_state_created_at_id")
+        batch_op.drop_index("ix_registrations_created_at_id")
+        batch_op.drop_index("ix_registrations_customer_id")
+        batch_op.drop_constraint("fk_registrations_customer_id_users", type_="foreignkey")
+        batch_op.drop_column("customer_id")
+        batch_op.drop_column("policy")
+        batch_op.drop_column("family")
