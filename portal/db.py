@@ -25,15 +25,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def build_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their folder created and safe pragmas."""
+    """An engine for `url`; SQLite files get their folder created and safe pragmas.
+
+    Statement parameters (session data, tokens, hashes) stay out of error messages and SQL echo,
+    and so out of the logs (`hide_parameters`).
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def init_db(app: Flask) -> None:
@@ -44,14 +50,14 @@ def init_db(app: Flask) -> None:
 
 
 def get_engine() -> Engine:
-    return current_app.extensions["db_engine"]
+    return cast(Engine, current_app.extensions["db_engine"])
 
 
 def get_session() -> Session:
     """The request's database session, opened on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["db_sessionmaker"]()
-    return g.db_session
+    return cast(Session, g.db_session)
 
 
 def close_session(_error: BaseException | None = None) -> None:

@@ -30,7 +30,7 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _address_limit() -> str:
-    return current_app.config.get("AUTH_RATE_LIMIT", "20 per minute")
+    return str(current_app.config["AUTH_RATE_LIMIT"])
 
 
 def _init_rate_limits(app: Flask) -> None:
@@ -41,6 +41,8 @@ def _init_rate_limits(app: Flask) -> None:
         app=app,
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
         key_prefix="auth",
+        # Redis down must not lock everyone out of signing in: count per process until it is back.
+        in_memory_fallback_enabled=True,
     )
     limiter.shared_limit(_address_limit, scope="auth-posts", methods=["POST"])(bp)
     app.extensions["auth_limiter"] = limiter

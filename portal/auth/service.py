@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import cast
 
 from flask import current_app
 from sqlalchemy import delete, func, select
@@ -74,7 +75,7 @@ class PasswordHasher:
 
 
 def password_hasher() -> PasswordHasher:
-    return current_app.extensions["password_hasher"]
+    return cast(PasswordHasher, current_app.extensions["password_hasher"])
 
 
 def normalise_email(email: str) -> str:

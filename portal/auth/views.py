@@ -7,9 +7,11 @@ built after the rotation, so in token mode it carries the new token.
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from portal.auth import bp
@@ -26,6 +28,7 @@ from portal.auth.service import (
 from portal.auth.users import signed_in_user
 from portal.billing.attention import customer_payments
 from portal.db import get_session
+from portal.extensions import login_manager
 from portal.models import User
 
 DEFAULT_ENDPOINT = "auth.account"
@@ -119,10 +122,12 @@ def sign_out() -> Response:
 
 
 @bp.get("/account")
-@login_required
-def account() -> str:
-    """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`."""
+def account() -> ResponseReturnValue:
+    """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`.
+
+    Anyone not signed in is sent to sign in first (Flask-Login's `unauthorized`).
+    """
     user = signed_in_user()
-    if user is None:  # login_required let a disabled account through: never, but the types must know
-        abort(403)
+    if user is None:
+        return cast(Response, login_manager.unauthorized())
     return render_template("auth/account.html", user=user, payments=customer_payments(get_session(), user))

@@ -74,6 +74,22 @@ SETTLEMENTS: dict[RegistrationState, frozenset[RegistrationState]] = {
 OTHER_FAMILY = "other"
 
 
+class Problem(StrEnum):
+    """What the last attempt to complete a registration ran into (`Registration.problem`)."""
+
+    NOT_SENT = "not_sent"  # LTIAAS was not reached: nothing was registered (reviewed, may retry)
+    UNCONFIRMED = "unconfirmed"  # LTIAAS may have acted; nothing found yet (reviewed, retry is safe)
+    VENDOR_SETUP = "vendor_setup"  # LTIAAS refused the vendor's API key (reviewed, may retry later)
+    LMS_REFUSED = "lms_refused"  # the LMS refused the registration (failed)
+    REFUSED = "refused"  # LTIAAS refused the registration itself (failed)
+    ALREADY_USED = "already_used"  # a retry after an unconfirmed attempt: LTIAAS says it was used (failed)
+    OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
+
+
+# Failed, but the tool may be registered: staff look LTIAAS up and settle it.
+UNSETTLED_PROBLEMS = frozenset({Problem.OUTCOME_UNKNOWN.value, Problem.ALREADY_USED.value})
+
+
 class InvalidTransition(RuntimeError):
     """A state change the state machine does not allow."""
 
@@ -110,6 +126,13 @@ class Registration(Base):
     platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     completion_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the last attempt to complete ran into (a `Problem`), or None; see `settling`.
+    problem: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The school's name when the LMS gives one (Canvas's account name).
+    account_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The platforms LTIAAS held for this LMS's url when the registration arrived
+    # ([{"id", "name", "clientId", "active"}]), or None when that lookup failed.
+    known_platforms: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -130,6 +153,11 @@ class Registration(Base):
     def is_open(self, now: datetime | None = None) -> bool:
         """Still waiting for the admin, and LTIAAS should still know the registrationId."""
         return self.current_state in OPEN_STATES and not self.is_past_lifetime(now)
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Failed without knowing whether LTIAAS registered the tool: the staff must settle it."""
+        return self.current_state is RegistrationState.FAILED and self.problem in UNSETTLED_PROBLEMS
 
 
 class AuditEvent(Base):

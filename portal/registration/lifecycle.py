@@ -17,6 +17,7 @@ from portal.db import update_if
 from portal.models import (
     OPEN_STATES,
     ApprovalState,
+    Problem,
     Registration,
     RegistrationState,
     approval_of,
@@ -28,6 +29,12 @@ from portal.registration.problems import RegistrationProblem
 
 logger = logging.getLogger(__name__)
 
+# The problem page a failed registration shows, by what its last attempt ran into.
+_PROBLEM_PAGES = {
+    Problem.OUTCOME_UNKNOWN.value: "outcome_unknown",
+    Problem.ALREADY_USED.value: "already_used",
+    Problem.LMS_REFUSED.value: "lms_refused",
+}
 # Who expires what nobody finished in time.
 SYSTEM_ACTOR = "portal"
 STALE_COMPLETION = (
@@ -68,6 +75,7 @@ def fail_if_completion_stale(db: Session, registration: Registration, now: datet
         Registration.state == RegistrationState.COMPLETING.value,
         Registration.updated_at <= cutoff,
         last_error=STALE_COMPLETION,
+        problem=Problem.OUTCOME_UNKNOWN.value,
         updated_at=utcnow(),
     )
     if not won:
@@ -88,14 +96,13 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     """Expire an open registration past its lifetime and fail a stale completion; raise for
     an expired or failed one.
 
-    :raise RegistrationProblem: expired, outcome_unknown (a completion that never
-        settled), or failed (with the stored reason as detail).
+    :raise RegistrationProblem: expired; for a failed one, the page of what it ran into
+        (outcome_unknown, already_used, lms_refused, or failed), with the stored reason as detail.
     """
     expire_if_past_lifetime(db, registration, now)
     fail_if_completion_stale(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
-        if registration.last_error == STALE_COMPLETION:
-            raise RegistrationProblem("outcome_unknown")
-        raise RegistrationProblem("failed", detail=registration.last_error)
+        kind = _PROBLEM_PAGES.get(registration.problem or "", "failed")
+        raise RegistrationProblem(kind, detail=registration.last_error)

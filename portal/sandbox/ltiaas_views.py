@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.db import get_session
 from portal.sandbox import calls, ltiaas_service, platforms
@@ -48,7 +49,7 @@ def _json_body() -> Any:
 
 
 @register_bp.route("/lti/register", methods=["GET", "POST"])
-def register() -> Response | tuple[str, int]:
+def register() -> BaseResponse | tuple[str, int]:
     """The LMS sends the admin's window here; on success, on to the intermediate target."""
     config = current_app.config
     try:

@@ -58,22 +58,12 @@ MOODLE_311 = RegistrationDetails(
     family_code="moodle",
     version="3.11.4 (Build: 20211108)",
     supported_scopes=("openid",),
+    # As the LTIAAS client reads Moodle 3.x: its separate placements list given to deep linking.
     supported_messages=(
         SupportedMessage("LtiResourceLinkRequest"),
-        SupportedMessage("LtiDeepLinkingRequest"),
+        SupportedMessage("LtiDeepLinkingRequest", ("AddContentMenu",)),
     ),
     legacy_message_shape=True,
-)
-MOODLE_311_RAW = RawRegistration(
-    openid_configuration={
-        "issuer": "https://old-moodle.example.edu",
-        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-            "product_family_code": "moodle",
-            "messages_supported": ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"],
-            "placements": ["AddContentMenu"],
-        },
-    },
-    registration_token="secret-registration-token",
 )
 
 CANVAS_CLOUD = RegistrationDetails(
@@ -147,6 +137,10 @@ class FakeLtiaas:
 
     def get_registration(self, registration_id: str) -> RegistrationDetails:
         self._record("get_registration", registration_id)
+        return self._known(registration_id)
+
+    def read_registration(self, registration_id: str) -> RegistrationDetails:
+        self._record("read_registration", registration_id)
         return self._known(registration_id)
 
     def get_raw_registration(self, registration_id: str) -> RawRegistration:
