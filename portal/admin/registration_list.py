@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -207,7 +208,8 @@ def _newer_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
 
 def _rows_query(
     clauses: list[ColumnElement[bool]],
-) -> Select[tuple[Registration, str | None, str | None, datetime | None, str | None]]:
+) -> Select[Registration, str, str, datetime | None, str]:  # the last four may be None: outer joins
+    """Registrations matching `clauses`, each with its customer's email, payment and approval."""
     return (
         select(Registration, User.email, Payment.status, Payment.refunded_at, ApprovalRequest.state)
         .outerjoin(User, User.id == Registration.customer_id)
@@ -233,24 +235,20 @@ def list_registrations(
     clauses = filter_clauses(filters, now or utcnow())
     cursor = after or before
     anchor = _anchor(db, cursor) if cursor else None
-    if anchor is None or after:
-        edge = [_older_than(*anchor)] if anchor else []
-        query = _rows_query([*clauses, *edge]).order_by(
-            Registration.created_at.desc(), Registration.id.desc()
-        )
-        found = db.execute(query.limit(page_size + 1)).all()
-        rows = [_row(*values) for values in found[:page_size]]
-        has_older, has_newer = (
-            len(found) > page_size,
-            anchor is not None and _any(db, clauses, rows, newer=True),
-        )
+    going_back = anchor is not None and not after
+    edge = [] if anchor is None else [(_newer_than if going_back else _older_than)(*anchor)]
+    if going_back:
+        order = (Registration.created_at.asc(), Registration.id.asc())
     else:
-        query = _rows_query([*clauses, _newer_than(*anchor)]).order_by(
-            Registration.created_at.asc(), Registration.id.asc()
-        )
-        found = db.execute(query.limit(page_size + 1)).all()
-        rows = [_row(*values) for values in reversed(found[:page_size])]
-        has_newer, has_older = len(found) > page_size, _any(db, clauses, rows, newer=False)
+        order = (Registration.created_at.desc(), Registration.id.desc())
+    found = db.execute(_rows_query([*clauses, *edge]).order_by(*order).limit(page_size + 1)).all()
+    rows = [_row(tuple(values)) for values in found[:page_size]]
+    more_this_way = len(found) > page_size
+    if going_back:
+        rows.reverse()
+        has_newer, has_older = more_this_way, _any(db, clauses, rows, newer=False)
+    else:
+        has_older, has_newer = more_this_way, anchor is not None and _any(db, clauses, rows, newer=True)
     return ListPage(
         rows=rows,
         newer=rows[0].registration.public_id if rows and has_newer else None,
@@ -275,13 +273,8 @@ def _any(db: Session, clauses: list[ColumnElement[bool]], rows: list[Row], *, ne
     return bool(db.scalar(select(exists().where(*clauses, beyond))))
 
 
-def _row(
-    registration: Registration,
-    email: str | None,
-    payment_status: str | None,
-    refunded_at: datetime | None,
-    approval_state: str | None,
-) -> Row:
+def _row(values: tuple[Any, ...]) -> Row:
+    registration, email, payment_status, refunded_at, approval_state = values
     return Row(registration, email, payment_status, refunded_at is not None, approval_state)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms import SelectChoice
 
 from portal.admin import bp
 from portal.admin.access import staff_required
@@ -83,11 +84,14 @@ def _detail_page(
     status: int = 200,
 ) -> tuple[str, int]:
     detail = detail_of(get_session(), registration)
+    fresh = registered_form is None
     registered_form = registered_form or SettleRegisteredForm()
     if detail.lookup is not None:
-        registered_form.platform_id.choices = [
-            (found.id, found.name or found.id) for found in detail.lookup.candidates
-        ]
+        candidates = detail.lookup.candidates
+        registered_form.platform_id.choices = [SelectChoice(found.id, found.name) for found in candidates]
+        created = [found.id for found in candidates if found.created]
+        if fresh and created:  # offered, not decided: the confirmation box stays unticked
+            registered_form.platform_id.data = created[0]
     page = render_template(
         "admin/registration.html",
         detail=detail,

@@ -1,13 +1,15 @@
 """Settling a registration whose completion had an unknown outcome: look at LTIAAS, then record it.
 
 An outcome is unknown when the portal called LTIAAS's complete and never learnt
-what came of it: the registration failed with an unknown-outcome error (its process
-died during the call, or LTIAAS's answer could not be read), or it is still
-completing long after any call would have ended (COMPLETION_STALE_AFTER). A staff
-member first looks up LTIAAS's platforms for the LMS address (an explicit action:
-page views never call LTIAAS), then records the registration as registered with the
-platform found, or as not registered: failed for good, and due a refund when it was
-paid (the payments page lists those).
+what came of it: the registration failed with an unsettled problem
+(`Registration.outcome_unknown`: its process died during the call, LTIAAS's answer
+could not be read, or LTIAAS says a lost attempt used it), or it is still completing
+long after any call would have ended (COMPLETION_STALE_AFTER). A staff member first
+looks up LTIAAS's platforms for the LMS address (an explicit action: page views never
+call LTIAAS); `outcome.find_new_platforms` tells which appeared since the registration
+arrived and which one its completion most likely made. The staff member then records
+the registration as registered with the platform found, or as not registered: failed
+for good, and due a refund when it was paid (the payments page lists those).
 
 Every function commits its own changes and audits them with the staff member's email.
 Nothing changes when LTIAAS is down, slow or refusing.
@@ -34,9 +36,11 @@ from portal.ltiaas import (
     PlatformNotFound,
 )
 from portal.models import (
+    UNSETTLED_PROBLEMS,
     AuditEvent,
     Payment,
     PaymentStatus,
+    Problem,
     Registration,
     RegistrationState,
     record_event,
@@ -44,14 +48,12 @@ from portal.models import (
     utcnow,
 )
 from portal.registration import labels
-from portal.registration.completion import INVALID_ON_COMPLETE
-from portal.registration.lifecycle import STALE_COMPLETION
+from portal.registration.outcome import find_new_platforms, platform_summary
 
 logger = logging.getLogger(__name__)
 
 LOOKED_UP = "outcome:looked-up"
-# The errors a failed registration carries when nobody knows whether LTIAAS registered it.
-UNKNOWN_OUTCOME_ERRORS = (STALE_COMPLETION, INVALID_ON_COMPLETE)
+STUCK = "stuck completing"
 # What the LMS admin reads (the flow's "failed" page shows `last_error`) once staff found nothing.
 NOT_REGISTERED = (
     "The tool's vendor checked LTIAAS: the tool was not registered with this LMS. "
@@ -64,9 +66,8 @@ class Settled(StrEnum):
 
     REGISTERED = "registered"
     NOT_REGISTERED = "not_registered"
-    NOTHING_TO_SETTLE = (
-        "nothing_to_settle"  # settled already (a double submit, another staff member), or known
-    )
+    # Settled already (a double submit, another staff member), or its outcome was known.
+    NOTHING_TO_SETTLE = "nothing_to_settle"
     PLATFORM_NOT_FOUND = "platform_not_found"  # LTIAAS has no platform with that id (any more)
     PLATFORM_ELSEWHERE = "platform_elsewhere"  # the platform belongs to another LMS address
     PLATFORM_TAKEN = "platform_taken"  # another registration of this portal has that platform
@@ -81,7 +82,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class FoundPlatform:
-    """A platform LTIAAS held for the LMS address when a staff member looked, with what the portal knows."""
+    """A platform that appeared at the LMS address since the registration arrived, as a lookup saw it."""
 
     id: str
     name: str
@@ -89,6 +90,8 @@ class FoundPlatform:
     active: bool
     # Its name is the platformName this registration sent to complete.
     name_matches: bool
+    # The one platform the registration's completion made (new, and the only one so named).
+    created: bool
     # The public id of another registration of this portal that has this platform.
     taken_by: str | None
 
@@ -100,7 +103,10 @@ class Lookup:
     by: str
     at: datetime
     url: str
+    # New since the registration arrived (every platform of the address when `baseline_missing`).
     platforms: tuple[FoundPlatform, ...]
+    # The platforms at receipt were never looked up: new and old cannot be told apart.
+    baseline_missing: bool
     # The address is shared by many schools (Canvas Cloud): most platforms found are others'.
     shared_issuer: bool
 
@@ -116,10 +122,9 @@ def stuck_before(now: datetime | None = None) -> datetime:
 
 def needs_settling(registration: Registration, now: datetime | None = None) -> bool:
     """Whether the registration's completion has an unknown outcome a staff member may settle."""
-    state = registration.current_state
-    if state is RegistrationState.FAILED:
-        return registration.last_error in UNKNOWN_OUTCOME_ERRORS
-    return state is RegistrationState.COMPLETING and registration.updated_at <= stuck_before(now)
+    if registration.current_state is RegistrationState.COMPLETING:
+        return registration.updated_at <= stuck_before(now)
+    return registration.outcome_unknown
 
 
 def needs_settling_clause(now: datetime | None = None) -> ColumnElement[bool]:
@@ -127,7 +132,7 @@ def needs_settling_clause(now: datetime | None = None) -> ColumnElement[bool]:
     return or_(
         and_(
             Registration.state == RegistrationState.FAILED.value,
-            Registration.last_error.in_(UNKNOWN_OUTCOME_ERRORS),
+            Registration.problem.in_(UNSETTLED_PROBLEMS),
         ),
         and_(
             Registration.state == RegistrationState.COMPLETING.value,
@@ -137,25 +142,22 @@ def needs_settling_clause(now: datetime | None = None) -> ColumnElement[bool]:
 
 
 def look_up(db: Session, ltiaas: LtiaasClient, registration: Registration, actor: str) -> str | None:
-    """Ask LTIAAS for the platforms of the registration's LMS address (one call) and store what it
-    listed in the audit trail (`last_lookup` reads it back); None when it answered.
+    """Ask LTIAAS for the platforms of the registration's LMS address (one call) and store which
+    appeared since it arrived in the audit trail (`last_lookup` reads them back); None when it answered.
 
     Returns why nothing could be looked up when LTIAAS is down, slow or refusing: then nothing changed.
     """
-    try:
-        found = ltiaas.list_platforms(url=registration.platform_url)
-    except LtiaasError as error:
-        logger.warning(
-            "settling %s: listing platforms failed (%s)", registration.public_id, type(error).__name__
-        )
-        return ltiaas_problem(error, "nothing was looked up")
-    listed = [
-        {"id": platform.id, "name": platform.name, "clientId": platform.client_id, "active": platform.active}
-        for platform in found
-    ]
-    record_event(
-        db, LOOKED_UP, actor, registration, details={"url": registration.platform_url, "platforms": listed}
-    )
+    found = find_new_platforms(ltiaas, registration)
+    if not found.looked_up:
+        reason = found.failure or LtiaasUnavailable("no answer")
+        return ltiaas_problem(reason, "nothing was looked up")
+    details = {
+        "url": registration.platform_url,
+        "platforms": [platform_summary(platform) for platform in found.candidates],
+        "created": found.created.id if found.created is not None else None,
+        "baselineMissing": found.baseline_missing,
+    }
+    record_event(db, LOOKED_UP, actor, registration, details=details)
     db.commit()
     return None
 
@@ -180,12 +182,20 @@ def last_lookup(db: Session, registration: Registration) -> Lookup | None:
             client_id=str(entry.get("clientId") or ""),
             active=bool(entry.get("active")),
             name_matches=bool(sent_name) and entry.get("name") == sent_name,
+            created=entry.get("id") == event.details.get("created"),
             taken_by=taken.get(str(entry.get("id"))),
         )
         for entry in listed
     )
     url = str(event.details.get("url") or registration.platform_url)
-    return Lookup(event.actor, event.created_at, url, platforms, labels.is_shared_issuer(url))
+    return Lookup(
+        by=event.actor,
+        at=event.created_at,
+        url=url,
+        platforms=platforms,
+        baseline_missing=bool(event.details.get("baselineMissing")),
+        shared_issuer=labels.is_shared_issuer(url),
+    )
 
 
 def settle_registered(
@@ -216,10 +226,11 @@ def settle_registered(
             "platformId": platform.id,
             "platformName": platform.name,
             "active": platform.active,
-            "unknownOutcome": registration.last_error or "stuck completing",
+            "unknownOutcome": registration.problem or STUCK,
         },
         platform_id=platform.id,
         last_error=None,
+        problem=None,
     )
     if not won:
         return Decision(Settled.NOTHING_TO_SETTLE)
@@ -242,9 +253,10 @@ def settle_not_registered(db: Session, registration: Registration, actor: str) -
         details={
             "refundDue": payment is not None,
             "payment": payment.public_id if payment is not None else None,
-            "unknownOutcome": registration.last_error or "stuck completing",
+            "unknownOutcome": registration.problem or STUCK,
         },
         last_error=NOT_REGISTERED,
+        problem=Problem.NOT_REGISTERED.value,
     )
     if not won:
         return Decision(Settled.NOTHING_TO_SETTLE)
@@ -273,7 +285,7 @@ def _unchanged(registration: Registration) -> list[ColumnElement[bool]]:
     """Still the unknown outcome this decision was taken on (a double submit finds it settled)."""
     if registration.current_state is RegistrationState.COMPLETING:
         return [Registration.updated_at <= stuck_before()]
-    return [Registration.last_error == registration.last_error]
+    return [Registration.problem == registration.problem]
 
 
 def _same_address(url: str) -> str:

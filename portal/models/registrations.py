@@ -84,6 +84,7 @@ class Problem(StrEnum):
     REFUSED = "refused"  # LTIAAS refused the registration itself (failed)
     ALREADY_USED = "already_used"  # a retry after an unconfirmed attempt: LTIAAS says it was used (failed)
     OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
+    NOT_REGISTERED = "not_registered"  # staff looked LTIAAS up after an unknown outcome: nothing (failed)
 
 
 # Failed, but the tool may be registered: staff look LTIAAS up and settle it.

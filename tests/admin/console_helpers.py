@@ -28,6 +28,8 @@ def add_registration(
     platform_name: str | None = None,
     platform_id: str | None = None,
     last_error: str | None = None,
+    problem: str | None = None,
+    known_platforms: list[dict[str, Any]] | None = None,
     lifetime: timedelta = timedelta(hours=1),
     updated_at: datetime | None = None,
 ) -> Registration:
@@ -47,6 +49,8 @@ def add_registration(
         overrides=overrides,
         platform_id=platform_id,
         last_error=last_error,
+        problem=problem,
+        known_platforms=known_platforms,
         created_at=created,
         updated_at=updated_at or created,
         expires_at=created + lifetime,

@@ -27,7 +27,6 @@ from portal.models import (
     transition,
     utcnow,
 )
-from portal.registration.completion import INVALID_ON_COMPLETE
 from portal.registration.lifecycle import STALE_COMPLETION, raise_if_closed
 from portal.registration.problems import RegistrationProblem
 from tests.admin.console_helpers import MOODLE, add_payment, add_registration
@@ -88,6 +87,10 @@ def unknown(app: Flask, customer: User) -> Registration:
             platform_name=SENT_NAME,
             customer=customer,
             last_error=STALE_COMPLETION,
+            problem="outcome_unknown",
+            known_platforms=[
+                {"id": "Earlier1", "name": "Springfield (2025)", "clientId": "c", "active": True}
+            ],
         )
         add_payment(db, registration, user=customer)
         db.commit()
@@ -121,12 +124,13 @@ def other_registration_with(app: Flask, platform_id: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("state", "last_error", "minutes_since_touched", "expected"),
+    ("state", "problem", "minutes_since_touched", "expected"),
     [
-        ("failed", STALE_COMPLETION, 1, True),
-        ("failed", INVALID_ON_COMPLETE, 1, True),
-        ("failed", "LTIAAS refused the registration: duplicate", 1, False),  # LTIAAS said no: known
-        ("failed", NOT_REGISTERED, 1, False),  # settled already
+        ("failed", "outcome_unknown", 1, True),  # interrupted, or an answer nobody could read
+        ("failed", "already_used", 1, True),  # a retry: LTIAAS says a lost attempt used it
+        ("failed", "refused", 1, False),  # LTIAAS said no: known
+        ("failed", "lms_refused", 1, False),
+        ("failed", "not_registered", 1, False),  # settled already
         ("completing", None, 30, True),  # stuck: no call lasts that long
         ("completing", None, 0, False),  # a call may be in flight
         ("completed", None, 30, False),
@@ -134,13 +138,13 @@ def other_registration_with(app: Flask, platform_id: str) -> str:
     ],
 )
 def test_what_needs_settling(
-    app: Flask, state: str, last_error: str | None, minutes_since_touched: int, expected: bool
+    app: Flask, state: str, problem: str | None, minutes_since_touched: int, expected: bool
 ) -> None:
     with app.app_context():
         db = get_session()
         touched = utcnow() - timedelta(minutes=minutes_since_touched)
         registration = add_registration(
-            db, state=state, last_error=last_error, created_at=touched, updated_at=touched
+            db, state=state, problem=problem, created_at=touched, updated_at=touched
         )
         db.commit()
         assert needs_settling(registration) is expected
@@ -158,7 +162,7 @@ def test_only_an_unknown_outcome_can_be_settled_and_failed_stays_final_otherwise
         for new_state in (RegistrationState.COMPLETED, RegistrationState.FAILED):
             with pytest.raises(InvalidTransition):
                 settle_outcome(db, registration, new_state, STAFF, action="outcome:registered")
-        failed = add_registration(db, state="failed", last_error=STALE_COMPLETION)
+        failed = add_registration(db, state="failed", problem="outcome_unknown")
         with pytest.raises(InvalidTransition):
             settle_outcome(db, failed, RegistrationState.REVIEWED, STAFF, action="outcome:registered")
         with pytest.raises(InvalidTransition):
@@ -168,14 +172,12 @@ def test_only_an_unknown_outcome_can_be_settled_and_failed_stays_final_otherwise
 # Looking LTIAAS up
 
 
-def test_a_lookup_lists_ltiaas_platforms_for_the_address_and_stores_them(
+def test_a_lookup_lists_the_platforms_new_since_receipt_and_stores_them(
     app: Flask, upstream: LtiaasServer, unknown: Registration
 ) -> None:
-    taken_by = other_registration_with(app, "Earlier1")
-    upstream.reply(
-        200,
-        {"platforms": [platform_json("Earlier1", "Springfield (2025)"), platform_json("New2", active=False)]},
-    )
+    taken_by = other_registration_with(app, "Other3")
+    listed = [platform_json("Earlier1", "Springfield (2025)"), platform_json("New2", active=False)]
+    upstream.reply(200, {"platforms": [*listed, platform_json("Other3", "Springfield too")]})
     with app.app_context():
         db = get_session()
         registration = db.get(Registration, unknown.id)
@@ -184,14 +186,36 @@ def test_a_lookup_lists_ltiaas_platforms_for_the_address_and_stores_them(
         lookup = last_lookup(db, registration)
 
     assert upstream.last.path == "/api/platforms" and upstream.last.query == {"url": [MOODLE]}
-    assert lookup is not None and lookup.by == STAFF and not lookup.shared_issuer
-    earlier, new = lookup.platforms
-    assert (earlier.id, earlier.taken_by, earlier.name_matches) == ("Earlier1", taken_by, False)
-    assert (new.id, new.taken_by, new.name_matches, new.active) == ("New2", None, True, False)
+    assert (
+        lookup is not None and lookup.by == STAFF and not lookup.shared_issuer and not lookup.baseline_missing
+    )
+    new, other = lookup.platforms  # Earlier1 was there when the registration arrived
+    assert (new.id, new.created, new.name_matches, new.active, new.taken_by) == (
+        "New2",
+        True,
+        True,
+        False,
+        None,
+    )
+    assert (other.id, other.created, other.taken_by) == ("Other3", False, taken_by)
     assert lookup.candidates == (new,)
     assert reloaded(app, unknown).state == "failed"
     ((action, actor, details),) = events(app, unknown)
-    assert (action, actor, details["platforms"][1]["id"]) == ("outcome:looked-up", STAFF, "New2")
+    assert (action, actor, details["created"]) == ("outcome:looked-up", STAFF, "New2")
+
+
+def test_without_the_platforms_known_at_receipt_every_platform_of_the_address_is_listed(
+    app: Flask, upstream: LtiaasServer, customer: User
+) -> None:
+    with app.app_context():
+        db = get_session()
+        blind = add_registration(db, state="failed", problem="outcome_unknown", platform_name=SENT_NAME)
+        db.commit()
+        upstream.reply(200, {"platforms": [platform_json("Earlier1", "Old"), platform_json("New2")]})
+        assert look_up(db, get_ltiaas_of(app), blind, STAFF) is None
+        lookup = last_lookup(db, blind)
+    assert lookup is not None and lookup.baseline_missing
+    assert [found.id for found in lookup.platforms] == ["Earlier1", "New2"]
 
 
 def get_ltiaas_of(app: Flask) -> LtiaasClient:
@@ -267,11 +291,16 @@ def test_recording_it_registered_checks_the_platform_with_ltiaas_once_and_audits
     assert (first.outcome, again.outcome) == (Settled.REGISTERED, Settled.NOTHING_TO_SETTLE)
     assert [(r.method, r.path) for r in upstream.received] == [("GET", "/api/platforms/New2")]
     settled = reloaded(app, unknown)
-    assert (settled.state, settled.platform_id, settled.last_error) == ("completed", "New2", None)
+    assert (settled.state, settled.platform_id, settled.last_error, settled.problem) == (
+        "completed",
+        "New2",
+        None,
+        None,
+    )
     assert settled.completed_at is not None
     ((action, actor, details),) = events(app, unknown)
     assert (action, actor) == ("outcome:registered", STAFF)
-    assert details["platformId"] == "New2" and details["unknownOutcome"] == STALE_COMPLETION
+    assert details["platformId"] == "New2" and details["unknownOutcome"] == "outcome_unknown"
     with app.app_context():
         db = get_session()
         event = db.scalar(select(AuditEvent).where(AuditEvent.action == "outcome:registered"))
@@ -344,7 +373,11 @@ def test_recording_it_not_registered_fails_it_for_good_and_a_paid_one_is_due_a_r
 
     assert (first.outcome, again.outcome) == (Settled.NOT_REGISTERED, Settled.NOTHING_TO_SETTLE)
     settled = reloaded(app, unknown)
-    assert (settled.state, settled.last_error) == ("failed", NOT_REGISTERED)
+    assert (settled.state, settled.last_error, settled.problem) == (
+        "failed",
+        NOT_REGISTERED,
+        "not_registered",
+    )
     assert item.registration.id == unknown.id and item.refund_due
     assert (problem.value.kind, problem.value.detail) == ("failed", NOT_REGISTERED)
     ((action, actor, details),) = events(app, unknown)
@@ -393,13 +426,14 @@ def test_the_page_offers_a_lookup_and_calls_ltiaas_only_when_asked(
     )
     assert upstream.received == []
 
-    upstream.reply(200, {"platforms": [platform_json("New2")]})
+    upstream.reply(200, {"platforms": [platform_json("Earlier1"), platform_json("New2")]})
     looked = post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
     assert looked.status_code == 303 and looked.location.endswith(f"/{unknown.public_id}#settle")
     body = page(staff_browser, unknown)
     assert len(upstream.received) == 1
-    assert 'data-platform="New2" data-taken="no"' in body and 'value="New2"' in body
-    assert "named as this registration asked" in body
+    assert 'data-platform="New2" data-taken="no"' in body and 'data-platform="Earlier1"' not in body
+    assert 'value="New2" id="platform-1" checked' in body  # the one its completion most likely made
+    assert "named as this registration asked" in body and "Most likely this registration" in body
     assert 'id="settle-registered-form"' in body and 'id="settle-not-registered-form"' in body
 
 

@@ -1,7 +1,7 @@
 """registrations for the staff console: family, policy, customer, and the list's indexes
 
-Revision ID: 0006_console_regs
-Revises: 0005
+Revision ID: 0007_console_regs
+Revises: 0006
 Create Date: 2026-12-02 09:00:00.000000
 
 Existing rows are filled in from what the database already knows:
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_console_regs"
-down_revision = "0005"
+revision = "0007_console_regs"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
