@@ -34,11 +34,20 @@ _FAMILY_CODES = {
 
 
 def upgrade() -> None:
+    # Plain ALTER TABLE ... ADD COLUMN, never a copy of the table (batch mode's way on SQLite): the copy
+    # cannot drop the old table while payments, requests and the trail point at its rows.
+    op.add_column(
+        "registrations", sa.Column("family", sa.String(length=32), server_default="other", nullable=False)
+    )
+    op.add_column("registrations", sa.Column("policy", sa.String(length=20), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE registrations ADD COLUMN customer_id INTEGER REFERENCES users (id)")
+    else:
+        op.add_column("registrations", sa.Column("customer_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(
+            "fk_registrations_customer_id_users", "registrations", "users", ["customer_id"], ["id"]
+        )
     with op.batch_alter_table("registrations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("family", sa.String(length=32), server_default="other", nullable=False))
-        batch_op.add_column(sa.Column("policy", sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column("customer_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_registrations_customer_id_users", "users", ["customer_id"], ["id"])
         batch_op.create_index("ix_registrations_customer_id", ["customer_id"], unique=False)
         batch_op.create_index("ix_registrations_created_at_id", ["created_at", "id"], unique=False)
         batch_op.create_index(
@@ -90,12 +99,15 @@ def _backfill_customer() -> None:
 
 
 def downgrade() -> None:
+    # On SQLite, batch mode copies the table to drop customer_id's foreign key: like every batch
+    # downgrade of this table, that needs PRAGMA foreign_keys=OFF when other tables hold rows.
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.drop_index("ix_registrations_family_created_at_id")
         batch_op.drop_index("ix_registrations_state_created_at_id")
         batch_op.drop_index("ix_registrations_created_at_id")
         batch_op.drop_index("ix_registrations_customer_id")
-        batch_op.drop_constraint("fk_registrations_customer_id_users", type_="foreignkey")
+        if op.get_bind().dialect.name != "sqlite":  # SQLite's is unnamed, and goes with its column
+            batch_op.drop_constraint("fk_registrations_customer_id_users", type_="foreignkey")
         batch_op.drop_column("customer_id")
         batch_op.drop_column("policy")
         batch_op.drop_column("family")
