@@ -1,4 +1,4 @@
-"""registrations for the staff console: family, policy, customer, and the list's indexes
+"""registrations for the staff console: family, platform name, policy, customer, and the list's indexes
 
 Revision ID: 0007_console_regs
 Revises: 0006
@@ -6,6 +6,7 @@ Create Date: 2026-12-02 09:00:00.000000
 
 Existing rows are filled in from what the database already knows:
 - family: the canonical slug of `family_code` (the aliases as of this revision, below);
+- platform_name: overrides' platformName;
 - policy: live-approval where an approval request exists; otherwise unknown (NULL),
   since nothing recorded which policy was in force;
 - customer_id: the account that paid, else the one that asked for approval, else the
@@ -40,6 +41,7 @@ def upgrade() -> None:
         "registrations", sa.Column("family", sa.String(length=32), server_default="other", nullable=False)
     )
     op.add_column("registrations", sa.Column("policy", sa.String(length=20), nullable=True))
+    op.add_column("registrations", sa.Column("platform_name", sa.String(length=255), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE registrations ADD COLUMN customer_id INTEGER REFERENCES users (id)")
     else:
@@ -57,6 +59,7 @@ def upgrade() -> None:
             "ix_registrations_family_created_at_id", ["family", "created_at", "id"], unique=False
         )
     _backfill_family()
+    _backfill_platform_name()
     _backfill_policy()
     _backfill_customer()
 
@@ -72,6 +75,40 @@ def _backfill_family() -> None:
                 sa.text("UPDATE registrations SET family = :slug WHERE family_code = :code"),
                 {"slug": slug, "code": code},
             )
+
+
+def _backfill_platform_name() -> None:
+    """A copy of overrides' platformName, read in Python: JSON functions differ between databases."""
+    connection = op.get_bind()
+    registrations = sa.table(
+        "registrations",
+        sa.column("id", sa.Integer),
+        sa.column("overrides", sa.JSON),
+        sa.column("platform_name"),
+    )
+    last_id = 0
+    while True:
+        rows = connection.execute(
+            sa.select(registrations.c.id, registrations.c.overrides)
+            .where(registrations.c.id > last_id, registrations.c.overrides.is_not(None))
+            .order_by(registrations.c.id)
+            .limit(1000)
+        ).all()
+        if not rows:
+            return
+        named = [
+            {"row_id": row_id, "name": overrides["platformName"][:255]}
+            for row_id, overrides in rows
+            if isinstance(overrides, dict) and isinstance(overrides.get("platformName"), str)
+        ]
+        if named:
+            connection.execute(
+                registrations.update()
+                .where(registrations.c.id == sa.bindparam("row_id"))
+                .values(platform_name=sa.bindparam("name")),
+                named,
+            )
+        last_id = rows[-1][0]
 
 
 def _backfill_policy() -> None:
@@ -109,5 +146,6 @@ def downgrade() -> None:
         if op.get_bind().dialect.name != "sqlite":  # SQLite's is unnamed, and goes with its column
             batch_op.drop_constraint("fk_registrations_customer_id_users", type_="foreignkey")
         batch_op.drop_column("customer_id")
+        batch_op.drop_column("platform_name")
         batch_op.drop_column("policy")
         batch_op.drop_column("family")

@@ -32,6 +32,10 @@ from portal.models import (
 )
 
 PAGE_SIZE = 50
+# Up to this many accounts matching a search go into the list's query by id; more, by subquery.
+MAX_LISTED_CUSTOMERS = 500
+# A search looks among this many of the newest registrations first (see `_search_page`).
+SEARCH_WINDOW = 2000
 UNRECORDED_POLICY = "unrecorded"
 
 Clause = Callable[[datetime], ColumnElement[bool]]
@@ -152,8 +156,8 @@ def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def filter_clauses(filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
-    """WHERE clauses for `filters` (on registrations alone, so the list and the counts share them)."""
+def filter_clauses(db: Session, filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    """WHERE clauses for `filters`, on registrations alone (the search's last, when there is one)."""
     clauses: list[ColumnElement[bool]] = []
     if filters.state:
         clauses.append(STANDINGS[filters.state].clause(now))
@@ -171,24 +175,32 @@ def filter_clauses(filters: Filters, now: datetime) -> list[ColumnElement[bool]]
     if filters.until:
         clauses.append(Registration.created_at < start_of_day(filters.until + timedelta(days=1)))
     if filters.q.strip():
-        clauses.append(_search(filters.q.strip()))
+        clauses.append(_search(db, filters.q.strip()))
     return clauses
 
 
-def _search(words: str) -> ColumnElement[bool]:
+def _search(db: Session, words: str) -> ColumnElement[bool]:
     """The LMS address, the customer's email or the platform name contains `words` (any case),
     or `words` is the registration's, LTIAAS's or the platform's id."""
     needle = words.lower()
-    customers = select(User.id).where(User.email.contains(needle, autoescape=True))
-    platform_name = Registration.overrides["platformName"].as_string()
     return or_(
         func.lower(Registration.platform_url).contains(needle, autoescape=True),
-        Registration.customer_id.in_(customers),
-        func.lower(platform_name).contains(needle, autoescape=True),
+        func.lower(Registration.platform_name).contains(needle, autoescape=True),
+        _by_customers_matching(db, needle),
         Registration.public_id == words,
         Registration.ltiaas_registration_id == words,
         Registration.platform_id == words,
     )
+
+
+def _by_customers_matching(db: Session, needle: str) -> ColumnElement[bool]:
+    """Registrations of the accounts whose email contains `needle`: the accounts are looked up
+    first, so that the list's query holds their ids (which planners estimate well)."""
+    matching = select(User.id).where(User.email.contains(needle, autoescape=True))
+    found = db.scalars(matching.limit(MAX_LISTED_CUSTOMERS + 1)).all()
+    if len(found) > MAX_LISTED_CUSTOMERS:
+        return Registration.customer_id.in_(matching)
+    return Registration.customer_id.in_(found)
 
 
 def _older_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
@@ -232,16 +244,17 @@ def list_registrations(
     `after` (older than that registration) or `before` (newer than it) name the
     registration at the edge of the page the staff came from, by public id.
     """
-    clauses = filter_clauses(filters, now or utcnow())
+    clauses = filter_clauses(db, filters, now or utcnow())
     cursor = after or before
     anchor = _anchor(db, cursor) if cursor else None
     going_back = anchor is not None and not after
     edge = [] if anchor is None else [(_newer_than if going_back else _older_than)(*anchor)]
-    if going_back:
-        order = (Registration.created_at.asc(), Registration.id.asc())
+    if filters.q.strip():
+        *kept, search = clauses
+        found = _search_page(db, [*kept, *edge], search, going_back, page_size + 1)
     else:
-        order = (Registration.created_at.desc(), Registration.id.desc())
-    found = db.execute(_rows_query([*clauses, *edge]).order_by(*order).limit(page_size + 1)).all()
+        query = _rows_query([*clauses, *edge]).order_by(*_order(going_back))
+        found = list(db.execute(query.limit(page_size + 1)).all())
     rows = [_row(tuple(values)) for values in found[:page_size]]
     more_this_way = len(found) > page_size
     if going_back:
@@ -255,6 +268,52 @@ def list_registrations(
         older=rows[-1].registration.public_id if rows and has_older else None,
         stale_cursor=bool(cursor) and anchor is None,
     )
+
+
+def _order(
+    oldest_first: bool, sort_key: ColumnElement[datetime] | None = None
+) -> tuple[ColumnElement[Any], ...]:
+    created_at = Registration.created_at.expression if sort_key is None else sort_key
+    if oldest_first:
+        return created_at.asc(), Registration.id.asc()
+    return created_at.desc(), Registration.id.desc()
+
+
+def _search_page(
+    db: Session,
+    clauses: list[ColumnElement[bool]],
+    search: ColumnElement[bool],
+    oldest_first: bool,
+    limit: int,
+) -> list[Any]:
+    """Up to `limit` rows matching `clauses` and `search`, in the list's order.
+
+    No index helps a LIKE '%...%', and the cheap plan depends on how rare the words are: common
+    words fill a page within the newest rows, found by walking the date index; rare words
+    (what people usually search for) are found faster by reading the table in order and sorting
+    the few matches, since walking the index reads every row at random. So: the newest
+    SEARCH_WINDOW rows the other filters keep first, and everything only if that was not a page.
+    """
+    boundary = db.scalar(
+        select(Registration.created_at)
+        .where(*clauses)
+        .order_by(*_order(oldest_first))
+        .offset(SEARCH_WINDOW)
+        .limit(1)
+    )
+    if boundary is None:  # the other filters keep fewer rows than the window: walk them all
+        query = _rows_query([*clauses, search]).order_by(*_order(oldest_first))
+        return list(db.execute(query.limit(limit)).all())
+    near = Registration.created_at <= boundary if oldest_first else Registration.created_at >= boundary
+    query = _rows_query([*clauses, search, near]).order_by(*_order(oldest_first))
+    found = list(db.execute(query.limit(limit)).all())
+    if len(found) == limit:  # everything outside the window comes after these
+        return found
+    # A sort key no index has, so that the planner reads the table in order (SQLite would
+    # otherwise walk the date index for the whole table).
+    unindexed = func.coalesce(Registration.created_at, Registration.created_at)
+    query = _rows_query([*clauses, search]).order_by(*_order(oldest_first, unindexed))
+    return list(db.execute(query.limit(limit)).all())
 
 
 def _anchor(db: Session, public_id: str) -> tuple[datetime, int] | None:

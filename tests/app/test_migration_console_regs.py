@@ -56,7 +56,7 @@ def add_user(engine: Engine, email: str) -> int:
     )
 
 
-def add_registration(engine: Engine, name: str, family_code: str) -> int:
+def add_registration(engine: Engine, name: str, family_code: str, overrides: Any = None) -> int:
     return add(
         engine,
         "registrations",
@@ -68,6 +68,7 @@ def add_registration(engine: Engine, name: str, family_code: str) -> int:
         supported_scopes=[],
         supported_messages=[],
         state="reviewed",
+        overrides=overrides,
         created_at=NOW,
         updated_at=NOW,
         expires_at=NOW + timedelta(hours=1),
@@ -80,7 +81,7 @@ def test_existing_registrations_get_their_family_policy_and_customer(app: Flask)
     payer, asker, chooser = (
         add_user(engine, f"{who}@school.example") for who in ("payer", "asker", "chooser")
     )
-    paid = add_registration(engine, "paid", "moodle")
+    paid = add_registration(engine, "paid", "moodle", {"platformName": "Paid Moodle", "messages": []})
     payment = {"public_id": "pay-1", "status": "paid", "attempt": 1, "created_at": NOW, "updated_at": NOW}
     add(engine, "payments", registration_id=paid, user_id=payer, **payment)
     asked = add_registration(engine, "asked", " Desire2Learn ")
@@ -112,13 +113,13 @@ def test_existing_registrations_get_their_family_policy_and_customer(app: Flask)
     with engine.connect() as connection:
         registrations = tables(engine)["registrations"]
         found = {
-            row.id: (row.family, row.policy, row.customer_id)
+            row.id: (row.family, row.policy, row.customer_id, row.platform_name)
             for row in connection.execute(select(registrations))
         }
     assert found == {
-        paid: ("moodle", None, payer),
-        asked: ("brightspace", "live-approval", asker),
-        chosen: ("sakai", None, chooser),
-        nobody: ("other", None, None),
-        unknown_lms: ("other", None, None),
+        paid: ("moodle", None, payer, "Paid Moodle"),
+        asked: ("brightspace", "live-approval", asker, None),
+        chosen: ("sakai", None, chooser, None),
+        nobody: ("other", None, None, None),
+        unknown_lms: ("other", None, None, None),
     }
