@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from portal.admin import registration_list
 from portal.admin.registration_list import Filters, ListPage, list_registrations
 from portal.db import get_session
 from portal.models import Registration, User, record_event
@@ -310,3 +311,35 @@ def test_the_customer_is_the_account_that_saved_the_choices_and_the_policy_the_o
         assert registration.customer_id == customer.id
         assert registration.policy == "review-later"
         assert registration.family == "moodle"
+
+
+@pytest.mark.parametrize("matching", [range(0, 30), range(0, 30, 2), [3, 17, 28], [29], []])
+def test_a_search_finds_the_same_page_whether_its_words_are_common_or_rare(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, matching: range | list[int]
+) -> None:
+    """Searches look among the newest rows first (the window), then everywhere: same answer either way."""
+    monkeypatch.setattr(registration_list, "SEARCH_WINDOW", 5)
+    with app.app_context():
+        db = get_session()
+        made = [
+            add_registration(
+                db,
+                created_at=NOW - timedelta(minutes=index // 2),  # pairs share an instant
+                url=f"https://{'needle' if index in matching else 'hay'}{index}.example.edu",
+            )
+            for index in range(30)
+        ]
+        db.commit()
+        newest_first = sorted(made, key=lambda r: (r.created_at, r.id), reverse=True)
+        expected = [r.public_id for r in newest_first if "needle" in r.platform_url]
+        forwards, page = [], list_registrations(db, Filters(q="NEEDLE"), now=NOW, page_size=4)
+        forwards.append(ids(page))
+        while page.older is not None:
+            page = list_registrations(db, Filters(q="NEEDLE"), after=page.older, now=NOW, page_size=4)
+            forwards.append(ids(page))
+        backwards = [ids(page)]
+        while page.newer is not None:
+            page = list_registrations(db, Filters(q="NEEDLE"), before=page.newer, now=NOW, page_size=4)
+            backwards.insert(0, ids(page))
+    assert [found for one in forwards for found in one] == expected
+    assert backwards == forwards
