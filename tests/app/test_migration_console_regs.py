@@ -17,7 +17,7 @@ from portal.migrations import upgrade_database
 from portal.models import utcnow
 from tests.conftest import database_url, drop_schema
 
-BEFORE = "0006"  # the revision this migration follows
+BEFORE = "0007"  # the revision this migration follows
 NOW = utcnow()
 
 

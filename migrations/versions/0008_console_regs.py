@@ -1,12 +1,12 @@
-"""registrations for the staff console: family, platform name, policy, customer, and the list's indexes
+"""registrations for the staff console: family, policy, customer, the list's indexes, platform names
 
-Revision ID: 0007_console_regs
-Revises: 0006
+Revision ID: 0008_console_regs
+Revises: 0007
 Create Date: 2026-12-02 09:00:00.000000
 
 Existing rows are filled in from what the database already knows:
 - family: the canonical slug of `family_code` (the aliases as of this revision, below);
-- platform_name: overrides' platformName;
+- platform_name (added by 0007), where still empty: overrides' platformName, for the search;
 - policy: live-approval where an approval request exists; otherwise unknown (NULL),
   since nothing recorded which policy was in force;
 - customer_id: the account that paid, else the one that asked for approval, else the
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_console_regs"
-down_revision = "0006"
+revision = "0008_console_regs"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -41,7 +41,6 @@ def upgrade() -> None:
         "registrations", sa.Column("family", sa.String(length=32), server_default="other", nullable=False)
     )
     op.add_column("registrations", sa.Column("policy", sa.String(length=20), nullable=True))
-    op.add_column("registrations", sa.Column("platform_name", sa.String(length=255), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE registrations ADD COLUMN customer_id INTEGER REFERENCES users (id)")
     else:
@@ -90,7 +89,11 @@ def _backfill_platform_name() -> None:
     while True:
         rows = connection.execute(
             sa.select(registrations.c.id, registrations.c.overrides)
-            .where(registrations.c.id > last_id, registrations.c.overrides.is_not(None))
+            .where(
+                registrations.c.id > last_id,
+                registrations.c.overrides.is_not(None),
+                registrations.c.platform_name.is_(None),
+            )
             .order_by(registrations.c.id)
             .limit(1000)
         ).all()
@@ -146,6 +149,5 @@ def downgrade() -> None:
         if op.get_bind().dialect.name != "sqlite":  # SQLite's is unnamed, and goes with its column
             batch_op.drop_constraint("fk_registrations_customer_id_users", type_="foreignkey")
         batch_op.drop_column("customer_id")
-        batch_op.drop_column("platform_name")
         batch_op.drop_column("policy")
         batch_op.drop_column("family")
