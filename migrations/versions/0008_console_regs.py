@@ -9,8 +9,8 @@ Existing rows are filled in from what the database already knows:
 - platform_name (added by 0007), where still empty: overrides' platformName, for the search;
 - policy: live-approval where an approval request exists; otherwise unknown (NULL),
   since nothing recorded which policy was in force;
-- customer_id: the account that paid, else the one that asked for approval, else the
-  first account that saved choices (its email is the actor of the first `state:reviewed`).
+- customer_id: the account that asked for approval, else the one that paid, else the first
+  account that saved choices (its email is the actor of the first `state:reviewed`).
 """
 
 from __future__ import annotations
@@ -122,18 +122,21 @@ def _backfill_policy() -> None:
 
 
 def _backfill_customer() -> None:
-    op.execute(
-        "UPDATE registrations SET customer_id = (SELECT payments.user_id FROM payments "
-        "WHERE payments.registration_id = registrations.id) WHERE customer_id IS NULL"
-    )
+    """The one who asked for approval, else the one who paid, else the first who saved its choices
+    (a `state:reviewed` from received or reviewed, whose actor is the signed-in user's email)."""
     op.execute(
         "UPDATE registrations SET customer_id = (SELECT approval_requests.requested_by_id FROM approval_requests "
         "WHERE approval_requests.registration_id = registrations.id) WHERE customer_id IS NULL"
     )
     op.execute(
+        "UPDATE registrations SET customer_id = (SELECT payments.user_id FROM payments "
+        "WHERE payments.registration_id = registrations.id) WHERE customer_id IS NULL"
+    )
+    op.execute(
         "UPDATE registrations SET customer_id = (SELECT users.id FROM audit_events "
         "JOIN users ON users.email = audit_events.actor "
         "WHERE audit_events.registration_id = registrations.id AND audit_events.action = 'state:reviewed' "
+        "AND audit_events.from_state IN ('received', 'reviewed') "
         "ORDER BY audit_events.id LIMIT 1) WHERE customer_id IS NULL"
     )
 

@@ -94,14 +94,22 @@ def test_existing_registrations_get_their_family_policy_and_customer(app: Flask)
         requested_by_email="a@s",
         **request,
     )
+    paid_too = {**payment, "public_id": "pay-2"}
+    add(engine, "payments", registration_id=asked, user_id=payer, **paid_too)  # the asker still wins
     chosen = add_registration(engine, "chosen", "sakailms.org")
-    for action, actor in (("received", "lms-admin"), ("state:reviewed", "chooser@school.example")):
+    for action, actor, was in (
+        ("received", "lms-admin", None),
+        ("state:reviewed", "payer@school.example", "completing"),  # a failed completion going back
+        ("state:reviewed", "chooser@school.example", "received"),
+        ("state:reviewed", "asker@school.example", "reviewed"),  # a later change of choices
+    ):
         add(
             engine,
             "audit_events",
             registration_id=chosen,
             actor=actor,
             action=action,
+            from_state=was,
             details={},
             created_at=NOW,
         )
