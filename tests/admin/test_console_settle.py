@@ -460,7 +460,7 @@ def test_a_staff_member_records_the_platform_found(
     assert done.status_code == 303
     body = staff_browser.get(done.location).get_data(as_text=True)
     assert "Recorded as registered" in body and 'id="settle"' not in body
-    assert 'id="platform-id"><code>New2</code>' in body
+    assert '<code id="platform-id">New2</code>' in body and 'id="open-platform"' in body
     assert "outcome:registered" in body.split('id="audit-trail"')[1]
 
 
