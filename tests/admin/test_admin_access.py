@@ -9,7 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.models import ApprovalRequest
-from tests.registration.helpers import add_person, become, sign_in, sign_in_through_the_form
+from tests.accounts import sign_in, signed_in
+from tests.registration.helpers import add_person, become
 
 # (method, URL with {request} for the request's public id, {registration} for its registration's and
 # {platform} for a platform id, what staff get)
@@ -43,7 +44,7 @@ ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 def browser_for(app: Flask, role: str) -> FlaskClient:
     browser = app.test_client()
     if role != "anonymous":
-        sign_in(browser, add_person(app, "customer" if role == "customer" else "staff"))
+        signed_in(browser, add_person(app, "customer" if role == "customer" else "staff"))
     if role == "disabled staff":
         become(app, browser, "disabled")
     return browser
@@ -93,7 +94,7 @@ def test_signing_in_from_a_staff_page_leads_back_to_it(app: Flask, pending: Appr
     browser = app.test_client()
     asked = browser.get(f"/admin/approvals/{pending.public_id}")
     staff = add_person(app, "staff")
-    back = sign_in_through_the_form(browser, asked.location, staff.email)
+    back = sign_in(browser, staff.email, page=asked.location).location
     assert urlsplit(back).path == f"/admin/approvals/{pending.public_id}"
     assert browser.get(back).status_code == 200
 
