@@ -14,8 +14,8 @@ from portal.admin import registration_list
 from portal.admin.registration_list import Filters, ListPage, list_registrations
 from portal.db import get_session
 from portal.models import Registration, User, record_event
+from tests.accounts import create_user
 from tests.admin.console_helpers import NOW, add_approval, add_payment, add_registration
-from tests.auth.helpers import create_user
 from tests.registration.helpers import configured_by
 
 LONG = timedelta(days=365)

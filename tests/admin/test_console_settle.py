@@ -3,7 +3,6 @@ against a scriptable LTIAAS), then records it as registered with the platform fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,53 +29,21 @@ from portal.models import (
 from portal.registration.lifecycle import STALE_COMPLETION, raise_if_closed
 from portal.registration.problems import RegistrationProblem
 from tests.admin.console_helpers import MOODLE, add_payment, add_registration
-from tests.ltiaas.conftest import API_KEY
-from tests.ltiaas.conftest import FakeLtiaas as LtiaasServer
-from tests.registration.helpers import csrf_token_in
+from tests.fakes.ltiaas import FakeLtiaas, ltiaas_error
+from tests.registration.helpers import csrf_token_in, ltiaas_moved_to
 
 STAFF = "staff@vendor.example"
 SENT_NAME = "Springfield Moodle"
 
 
-def platform_json(
-    platform_id: str, name: str = SENT_NAME, url: str = MOODLE, active: bool = True
-) -> dict[str, Any]:
-    return {
-        "id": platform_id,
-        "url": url,
-        "clientId": f"client-{platform_id}",
-        "name": name,
-        "authenticationEndpoint": f"{url}/auth",
-        "accesstokenEndpoint": f"{url}/token",
-        "authConfig": {"method": "JWK_SET", "key": f"{url}/jwks"},
-        "publicKey": None,
-        "active": active,
-    }
-
-
-@pytest.fixture(scope="module")
-def ltiaas_server() -> Iterator[LtiaasServer]:
-    server = LtiaasServer()
-    yield server
-    server.close()
-
-
-def client_for(url: str) -> LtiaasClient:
-    return LtiaasClient(base_url=url, api_key=API_KEY, retries=0, connect_timeout=0.5, read_timeout=0.5)
+@pytest.fixture
+def earlier(ltiaas: FakeLtiaas) -> dict[str, Any]:
+    """A platform LTIAAS already held for the Moodle when the registration arrived."""
+    return ltiaas.add_platform("Springfield (2025)", url=MOODLE)
 
 
 @pytest.fixture
-def upstream(app: Flask, ltiaas_server: LtiaasServer) -> Iterator[LtiaasServer]:
-    """The app's LTIAAS client talks to the scriptable server; nothing received or queued yet."""
-    ltiaas_server.reset()
-    client = client_for(ltiaas_server.url)
-    app.extensions["ltiaas"] = client
-    yield ltiaas_server
-    client.close()
-
-
-@pytest.fixture
-def unknown(app: Flask, customer: User) -> Registration:
+def unknown(app: Flask, customer: User, earlier: dict[str, Any]) -> Registration:
     """A paid registration whose completion never settled: failed with an unknown outcome."""
     with app.app_context():
         db = get_session()
@@ -88,9 +55,7 @@ def unknown(app: Flask, customer: User) -> Registration:
             customer=customer,
             last_error=STALE_COMPLETION,
             problem="outcome_unknown",
-            known_platforms=[
-                {"id": "Earlier1", "name": "Springfield (2025)", "clientId": "c", "active": True}
-            ],
+            known_platforms=[{key: earlier[key] for key in ("id", "name", "clientId", "active")}],
         )
         add_payment(db, registration, user=customer)
         db.commit()
@@ -172,101 +137,87 @@ def test_only_an_unknown_outcome_can_be_settled_and_failed_stays_final_otherwise
 # Looking LTIAAS up
 
 
+def client(app: Flask) -> LtiaasClient:
+    return app.extensions["ltiaas"]
+
+
 def test_a_lookup_lists_the_platforms_new_since_receipt_and_stores_them(
-    app: Flask, upstream: LtiaasServer, unknown: Registration
+    app: Flask, ltiaas: FakeLtiaas, unknown: Registration, earlier: dict[str, Any]
 ) -> None:
-    taken_by = other_registration_with(app, "Other3")
-    listed = [platform_json("Earlier1", "Springfield (2025)"), platform_json("New2", active=False)]
-    upstream.reply(200, {"platforms": [*listed, platform_json("Other3", "Springfield too")]})
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE, active=False)
+    other = ltiaas.add_platform("Springfield too", url=MOODLE)
+    ltiaas.add_platform("Shelbyville", url="https://shelbyville.example.edu")  # another LMS
+    taken_by = other_registration_with(app, other["id"])
     with app.app_context():
         db = get_session()
         registration = db.get(Registration, unknown.id)
         assert registration is not None
-        assert look_up(db, get_ltiaas_of(app), registration, STAFF) is None
+        assert look_up(db, client(app), registration, STAFF) is None
         lookup = last_lookup(db, registration)
 
-    assert upstream.last.path == "/api/platforms" and upstream.last.query == {"url": [MOODLE]}
+    assert ltiaas.operations() == ["list_platforms"] and ltiaas.last.query == {"url": [MOODLE]}
     assert (
         lookup is not None and lookup.by == STAFF and not lookup.shared_issuer and not lookup.baseline_missing
     )
-    new, other = lookup.platforms  # Earlier1 was there when the registration arrived
-    assert (new.id, new.created, new.name_matches, new.active, new.taken_by) == (
-        "New2",
+    found = {platform.id: platform for platform in lookup.platforms}
+    assert set(found) == {new["id"], other["id"]}  # the earlier one was there when it arrived
+    assert (found[new["id"]].created, found[new["id"]].name_matches, found[new["id"]].active) == (
         True,
         True,
         False,
-        None,
     )
-    assert (other.id, other.created, other.taken_by) == ("Other3", False, taken_by)
-    assert lookup.candidates == (new,)
+    assert (found[other["id"]].created, found[other["id"]].taken_by) == (False, taken_by)
+    assert lookup.candidates == (found[new["id"]],)
     assert reloaded(app, unknown).state == "failed"
     ((action, actor, details),) = events(app, unknown)
-    assert (action, actor, details["created"]) == ("outcome:looked-up", STAFF, "New2")
+    assert (action, actor, details["created"]) == ("outcome:looked-up", STAFF, new["id"])
+    assert earlier["id"] not in str(details)
 
 
 def test_without_the_platforms_known_at_receipt_every_platform_of_the_address_is_listed(
-    app: Flask, upstream: LtiaasServer, customer: User
+    app: Flask, ltiaas: FakeLtiaas
 ) -> None:
+    old, new = ltiaas.add_platform("Old", url=MOODLE), ltiaas.add_platform(SENT_NAME, url=MOODLE)
     with app.app_context():
         db = get_session()
         blind = add_registration(db, state="failed", problem="outcome_unknown", platform_name=SENT_NAME)
         db.commit()
-        upstream.reply(200, {"platforms": [platform_json("Earlier1", "Old"), platform_json("New2")]})
-        assert look_up(db, get_ltiaas_of(app), blind, STAFF) is None
+        assert look_up(db, client(app), blind, STAFF) is None
         lookup = last_lookup(db, blind)
     assert lookup is not None and lookup.baseline_missing
-    assert [found.id for found in lookup.platforms] == ["Earlier1", "New2"]
+    assert {found.id for found in lookup.platforms} == {old["id"], new["id"]}
 
 
-def get_ltiaas_of(app: Flask) -> LtiaasClient:
-    return app.extensions["ltiaas"]
-
-
-FAILURES = {
+FAILURES: dict[str, tuple[str, Any]] = {
     "down": ("could not be reached", None),
-    "slow": ("did not answer in time", (200, {"platforms": []}, 2.0)),
-    "refusing the key": ("refused the portal's API key", (401, {"status": 401, "error": "Unauthorized"}, 0)),
+    "slow": ("did not answer in time", lambda fake: fake.time_out("list_platforms")),
+    "refusing the key": ("refused the portal's API key", lambda fake: fake.fail("list_platforms", 401)),
     "refusing the request": (
         "refused the request (HTTP 400: bad url)",
-        (400, {"details": {"message": "bad url"}}, 0),
+        lambda fake: fake.fail("list_platforms", 400, ltiaas_error(400, "INVALID_PARAMETER", "bad url")),
     ),
-    "failing": ("could not be reached", (503, {"status": 503}, 0)),
-    "answering nonsense": ("could not read", (200, {"platforms": "none"}, 0)),
+    "failing": ("could not be reached", lambda fake: fake.fail("list_platforms", 503)),
+    "answering nonsense": ("could not read", lambda fake: fake.reply(200, {"platforms": "none"})),
 }
 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_ltiaas_down_slow_or_refusing_at_the_lookup_changes_nothing_and_says_why(
-    app: Flask, upstream: LtiaasServer, unknown: Registration, failure: str, closed_url: str
+    app: Flask, ltiaas: FakeLtiaas, unknown: Registration, failure: str, closed_url: str
 ) -> None:
-    words, reply = FAILURES[failure]
-    if reply is None:
-        app.extensions["ltiaas"] = client_for(closed_url)
-    else:
-        status, body, delay = reply
-        upstream.reply(status, body, delay=delay)
-    with app.app_context():
+    words, script = FAILURES[failure]
+    if script is not None:
+        script(ltiaas)
+    with ltiaas_moved_to(app, closed_url if failure == "down" else ltiaas.url), app.app_context():
         db = get_session()
         registration = db.get(Registration, unknown.id)
         assert registration is not None
-        problem = look_up(db, get_ltiaas_of(app), registration, STAFF)
+        problem = look_up(db, client(app), registration, STAFF)
         assert last_lookup(db, registration) is None
 
     assert problem is not None and words in problem and "nothing changed" in problem
     assert events(app, unknown) == []
     assert reloaded(app, unknown).state == "failed"
-    if failure == "down":
-        get_ltiaas_of(app).close()
-
-
-@pytest.fixture
-def closed_url() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # Recording what was found
@@ -277,49 +228,51 @@ def settle_registered(app: Flask, registration: Registration, platform_id: str) 
         db = get_session()
         fresh = db.get(Registration, registration.id)
         assert fresh is not None
-        return settling.settle_registered(db, get_ltiaas_of(app), fresh, platform_id, STAFF)
+        return settling.settle_registered(db, client(app), fresh, platform_id, STAFF)
 
 
 def test_recording_it_registered_checks_the_platform_with_ltiaas_once_and_audits_it(
-    app: Flask, upstream: LtiaasServer, unknown: Registration
+    app: Flask, ltiaas: FakeLtiaas, unknown: Registration
 ) -> None:
-    upstream.reply(200, platform_json("New2"))
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE)
 
-    first = settle_registered(app, unknown, "New2")
-    again = settle_registered(app, unknown, "New2")  # a double submit
+    first = settle_registered(app, unknown, new["id"])
+    again = settle_registered(app, unknown, new["id"])  # a double submit
 
     assert (first.outcome, again.outcome) == (Settled.REGISTERED, Settled.NOTHING_TO_SETTLE)
-    assert [(r.method, r.path) for r in upstream.received] == [("GET", "/api/platforms/New2")]
+    assert ltiaas.operations() == ["get_platform"] and ltiaas.last.path == f"/api/platforms/{new['id']}"
     settled = reloaded(app, unknown)
     assert (settled.state, settled.platform_id, settled.last_error, settled.problem) == (
         "completed",
-        "New2",
+        new["id"],
         None,
         None,
     )
     assert settled.completed_at is not None
     ((action, actor, details),) = events(app, unknown)
     assert (action, actor) == ("outcome:registered", STAFF)
-    assert details["platformId"] == "New2" and details["unknownOutcome"] == "outcome_unknown"
+    assert details["platformId"] == new["id"] and details["unknownOutcome"] == "outcome_unknown"
     with app.app_context():
         db = get_session()
         event = db.scalar(select(AuditEvent).where(AuditEvent.action == "outcome:registered"))
         assert event is not None and (event.from_state, event.to_state) == ("failed", "completed")
-        (paid,) = attention.customer_payments(db, db.get(User, settled.customer_id))  # type: ignore[arg-type]
+        customer = db.get(User, settled.customer_id)
+        assert customer is not None
+        (paid,) = attention.customer_payments(db, customer)
         assert paid.standing is attention.Standing.REGISTERED
 
 
 def test_two_staff_members_deciding_at_once_record_one_decision(
-    app: Flask, upstream: LtiaasServer, unknown: Registration
+    app: Flask, ltiaas: FakeLtiaas, unknown: Registration
 ) -> None:
-    upstream.reply(200, platform_json("New2"))
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE)
     with app.app_context():
         makers = app.extensions["db_sessionmaker"]
         with makers() as one, makers() as two:
             seen_by_one, seen_by_two = one.get(Registration, unknown.id), two.get(Registration, unknown.id)
             assert seen_by_one is not None and seen_by_two is not None
             registered = settling.settle_registered(
-                one, get_ltiaas_of(app), seen_by_one, "New2", "one@vendor.example"
+                one, client(app), seen_by_one, new["id"], "one@vendor.example"
             )
             not_registered = settling.settle_not_registered(two, seen_by_two, "two@vendor.example")
 
@@ -329,33 +282,36 @@ def test_two_staff_members_deciding_at_once_record_one_decision(
 
 
 @pytest.mark.parametrize(
-    ("reply", "expected"),
+    ("situation", "expected"),
     [
-        ((200, platform_json("New2", url="https://elsewhere.example.edu")), Settled.PLATFORM_ELSEWHERE),
-        ((404, {"status": 404, "error": "Not Found"}), Settled.PLATFORM_NOT_FOUND),
-        ((503, {"status": 503}), Settled.LTIAAS_FAILED),
-        ((401, {"status": 401}), Settled.LTIAAS_FAILED),
+        ("at another address", Settled.PLATFORM_ELSEWHERE),
+        ("unknown to LTIAAS", Settled.PLATFORM_NOT_FOUND),
+        ("LTIAAS failing", Settled.LTIAAS_FAILED),
+        ("LTIAAS refusing the key", Settled.LTIAAS_FAILED),
+        ("another registration's", Settled.PLATFORM_TAKEN),
     ],
 )
-def test_a_platform_ltiaas_does_not_confirm_for_this_lms_is_not_recorded(
-    app: Flask, upstream: LtiaasServer, unknown: Registration, reply: tuple[int, dict], expected: Settled
+def test_a_platform_ltiaas_does_not_confirm_for_this_registration_is_not_recorded(
+    app: Flask, ltiaas: FakeLtiaas, unknown: Registration, situation: str, expected: Settled
 ) -> None:
-    upstream.reply(*reply)
-    decision = settle_registered(app, unknown, "New2")
+    url = "https://elsewhere.example.edu" if situation == "at another address" else MOODLE
+    platform_id = ltiaas.add_platform(SENT_NAME, url=url)["id"]
+    if situation == "unknown to LTIAAS":
+        platform_id = "NoSuchPlatform1"
+    elif situation == "LTIAAS failing":
+        ltiaas.fail("get_platform", 503)
+    elif situation == "LTIAAS refusing the key":
+        ltiaas.fail("get_platform", 401)
+    elif situation == "another registration's":
+        other_registration_with(app, platform_id)
+
+    decision = settle_registered(app, unknown, platform_id)
+
     assert decision.outcome is expected
     if expected is Settled.LTIAAS_FAILED:
         assert decision.detail is not None and "nothing changed" in decision.detail
     assert (reloaded(app, unknown).state, reloaded(app, unknown).platform_id) == ("failed", None)
     assert events(app, unknown) == []
-
-
-def test_a_platform_another_registration_has_is_not_recorded_twice(
-    app: Flask, upstream: LtiaasServer, unknown: Registration
-) -> None:
-    other_registration_with(app, "Earlier1")
-    upstream.reply(200, platform_json("Earlier1"))
-    assert settle_registered(app, unknown, "Earlier1").outcome is Settled.PLATFORM_TAKEN
-    assert reloaded(app, unknown).state == "failed"
 
 
 def test_recording_it_not_registered_fails_it_for_good_and_a_paid_one_is_due_a_refund(
@@ -384,14 +340,14 @@ def test_recording_it_not_registered_fails_it_for_good_and_a_paid_one_is_due_a_r
     assert (action, actor, details["refundDue"]) == ("outcome:not-registered", STAFF, True)
 
 
-def test_a_registration_stuck_completing_can_be_settled(app: Flask, upstream: LtiaasServer) -> None:
+def test_a_registration_stuck_completing_can_be_settled(app: Flask, ltiaas: FakeLtiaas) -> None:
     with app.app_context():
         db = get_session()
         long_ago = utcnow() - timedelta(minutes=30)
         stuck = add_registration(db, state="completing", created_at=long_ago, platform_name=SENT_NAME)
         db.commit()
-    upstream.reply(200, platform_json("New2"))
-    assert settle_registered(app, stuck, "New2").outcome is Settled.REGISTERED
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE)
+    assert settle_registered(app, stuck, new["id"]).outcome is Settled.REGISTERED
     assert reloaded(app, stuck).state == "completed"
     ((_, _, details),) = events(app, stuck)
     assert details["unknownOutcome"] == "stuck completing"
@@ -413,61 +369,61 @@ def post(browser: FlaskClient, registration: Registration, action: str, data: di
 
 
 def test_the_page_offers_a_lookup_and_calls_ltiaas_only_when_asked(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer, unknown: Registration
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, unknown: Registration, earlier: dict[str, Any]
 ) -> None:
     body = page(staff_browser, unknown)
     assert 'id="settle"' in body and 'id="lookup-form"' in body
     assert 'id="settle-registered-form"' not in body and 'id="settle-not-registered-form"' not in body
-    assert upstream.received == []
+    assert ltiaas.received == []
 
     unconfirmed = post(staff_browser, unknown, "lookup", {})
     assert unconfirmed.status_code == 400 and "Tick this box to confirm." in unconfirmed.get_data(
         as_text=True
     )
-    assert upstream.received == []
+    assert ltiaas.received == []
 
-    upstream.reply(200, {"platforms": [platform_json("Earlier1"), platform_json("New2")]})
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE)
     looked = post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
     assert looked.status_code == 303 and looked.location.endswith(f"/{unknown.public_id}#settle")
     body = page(staff_browser, unknown)
-    assert len(upstream.received) == 1
-    assert 'data-platform="New2" data-taken="no"' in body and 'data-platform="Earlier1"' not in body
-    assert 'value="New2" id="platform-1" checked' in body  # the one its completion most likely made
+    assert ltiaas.operations() == ["list_platforms"]
+    assert f'data-platform="{new["id"]}" data-taken="no"' in body
+    assert f'data-platform="{earlier["id"]}"' not in body
+    assert f'value="{new["id"]}" id="platform-1" checked' in body  # the one its completion most likely made
     assert "named as this registration asked" in body and "Most likely this registration" in body
     assert 'id="settle-registered-form"' in body and 'id="settle-not-registered-form"' in body
 
 
 def test_a_staff_member_records_the_platform_found(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer, unknown: Registration
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, unknown: Registration
 ) -> None:
-    upstream.reply(200, {"platforms": [platform_json("New2")]})
+    new = ltiaas.add_platform(SENT_NAME, url=MOODLE)
     post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
 
     unchosen = post(staff_browser, unknown, "settle/registered", {"confirm_registered": "y"})
     assert unchosen.status_code == 400
     assert "Choose the platform LTIAAS created" in unchosen.get_data(as_text=True)
-    unconfirmed = post(staff_browser, unknown, "settle/registered", {"platform_id": "New2"})
-    assert unconfirmed.status_code == 400 and 'value="New2" id="platform-1" checked' in unconfirmed.get_data(
-        as_text=True
-    )
+    unconfirmed = post(staff_browser, unknown, "settle/registered", {"platform_id": new["id"]})
+    assert unconfirmed.status_code == 400
+    assert f'value="{new["id"]}" id="platform-1" checked' in unconfirmed.get_data(as_text=True)
     assert reloaded(app, unknown).state == "failed"
 
-    upstream.reply(200, platform_json("New2"))
-    done = post(
-        staff_browser, unknown, "settle/registered", {"platform_id": "New2", "confirm_registered": "y"}
-    )
+    data = {"platform_id": new["id"], "confirm_registered": "y"}
+    done = post(staff_browser, unknown, "settle/registered", data)
 
     assert done.status_code == 303
     body = staff_browser.get(done.location).get_data(as_text=True)
     assert "Recorded as registered" in body and 'id="settle"' not in body
-    assert '<code id="platform-id">New2</code>' in body and 'id="open-platform"' in body
+    assert f'<code id="platform-id">{new["id"]}</code>' in body and 'id="open-platform"' in body
     assert "outcome:registered" in body.split('id="audit-trail"')[1]
 
 
 def test_a_staff_member_records_that_nothing_was_registered(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer, unknown: Registration
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, unknown: Registration
 ) -> None:
-    upstream.reply(200, {"platforms": []})
+    before = staff_browser.get("/admin/payments/").get_data(as_text=True)
+    assert 'data-standing="outcome_unknown"' in before and 'data-standing="refund_due"' not in before
+    assert f'href="/admin/registrations/{unknown.public_id}#settle"' in before
     post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
     assert 'id="no-platforms"' in page(staff_browser, unknown)
 
@@ -487,18 +443,17 @@ def test_a_staff_member_records_that_nothing_was_registered(
 
 
 def test_ltiaas_down_at_the_lookup_is_said_on_the_page(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer, unknown: Registration, closed_url: str
+    app: Flask, staff_browser: FlaskClient, unknown: Registration, closed_url: str
 ) -> None:
-    app.extensions["ltiaas"] = down = client_for(closed_url)
-    response = post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
+    with ltiaas_moved_to(app, closed_url):
+        response = post(staff_browser, unknown, "lookup", {"confirm_lookup": "y"})
     body = staff_browser.get(response.location).get_data(as_text=True)
-    down.close()
     assert "LTIAAS could not be reached or did not answer in time, so nothing was looked up" in body
     assert 'id="settle-registered-form"' not in body and events(app, unknown) == []
 
 
 def test_a_registration_with_a_call_in_flight_is_not_looked_up(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas
 ) -> None:
     with app.app_context():
         db = get_session()
@@ -512,12 +467,12 @@ def test_a_registration_with_a_call_in_flight_is_not_looked_up(
     assert "already settled (or was never unknown)" in staff_browser.get(response.location).get_data(
         as_text=True
     )
-    assert upstream.received == []
+    assert ltiaas.received == []
 
 
 @pytest.mark.parametrize("action", ["lookup", "settle/registered", "settle/not-registered"])
 def test_every_settling_action_needs_the_csrf_token(
-    app: Flask, staff_browser: FlaskClient, upstream: LtiaasServer, unknown: Registration, action: str
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, unknown: Registration, action: str
 ) -> None:
     response = staff_browser.post(
         f"/admin/registrations/{unknown.public_id}/{action}",
@@ -530,4 +485,4 @@ def test_every_settling_action_needs_the_csrf_token(
     )
     assert response.status_code == 400
     assert "This form has expired" in response.get_data(as_text=True)
-    assert upstream.received == [] and reloaded(app, unknown).state == "failed"
+    assert ltiaas.received == [] and reloaded(app, unknown).state == "failed"
