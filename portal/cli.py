@@ -86,7 +86,27 @@ def disable_user(email: str) -> None:
     click.echo(f"user {user.email} disabled")
 
 
+@click.command("sandbox-staff")
+@with_appcontext
+def sandbox_staff() -> None:
+    """Create (or restore) the sandbox's staff account and print how to sign in; sandbox only."""
+    from portal.sandbox.staff_account import (
+        SANDBOX_STAFF_PASSWORD,
+        NoSandbox,
+        ensure_sandbox_staff,
+    )
+
+    db = get_session()
+    try:
+        user = ensure_sandbox_staff(db)
+    except NoSandbox as error:
+        raise click.ClickException(str(error)) from error
+    db.commit()
+    console = f"{current_app.config['PORTAL_URL']}/admin/"
+    click.echo(f"Staff console:  {console}  (sign in as {user.email}, password {SANDBOX_STAFF_PASSWORD})")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
-    for command in (create_staff, reset_password, disable_user):
+    for command in (create_staff, reset_password, disable_user, sandbox_staff):
         app.cli.add_command(command)

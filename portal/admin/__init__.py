@@ -12,4 +12,4 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Staff pages normally have their own first-party cookie; the token is the fallback.
 carry_session_token(bp)
 
-from portal.admin import views  # noqa: E402, F401 - registers the routes
+from portal.admin import audit, notifications, people, views  # noqa: E402, F401 - registers the routes

@@ -47,7 +47,7 @@ def _init_rate_limits(app: Flask) -> None:
 
 
 def init_auth(app: Flask) -> None:
-    from portal.auth import views  # noqa: F401 - registers the routes on bp
+    from portal.auth import set_password, views  # noqa: F401 - registers the routes on bp
     from portal.auth.service import PasswordHasher
     from portal.extensions import login_manager
 

@@ -33,6 +33,7 @@ from portal.models import (
     decide_approval,
     record_event,
 )
+from portal.notifications import alerts
 from portal.registration.completion import complete
 from portal.registration.lifecycle import SYSTEM_ACTOR, expire_if_past_lifetime
 
@@ -77,6 +78,7 @@ def request_approval(
         registration,
         details={"request": approval.public_id, "choices": choices},
     )
+    alerts.approval_requested(db, approval)  # queued with the request; sent after the response
     db.commit()
     return approval
 

@@ -8,10 +8,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.models import ApprovalRequest
+from portal.models import ApprovalRequest, User
 from tests.registration.helpers import add_person, become, sign_in, sign_in_through_the_form
 
-# (method, URL with {request} for the request's public id, what staff get)
+# (method, URL with {request} for the request's public id and {person} for a user's id, what staff get)
 STAFF_URLS = [
     ("GET", "/admin/", 302),
     ("GET", "/admin/approvals/", 200),
@@ -21,6 +21,17 @@ STAFF_URLS = [
     ("POST", "/admin/approvals/{request}/finish", 303),
     ("GET", "/admin/payments/", 200),
     ("POST", "/admin/payments/{request}/refunded", 404),  # a request's id names no payment
+    ("GET", "/admin/people/", 200),
+    ("GET", "/admin/people/new", 200),
+    ("POST", "/admin/people/new", 400),  # no email: nothing created
+    ("GET", "/admin/people/{person}", 200),
+    ("POST", "/admin/people/{person}/password", 400),  # no confirmation ticked: nothing changed
+    ("POST", "/admin/people/{person}/disable", 303),  # no confirmation ticked: back to their page
+    ("POST", "/admin/people/{person}/enable", 303),  # enabled already: nothing changed
+    ("GET", "/admin/audit/", 200),
+    ("GET", "/admin/audit/export.csv", 200),
+    ("GET", "/admin/notifications/", 200),
+    ("POST", "/admin/notifications/test", 303),  # notifications are off: nothing sent
 ]
 ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 
@@ -35,7 +46,10 @@ def browser_for(app: Flask, role: str) -> FlaskClient:
 
 
 def test_every_staff_url_is_listed_here(app: Flask) -> None:
-    listed = {(method, url.replace("{request}", "<public_id>")) for method, url, _ in STAFF_URLS}
+    listed = {
+        (method, url.replace("{request}", "<public_id>").replace("{person}", "<int:user_id>"))
+        for method, url, _ in STAFF_URLS
+    }
     routes = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
@@ -48,10 +62,11 @@ def test_every_staff_url_is_listed_here(app: Flask) -> None:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "url", "staff_status"), STAFF_URLS)
 def test_staff_urls_by_role(
-    app: Flask, pending: ApprovalRequest, role: str, method: str, url: str, staff_status: int
+    app: Flask, pending: ApprovalRequest, customer: User, role: str, method: str, url: str, staff_status: int
 ) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
-    response = browser_for(app, role).open(url.format(request=pending.public_id), method=method)
+    target = url.format(request=pending.public_id, person=customer.id)
+    response = browser_for(app, role).open(target, method=method)
     if role in ("anonymous", "disabled staff"):
         assert response.status_code == 302
         assert response.location.startswith("/auth/sign-in?")
