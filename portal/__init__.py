@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,15 +21,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     app.config.from_mapping(load_settings(app.instance_path, overrides))
-    _configure_logging(app)
 
-    from portal import cli, db, errors, extensions, health, security, sessions
+    from portal import cli, db, errors, extensions, health, logs, proxies, security, sessions
     from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
     from portal.models import load_all
     from portal.notifications import init_notifications
 
     load_all()  # every table, whatever the settings: the metadata never depends on what is switched on
+    logs.init_logging(app)
+    proxies.trust_proxies(app)
     db.init_db(app)
     sessions.init_sessions(app)
     extensions.init_extensions(app)
@@ -57,9 +57,3 @@ def _register_flow_blueprints(app: Flask) -> None:
         from portal.sandbox import init_sandbox
 
         init_sandbox(app)
-
-
-def _configure_logging(app: Flask) -> None:
-    level = getattr(logging, app.config["LOG_LEVEL"], logging.INFO)
-    logging.getLogger("portal").setLevel(level)
-    app.logger.setLevel(level)

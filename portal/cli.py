@@ -14,6 +14,7 @@ from portal.auth import service as accounts
 from portal.db import get_session
 from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
+from portal.preflight import failed, run_preflight, summary
 
 db_cli = AppGroup("db", help="Create, upgrade and evolve the database schema.")
 
@@ -86,27 +87,19 @@ def disable_user(email: str) -> None:
     click.echo(f"user {user.email} disabled")
 
 
-@click.command("sandbox-staff")
+@click.command("check")
 @with_appcontext
-def sandbox_staff() -> None:
-    """Create (or restore) the sandbox's staff account and print how to sign in; sandbox only."""
-    from portal.sandbox.staff_account import (
-        SANDBOX_STAFF_PASSWORD,
-        NoSandbox,
-        ensure_sandbox_staff,
-    )
-
-    db = get_session()
-    try:
-        user = ensure_sandbox_staff(db)
-    except NoSandbox as error:
-        raise click.ClickException(str(error)) from error
-    db.commit()
-    console = f"{current_app.config['PORTAL_URL']}/admin/"
-    click.echo(f"Staff console:  {console}  (sign in as {user.email}, password {SANDBOX_STAFF_PASSWORD})")
+def check() -> None:
+    """Check the settings, then LTIAAS, Stripe, the database and Redis with the real keys."""
+    findings = run_preflight(current_app)
+    for finding in findings:
+        click.echo(finding.line())
+    click.echo(summary(findings))
+    if failed(findings):
+        raise click.exceptions.Exit(1)
 
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
-    for command in (create_staff, reset_password, disable_user, sandbox_staff):
+    for command in (create_staff, reset_password, disable_user, check):
         app.cli.add_command(command)

@@ -100,6 +100,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "SANDBOX_LMS_URL": environ.get("SANDBOX_LMS_URL", "").strip().rstrip("/"),
         "SANDBOX_INTERMEDIATE_TARGET": environ.get("SANDBOX_INTERMEDIATE_TARGET", "").strip(),
         "SANDBOX_REGISTRATION_LIFETIME": int(_number(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600)),
+        "SANDBOX_LTIAAS_DELAY_MS": int(_number(environ, "SANDBOX_LTIAAS_DELAY_MS", 0)),
+        "SANDBOX_STRIPE_WEBHOOK_URL": environ.get("SANDBOX_STRIPE_WEBHOOK_URL", "").strip(),
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
         "DEFAULT_AUTO_ACTIVATE": _flag(environ.get("DEFAULT_AUTO_ACTIVATE"), True),
         "ALLOW_AUTO_ACTIVATE_CHOICE": _flag(environ.get("ALLOW_AUTO_ACTIVATE_CHOICE"), True),
@@ -108,6 +110,9 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "SESSION_LIFETIME": int(_number(environ, "SESSION_LIFETIME", 7200)),
         "FLOW_TOKEN_MAX_AGE": int(_number(environ, "FLOW_TOKEN_MAX_AGE", 3600)),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+        # Empty: JSON lines in production, human lines elsewhere (see finish_settings).
+        "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower(),
+        "TRUSTED_PROXIES": int(_number(environ, "TRUSTED_PROXIES", 0)),
         "STRIPE_SECRET_KEY": environ.get("STRIPE_SECRET_KEY", "").strip(),
         "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
@@ -166,6 +171,11 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"APPROVAL_POLICY must be {', '.join(names[:-1])} or {names[-1]}, not {policy!r}")
     settings["APPROVAL_POLICY"] = ApprovalPolicy(policy)
     _check_notifications(settings, production=env == "production")
+    settings["LOG_FORMAT"] = settings["LOG_FORMAT"] or ("json" if env == "production" else "text")
+    if settings["LOG_FORMAT"] not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {settings['LOG_FORMAT']!r}")
+    if settings["TRUSTED_PROXIES"] < 0:
+        raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"
     if settings["SANDBOX_ENABLED"]:
         settings["LTIAAS_URL"] = settings["PORTAL_URL"]

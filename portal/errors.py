@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from portal.db import close_session
 
@@ -28,7 +28,8 @@ def handle_http_error(error: HTTPException) -> tuple[str | dict[str, object], in
     return _render(code, template, title=error.name, description=error.description)
 
 
-def handle_csrf_error(error: CSRFError) -> tuple[str | dict[str, object], int]:
+def handle_csrf_error(error: BadRequest) -> tuple[str | dict[str, object], int]:
+    """Flask-WTF's CSRFError, a BadRequest: the form's token is missing, expired or forged."""
     return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)
 
 

@@ -21,7 +21,7 @@ def healthz() -> tuple[dict[str, object], int]:
         database_ok = False
     ltiaas = "sandbox" if current_app.config["SANDBOX_ENABLED"] else "configured"
     body = {"status": "ok" if database_ok else "unavailable", "database": database_ok, "ltiaas": ltiaas}
-    return body, 200 if database_ok else 503
+    return dict(body), 200 if database_ok else 503
 
 
 @bp.get("/")

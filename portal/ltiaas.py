@@ -55,13 +55,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 import urllib3
-from flask import current_app
+from flask import Flask, current_app
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from portal import __version__
@@ -254,7 +255,7 @@ def validate_identifier(value: object) -> str:
 
 def get_ltiaas() -> LtiaasClient:
     """The app's LTIAAS client (built once in the factory)."""
-    return current_app.extensions["ltiaas"]
+    return cast(LtiaasClient, current_app.extensions["ltiaas"])
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -532,7 +533,7 @@ class LtiaasClient:
         self, endpoint: _Endpoint, params: Mapping[str, str] | None, json_body: Any, attempts: _Attempts
     ) -> requests.Response:
         allowed = 1 + (self.retries if endpoint.idempotent else 0)
-        deadline = time.monotonic() + self.read_budget if endpoint.idempotent else None
+        deadline = _deadline(self.read_budget) if endpoint.idempotent else None
         while True:
             attempts.count += 1
             limits = self._limits(deadline)
@@ -705,9 +706,31 @@ class LtiaasClient:
         )
 
 
-def init_ltiaas(app: Any) -> None:
-    """Build the app's client from its settings; `get_ltiaas()` returns it."""
+# When the request being served must have its answer; every retried LTIAAS call in it shares this.
+_request_deadline: ContextVar[float | None] = ContextVar("ltiaas_request_deadline", default=None)
+
+
+def _start_request_budget() -> None:
+    _request_deadline.set(time.monotonic() + current_app.config["LTIAAS_READ_BUDGET"])
+
+
+def _end_request_budget(_error: BaseException | None = None) -> None:
+    _request_deadline.set(None)
+
+
+def init_ltiaas(app: Flask) -> None:
+    """Build the app's client from its settings (`get_ltiaas()` returns it), and give every request
+    one read budget: a page that reads LTIAAS twice still waits at most LTIAAS_READ_BUDGET in all."""
     app.extensions["ltiaas"] = LtiaasClient.from_config(app.config)
+    app.before_request(_start_request_budget)
+    app.teardown_request(_end_request_budget)
+
+
+def _deadline(read_budget: float) -> float:
+    """The call's own budget, cut short by the request's when one is being served."""
+    own = time.monotonic() + read_budget
+    request_deadline = _request_deadline.get()
+    return own if request_deadline is None else min(own, request_deadline)
 
 
 # Parsing: unknown fields are ignored, documented ones are checked.

@@ -19,7 +19,7 @@ from flask import Flask, Response, current_app, g
 def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(18)
-    return g.csp_nonce
+    return str(g.csp_nonce)
 
 
 def add_csp_source(directive: str, source: str) -> None:

@@ -71,10 +71,10 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
 
 class PortalSessionInterface(SessionInterface):
     def _cookie_signer(self, app: Flask) -> Signer:
-        return Signer(app.secret_key, salt="portal-session-cookie")
+        return Signer(app.config["SECRET_KEY"], salt="portal-session-cookie")
 
     def _token_serializer(self, app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(app.secret_key, salt="portal-session-token")
+        return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="portal-session-token")
 
     def _session_id_from_request(self, app: Flask, request: Request) -> tuple[str | None, str]:
         cookie = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
@@ -103,32 +103,31 @@ class PortalSessionInterface(SessionInterface):
             return ServerSession(dict(record.data), sid=session_id, via=via)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
-        if session.sid is None:
-            if not session:
-                return  # nothing worth a row or a cookie (static files, anonymous pages)
-            session.ensure_id()
+        if session.sid is None and not session:
+            return  # nothing worth a row or a cookie (static files, anonymous pages)
+        session_id = session.ensure_id()
         name = app.config["SESSION_COOKIE_NAME"]
         with app.extensions["db_sessionmaker"]() as db:
             if session.rotated_from:
                 db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session.rotated_from)))
             if not session and session.modified:
-                db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session.sid)))
+                db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session_id)))
                 db.commit()
                 response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
                 return
             lifetime = timedelta(seconds=app.config["SESSION_LIFETIME"])
-            record = db.get(WebSession, _hash(session.sid))
+            record = db.get(WebSession, _hash(session_id))
             if record is None:
                 # Clean up before adding: the DELETE would autoflush the half-built record.
                 db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
-                record = WebSession(id_hash=_hash(session.sid))
+                record = WebSession(id_hash=_hash(session_id))
                 db.add(record)
             record.data = dict(session)
             record.expires_at = utcnow() + lifetime
             db.commit()
         response.set_cookie(
             name,
-            self._cookie_signer(app).sign(session.sid).decode(),
+            self._cookie_signer(app).sign(session_id).decode(),
             path="/",
             secure=True,
             httponly=True,

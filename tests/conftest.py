@@ -1,20 +1,28 @@
-"""Shared fixtures: an app on a throwaway database, its test client, and a live server.
+"""Shared fixtures: an app on a throwaway database, its test client, a live server, Redis.
 
 `TEST_DATABASE_URL` (e.g. postgresql+psycopg://...) runs the suite on another
 database; every test gets an empty schema either way.
+
+Every log record of the whole run is searched for tokens, keys and passwords
+(`tests/log_secrets.py`): a test whose records give one away fails.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
@@ -23,9 +31,31 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from portal import create_app
 from portal.db import Base
 from portal.models import load_all
+from tests.log_secrets import SecretWatch, describe
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication
+
+
+LOG_WATCH = SecretWatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger().addHandler(LOG_WATCH)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    logging.getLogger().removeHandler(LOG_WATCH)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log_line() -> Iterator[None]:
+    """Fails the test if any log record written while it ran gives away a secret."""
+    outside = LOG_WATCH.take()  # written between tests (a server thread finishing late)
+    yield
+    leaks = outside + LOG_WATCH.take()
+    if leaks:
+        pytest.fail(describe(leaks), pytrace=False)
 
 
 def free_port() -> int:
@@ -73,9 +103,11 @@ def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
         "PORTAL_URL": "http://localhost",
         "LTIAAS_RETRIES": 0,
         "STRIPE_PRICE_ID": "",
+        "LOG_LEVEL": "DEBUG",  # so the secret watch reads every line the portal can write
     }
     settings.update(overrides)
     app = create_app(settings)
+    LOG_WATCH.remember(app.config)
     reset_schema(app.extensions["db_engine"])
     return app
 
@@ -152,3 +184,47 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     live.server.shutdown()
     live.server.server_close()
     live.app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway Debian `redis-server` on a free port, for the whole run (scripts/test installs it)."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        pytest.skip("Debian's redis-server is not installed here (scripts/test installs it)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_redis(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
+                client.ping()
+            return
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start (exit status {process.poll()})") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def redis_storage(redis_url: str) -> str:
+    """The run's Redis, emptied for this test: its URL."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    return redis_url

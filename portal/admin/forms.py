@@ -7,6 +7,8 @@ clickjacked one) decides anything.
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -61,4 +63,4 @@ def build_approve_form(approval: ApprovalRequest) -> ApproveForm:
         allow_auto_activate_choice=True,
         form_class=ApproveForm,
     )
-    return form  # type: ignore[return-value]
+    return cast(ApproveForm, form)

@@ -34,7 +34,7 @@ class PasswordChoiceForm(FlaskForm):
 
     @property
     def typed(self) -> bool:
-        return self.choice.data == PasswordChoice.TYPED.value
+        return bool(self.choice.data == PasswordChoice.TYPED.value)
 
     def validate_password(self, field: Field) -> None:
         if not self.typed:

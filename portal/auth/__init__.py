@@ -30,7 +30,7 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _address_limit() -> str:
-    return current_app.config.get("AUTH_RATE_LIMIT", "20 per minute")
+    return str(current_app.config["AUTH_RATE_LIMIT"])
 
 
 def _init_rate_limits(app: Flask) -> None:
@@ -41,13 +41,19 @@ def _init_rate_limits(app: Flask) -> None:
         app=app,
         storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
         key_prefix="auth",
+        # Redis down must not lock everyone out of signing in: count per process until it is back.
+        in_memory_fallback_enabled=True,
     )
     limiter.shared_limit(_address_limit, scope="auth-posts", methods=["POST"])(bp)
     app.extensions["auth_limiter"] = limiter
 
 
 def init_auth(app: Flask) -> None:
-    from portal.auth import set_password, views  # noqa: F401 - registers the routes on bp
+    from portal.auth import (
+        set_password,  # noqa: F401 - the page a one-time set-password link opens
+        views,  # noqa: F401 - registers the routes on bp
+        withdrawal,  # noqa: F401 - a customer withdraws a request for approval
+    )
     from portal.auth.service import PasswordHasher
     from portal.extensions import login_manager
 

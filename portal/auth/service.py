@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import delete, exists, func, select, update
@@ -86,7 +86,7 @@ class PasswordHasher:
 
 
 def password_hasher() -> PasswordHasher:
-    return current_app.extensions["password_hasher"]
+    return cast(PasswordHasher, current_app.extensions["password_hasher"])
 
 
 def normalise_email(email: str) -> str:
@@ -213,7 +213,7 @@ def disable_user(db: Session, email: str, actor: str) -> User:
         _lock_active_staff(db)
         conditions.append(_another_active_staff(user))
     if not update_if(db, user, *conditions, is_disabled=True):
-        if user.is_disabled:  # someone else disabled it at the same moment
+        if not user.is_active:  # refreshed: someone else disabled it at the same moment
             return user
         raise LastActiveStaff(f"{user.email} is the last active staff account: it cannot be disabled.")
     revoke_password_links(db, user)

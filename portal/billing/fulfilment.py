@@ -15,8 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.stripe_gateway import (
@@ -27,7 +26,7 @@ from portal.billing.stripe_gateway import (
     PaymentProviderUnavailable,
     get_gateway,
 )
-from portal.db import get_session
+from portal.db import add_unless_raced, get_session, update_if
 from portal.models import Payment, PaymentStatus, Registration, User, record_event, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,14 +78,10 @@ def get_or_create_payment(registration: Registration, user: User | None = None) 
         user_id=user.id if user is not None else None,
         customer_email=user.email if user is not None else None,
     )
-    db.add(payment)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
-        if payment is None:
-            raise
+    payment, _ = add_unless_raced(
+        db, payment, lambda: db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    )
+    db.commit()
     return payment
 
 
@@ -108,26 +103,22 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
     if not info.is_paid:
         reason = "processing" if info.status == "complete" else (info.status or "open")
         return FulfilmentResult(payment.is_paid, False, payment, reason)
-    result = db.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status != PaymentStatus.PAID.value)
-        .values(
-            status=PaymentStatus.PAID.value,
-            stripe_session_id=info.id,
-            amount_total=info.amount_total,
-            currency=info.currency,
-            stripe_customer=info.customer,
-            stripe_payment_intent=info.payment_intent,
-            stripe_subscription=info.subscription,
-            stripe_client_secret=None,
-            paid_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        db,
+        payment,
+        Payment.status != PaymentStatus.PAID.value,
+        status=PaymentStatus.PAID.value,
+        stripe_session_id=info.id,
+        amount_total=info.amount_total,
+        currency=info.currency,
+        stripe_customer=info.customer,
+        stripe_payment_intent=info.payment_intent,
+        stripe_subscription=info.subscription,
+        stripe_client_secret=None,
+        paid_at=utcnow(),
+        updated_at=utcnow(),
     )
-    if result.rowcount != 1:
-        db.rollback()
-        db.refresh(payment)
+    if not won:
         if payment.stripe_session_id != info.id:
             log.error(
                 "payment %s: session %s was paid too, after %s; refund it in Stripe",
@@ -136,7 +127,6 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
                 payment.stripe_session_id,
             )
         return FulfilmentResult(True, False, payment, "already_paid")
-    db.refresh(payment)
     record_event(
         db,
         action="payment:paid",
@@ -154,6 +144,18 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
     return FulfilmentResult(True, True, payment, "paid")
 
 
+UNKNOWN_SESSION = FulfilmentResult(False, False, None, "unknown_session")
+
+
+def _session_and_payment(db: Session, session_id: str) -> tuple[CheckoutSessionInfo, Payment | None]:
+    """The session as Stripe says it is now, and our payment for it (None, logged, if none)."""
+    info = get_gateway().retrieve_session(session_id)
+    payment = find_payment(db, info)
+    if payment is None:
+        log.warning("checkout session %s belongs to no payment of ours", session_id)
+    return info, payment
+
+
 def fulfil_checkout_session(session_id: str, actor: str = STRIPE_ACTOR) -> FulfilmentResult:
     """Re-read `session_id` from Stripe and record its payment once if Stripe says it is paid.
 
@@ -161,37 +163,32 @@ def fulfil_checkout_session(session_id: str, actor: str = STRIPE_ACTOR) -> Fulfi
     Idempotent. Raises PaymentProviderUnavailable/PaymentProviderError from the gateway.
     """
     db = get_session()
-    info = get_gateway().retrieve_session(session_id)
-    payment = find_payment(db, info)
+    info, payment = _session_and_payment(db, session_id)
     if payment is None:
-        log.warning("checkout session %s belongs to no payment of ours", session_id)
-        return FulfilmentResult(False, False, None, "unknown_session")
+        return UNKNOWN_SESSION
     return _record_if_paid(db, info, payment, actor)
 
 
 def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> FulfilmentResult:
     db = get_session()
-    info = get_gateway().retrieve_session(session_id)
-    payment = find_payment(db, info)
+    info, payment = _session_and_payment(db, session_id)
     if payment is None:
-        log.warning("checkout session %s belongs to no payment of ours", session_id)
-        return FulfilmentResult(False, False, None, "unknown_session")
+        return UNKNOWN_SESSION
     if info.is_paid:
         return _record_if_paid(db, info, payment, STRIPE_ACTOR)
     if info.status != accept:
         return FulfilmentResult(payment.is_paid, False, payment, info.status or "open")
     # Only the current attempt's own session can fail it; an old session's news is stale.
-    result = db.execute(
-        update(Payment)
-        .where(
-            Payment.id == payment.id,
-            Payment.status == PaymentStatus.PENDING.value,
-            Payment.stripe_session_id == info.id,
-        )
-        .values(status=status.value, stripe_client_secret=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        db,
+        payment,
+        Payment.status == PaymentStatus.PENDING.value,
+        Payment.stripe_session_id == info.id,
+        status=status.value,
+        stripe_client_secret=None,
+        updated_at=utcnow(),
     )
-    if result.rowcount == 1:
+    if won:
         record_event(
             db,
             action=f"payment:{status.value}",
@@ -199,9 +196,8 @@ def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> Fulfi
             registration=payment.registration,
             details={"payment": payment.public_id, "session": info.id},
         )
-    db.commit()
-    db.refresh(payment)
-    return FulfilmentResult(payment.is_paid, False, payment, status.value if result.rowcount else "stale")
+        db.commit()
+    return FulfilmentResult(payment.is_paid, False, payment, status.value if won else "stale")
 
 
 def mark_session_failed(session_id: str) -> FulfilmentResult:
@@ -267,51 +263,48 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
     reusable = seen_session is None and payment.status == PaymentStatus.PENDING.value
     if reusable and payment.ui_mode in (None, ui_mode):
         attempt = payment.attempt
-        statement = update(Payment).where(
-            Payment.id == payment.id,
+        conditions = [
             Payment.attempt == attempt,
             Payment.status == PaymentStatus.PENDING.value,
             Payment.stripe_session_id.is_(None),
             or_(Payment.ui_mode.is_(None), Payment.ui_mode == ui_mode),
-        )
+        ]
     else:
         attempt = payment.attempt + 1
-        statement = update(Payment).where(
-            Payment.id == payment.id,
+        conditions = [
             Payment.attempt == payment.attempt,
             Payment.status != PaymentStatus.PAID.value,
             same_session,
-        )
-    values = {
-        "attempt": attempt,
-        "ui_mode": ui_mode,
-        "status": PaymentStatus.PENDING.value,
-        "stripe_session_id": None,
-        "stripe_client_secret": None,
-        "updated_at": utcnow(),
-    }
-    result = db.execute(statement.values(**values).execution_options(synchronize_session=False))
+        ]
+    won = update_if(
+        db,
+        payment,
+        *conditions,
+        attempt=attempt,
+        ui_mode=ui_mode,
+        status=PaymentStatus.PENDING.value,
+        stripe_session_id=None,
+        stripe_client_secret=None,
+        updated_at=utcnow(),
+    )
     db.commit()
-    db.refresh(payment)
-    return attempt if result.rowcount == 1 else None
+    return attempt if won else None
 
 
 def _attach_session(db: Session, payment: Payment, attempt: int, info: CheckoutSessionInfo) -> bool:
     """Make `info` the attempt's session, keeping the client secret that only create returns."""
-    result = db.execute(
-        update(Payment)
-        .where(
-            Payment.id == payment.id,
-            Payment.attempt == attempt,
-            Payment.status == PaymentStatus.PENDING.value,
-            or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == info.id),
-        )
-        .values(stripe_session_id=info.id, stripe_client_secret=info.client_secret, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+    won = update_if(
+        db,
+        payment,
+        Payment.attempt == attempt,
+        Payment.status == PaymentStatus.PENDING.value,
+        or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == info.id),
+        stripe_session_id=info.id,
+        stripe_client_secret=info.client_secret,
+        updated_at=utcnow(),
     )
     db.commit()
-    db.refresh(payment)
-    return result.rowcount == 1
+    return won
 
 
 def _expire_quietly(session_id: str) -> None:

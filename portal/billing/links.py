@@ -21,7 +21,7 @@ _SALT = "billing-hosted-checkout"
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=_SALT)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 def issue_hosted_token(payment: Payment) -> str:

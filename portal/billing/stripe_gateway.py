@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 from flask import Flask, current_app
@@ -93,6 +93,7 @@ class PriceInfo:
     unit_amount: int | None
     currency: str
     interval: str | None
+    active: bool = True  # an archived price cannot be sold
 
     @property
     def checkout_mode(self) -> str:
@@ -103,7 +104,8 @@ def _id_of(value: Any) -> str | None:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
     if value is None or isinstance(value, str):
         return value
-    return value.get("id")
+    found = value.get("id")
+    return found if isinstance(found, str) else None
 
 
 def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
@@ -200,6 +202,7 @@ class StripeGateway:
                     unit_amount=data.get("unit_amount"),
                     currency=data.get("currency") or "usd",
                     interval=(data.get("recurring") or {}).get("interval"),
+                    active=bool(data.get("active", True)),
                 )
             return self._price
 
@@ -275,7 +278,7 @@ class StripeGateway:
 
 
 def get_gateway() -> StripeGateway:
-    return current_app.extensions["stripe_gateway"]
+    return cast(StripeGateway, current_app.extensions["stripe_gateway"])
 
 
 def init_stripe(app: Flask) -> None:

@@ -13,6 +13,7 @@ stand-in, which serves the same paths).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
@@ -97,4 +98,4 @@ def init_stripe_js(app: Flask) -> None:
 
 
 def get_stripe_js() -> StripeJs:
-    return current_app.extensions["stripe_js"]
+    return cast(StripeJs, current_app.extensions["stripe_js"])

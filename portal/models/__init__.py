@@ -6,6 +6,7 @@
 - `approvals`: live-approval requests and staff decisions
 - `sessions`: the server-side session store
 - `payments`: payments, Stripe events and one-time Checkout links
+- `platform_actions`: staff actions on LTIAAS's platforms, each taken once
 - `notifications`: the outbox of notifications to the vendor's staff
 
 The sandbox keeps its stand-ins' tables in `portal.sandbox.models`; `load_all` adds them.
@@ -20,11 +21,13 @@ from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of,
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 from portal.models.notifications import Notification, NotificationChannel, NotificationState
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
+from portal.models.platform_actions import PlatformAction, PlatformActionKind, PlatformActionState
 from portal.models.registrations import (
     ALLOWED_TRANSITIONS,
     OPEN_STATES,
     AuditEvent,
     InvalidTransition,
+    Problem,
     Registration,
     RegistrationState,
     claim_for_completion,
@@ -51,6 +54,10 @@ __all__ = [
     "PasswordLinkPurpose",
     "Payment",
     "PaymentStatus",
+    "PlatformAction",
+    "PlatformActionKind",
+    "PlatformActionState",
+    "Problem",
     "Registration",
     "RegistrationState",
     "StripeEvent",

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base, update_if
@@ -61,6 +61,23 @@ ALLOWED_TRANSITIONS: dict[RegistrationState, frozenset[RegistrationState]] = {
 OPEN_STATES = frozenset({RegistrationState.RECEIVED, RegistrationState.REVIEWED})
 
 
+class Problem(StrEnum):
+    """What the last attempt to complete a registration ran into (`Registration.problem`)."""
+
+    NOT_SENT = "not_sent"  # LTIAAS was not reached: nothing was registered (reviewed, may retry)
+    UNCONFIRMED = "unconfirmed"  # LTIAAS may have acted; nothing found yet (reviewed, retry is safe)
+    VENDOR_SETUP = "vendor_setup"  # LTIAAS refused the vendor's API key (reviewed, may retry later)
+    LMS_REFUSED = "lms_refused"  # the LMS refused the registration (failed)
+    REFUSED = "refused"  # LTIAAS refused the registration itself (failed)
+    ALREADY_USED = "already_used"  # a retry after an unconfirmed attempt: LTIAAS says it was used (failed)
+    OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
+    WITHDRAWN = "withdrawn"  # the customer withdrew their request for approval (failed)
+
+
+# Failed, but the tool may be registered: staff look LTIAAS up and settle it.
+UNSETTLED_PROBLEMS = frozenset({Problem.OUTCOME_UNKNOWN.value, Problem.ALREADY_USED.value})
+
+
 class InvalidTransition(RuntimeError):
     """A state change the state machine does not allow."""
 
@@ -82,9 +99,24 @@ class Registration(Base):
     state: Mapped[str] = mapped_column(String(20), default=RegistrationState.RECEIVED.value)
     # What was (or will be) sent to LTIAAS's complete: platformName, autoActivate, messages.
     overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    # What the portal last knew of the platform at LTIAAS (LTIAAS holds the truth; the customer's
+    # pages never ask it): `autoActivate` sent at completion (None: LTIAAS's own default applied),
+    # then each staff activation, and what the staff's platforms page last read.
+    platform_active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The platform's name at LTIAAS once the staff renamed it (else the platformName sent).
+    platform_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Set when a staff member deleted the platform from the console: the tool is not registered any more.
+    platform_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completion_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the last attempt to complete ran into (a `Problem`), or None; see `settling`.
+    problem: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The school's name when the LMS gives one (Canvas's account name).
+    account_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The platforms LTIAAS held for this LMS's url when the registration arrived
+    # ([{"id", "name", "clientId", "active"}]), or None when that lookup failed.
+    known_platforms: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -104,6 +136,11 @@ class Registration(Base):
     def is_open(self, now: datetime | None = None) -> bool:
         """Still waiting for the admin, and LTIAAS should still know the registrationId."""
         return self.current_state in OPEN_STATES and not self.is_past_lifetime(now)
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Failed without knowing whether LTIAAS registered the tool: the staff must settle it."""
+        return self.current_state is RegistrationState.FAILED and self.problem in UNSETTLED_PROBLEMS
 
 
 class AuditEvent(Base):

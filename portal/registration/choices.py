@@ -39,7 +39,9 @@ def default_choices(registration: Registration) -> dict[str, Any]:
             continue
         messages.append({"type": kind, "placements": default_placements(registration, kind)})
     return {
-        "platformName": labels.default_platform_name(registration.platform_url, registration.family_code),
+        "platformName": labels.default_platform_name(
+            registration.platform_url, registration.family_code, registration.account_name
+        ),
         "autoActivate": bool(current_app.config["DEFAULT_AUTO_ACTIVATE"]),
         "messages": messages,
     }

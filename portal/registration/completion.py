@@ -1,5 +1,15 @@
 """Step 5, completing: calling LTIAAS's complete at most once per registration, whatever the races,
-and recording what came of it."""
+and recording only what is known of the outcome.
+
+- LTIAAS answered with the platform: completed.
+- Nothing reached LTIAAS (or it said "not now"): reviewed, nothing was registered, try again.
+- LTIAAS may have acted (answer lost, 5xx, unreadable): LTIAAS's platforms are looked up at
+  once. The platform this completion made: completed, without LTIAAS's close script. None found:
+  reviewed, "we could not confirm it", and a retry is safe (LTIAAS refuses a used registrationId).
+- A retry after such an attempt that LTIAAS refuses as unknown: "already used", failed, for the
+  staff to settle (unless the lookup now finds the platform).
+- The LMS refused: failed, in the LMS's own words. LTIAAS refused the vendor's key: reviewed.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +20,44 @@ from sqlalchemy.orm import Session
 
 from portal.auth.users import ANONYMOUS_ACTOR
 from portal.ltiaas import (
+    LmsRefusedRegistration,
     LtiaasClient,
     LtiaasError,
+    LtiaasOutcomeUnknown,
     LtiaasUnauthorized,
     LtiaasUnavailable,
     RegistrationNotFound,
 )
-from portal.models import Registration, RegistrationState, claim_for_completion, transition
+from portal.models import Problem, Registration, RegistrationState, claim_for_completion, transition
 from portal.registration.choices import current_choices
+from portal.registration.outcome import find_new_platforms
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE_ON_COMPLETE = (
+NOT_SENT = (
     "LTIAAS could not be reached, so nothing was registered. Your choices are saved: try again in a minute."
 )
-UNAUTHORIZED_ON_COMPLETE = (
+UNCONFIRMED = (
+    "LTIAAS's answer was lost, and we could not confirm whether the tool was registered. Trying again is "
+    "safe: LTIAAS refuses to register the same request twice."
+)
+VENDOR_SETUP = (
     "The tool's vendor has a problem in their LTIAAS setup (LTIAAS refused their credentials), so nothing "
     "was registered. This is not caused by anything you did. Your choices are saved: try again later, or "
     "contact the tool's vendor."
 )
-INVALID_ON_COMPLETE = (
-    "LTIAAS answered in a way we could not understand, so the tool may or may not have been registered. "
-    "Check your LMS's list of tools before starting again, and tell the tool's vendor."
+LMS_FAILED = (
+    "Your LMS answered the registration with an error of its own ({detail}), so nothing was registered. "
+    "This is usually temporary: try again in a minute."
 )
+ALREADY_USED = (
+    "LTIAAS says this registration was already used: your earlier attempt most likely registered the "
+    "tool, but its answer was lost."
+)
+OUTCOME_UNKNOWN = (
+    "LTIAAS answered in a way we could not understand, so the tool may or may not have been registered."
+)
+UNEXPECTED = "An unexpected error stopped the registration, so the tool may or may not have been registered."
 
 
 def complete(
@@ -47,15 +72,11 @@ def complete(
     Sends `choices` (stored as the registration's overrides once the claim is
     won) or else the saved choices; `actor` (a user's email) is audited with
     the choices it sent. Returns False when another request holds or held the
-    claim (nothing done). Otherwise calls LTIAAS and leaves the registration:
-    completed (platform id and close html stored); reviewed with `last_error`
-    when trying again can help (LTIAAS unreachable or refusing the vendor's
-    key); expired when LTIAAS no longer knows the id; failed when LTIAAS
-    refused the registration itself or answered nonsense, since the same
-    request would be refused again, or the tool may already be registered.
-    The choices are kept in every case.
+    claim (nothing done). Otherwise calls LTIAAS and records the outcome (see
+    the module's docstring). The choices are kept in every case.
     """
     body = choices or current_choices(registration)
+    retrying_unconfirmed = registration.problem == Problem.UNCONFIRMED
     if not claim_for_completion(db, registration, actor, details={"choices": body}):
         return False
     registration.overrides = body
@@ -68,47 +89,114 @@ def complete(
             messages=body.get("messages"),
         )
     except LtiaasError as error:
-        _record_failed_completion(db, registration, error, actor)
+        logger.warning(
+            "LTIAAS complete failed (%s, status %s): %s", type(error).__name__, error.status, error
+        )
+        _record_failure(db, ltiaas, registration, error, actor, retrying_unconfirmed)
         return True
     except Exception:
-        _settle(
-            db, registration, RegistrationState.FAILED, "An unexpected error stopped the registration.", actor
-        )
+        _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, UNEXPECTED, actor)
         raise
-    registration.platform_id = result.platform_id
-    registration.completion_html = result.html
-    registration.last_error = None
-    transition(
-        db, registration, RegistrationState.COMPLETED, actor, details={"platformId": result.platform_id}
-    )
-    db.commit()
+    sent_active = body.get("autoActivate")
+    active = sent_active if isinstance(sent_active, bool) else None
+    _record_completed(db, registration, result.platform_id, result.html, actor, active)
     return True
 
 
-def _record_failed_completion(
-    db: Session, registration: Registration, error: LtiaasError, actor: str
+def _record_completed(
+    db: Session,
+    registration: Registration,
+    platform_id: str,
+    html: str | None,
+    actor: str,
+    active: bool | None,
+    **details: Any,
 ) -> None:
-    logger.warning("LTIAAS complete failed (%s, status %s): %s", type(error).__name__, error.status, error)
-    if isinstance(error, RegistrationNotFound):
-        _settle(
-            db, registration, RegistrationState.EXPIRED, "LTIAAS no longer knows this registration.", actor
-        )
+    """`active`: what the portal knows of the platform's activation (None: LTIAAS's own default)."""
+    registration.platform_id = platform_id
+    registration.platform_active = active
+    registration.completion_html = html
+    registration.last_error = None
+    registration.problem = None
+    transition(
+        db, registration, RegistrationState.COMPLETED, actor, details={"platformId": platform_id, **details}
+    )
+    db.commit()
+
+
+def _record_failure(
+    db: Session,
+    ltiaas: LtiaasClient,
+    registration: Registration,
+    error: LtiaasError,
+    actor: str,
+    retrying_unconfirmed: bool,
+) -> None:
+    if isinstance(error, LmsRefusedRegistration):
+        _record_lms_refusal(db, registration, error, actor)
+    elif isinstance(error, LtiaasOutcomeUnknown):
+        _look_for_the_platform(db, ltiaas, registration, actor, Problem.UNCONFIRMED, UNCONFIRMED)
+    elif isinstance(error, RegistrationNotFound) and retrying_unconfirmed:
+        _look_for_the_platform(db, ltiaas, registration, actor, Problem.ALREADY_USED, ALREADY_USED)
+    elif isinstance(error, RegistrationNotFound):
+        message = "LTIAAS no longer knows this registration."
+        _settle(db, registration, RegistrationState.EXPIRED, None, message, actor)
     elif isinstance(error, LtiaasUnavailable):
-        _settle(db, registration, RegistrationState.REVIEWED, UNAVAILABLE_ON_COMPLETE, actor)
+        _settle(db, registration, RegistrationState.REVIEWED, Problem.NOT_SENT, NOT_SENT, actor)
     elif isinstance(error, LtiaasUnauthorized):
-        _settle(db, registration, RegistrationState.REVIEWED, UNAUTHORIZED_ON_COMPLETE, actor)
+        _settle(db, registration, RegistrationState.REVIEWED, Problem.VENDOR_SETUP, VENDOR_SETUP, actor)
     elif error.status is not None and 400 <= error.status < 500:
         reason = error.details_description or error.details_message or str(error)
-        _settle(
-            db, registration, RegistrationState.FAILED, f"LTIAAS refused the registration: {reason}", actor
-        )
+        message = f"LTIAAS refused the registration: {reason}"
+        _settle(db, registration, RegistrationState.FAILED, Problem.REFUSED, message, actor)
     else:
-        _settle(db, registration, RegistrationState.FAILED, INVALID_ON_COMPLETE, actor)
+        _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, OUTCOME_UNKNOWN, actor)
+
+
+def _record_lms_refusal(
+    db: Session, registration: Registration, error: LmsRefusedRegistration, actor: str
+) -> None:
+    said = error.lms_error_description or error.lms_error or f"HTTP {error.lms_status or 'error'}"
+    if error.lms_status is not None and error.lms_status >= 500:
+        message = LMS_FAILED.format(detail=said)
+        _settle(db, registration, RegistrationState.REVIEWED, Problem.NOT_SENT, message, actor)
+        return
+    _settle(db, registration, RegistrationState.FAILED, Problem.LMS_REFUSED, said, actor)
+
+
+def _look_for_the_platform(
+    db: Session,
+    ltiaas: LtiaasClient,
+    registration: Registration,
+    actor: str,
+    problem: Problem,
+    message: str,
+) -> None:
+    """LTIAAS may have registered the tool: record it as completed if its platform is found, else
+    `problem` (unconfirmed: reviewed, may retry; already used: failed, for the staff to settle)."""
+    lookup = find_new_platforms(ltiaas, registration)
+    if lookup.created is not None:
+        logger.info("registration %s: its platform was found after a lost answer", registration.public_id)
+        created = lookup.created
+        _record_completed(
+            db, registration, created.id, None, actor, created.active, found_after_lost_answer=True
+        )
+        return
+    state = RegistrationState.REVIEWED if problem is Problem.UNCONFIRMED else RegistrationState.FAILED
+    _settle(db, registration, state, problem, message, actor, looked_up=lookup.looked_up)
 
 
 def _settle(
-    db: Session, registration: Registration, state: RegistrationState, message: str, actor: str
+    db: Session,
+    registration: Registration,
+    state: RegistrationState,
+    problem: Problem | None,
+    message: str,
+    actor: str,
+    **details: Any,
 ) -> None:
     registration.last_error = message
-    transition(db, registration, state, actor, details={"error": message})
+    registration.problem = problem.value if problem is not None else None
+    event = {"error": message, "problem": registration.problem, **details}
+    transition(db, registration, state, actor, details=event)
     db.commit()

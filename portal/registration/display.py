@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from portal.ltiaas import LtiaasClient, LtiaasError, Platform
 from portal.models import Registration
 from portal.registration import labels
-
-logger = logging.getLogger(__name__)
 
 _INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -36,8 +32,15 @@ class RegistrationView:
 
 
 @dataclass(frozen=True)
+class EarlierPlatform:
+    id: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class EarlierPlatforms:
-    platforms: tuple[Platform, ...] = ()
+    platforms: tuple[EarlierPlatform, ...] = ()
     lookup_failed: bool = False
     # The issuer is shared by many schools (Canvas Cloud), so a url match means nothing.
     shared_issuer: bool = False
@@ -61,15 +64,16 @@ def _message_view(message: dict[str, Any]) -> MessageView:
     )
 
 
-def earlier_platforms(ltiaas: LtiaasClient, registration: Registration) -> EarlierPlatforms:
-    """Platforms LTIAAS already holds for this LMS url; a failed lookup is reported, not raised."""
+def earlier_platforms(registration: Registration) -> EarlierPlatforms:
+    """The platforms LTIAAS held for this LMS url when the registration arrived (as stored then)."""
     if labels.is_shared_issuer(registration.platform_url):
         return EarlierPlatforms(shared_issuer=True)
-    try:
-        found = ltiaas.list_platforms(url=registration.platform_url)
-    except LtiaasError as error:
-        logger.warning("could not list earlier platforms (%s): %s", type(error).__name__, error)
+    if registration.known_platforms is None:
         return EarlierPlatforms(lookup_failed=True)
+    found = (
+        EarlierPlatform(str(entry.get("id", "")), str(entry.get("name") or ""), entry.get("active") is True)
+        for entry in registration.known_platforms
+    )
     return EarlierPlatforms(platforms=tuple(found))
 
 

@@ -7,7 +7,7 @@ validation ("not a valid choice") instead of reaching LTIAAS.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, StringField
@@ -56,7 +56,7 @@ class ConfigureForm(FlaskForm):
     supported_messages: list[dict[str, Any]]
 
     def placement_field(self, index: int) -> MultiCheckboxField:
-        return self[f"placements_{index}"]  # type: ignore[return-value]
+        return cast(MultiCheckboxField, self[f"placements_{index}"])
 
     def to_overrides(self, fixed_auto_activate: bool | None = None) -> dict[str, Any]:
         """The LTIAAS complete body: included types in the LMS's order, with their chosen placements.

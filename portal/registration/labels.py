@@ -141,9 +141,17 @@ def lms_host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-def default_platform_name(url: str, family_code: str, max_length: int = 255) -> str:
-    """The prefilled platform name, e.g. "moodle.example.edu (Moodle)"."""
-    return f"{lms_host(url)} ({family(family_code).name})"[:max_length]
+def default_platform_name(
+    url: str, family_code: str, account_name: str | None = None, max_length: int = 255
+) -> str:
+    """The prefilled platform name: the school's own name when the LMS gives one (Canvas's account
+    name: "Springfield University (Canvas)"), else the LMS's host ("moodle.example.edu (Moodle)").
+
+    At most `max_length` characters; a long name is shortened before the family.
+    """
+    suffix = f" ({family(family_code).name})"
+    name = (account_name or "").strip() or lms_host(url)
+    return name[: max(max_length - len(suffix), 0)] + suffix[:max_length]
 
 
 def is_shared_issuer(url: str) -> bool:

@@ -17,6 +17,7 @@ from portal.db import update_if
 from portal.models import (
     OPEN_STATES,
     ApprovalState,
+    Problem,
     Registration,
     RegistrationState,
     approval_of,
@@ -28,12 +29,20 @@ from portal.registration.problems import RegistrationProblem
 
 logger = logging.getLogger(__name__)
 
+# The problem page a failed registration shows, by what its last attempt ran into.
+_PROBLEM_PAGES = {
+    Problem.OUTCOME_UNKNOWN.value: "outcome_unknown",
+    Problem.ALREADY_USED.value: "already_used",
+    Problem.LMS_REFUSED.value: "lms_refused",
+    Problem.WITHDRAWN.value: "withdrawn",
+}
 # Who expires what nobody finished in time.
 SYSTEM_ACTOR = "portal"
 STALE_COMPLETION = (
     "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
     "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
 )
+WITHDRAWN = "You withdrew your request for approval, so nothing was registered."
 
 
 def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
@@ -68,6 +77,7 @@ def fail_if_completion_stale(db: Session, registration: Registration, now: datet
         Registration.state == RegistrationState.COMPLETING.value,
         Registration.updated_at <= cutoff,
         last_error=STALE_COMPLETION,
+        problem=Problem.OUTCOME_UNKNOWN.value,
         updated_at=utcnow(),
     )
     if not won:
@@ -88,14 +98,13 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     """Expire an open registration past its lifetime and fail a stale completion; raise for
     an expired or failed one.
 
-    :raise RegistrationProblem: expired, outcome_unknown (a completion that never
-        settled), or failed (with the stored reason as detail).
+    :raise RegistrationProblem: expired; for a failed one, the page of what it ran into
+        (outcome_unknown, already_used, lms_refused, withdrawn, or failed), with the stored reason as detail.
     """
     expire_if_past_lifetime(db, registration, now)
     fail_if_completion_stale(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
-        if registration.last_error == STALE_COMPLETION:
-            raise RegistrationProblem("outcome_unknown")
-        raise RegistrationProblem("failed", detail=registration.last_error)
+        kind = _PROBLEM_PAGES.get(registration.problem or "", "failed")
+        raise RegistrationProblem(kind, detail=registration.last_error)

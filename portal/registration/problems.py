@@ -65,10 +65,37 @@ PROBLEMS: dict[str, ProblemText] = {
     "outcome_unknown": ProblemText(
         409,
         "We don't know whether the tool was registered",
-        "The registration was interrupted while LTIAAS, the service that registers this tool, "
-        "was completing it, so the tool may or may not have been registered.",
-        "Check your LMS's list of tools before starting again, and contact the tool's vendor: "
-        "their staff can check LTIAAS's list of registered platforms.",
+        "LTIAAS, the service that registers this tool, was interrupted while registering it, or "
+        "answered in a way we could not read, so the tool may or may not have been registered.",
+        "Check your LMS's list of tools before starting again. The tool's vendor sees this registration "
+        "in their console and can check LTIAAS's list of registered platforms: contact them if you are "
+        "not sure.",
+    ),
+    "already_used": ProblemText(
+        409,
+        "This registration was already used",
+        "Your earlier attempt most likely registered the tool, but LTIAAS's answer to it was lost, so "
+        "we cannot confirm it here.",
+        "Look for the tool in your LMS's list of tools: if it is there, you are done and can close this "
+        "window. If it is not, start the registration again from your LMS. The tool's vendor sees this "
+        "registration in their console and can confirm what happened.",
+    ),
+    "lms_refused": ProblemText(
+        422,
+        "Your LMS refused the registration",
+        "Your LMS answered that it does not accept this registration, so nothing was registered. "
+        "Its own words are below.",
+        "Check your LMS's settings for this tool (for example which tool domains it accepts), or ask "
+        "whoever administers it, then start the registration again from your LMS. If the message "
+        "points at the tool, contact the tool's vendor and quote it.",
+    ),
+    "withdrawn": ProblemText(
+        410,
+        "You withdrew your request",
+        "You took back your request for approval, so the tool's vendor will not decide on it and "
+        "nothing was registered.",
+        "To register the tool after all, start again from your LMS (add the tool again with the same "
+        "registration URL): that makes a new request.",
     ),
     "ltiaas_unavailable": ProblemText(
         503,

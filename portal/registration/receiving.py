@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import current_app, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.auth.users import ANONYMOUS_ACTOR
+from portal.db import add_unless_raced
 from portal.ltiaas import (
     InvalidIdentifier,
     LtiaasClient,
@@ -24,11 +24,10 @@ from portal.ltiaas import (
 )
 from portal.models import Registration, RegistrationState, record_event, utcnow
 from portal.registration.lifecycle import raise_if_closed
+from portal.registration.outcome import platform_summary
 from portal.registration.problems import RegistrationProblem
 
 logger = logging.getLogger(__name__)
-
-PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 
 
 def parse_registration_id(raw: str | None) -> str:
@@ -44,10 +43,11 @@ def parse_registration_id(raw: str | None) -> str:
 def receive_registration(
     db: Session, ltiaas: LtiaasClient, raw_id: str | None, now: datetime | None = None
 ) -> Registration:
-    """Record the registration LTIAAS sent us, reading it from LTIAAS once.
+    """Record the registration LTIAAS sent us: one read of the registration and one lookup of the
+    platforms LTIAAS already holds for that LMS, stored, so that no page view asks LTIAAS again.
 
-    A registration already recorded under that LTIAAS id is returned without a
-    second read while it is open, completing or completed.
+    A registration already recorded under that LTIAAS id is returned without
+    asking LTIAAS while it is open, completing or completed.
 
     :raise RegistrationProblem: for a missing or malformed id, an id LTIAAS does
         not know, LTIAAS down (with a retry link) or misconfigured, or a
@@ -60,7 +60,12 @@ def receive_registration(
         return existing
     details = _read_from_ltiaas(ltiaas, ltiaas_id)
     registration = _new_registration(ltiaas_id, details, now)
-    db.add(registration)
+    registration.known_platforms = _platforms_known_now(ltiaas, details.url)
+    # A parallel request (a double load of the iframe) may have recorded it first.
+    registration, added = add_unless_raced(db, registration, lambda: _find_by_ltiaas_id(db, ltiaas_id))
+    if not added:
+        raise_if_closed(db, registration, now)
+        return registration
     record_event(
         db,
         "received",
@@ -69,16 +74,7 @@ def receive_registration(
         details={"url": details.url, "familyCode": details.family_code},
         to_state=RegistrationState.RECEIVED.value,
     )
-    try:
-        db.commit()
-    except IntegrityError:
-        # A parallel request (a double load of the iframe) recorded it first.
-        db.rollback()
-        existing = _find_by_ltiaas_id(db, ltiaas_id)
-        if existing is None:
-            raise
-        raise_if_closed(db, existing, now)
-        return existing
+    db.commit()
     return registration
 
 
@@ -95,6 +91,7 @@ def _new_registration(ltiaas_id: str, details: RegistrationDetails, now: datetim
         platform_version=details.version,
         supported_scopes=list(details.supported_scopes),
         supported_messages=[message.to_dict() for message in details.supported_messages],
+        account_name=details.account_name,
         state=RegistrationState.RECEIVED.value,
         created_at=created,
         expires_at=created + timedelta(seconds=current_app.config["REGISTRATION_LIFETIME"]),
@@ -103,10 +100,7 @@ def _new_registration(ltiaas_id: str, details: RegistrationDetails, now: datetim
 
 def _read_from_ltiaas(ltiaas: LtiaasClient, ltiaas_id: str) -> RegistrationDetails:
     try:
-        details = ltiaas.get_registration(ltiaas_id)
-        if details.legacy_message_shape:
-            raw = ltiaas.get_raw_registration(ltiaas_id)
-            details = with_legacy_placements(details, raw.openid_configuration)
+        return ltiaas.read_registration(ltiaas_id)
     except RegistrationNotFound as error:
         raise RegistrationProblem("unknown_registration") from error
     except LtiaasUnavailable as error:
@@ -116,41 +110,13 @@ def _read_from_ltiaas(ltiaas: LtiaasClient, ltiaas_id: str) -> RegistrationDetai
     except LtiaasError as error:
         logger.error("LTIAAS refused to read a registration (%s): %s", type(error).__name__, error)
         raise RegistrationProblem("vendor_setup") from error
-    return details
 
 
-def legacy_placements(openid_configuration: dict[str, Any]) -> list[str]:
-    """The separate `placements` list of Moodle before 4.x.
-
-    Read at the top level of the OpenID configuration, or failing that inside
-    its platform configuration, where Moodle 3.x puts it.
-    """
-    platform = openid_configuration.get(PLATFORM_CONFIGURATION)
-    for source in (openid_configuration, platform if isinstance(platform, dict) else {}):
-        value = source.get("placements")
-        if isinstance(value, list):
-            return [item for item in value if isinstance(item, str) and item]
-    return []
-
-
-def with_legacy_placements(
-    details: RegistrationDetails, openid_configuration: dict[str, Any]
-) -> RegistrationDetails:
-    """`details` with the legacy placements given to LtiDeepLinkingRequest (if it has none)."""
-    placements = tuple(legacy_placements(openid_configuration))
-    if not placements:
-        return details
-    messages = tuple(
-        type(message)(type=message.type, placements=placements)
-        if message.type == "LtiDeepLinkingRequest" and not message.placements
-        else message
-        for message in details.supported_messages
-    )
-    return RegistrationDetails(
-        url=details.url,
-        family_code=details.family_code,
-        version=details.version,
-        supported_scopes=details.supported_scopes,
-        supported_messages=messages,
-        legacy_message_shape=details.legacy_message_shape,
-    )
+def _platforms_known_now(ltiaas: LtiaasClient, url: str) -> list[dict[str, Any]] | None:
+    """What LTIAAS holds for the LMS's url now (earlier registrations, and the baseline that tells
+    a platform this registration creates from those); None when LTIAAS could not say."""
+    try:
+        return [platform_summary(platform) for platform in ltiaas.list_platforms(url=url)]
+    except LtiaasError as error:
+        logger.warning("could not list the LMS's earlier platforms (%s): %s", type(error).__name__, error)
+        return None

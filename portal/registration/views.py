@@ -150,7 +150,7 @@ def review(public_id: str) -> Page:
         "registration/review.html",
         registration=registration,
         lms=describe(registration),
-        earlier=earlier_platforms(get_ltiaas(), registration),
+        earlier=earlier_platforms(registration),
     )
 
 

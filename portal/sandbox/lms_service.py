@@ -20,9 +20,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.db import update_if
 from portal.models import utcnow
 from portal.sandbox.models import SandboxLmsAttempt, SandboxLmsTool
 from portal.sandbox.profiles import TOOL_CONFIGURATION, Profile
@@ -264,17 +265,15 @@ def _deployment_id(profile: Profile, tool: SandboxLmsTool) -> str:
 
 def _consume_token(session: Session, claims: dict[str, Any]) -> None:
     """Mark the token used with a conditional UPDATE, so two posts cannot both use it."""
-    result = session.execute(
-        update(SandboxLmsAttempt)
-        .where(
-            SandboxLmsAttempt.id == claims["sub"],
-            SandboxLmsAttempt.token_jti == claims["jti"],
-            SandboxLmsAttempt.token_used_at.is_(None),
-        )
-        .values(token_used_at=utcnow())
-        .execution_options(synchronize_session=False)
+    attempt = session.get(SandboxLmsAttempt, claims["sub"])
+    used = attempt is None or not update_if(
+        session,
+        attempt,
+        SandboxLmsAttempt.token_jti == claims["jti"],
+        SandboxLmsAttempt.token_used_at.is_(None),
+        token_used_at=utcnow(),
     )
-    if result.rowcount != 1:
+    if used:
         raise LmsRejected("The registration token has already been used.", token_problem=True)
 
 

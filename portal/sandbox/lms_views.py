@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request
 from flask_wtf.csrf import generate_csrf
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.db import get_session
 from portal.sandbox import lms_service
@@ -21,7 +22,7 @@ index_bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
 
 def _lms_url() -> str:
-    return current_app.config["SANDBOX_LMS_URL"]
+    return str(current_app.config["SANDBOX_LMS_URL"])
 
 
 def _profile_or_404(name: str) -> Profile:
@@ -32,12 +33,12 @@ def _profile_or_404(name: str) -> Profile:
 
 
 @index_bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
     return redirect(f"{_lms_url()}{LMS_MOUNT}/")
 
 
 @lms_bp.get("/")
-def admin_page() -> Response | str:
+def admin_page() -> BaseResponse | str:
     """The LMS admin's "register a tool" page; always shown on the LMS's own origin."""
     if request.host != urlsplit(_lms_url()).netloc:
         return redirect(f"{_lms_url()}{LMS_MOUNT}/")

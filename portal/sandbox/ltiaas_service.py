@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from portal.db import update_if
 from portal.models import utcnow
 from portal.sandbox.api_errors import LtiaasApiError, bad_request, registration_not_found
 from portal.sandbox.models import RegistrationStatus, SandboxLtiaasRegistration, SandboxPlatform
@@ -240,22 +240,17 @@ def registration_request(
 
 def _claim(session: Session, registration_id: str) -> SandboxLtiaasRegistration:
     """Take the registration for this complete call (commits), or raise 404."""
-    result = session.execute(
-        update(SandboxLtiaasRegistration)
-        .where(
-            SandboxLtiaasRegistration.id == registration_id,
-            SandboxLtiaasRegistration.status == RegistrationStatus.PENDING.value,
-            SandboxLtiaasRegistration.expires_at > utcnow(),
-        )
-        .values(status=RegistrationStatus.COMPLETING.value)
-        .execution_options(synchronize_session=False)
+    registration = session.get(SandboxLtiaasRegistration, registration_id)
+    claimed = registration is not None and update_if(
+        session,
+        registration,
+        SandboxLtiaasRegistration.status == RegistrationStatus.PENDING.value,
+        SandboxLtiaasRegistration.expires_at > utcnow(),
+        status=RegistrationStatus.COMPLETING.value,
     )
     session.commit()
-    if result.rowcount != 1:
+    if registration is None or not claimed:
         raise registration_not_found()
-    registration = session.get(SandboxLtiaasRegistration, registration_id)
-    assert registration is not None
-    session.refresh(registration)
     return registration
 
 

@@ -51,11 +51,11 @@ class Profile:
 
     @property
     def family_code(self) -> str:
-        return self.configuration_template[PLATFORM_CONFIGURATION]["product_family_code"]
+        return str(self.configuration_template[PLATFORM_CONFIGURATION]["product_family_code"])
 
     @property
     def version(self) -> str:
-        return self.configuration_template[PLATFORM_CONFIGURATION]["version"]
+        return str(self.configuration_template[PLATFORM_CONFIGURATION]["version"])
 
     @property
     def label(self) -> str:
@@ -76,7 +76,8 @@ class Profile:
         """The OpenID configuration as this LMS serves it from `lms_url`."""
         base = self.base_url(lms_url)
         host = urlsplit(lms_url).hostname or ""
-        return _fill(copy.deepcopy(self.configuration_template), base, host)
+        filled: dict[str, Any] = _fill(copy.deepcopy(self.configuration_template), base, host)
+        return filled
 
     def configuration_url(self, lms_url: str) -> str:
         return self.base_url(lms_url) + self.openid_configuration_path
@@ -123,7 +124,8 @@ def supported_placements(configuration: dict[str, Any]) -> dict[str, frozenset[s
 @cache
 def _raw_profiles() -> dict[str, dict[str, Any]]:
     text = resources.files("portal.sandbox").joinpath("lms_profiles.json").read_text(encoding="utf-8")
-    return json.loads(text)["profiles"]
+    profiles: dict[str, dict[str, Any]] = json.loads(text)["profiles"]
+    return profiles
 
 
 def _profile(name: str, raw: dict[str, Any]) -> Profile:

@@ -23,7 +23,10 @@ _SLACK_UNESCAPES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
 
 def _messages() -> deque[tuple[datetime, str]]:
-    return current_app.extensions.setdefault("sandbox_chat_messages", deque(maxlen=KEPT))
+    kept: deque[tuple[datetime, str]] = current_app.extensions.setdefault(
+        "sandbox_chat_messages", deque(maxlen=KEPT)
+    )
+    return kept
 
 
 def _plain(text: str) -> str:

@@ -171,7 +171,8 @@ def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return _listify(root)
+    listed: dict[str, Any] = _listify(root)
+    return listed
 
 
 def _listify(node: Any) -> Any:
@@ -829,7 +830,7 @@ def _emit(db: Session, event_type: str, obj: dict[str, Any]) -> str:
     db.add(
         SandboxStripeEvent(id=event["id"], type=event_type, object_id=obj["id"], payload=json.dumps(event))
     )
-    return event["id"]
+    return str(event["id"])
 
 
 def _dispatch(event_id: str) -> None:
@@ -842,7 +843,7 @@ def _dispatch(event_id: str) -> None:
 
 
 def webhook_url(app: Flask) -> str:
-    return app.config.get("SANDBOX_STRIPE_WEBHOOK_URL") or app.config["PORTAL_URL"] + "/billing/webhook"
+    return str(app.config["SANDBOX_STRIPE_WEBHOOK_URL"] or app.config["PORTAL_URL"] + "/billing/webhook")
 
 
 def deliver_event(app: Flask, event_id: str) -> int | None:

@@ -86,6 +86,22 @@
     });
   }
 
+  // Done page when LTIAAS's close script was lost: the admin asks for the LMS's close message,
+  // the one LTIAAS's script would have sent (LTI Dynamic Registration's "org.imsglobal.lti.close").
+  function closeOnClick(button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var lms = window.opener || (window.parent !== window ? window.parent : null);
+      if (lms) {
+        lms.postMessage({ subject: "org.imsglobal.lti.close" }, "*");
+      }
+      var note = document.getElementById("close-sent");
+      if (note) {
+        note.hidden = false;
+      }
+    });
+  }
+
   var finishing = document.querySelector("[data-page=done][data-state=completing][data-status-url]");
   if (finishing) {
     pollStatus(finishing);
@@ -96,4 +112,5 @@
   }
   document.querySelectorAll("input[data-controls]").forEach(linkPlacements);
   document.querySelectorAll("form[data-submit-once]").forEach(submitOnce);
+  document.querySelectorAll("button[data-lti-close]").forEach(closeOnClick);
 })();

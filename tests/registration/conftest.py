@@ -17,7 +17,6 @@ from tests.registration.helpers import (
     CANVAS_CLOUD,
     MOODLE_44,
     MOODLE_311,
-    MOODLE_311_RAW,
     FakeLtiaas,
     sign_in,
 )
@@ -30,7 +29,6 @@ STAFF_EMAIL = "staff@vendor.example"
 def ltiaas(app: Flask) -> FakeLtiaas:
     fake = FakeLtiaas(
         registrations={"reg-moodle": MOODLE_44, "reg-old-moodle": MOODLE_311, "reg-canvas": CANVAS_CLOUD},
-        raw={"reg-old-moodle": MOODLE_311_RAW},
     )
     app.extensions["ltiaas"] = fake
     return fake

@@ -23,6 +23,7 @@ from portal.db import get_session
 from portal.ltiaas import (
     CompletionResult,
     Platform,
+    PlatformNotFound,
     RawRegistration,
     RegistrationDetails,
     RegistrationNotFound,
@@ -58,22 +59,12 @@ MOODLE_311 = RegistrationDetails(
     family_code="moodle",
     version="3.11.4 (Build: 20211108)",
     supported_scopes=("openid",),
+    # As the LTIAAS client reads Moodle 3.x: its separate placements list given to deep linking.
     supported_messages=(
         SupportedMessage("LtiResourceLinkRequest"),
-        SupportedMessage("LtiDeepLinkingRequest"),
+        SupportedMessage("LtiDeepLinkingRequest", ("AddContentMenu",)),
     ),
     legacy_message_shape=True,
-)
-MOODLE_311_RAW = RawRegistration(
-    openid_configuration={
-        "issuer": "https://old-moodle.example.edu",
-        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-            "product_family_code": "moodle",
-            "messages_supported": ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"],
-            "placements": ["AddContentMenu"],
-        },
-    },
-    registration_token="secret-registration-token",
 )
 
 CANVAS_CLOUD = RegistrationDetails(
@@ -149,6 +140,10 @@ class FakeLtiaas:
         self._record("get_registration", registration_id)
         return self._known(registration_id)
 
+    def read_registration(self, registration_id: str) -> RegistrationDetails:
+        self._record("read_registration", registration_id)
+        return self._known(registration_id)
+
     def get_raw_registration(self, registration_id: str) -> RawRegistration:
         self._record("get_raw_registration", registration_id)
         self._known(registration_id)
@@ -180,6 +175,13 @@ class FakeLtiaas:
     ) -> list[Platform]:
         self._record("list_platforms", url or "", client_id=client_id, platform_id=platform_id)
         return [p for p in self.platforms if url is None or p.url == url]
+
+    def get_platform(self, platform_id: str) -> Platform:
+        self._record("get_platform", platform_id)
+        for known in self.platforms:
+            if known.id == platform_id:
+                return known
+        raise PlatformNotFound("no such platform", status=404)
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')

@@ -59,7 +59,7 @@ def test_a_new_registration_is_read_once_recorded_and_audited(ctx: None, ltiaas:
     lifetime = registration.expires_at - registration.created_at
     assert lifetime == timedelta(seconds=3600)
     assert [e.action for e in get_session().scalars(select(AuditEvent))] == ["received"]
-    assert len(ltiaas.calls_of("get_registration")) == 1
+    assert len(ltiaas.calls_of("read_registration")) == 1
 
 
 def test_the_lifetime_is_a_setting(app: Flask, ctx: None, ltiaas: FakeLtiaas) -> None:
@@ -74,7 +74,7 @@ def test_a_second_arrival_reuses_the_open_registration_without_reading_ltiaas(
     first = receive(ltiaas)
     again = receive(ltiaas)
     assert again.public_id == first.public_id
-    assert len(ltiaas.calls_of("get_registration")) == 1
+    assert len(ltiaas.calls_of("read_registration")) == 1
 
 
 def test_a_completed_registration_is_returned_as_completed(ctx: None, ltiaas: FakeLtiaas) -> None:
@@ -122,36 +122,16 @@ def test_missing_or_malformed_ids_never_reach_ltiaas(
 def test_ltiaas_failures_on_read_become_pages_for_the_admin(
     ctx: None, ltiaas: FakeLtiaas, error: Exception, kind: str
 ) -> None:
-    ltiaas.fail("get_registration", error)
+    ltiaas.fail("read_registration", error)
     assert problem_of(lambda: receive(ltiaas)) == kind
     assert get_session().scalar(select(Registration)) is None
 
 
 def test_ltiaas_down_offers_a_retry_link_to_the_same_registration(ctx: None, ltiaas: FakeLtiaas) -> None:
-    ltiaas.fail("get_registration", LtiaasUnavailable("down"))
+    ltiaas.fail("read_registration", LtiaasUnavailable("down"))
     with pytest.raises(RegistrationProblem) as caught:
         receive(ltiaas)
     assert caught.value.retry_url == "/intermediate-target?registrationId=reg-moodle"
-
-
-def test_old_moodle_placements_come_from_the_raw_openid_configuration(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = receive(ltiaas, "reg-old-moodle")
-    assert registration.supported_messages == [
-        {"type": "LtiResourceLinkRequest", "placements": []},
-        {"type": "LtiDeepLinkingRequest", "placements": ["AddContentMenu"]},
-    ]
-    assert len(ltiaas.calls_of("get_raw_registration")) == 1
-
-
-def test_legacy_placements_are_read_at_the_top_level_too() -> None:
-    assert receiving.legacy_placements({"placements": ["AddContentMenu", 3, ""]}) == ["AddContentMenu"]
-    assert receiving.legacy_placements({"placements": "AddContentMenu"}) == []
-    assert receiving.legacy_placements({}) == []
-
-
-def test_new_moodle_does_not_need_the_raw_configuration(ctx: None, ltiaas: FakeLtiaas) -> None:
-    receive(ltiaas)
-    assert ltiaas.calls_of("get_raw_registration") == []
 
 
 # Who may act on a registration
@@ -184,23 +164,33 @@ def test_describe_puts_the_lms_in_plain_words(ctx: None, ltiaas: FakeLtiaas) -> 
     assert view.messages[2].label == "End-user licence agreement"
 
 
-def test_earlier_platforms_of_the_same_lms_are_found(ctx: None, ltiaas: FakeLtiaas) -> None:
+def test_earlier_platforms_of_the_same_lms_are_looked_up_once_on_arrival(
+    ctx: None, ltiaas: FakeLtiaas
+) -> None:
     ltiaas.platforms = [platform("Old Moodle"), platform("Elsewhere", url="https://other.example.edu")]
-    earlier = display.earlier_platforms(ltiaas, receive(ltiaas))
+    registration = receive(ltiaas)
+    earlier = display.earlier_platforms(registration)
     assert [p.name for p in earlier.platforms] == ["Old Moodle"]
     assert ltiaas.calls_of("list_platforms")[0][0] == "https://moodle.example.edu"
+    display.earlier_platforms(registration)
+    receive(ltiaas)
+    assert len(ltiaas.calls_of("list_platforms")) == 1
 
 
 def test_a_failed_lookup_of_earlier_platforms_is_reported_not_raised(ctx: None, ltiaas: FakeLtiaas) -> None:
     ltiaas.fail("list_platforms", LtiaasUnavailable("down"))
-    earlier = display.earlier_platforms(ltiaas, receive(ltiaas))
+    registration = receive(ltiaas)
+    assert registration.known_platforms is None
+    earlier = display.earlier_platforms(registration)
     assert earlier.lookup_failed and earlier.platforms == ()
 
 
-def test_a_shared_canvas_cloud_issuer_is_not_looked_up(ctx: None, ltiaas: FakeLtiaas) -> None:
-    earlier = display.earlier_platforms(ltiaas, receive(ltiaas, "reg-canvas"))
-    assert earlier.shared_issuer
-    assert ltiaas.calls_of("list_platforms") == []
+def test_a_shared_canvas_cloud_issuer_shows_no_earlier_platforms(ctx: None, ltiaas: FakeLtiaas) -> None:
+    ltiaas.platforms = [platform("Another school", url="https://canvas.instructure.com")]
+    registration = receive(ltiaas, "reg-canvas")
+    earlier = display.earlier_platforms(registration)
+    assert earlier.shared_issuer and earlier.platforms == ()
+    assert [entry["name"] for entry in registration.known_platforms or []] == ["Another school"]
 
 
 # Choices

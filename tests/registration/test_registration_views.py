@@ -105,7 +105,7 @@ def test_an_unknown_expired_or_used_id_gets_a_404_page(client: FlaskClient, ltia
 
 
 def test_ltiaas_down_gets_a_503_page_with_a_retry_link(client: FlaskClient, ltiaas: FakeLtiaas) -> None:
-    ltiaas.fail("get_registration", LtiaasUnavailable("down"))
+    ltiaas.fail("read_registration", LtiaasUnavailable("down"))
     response = client.get("/intermediate-target?registrationId=reg-moodle")
     assert response.status_code == 503
     assert "could not be reached" in text(response)
@@ -119,7 +119,7 @@ def test_ltiaas_down_gets_a_503_page_with_a_retry_link(client: FlaskClient, ltia
 def test_a_vendor_misconfiguration_gets_a_502_page_that_does_not_blame_the_admin(
     client: FlaskClient, ltiaas: FakeLtiaas, error: Exception
 ) -> None:
-    ltiaas.fail("get_registration", error)
+    ltiaas.fail("read_registration", error)
     response = client.get("/intermediate-target?registrationId=reg-moodle")
     assert response.status_code == 502
     assert "not caused by anything you did" in text(response)
@@ -133,7 +133,7 @@ def test_coming_back_to_an_open_registration_reuses_it_without_reading_ltiaas_ag
     other_window = app.test_client()
     again = public_id_from(start(other_window))
     assert again == first
-    assert len(ltiaas.calls_of("get_registration")) == 1
+    assert len(ltiaas.calls_of("read_registration")) == 1
     assert other_window.get(page(other_window, again)).status_code == 200
 
 

@@ -1,7 +1,7 @@
 """people, staff notifications, audit trail indexes
 
-Revision ID: 0006_console_people
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 09:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import portal.models
 
 
-revision = "0006_console_people"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
