@@ -184,6 +184,12 @@ class AuditEvent(Base):
     """An append-only line of the audit trail: who changed what, and when."""
 
     __tablename__ = "audit_events"
+    # The trail's filters (portal.admin.trail) read newest first by actor or action, or by date.
+    __table_args__ = (
+        Index("ix_audit_events_actor_id", "actor", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+        Index("ix_audit_events_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     registration_id: Mapped[int | None] = mapped_column(
