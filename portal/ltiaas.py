@@ -638,7 +638,11 @@ class LtiaasClient:
                     f"LTIAAS failed (HTTP {status}){said} and may have acted before failing", **fields
                 )
             return LtiaasUnavailable(f"LTIAAS is unavailable (HTTP {status}){said}", **fields)
-        if 400 <= status < 500 and endpoint.on_registration:
+        if (
+            400 <= status < 500
+            and endpoint.on_registration
+            and _names_a_gone_registration(endpoint, status, message, description)
+        ):
             return RegistrationNotFound(
                 f"LTIAAS does not know this registration: unknown, expired or already used (HTTP {status})"
                 f"{said}",
@@ -857,6 +861,21 @@ def _without_query(url: str) -> str | None:
     except ValueError:
         return None
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+_GONE_WORDS = ("not found", "expired", "already used", "already completed", "unknown", "invalid registration")
+
+
+def _names_a_gone_registration(
+    endpoint: _Endpoint, status: int, message: str | None, description: str | None
+) -> bool:
+    """Whether a 4xx on a registration endpoint says the registrationId is gone (unknown, expired,
+    used). Any 4xx on a read does; on complete, a 404/410 or words that say so, since LTIAAS also
+    answers 4xx when it refuses the request itself (a bad body: 400; a duplicate platform: 403)."""
+    if not endpoint.reaches_lms or status in {404, 410}:
+        return True
+    said = " ".join(text for text in (message, description) if text).lower().replace("_", " ")
+    return any(words in said for words in _GONE_WORDS)
 
 
 def _mentions_authorization(*texts: str | None) -> bool:

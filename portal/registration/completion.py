@@ -24,6 +24,7 @@ from portal.ltiaas import (
     LtiaasClient,
     LtiaasError,
     LtiaasOutcomeUnknown,
+    LtiaasRequestRejected,
     LtiaasUnauthorized,
     LtiaasUnavailable,
     RegistrationNotFound,
@@ -35,7 +36,8 @@ from portal.registration.outcome import find_new_platforms
 logger = logging.getLogger(__name__)
 
 NOT_SENT = (
-    "LTIAAS could not be reached, so nothing was registered. Your choices are saved: try again in a minute."
+    "LTIAAS did not take the request (it could not be reached, or asked us to wait), so nothing was "
+    "registered. Your choices are saved: try again in a minute."
 )
 UNCONFIRMED = (
     "LTIAAS's answer was lost, and we could not confirm whether the tool was registered. Trying again is "
@@ -145,7 +147,7 @@ def _record_failure(
         _record_lms_refusal(db, registration, error, actor)
     elif isinstance(error, LtiaasOutcomeUnknown):
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.UNCONFIRMED, UNCONFIRMED)
-    elif isinstance(error, RegistrationNotFound) and retrying_unconfirmed:
+    elif isinstance(error, RegistrationNotFound | LtiaasRequestRejected) and retrying_unconfirmed:
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.ALREADY_USED, ALREADY_USED)
     elif isinstance(error, RegistrationNotFound):
         message = "LTIAAS no longer knows this registration."

@@ -349,6 +349,7 @@ def test_a_rename_whose_read_fails_writes_nothing(
     console: Flask, lti: FakeLtiaas, script: Any, words: str
 ) -> None:
     public_id = add_registration(console, PLATFORM_ID)
+    named = registration_row(console, public_id).platform_name
     script(lti)
 
     result = act(console, "rename", "New name")
@@ -356,7 +357,7 @@ def test_a_rename_whose_read_fails_writes_nothing(
     assert result.action.current_state is PlatformActionState.FAILED
     assert words in (result.action.message or "")
     assert [method for method, _ in sent(lti)] == ["GET"]
-    assert registration_row(console, public_id).platform_name is None
+    assert registration_row(console, public_id).platform_name == named != "New name"
 
 
 @pytest.mark.parametrize(
@@ -382,6 +383,7 @@ def test_a_refused_rename_changes_nothing(
 
 def test_a_rename_without_an_answer_is_unknown_and_said_so(console: Flask, lti: FakeLtiaas) -> None:
     public_id = add_registration(console, PLATFORM_ID)
+    named = registration_row(console, public_id).platform_name
     lti.reply(200, platform_json(PLATFORM_ID))
     lti.reply(200, platform_json(PLATFORM_ID, name="New name"), delay=2)
     lti.reply(503, FAILED)  # the fresh read fails too
@@ -389,7 +391,7 @@ def test_a_rename_without_an_answer_is_unknown_and_said_so(console: Flask, lti: 
     result = act(console, "rename", "New name")
 
     assert result.action.current_state is PlatformActionState.UNKNOWN
-    assert registration_row(console, public_id).platform_name is None
+    assert registration_row(console, public_id).platform_name == named != "New name"
 
 
 # Deleting

@@ -245,11 +245,6 @@ def test_paid_and_the_answer_lost_after_ltiaas_registered_it_is_registered_and_n
     assert 'data-standing="registered"' in customer_browser.get("/auth/account").text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/attention.py counts every failed registration as 'not registered: refund due', "
-    "even one whose outcome is unknown (LTIAAS used the id: most likely registered)",
-)
 def test_paid_and_already_used_the_staff_are_told_the_outcome_is_unknown_not_that_a_refund_is_due(
     app: Flask,
     ltiaas: FakeLtiaas,
@@ -267,7 +262,10 @@ def test_paid_and_already_used_the_staff_are_told_the_outcome_is_unknown_not_tha
     assert 'data-problem="already_used"' in problem.text
     assert 'data-payment="outcome-unknown"' in problem.text and "Paid, outcome unknown." in problem.text
     listed = staff_browser.get("/admin/payments/").text
-    assert 'data-standing="refund_due"' not in listed and "not registered" not in listed
+    assert 'data-standing="refund_due"' not in listed and "Paid, not registered" not in listed
+    assert (
+        'data-standing="outcome_unknown"' in listed and "settle the registration before any refund" in listed
+    )
 
 
 @pytest.mark.parametrize("how", ["LTIAAS forgot it", "past its lifetime"])

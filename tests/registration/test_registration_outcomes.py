@@ -42,7 +42,7 @@ QUICK_TIMEOUT = {"LTIAAS_READ_TIMEOUT": 1.0}
 LOST = pytest.mark.parametrize("lost", LOST_ANSWERS.values(), ids=LOST_ANSWERS.keys())
 QUICK = pytest.mark.parametrize("app_settings", [QUICK_TIMEOUT], indirect=True, ids=["read timeout 1 s"])
 COULD_NOT_CONFIRM = "We could not confirm whether the last attempt registered the tool."
-NOTHING_REGISTERED = "LTIAAS could not be reached, so nothing was registered."
+NOTHING_REGISTERED = "so nothing was registered."
 SCRIPTED_WORDS = "<script>alert('gotcha')</script>"
 
 

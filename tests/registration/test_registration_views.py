@@ -429,7 +429,7 @@ def test_ltiaas_unreachable_on_complete_keeps_the_choices_and_offers_to_try_agai
         response = customer_browser.post(page(public_id, "complete"))
     assert "/confirm" in response.headers["Location"]
     body = customer_browser.get(response.headers["Location"]).text
-    assert "LTIAAS could not be reached, so nothing was registered" in body
+    assert "so nothing was registered" in body
     assert "Springfield Moodle" in body
     assert "Try again: register the tool" in body
     retried = customer_browser.post(page(public_id, "complete"))
