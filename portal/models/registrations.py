@@ -108,6 +108,9 @@ class Registration(Base):
     # The platforms LTIAAS held for this LMS's url when the registration arrived
     # ([{"id", "name", "clientId", "active"}]), or None when that lookup failed.
     known_platforms: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The customer account that first acted on it signed in; no other customer may go on with it
+    # (portal.registration.access). Staff never own one.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
