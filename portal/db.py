@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import ColumnElement, CursorResult, Engine, create_engine, event, inspect, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 class Base(DeclarativeBase):
     """Declarative base of every table, the sandbox's included (`portal.models.load_all` loads them)."""
+
+
+Row = TypeVar("Row", bound=Base)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -24,22 +29,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, **engine_options: Any) -> Engine:
     """An engine for `url`; SQLite files get their folder created and safe pragmas.
 
     Statement parameters (session data, tokens, hashes) stay out of error messages and SQL echo,
-    and so out of the logs (`hide_parameters`).
+    and so out of the logs (`hide_parameters`). `engine_options` go to `create_engine` (e.g. another
+    pool class).
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 15},
+            hide_parameters=True,
+            **engine_options,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
 
 
 def init_db(app: Flask) -> None:
@@ -64,6 +73,25 @@ def close_session(_error: BaseException | None = None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def add_unless_raced(db: Session, row: Row, find_twin: Callable[[], Row | None]) -> tuple[Row, bool]:
+    """Add `row` and flush it; when a unique constraint says a racing request (a double click, a
+    second tab) added its twin first, roll back and return that twin instead.
+
+    Returns (the row that stands, whether this call added it). The rollback drops whatever else
+    was pending, as the race's loser must.
+    """
+    db.add(row)
+    try:
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        twin = find_twin()
+        if twin is None:
+            raise
+        return twin, False
+    return row, True
 
 
 def update_if(db: Session, row: Base, *conditions: ColumnElement[bool], **values: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Staff pages (top level, never framed): the pending approval requests and their decisions.
+"""Staff pages (top level, never framed): the pending approval requests and their decisions, and the
+platforms at LTIAAS (`platform_views`).
 
 Every view is behind `access.staff_required`; every action is a CSRF-checked POST
 with an explicit confirmation, and is audited with the staff member's email.
@@ -12,4 +13,5 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Staff pages normally have their own first-party cookie; the token is the fallback.
 carry_session_token(bp)
 
+import portal.admin.platform_views  # noqa: E402, F401 - the platforms at LTIAAS
 from portal.admin import views  # noqa: E402, F401 - registers the routes

@@ -49,7 +49,10 @@ def _init_rate_limits(app: Flask) -> None:
 
 
 def init_auth(app: Flask) -> None:
-    from portal.auth import views  # noqa: F401 - registers the routes on bp
+    from portal.auth import (
+        views,  # noqa: F401 - registers the routes on bp
+        withdrawal,  # noqa: F401 - a customer withdraws a request for approval
+    )
     from portal.auth.service import PasswordHasher
     from portal.extensions import login_manager
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -47,3 +47,12 @@ class SignUpForm(PortalForm):
         validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
     )
     next = HiddenField()
+
+
+class WithdrawForm(PortalForm):
+    """A customer takes back their pending request for approval (a box to tick: nothing by one click)."""
+
+    confirm = BooleanField(
+        "Yes, withdraw my request (nothing will be registered)",
+        validators=[DataRequired("Tick the box to confirm.")],
+    )

@@ -15,7 +15,8 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from portal.auth import bp
-from portal.auth.forms import SignInForm, SignUpForm
+from portal.auth.connections import connections_of
+from portal.auth.forms import SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import safe_next, with_session_token
 from portal.auth.service import (
     AccountError,
@@ -26,7 +27,6 @@ from portal.auth.service import (
     sign_in_with_password,
 )
 from portal.auth.users import signed_in_user
-from portal.billing.attention import customer_payments
 from portal.db import get_session
 from portal.extensions import login_manager
 from portal.models import User
@@ -123,11 +123,11 @@ def sign_out() -> Response:
 
 @bp.get("/account")
 def account() -> ResponseReturnValue:
-    """Who is signed in, with a way out, and what they paid for; where sign-in lands without `next`.
-
-    Anyone not signed in is sent to sign in first (Flask-Login's `unauthorized`).
-    """
+    """Who is signed in, with a way out, and their LMS connections with what they paid; where
+    sign-in lands without `next`. Anyone not signed in is sent to sign in first."""
     user = signed_in_user()
     if user is None:
         return cast(Response, login_manager.unauthorized())
-    return render_template("auth/account.html", user=user, payments=customer_payments(get_session(), user))
+    connections = connections_of(get_session(), user)
+    form = WithdrawForm()
+    return render_template("auth/account.html", user=user, connections=connections, withdraw_form=form)

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.billing.stripe_gateway import (
@@ -27,7 +26,7 @@ from portal.billing.stripe_gateway import (
     PaymentProviderUnavailable,
     get_gateway,
 )
-from portal.db import get_session, update_if
+from portal.db import add_unless_raced, get_session, update_if
 from portal.models import Payment, PaymentStatus, Registration, User, record_event, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,14 +78,10 @@ def get_or_create_payment(registration: Registration, user: User | None = None) 
         user_id=user.id if user is not None else None,
         customer_email=user.email if user is not None else None,
     )
-    db.add(payment)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
-        if payment is None:
-            raise
+    payment, _ = add_unless_raced(
+        db, payment, lambda: db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    )
+    db.commit()
     return payment
 
 
@@ -149,6 +144,18 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
     return FulfilmentResult(True, True, payment, "paid")
 
 
+UNKNOWN_SESSION = FulfilmentResult(False, False, None, "unknown_session")
+
+
+def _session_and_payment(db: Session, session_id: str) -> tuple[CheckoutSessionInfo, Payment | None]:
+    """The session as Stripe says it is now, and our payment for it (None, logged, if none)."""
+    info = get_gateway().retrieve_session(session_id)
+    payment = find_payment(db, info)
+    if payment is None:
+        log.warning("checkout session %s belongs to no payment of ours", session_id)
+    return info, payment
+
+
 def fulfil_checkout_session(session_id: str, actor: str = STRIPE_ACTOR) -> FulfilmentResult:
     """Re-read `session_id` from Stripe and record its payment once if Stripe says it is paid.
 
@@ -156,21 +163,17 @@ def fulfil_checkout_session(session_id: str, actor: str = STRIPE_ACTOR) -> Fulfi
     Idempotent. Raises PaymentProviderUnavailable/PaymentProviderError from the gateway.
     """
     db = get_session()
-    info = get_gateway().retrieve_session(session_id)
-    payment = find_payment(db, info)
+    info, payment = _session_and_payment(db, session_id)
     if payment is None:
-        log.warning("checkout session %s belongs to no payment of ours", session_id)
-        return FulfilmentResult(False, False, None, "unknown_session")
+        return UNKNOWN_SESSION
     return _record_if_paid(db, info, payment, actor)
 
 
 def _close_attempt(session_id: str, status: PaymentStatus, accept: str) -> FulfilmentResult:
     db = get_session()
-    info = get_gateway().retrieve_session(session_id)
-    payment = find_payment(db, info)
+    info, payment = _session_and_payment(db, session_id)
     if payment is None:
-        log.warning("checkout session %s belongs to no payment of ours", session_id)
-        return FulfilmentResult(False, False, None, "unknown_session")
+        return UNKNOWN_SESSION
     if info.is_paid:
         return _record_if_paid(db, info, payment, STRIPE_ACTOR)
     if info.status != accept:

@@ -6,6 +6,7 @@
 - `approvals`: live-approval requests and staff decisions
 - `sessions`: the server-side session store
 - `payments`: payments, Stripe events and one-time Checkout links
+- `platform_actions`: staff actions on LTIAAS's platforms, each taken once
 
 The sandbox keeps its stand-ins' tables in `portal.sandbox.models`; `load_all` adds them.
 """
@@ -18,6 +19,7 @@ from portal.db import Base
 from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of, decide_approval
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
+from portal.models.platform_actions import PlatformAction, PlatformActionKind, PlatformActionState
 from portal.models.registrations import (
     ALLOWED_TRANSITIONS,
     OPEN_STATES,
@@ -45,6 +47,9 @@ __all__ = [
     "LoginAttempt",
     "Payment",
     "PaymentStatus",
+    "PlatformAction",
+    "PlatformActionKind",
+    "PlatformActionState",
     "Problem",
     "Registration",
     "RegistrationState",

@@ -19,6 +19,7 @@ class ApprovalState(StrEnum):
     APPROVED = "approved"  # a staff member approved (the registration is then completed)
     REJECTED = "rejected"  # a staff member declined, with a reason for the customer
     EXPIRED = "expired"  # nobody decided within the registration's lifetime
+    WITHDRAWN = "withdrawn"  # the customer took the request back (the registration is closed with it)
 
 
 class ApprovalRequest(Base):
@@ -65,7 +66,7 @@ def decide_approval(
     details: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
-    """Move a pending `approval` to `new_state` (approved, rejected or expired) and audit it.
+    """Move a pending `approval` to `new_state` (approved, rejected, expired or withdrawn) and audit it.
 
     A conditional UPDATE (state pending -> `new_state`) decides between racing
     requests: only the winner gets True, with `values` (approved_choices,

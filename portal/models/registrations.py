@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base, update_if
@@ -71,6 +71,7 @@ class Problem(StrEnum):
     REFUSED = "refused"  # LTIAAS refused the registration itself (failed)
     ALREADY_USED = "already_used"  # a retry after an unconfirmed attempt: LTIAAS says it was used (failed)
     OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
+    WITHDRAWN = "withdrawn"  # the customer withdrew their request for approval (failed)
 
 
 # Failed, but the tool may be registered: staff look LTIAAS up and settle it.
@@ -98,7 +99,15 @@ class Registration(Base):
     state: Mapped[str] = mapped_column(String(20), default=RegistrationState.RECEIVED.value)
     # What was (or will be) sent to LTIAAS's complete: platformName, autoActivate, messages.
     overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    platform_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    # What the portal last knew of the platform at LTIAAS (LTIAAS holds the truth; the customer's
+    # pages never ask it): `autoActivate` sent at completion (None: LTIAAS's own default applied),
+    # then each staff activation, and what the staff's platforms page last read.
+    platform_active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The platform's name at LTIAAS once the staff renamed it (else the platformName sent).
+    platform_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Set when a staff member deleted the platform from the console: the tool is not registered any more.
+    platform_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completion_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # What the last attempt to complete ran into (a `Problem`), or None; see `settling`.

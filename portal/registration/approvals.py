@@ -18,23 +18,25 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.db import add_unless_raced, update_if
 from portal.ltiaas import LtiaasClient
 from portal.models import (
     OPEN_STATES,
     ApprovalRequest,
     ApprovalState,
+    Problem,
     Registration,
     RegistrationState,
     User,
     approval_of,
     decide_approval,
     record_event,
+    utcnow,
 )
 from portal.registration.completion import complete
-from portal.registration.lifecycle import SYSTEM_ACTOR, expire_if_past_lifetime
+from portal.registration.lifecycle import SYSTEM_ACTOR, WITHDRAWN, expire_if_past_lifetime
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +44,14 @@ REASON_MAX = 1000
 
 
 class Outcome(StrEnum):
-    """What a staff member's action came to."""
+    """What a staff member's (or, for a withdrawal, the customer's) action came to."""
 
     COMPLETED = "completed"  # approved, and LTIAAS registered the tool
     NOT_COMPLETED = "not_completed"  # approved, but LTIAAS did not register it (see last_error)
     REJECTED = "rejected"
     ALREADY_DECIDED = "already_decided"  # someone else decided first: nothing done
     EXPIRED = "expired"  # the registration outlived its lifetime: nothing done
+    WITHDRAWN = "withdrawn"  # the customer took the request back; the registration is closed
 
 
 def request_approval(
@@ -61,15 +64,9 @@ def request_approval(
         requested_by_email=user.email,
         requested_choices=choices,
     )
-    db.add(approval)
-    try:
-        db.flush()
-    except IntegrityError:
-        db.rollback()
-        existing = approval_of(db, registration)
-        if existing is None:
-            raise
-        return existing
+    approval, added = add_unless_raced(db, approval, lambda: approval_of(db, registration))
+    if not added:
+        return approval
     record_event(
         db,
         "approval:requested",
@@ -196,3 +193,49 @@ def reject(
         return Outcome.ALREADY_DECIDED
     db.commit()
     return Outcome.REJECTED
+
+
+def requested_by(approval: ApprovalRequest, user: User | None) -> bool:
+    """Whether `user` is the customer who asked for this approval (and so may withdraw it)."""
+    return user is not None and approval.requested_by_id == user.id
+
+
+def withdraw(db: Session, approval: ApprovalRequest, user: User, now: datetime | None = None) -> Outcome:
+    """The customer takes back their pending request; the registration closes with it (failed).
+
+    A withdrawal is the customer's decision on their own request, taken like a staff
+    member's (pending -> withdrawn, a conditional UPDATE): whoever decides first wins, so
+    an approval that won first stands, and a withdrawal that won first stops any approval.
+    The registration is then failed, with `WITHDRAWN` as its reason: LTIAAS's
+    registrationId is abandoned and its pages say the customer withdrew; a payment for it
+    becomes due for a refund (billing's standing of a failed registration). Both audited.
+    The caller checks that `user` made the request (`requested_by`).
+    """
+    if expire_if_stale(db, approval, now):
+        return Outcome.EXPIRED
+    if not decide_approval(db, approval, ApprovalState.WITHDRAWN, user.email):
+        return Outcome.ALREADY_DECIDED
+    db.commit()
+    registration = approval.registration
+    from_state = registration.state
+    closed = update_if(
+        db,
+        registration,
+        Registration.state.in_([state.value for state in OPEN_STATES]),
+        state=RegistrationState.FAILED.value,
+        last_error=WITHDRAWN,
+        problem=Problem.WITHDRAWN.value,
+        updated_at=utcnow(),
+    )
+    if closed:
+        record_event(
+            db,
+            f"state:{RegistrationState.FAILED.value}",
+            user.email,
+            registration,
+            details={"reason": "withdrawn", "request": approval.public_id},
+            from_state=from_state,
+            to_state=RegistrationState.FAILED.value,
+        )
+        db.commit()
+    return Outcome.WITHDRAWN

@@ -97,14 +97,24 @@ def complete(
     except Exception:
         _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, UNEXPECTED, actor)
         raise
-    _record_completed(db, registration, result.platform_id, result.html, actor)
+    sent_active = body.get("autoActivate")
+    active = sent_active if isinstance(sent_active, bool) else None
+    _record_completed(db, registration, result.platform_id, result.html, actor, active)
     return True
 
 
 def _record_completed(
-    db: Session, registration: Registration, platform_id: str, html: str | None, actor: str, **details: Any
+    db: Session,
+    registration: Registration,
+    platform_id: str,
+    html: str | None,
+    actor: str,
+    active: bool | None,
+    **details: Any,
 ) -> None:
+    """`active`: what the portal knows of the platform's activation (None: LTIAAS's own default)."""
     registration.platform_id = platform_id
+    registration.platform_active = active
     registration.completion_html = html
     registration.last_error = None
     registration.problem = None
@@ -167,7 +177,10 @@ def _look_for_the_platform(
     lookup = find_new_platforms(ltiaas, registration)
     if lookup.created is not None:
         logger.info("registration %s: its platform was found after a lost answer", registration.public_id)
-        _record_completed(db, registration, lookup.created.id, None, actor, found_after_lost_answer=True)
+        created = lookup.created
+        _record_completed(
+            db, registration, created.id, None, actor, created.active, found_after_lost_answer=True
+        )
         return
     state = RegistrationState.REVIEWED if problem is Problem.UNCONFIRMED else RegistrationState.FAILED
     _settle(db, registration, state, problem, message, actor, looked_up=lookup.looked_up)

@@ -34,6 +34,7 @@ _PROBLEM_PAGES = {
     Problem.OUTCOME_UNKNOWN.value: "outcome_unknown",
     Problem.ALREADY_USED.value: "already_used",
     Problem.LMS_REFUSED.value: "lms_refused",
+    Problem.WITHDRAWN.value: "withdrawn",
 }
 # Who expires what nobody finished in time.
 SYSTEM_ACTOR = "portal"
@@ -41,6 +42,7 @@ STALE_COMPLETION = (
     "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
     "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
 )
+WITHDRAWN = "You withdrew your request for approval, so nothing was registered."
 
 
 def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
@@ -97,7 +99,7 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     an expired or failed one.
 
     :raise RegistrationProblem: expired; for a failed one, the page of what it ran into
-        (outcome_unknown, already_used, lms_refused, or failed), with the stored reason as detail.
+        (outcome_unknown, already_used, lms_refused, withdrawn, or failed), with the stored reason as detail.
     """
     expire_if_past_lifetime(db, registration, now)
     fail_if_completion_stale(db, registration, now)

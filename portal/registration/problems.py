@@ -99,6 +99,14 @@ PROBLEMS: dict[str, ProblemText] = {
         "whoever administers it, then start the registration again from your LMS. If the message "
         "points at the tool, contact the tool's vendor and quote it.",
     ),
+    "withdrawn": ProblemText(
+        410,
+        "You withdrew your request",
+        "You took back your request for approval, so the tool's vendor will not decide on it and "
+        "nothing was registered.",
+        "To register the tool after all, start again from your LMS (add the tool again with the same "
+        "registration URL): that makes a new request.",
+    ),
     "ltiaas_unavailable": ProblemText(
         503,
         "The registration service could not be reached",

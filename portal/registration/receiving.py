@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import current_app, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.auth.users import ANONYMOUS_ACTOR
+from portal.db import add_unless_raced
 from portal.ltiaas import (
     InvalidIdentifier,
     LtiaasClient,
@@ -61,7 +61,11 @@ def receive_registration(
     details = _read_from_ltiaas(ltiaas, ltiaas_id)
     registration = _new_registration(ltiaas_id, details, now)
     registration.known_platforms = _platforms_known_now(ltiaas, details.url)
-    db.add(registration)
+    # A parallel request (a double load of the iframe) may have recorded it first.
+    registration, added = add_unless_raced(db, registration, lambda: _find_by_ltiaas_id(db, ltiaas_id))
+    if not added:
+        raise_if_closed(db, registration, now)
+        return registration
     record_event(
         db,
         "received",
@@ -70,16 +74,7 @@ def receive_registration(
         details={"url": details.url, "familyCode": details.family_code},
         to_state=RegistrationState.RECEIVED.value,
     )
-    try:
-        db.commit()
-    except IntegrityError:
-        # A parallel request (a double load of the iframe) recorded it first.
-        db.rollback()
-        existing = _find_by_ltiaas_id(db, ltiaas_id)
-        if existing is None:
-            raise
-        raise_if_closed(db, existing, now)
-        return existing
+    db.commit()
     return registration
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
@@ -37,9 +38,17 @@ def _record(response: Response) -> Response:
     return response
 
 
+def _answer_late() -> None:
+    """SANDBOX_LTIAAS_DELAY_MS: a slow LTIAAS, for the benchmark (every API call waits that long)."""
+    delay_ms = current_app.config["SANDBOX_LTIAAS_DELAY_MS"]
+    if delay_ms > 0:
+        time.sleep(delay_ms / 1000)
+
+
 for _bp in (register_bp, api_bp, platforms_bp):
     _bp.after_request(_record)
 for _bp in (api_bp, platforms_bp):
+    _bp.before_request(_answer_late)
     _bp.before_request(_require_api_key)
     _bp.register_error_handler(LtiaasApiError, _api_error)
 

@@ -77,7 +77,9 @@ def _refuse_duplicate(session: Session, url: str, client_id: str, except_id: str
         raise LtiaasApiError(403, "PLATFORM_ALREADY_REGISTERED", "Platform already registered.")
 
 
-def _apply(platform: SandboxPlatform, fields: dict[str, Any]) -> None:
+def _apply(platform: SandboxPlatform, fields: dict[str, Any], *, may_set_active: bool) -> None:
+    """Write a PartialPlatform's fields. Only a creation may set `active`: LTIAAS's update (ltijs's
+    updatePlatformById) leaves it alone, and only activate/deactivate change it."""
     platform.url = fields["url"]
     platform.client_id = fields["clientId"]
     platform.name = fields["name"]
@@ -86,7 +88,7 @@ def _apply(platform: SandboxPlatform, fields: dict[str, Any]) -> None:
     platform.auth_config = {"method": fields["authConfig"]["method"], "key": fields["authConfig"]["key"]}
     if isinstance(fields.get("authorizationServer"), str):
         platform.authorization_server = fields["authorizationServer"]
-    if "active" in fields:
+    if may_set_active and "active" in fields:
         platform.active = fields["active"]
 
 
@@ -115,18 +117,18 @@ def create_platform(session: Session, body: Any) -> SandboxPlatform:
     fields = _checked_fields(body)
     _refuse_duplicate(session, fields["url"], fields["clientId"])
     platform = SandboxPlatform(id=new_platform_id(), public_key=placeholder_public_key(), active=True)
-    _apply(platform, fields)
+    _apply(platform, fields, may_set_active=True)
     session.add(platform)
     session.commit()
     return platform
 
 
 def replace_platform(session: Session, platform_id: str, body: Any) -> SandboxPlatform:
-    """Full replace of the six core fields (commits)."""
+    """Full replace of the six core fields (commits); `active` and the keys are kept."""
     platform = get_platform(session, platform_id)
     fields = _checked_fields(body)
     _refuse_duplicate(session, fields["url"], fields["clientId"], except_id=platform_id)
-    _apply(platform, fields)
+    _apply(platform, fields, may_set_active=False)
     session.commit()
     return platform
 

@@ -843,7 +843,7 @@ def _dispatch(event_id: str) -> None:
 
 
 def webhook_url(app: Flask) -> str:
-    return str(app.config.get("SANDBOX_STRIPE_WEBHOOK_URL") or app.config["PORTAL_URL"] + "/billing/webhook")
+    return str(app.config["SANDBOX_STRIPE_WEBHOOK_URL"] or app.config["PORTAL_URL"] + "/billing/webhook")
 
 
 def deliver_event(app: Flask, event_id: str) -> int | None:

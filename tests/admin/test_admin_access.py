@@ -21,7 +21,16 @@ STAFF_URLS = [
     ("POST", "/admin/approvals/{request}/finish", 303),
     ("GET", "/admin/payments/", 200),
     ("POST", "/admin/payments/{request}/refunded", 404),  # a request's id names no payment
+    ("GET", "/admin/platforms/", 200),
+    ("GET", "/admin/platforms/{platform}", 404),  # LTIAAS has no such platform
+    ("POST", "/admin/platforms/{platform}/activate", 400),  # no confirmation ticked: nothing done
+    ("POST", "/admin/platforms/{platform}/deactivate", 400),
+    ("POST", "/admin/platforms/{platform}/rename", 400),
+    ("GET", "/admin/platforms/{platform}/delete", 404),
+    ("POST", "/admin/platforms/{platform}/delete", 400),
 ]
+PLACEHOLDERS = {"{request}": "<public_id>", "{platform}": "<platform_id>"}
+UNKNOWN_PLATFORM = "no-such-platform"
 ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 
 
@@ -34,8 +43,14 @@ def browser_for(app: Flask, role: str) -> FlaskClient:
     return browser
 
 
+def _as_rule(url: str) -> str:
+    for placeholder, variable in PLACEHOLDERS.items():
+        url = url.replace(placeholder, variable)
+    return url
+
+
 def test_every_staff_url_is_listed_here(app: Flask) -> None:
-    listed = {(method, url.replace("{request}", "<public_id>")) for method, url, _ in STAFF_URLS}
+    listed = {(method, _as_rule(url)) for method, url, _ in STAFF_URLS}
     routes = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
@@ -51,7 +66,8 @@ def test_staff_urls_by_role(
     app: Flask, pending: ApprovalRequest, role: str, method: str, url: str, staff_status: int
 ) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
-    response = browser_for(app, role).open(url.format(request=pending.public_id), method=method)
+    target = url.format(request=pending.public_id, platform=UNKNOWN_PLATFORM)
+    response = browser_for(app, role).open(target, method=method)
     if role in ("anonymous", "disabled staff"):
         assert response.status_code == 302
         assert response.location.startswith("/auth/sign-in?")

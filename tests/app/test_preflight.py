@@ -88,7 +88,7 @@ def test_a_ready_installation_passes_with_one_line_per_check(checked_app: Callab
         ({"LTIAAS_URL": "closed"}, "could not be reached", "check LTIAAS_URL"),
         ({"LTIAAS_API_KEY": "not-the-key-at-all"}, "refused the API key", "check LTIAAS_API_KEY"),
         (
-            {"LTIAAS_PLATFORMS_PATH": "/admin/platforms"},
+            {"LTIAAS_PLATFORMS_PATH": "/v2/platforms"},
             "no platforms endpoint at",
             "check LTIAAS_PLATFORMS_PATH",
         ),

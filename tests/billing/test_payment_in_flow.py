@@ -215,7 +215,8 @@ def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again
     staff_page = text(staff_browser.get("/admin/payments/"))
     assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
     account = text(customer_browser.get("/auth/account"))
-    assert "paid, not registered yet." in account
+    assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
+    assert "You won't pay again to finish this registration." in account
 
     assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
     assert len(ltiaas.calls_of("complete_registration")) == 2
@@ -250,7 +251,8 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
 
     assert problem.status_code == 410
     assert 'data-payment="refund-due"' in text(problem) and payment.stripe_payment_intent in text(problem)
-    assert "paid, not registered." in text(customer_browser.get("/auth/account"))
+    account = text(customer_browser.get("/auth/account"))
+    assert 'data-connection="not_registered"' in account and "refund due" in account
 
     listed = text(staff_browser.get("/admin/payments/"))
     assert 'data-standing="refund_due"' in listed

@@ -23,6 +23,7 @@ from portal.db import get_session
 from portal.ltiaas import (
     CompletionResult,
     Platform,
+    PlatformNotFound,
     RawRegistration,
     RegistrationDetails,
     RegistrationNotFound,
@@ -174,6 +175,13 @@ class FakeLtiaas:
     ) -> list[Platform]:
         self._record("list_platforms", url or "", client_id=client_id, platform_id=platform_id)
         return [p for p in self.platforms if url is None or p.url == url]
+
+    def get_platform(self, platform_id: str) -> Platform:
+        self._record("get_platform", platform_id)
+        for known in self.platforms:
+            if known.id == platform_id:
+                return known
+        raise PlatformNotFound("no such platform", status=404)
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')

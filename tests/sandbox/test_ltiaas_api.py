@@ -149,3 +149,68 @@ def test_a_complete_body_of_the_wrong_shape_is_refused_without_using_the_registr
         assert refused.json()["details"]["message"] == "MISSING_OR_INVALID_PARAMETER"
 
     assert sandbox.complete(registration_id).status_code == 200
+
+
+def test_a_replace_keeps_the_activation_as_ltiaas_does(sandbox: Sandbox) -> None:
+    """LTIAAS's update (ltijs's updatePlatformById) writes the six core fields; only
+    activate/deactivate change `active`, whatever the body says."""
+    existing = sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).json()
+    url = f"{sandbox.platforms_url}/{existing['id']}"
+    assert sandbox.api.post(f"{url}/deactivate", timeout=10).status_code == 200
+
+    replaced = sandbox.api.put(url, json=new_platform(name="Renamed", active=True), timeout=10)
+
+    assert replaced.status_code == 200
+    assert replaced.json()["name"] == "Renamed"
+    assert replaced.json()["active"] is False
+    assert sandbox.api.get(url, timeout=10).json()["active"] is False
+
+
+def test_a_replace_onto_another_platforms_issuer_and_client_id_is_refused(sandbox: Sandbox) -> None:
+    first = sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).json()
+    second = sandbox.api.post(sandbox.platforms_url, json=new_platform(clientId="other"), timeout=10).json()
+
+    clash = sandbox.api.put(f"{sandbox.platforms_url}/{second['id']}", json=new_platform(), timeout=10)
+
+    assert clash.status_code == 403
+    assert clash.json()["details"]["description"] == "Platform already registered."
+    assert sandbox.api.get(f"{sandbox.platforms_url}/{first['id']}", timeout=10).json() == first
+
+
+class RecordedSleeps:
+    """Stands in for the `time` module of the LTIAAS stand-in's views: records each wait."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+def test_a_slow_ltiaas_answers_every_api_call_late_and_only_those(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.sandbox import ltiaas_views
+
+    sleeps = RecordedSleeps()
+    monkeypatch.setattr(ltiaas_views, "time", sleeps)
+    sandbox.live.app.config["SANDBOX_LTIAAS_DELAY_MS"] = 250
+
+    assert sandbox.api.get(sandbox.platforms_url, timeout=10).status_code == 200
+    assert sandbox.registration("unknown-registration").status_code == 404
+    assert requests.get(sandbox.platforms_url, timeout=10).status_code == 401
+    assert sleeps.seconds == [0.25, 0.25, 0.25]
+
+    requests.get(f"{sandbox.live.url}/sandbox/api/calls", timeout=10)
+    sandbox.open_register_url(sandbox.start("moodle-4.4").register_url)
+    assert sleeps.seconds == [0.25, 0.25, 0.25], "the browser's pages and the call log are not delayed"
+
+
+def test_ltiaas_answers_at_once_by_default(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.sandbox import ltiaas_views
+
+    sleeps = RecordedSleeps()
+    monkeypatch.setattr(ltiaas_views, "time", sleeps)
+
+    assert sandbox.api.get(sandbox.platforms_url, timeout=10).status_code == 200
+    assert sleeps.seconds == []

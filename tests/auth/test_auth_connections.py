@@ -1,0 +1,196 @@
+"""A customer's account page lists their LMS connections in plain words, with what they paid, from
+what the portal knows (never asking LTIAAS), and nobody else's."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from portal.db import get_session
+from portal.models import (
+    ApprovalRequest,
+    Payment,
+    PaymentStatus,
+    Registration,
+    RegistrationState,
+    User,
+    record_event,
+    utcnow,
+)
+from tests.auth.helpers import create_user
+from tests.registration.helpers import sign_in
+
+CUSTOMER = "admin@springfield.edu"
+
+
+@pytest.fixture
+def customer(app: Flask) -> User:
+    return create_user(app, CUSTOMER, organisation="Springfield University")
+
+
+@pytest.fixture
+def browser(app: Flask, customer: User) -> FlaskClient:
+    client = app.test_client()
+    sign_in(client, customer)
+    return client
+
+
+def registration(
+    app: Flask,
+    user: User,
+    name: str,
+    *,
+    state: RegistrationState = RegistrationState.COMPLETED,
+    platform_active: bool | None = None,
+    approval: str | None = None,
+    reason: str | None = None,
+    paid: int | None = None,
+    refunded: bool = False,
+    deleted: bool = False,
+    last_error: str | None = None,
+    how: str = "chose",
+) -> str:
+    """A registration `user` worked on (`how`: chose its settings, asked for approval, or paid)."""
+    with app.app_context():
+        db = get_session()
+        row = Registration(
+            ltiaas_registration_id=f"reg-{uuid4().hex[:12]}",
+            platform_url="https://moodle.springfield.edu",
+            family_code="moodle",
+            state=state.value,
+            overrides={"platformName": name, "autoActivate": bool(platform_active)},
+            platform_id=f"p-{uuid4().hex[:8]}" if state is RegistrationState.COMPLETED else None,
+            platform_active=platform_active,
+            platform_deleted_at=utcnow() if deleted else None,
+            last_error=last_error,
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        db.add(row)
+        db.flush()
+        if how == "chose":
+            record_event(db, "state:reviewed", user.email, row, from_state="received", to_state="reviewed")
+        if approval is not None:
+            db.add(
+                ApprovalRequest(
+                    registration_id=row.id,
+                    requested_by_id=user.id if how == "asked" else None,
+                    requested_by_email=user.email,
+                    state=approval,
+                    requested_choices={"platformName": name},
+                    reason=reason,
+                )
+            )
+        if paid is not None:
+            db.add(
+                Payment(
+                    registration_id=row.id,
+                    user_id=user.id if how == "paid" else None,
+                    status=PaymentStatus.PAID.value,
+                    amount_total=paid,
+                    currency="usd",
+                    stripe_payment_intent=f"pi_{uuid4().hex[:10]}",
+                    paid_at=utcnow(),
+                    refunded_at=utcnow() if refunded else None,
+                    refunded_by="staff@vendor.example" if refunded else None,
+                )
+            )
+        db.commit()
+        return row.public_id
+
+
+def connection(page: str, public_id: str) -> str:
+    """The text of one connection's list item."""
+    found = re.search(rf'<li class="connection" data-registration="{public_id}".*?</li>', page, re.DOTALL)
+    assert found, f"no connection {public_id} on the page"
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(0)).split()).replace("&#39;", "'")
+
+
+def page_of(browser: FlaskClient) -> str:
+    response = browser.get("/auth/account")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_each_connection_says_where_it_stands_in_plain_words(
+    app: Flask, customer: User, browser: FlaskClient
+) -> None:
+    rows: dict[str, dict[str, Any]] = {
+        "active": {"platform_active": True},
+        "inactive": {"platform_active": False},
+        "waiting": {"state": RegistrationState.REVIEWED, "approval": "pending", "how": "asked"},
+        "declined": {
+            "state": RegistrationState.REVIEWED,
+            "approval": "rejected",
+            "reason": "We only serve licensed schools.",
+            "how": "asked",
+        },
+        "failed": {"state": RegistrationState.FAILED, "last_error": "LTIAAS refused the registration: bad."},
+        "open": {"state": RegistrationState.REVIEWED},
+        "removed": {"platform_active": True, "deleted": True},
+    }
+    ids = {name: registration(app, customer, name.title(), **settings) for name, settings in rows.items()}
+
+    page = page_of(browser)
+
+    assert "Your LMS connections" in page
+    said = {name: connection(page, public_id) for name, public_id in ids.items()}
+    assert "Registered and active" in said["active"]
+    assert "Registered, waiting for activation" in said["inactive"]
+    assert "Waiting for approval" in said["waiting"] and "Withdraw the request" in said["waiting"]
+    assert "Not registered" in said["declined"] and "We only serve licensed schools." in said["declined"]
+    assert "Not registered" in said["failed"] and "LTIAAS refused the registration: bad." in said["failed"]
+    assert "Not registered yet" in said["open"] and "Finish it in your LMS" in said["open"]
+    assert "Not registered" in said["removed"] and "removed this registration" in said["removed"]
+    assert all("Withdraw the request" not in text for name, text in said.items() if name != "waiting")
+
+
+def test_payments_show_their_amount_date_and_refund(app: Flask, customer: User, browser: FlaskClient) -> None:
+    registered = registration(app, customer, "Paid", platform_active=True, paid=4900, how="paid")
+    due = registration(app, customer, "Refund due", state=RegistrationState.EXPIRED, paid=4900, how="paid")
+    refunded = registration(
+        app, customer, "Refunded", state=RegistrationState.EXPIRED, paid=4900, refunded=True, how="paid"
+    )
+    today = utcnow().strftime("%Y-%m-%d")
+
+    page = page_of(browser)
+
+    assert f"Paid 49.00 USD on {today}." in connection(page, registered)
+    assert "refund due" in connection(page, due)
+    assert f"refunded on {today}" in connection(page, refunded)
+    assert 'data-standing="refund_due"' in page and 'data-standing="refunded"' in page
+
+
+def test_only_their_own_connections_are_listed(app: Flask, customer: User, browser: FlaskClient) -> None:
+    someone = create_user(app, "other@shelbyville.edu")
+    mine = registration(app, customer, "Mine", platform_active=True)
+    theirs = registration(app, someone, "Theirs", platform_active=True, paid=100, how="paid")
+
+    page = page_of(browser)
+
+    assert mine in page and theirs not in page
+
+
+def test_the_account_page_shows_what_the_portal_knows_without_asking_ltiaas(
+    app: Flask, customer: User, browser: FlaskClient
+) -> None:
+    public_id = registration(app, customer, "Quiet", platform_active=False)
+    with app.app_context():
+        db = get_session()
+        db.execute(
+            update(Registration).where(Registration.public_id == public_id).values(platform_active=True)
+        )
+        db.commit()
+    app.extensions["ltiaas"] = None  # any call to LTIAAS would fail the page
+
+    assert "Registered and active" in connection(page_of(browser), public_id)
+
+
+def test_a_customer_with_no_registration_sees_no_list(browser: FlaskClient) -> None:
+    assert "Your LMS connections" not in page_of(browser)
