@@ -1,4 +1,4 @@
-"""Fixtures for hostile input: the flow's fake LTIAAS and people, and the Stripe stand-in over HTTP.
+"""Hostile input: the flow's app on the fake LTIAAS, with the Stripe stand-in's keys (billing's).
 
 Every test here runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set: PostgreSQL is
 the database that refuses a NUL or an over-long value, so both must be run.
@@ -7,13 +7,6 @@ the database that refuses a NUL or an over-long value, so both must be run.
 from __future__ import annotations
 
 from tests.billing import conftest as billing
-from tests.registration import conftest as flow
 
-ltiaas = flow.ltiaas
-customer = flow.customer
-staff = flow.staff
-client = flow.client
-customer_browser = flow.customer_browser
-staff_browser = flow.staff_browser
-no_csrf = flow.no_csrf
+app_settings = billing.app_settings
 stripe_over_http = billing.stripe_over_http

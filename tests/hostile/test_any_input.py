@@ -28,20 +28,11 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.test import TestResponse
 
 from portal.db import get_session
-from portal.ltiaas import Platform
 from portal.models import ApprovalRequest, Payment, Registration, User
+from tests.accounts import signed_in
 from tests.conftest import make_test_app
-from tests.registration.helpers import (
-    CANVAS_CLOUD,
-    MOODLE_44,
-    SPRINGFIELD,
-    FakeLtiaas,
-    add_person,
-    platform,
-    public_id_from,
-    sign_in,
-    start,
-)
+from tests.fakes.ltiaas import MOODLE_URL, FakeLtiaas, lms_configuration, seed_lmses
+from tests.registration.helpers import SPRINGFIELD, add_person, public_id_from, start
 
 BLUEPRINTS = ("registration.", "auth.", "billing.", "admin.")
 FORM = "application/x-www-form-urlencoded"
@@ -78,23 +69,6 @@ class NotingRequest(Request):
     parameter_storage_class = NotingDict
 
 
-class LtiaasWithPlatforms(FakeLtiaas):
-    """The flow's fake LTIAAS, also doing what the staff's platform pages ask of LTIAAS."""
-
-    def update_platform(self, platform_id: str, data: dict[str, Any]) -> Platform:
-        self._record("update_platform", platform_id)
-        return self.get_platform(platform_id)
-
-    def delete_platform(self, platform_id: str) -> None:
-        self._record("delete_platform", platform_id)
-
-    def activate_platform(self, platform_id: str) -> None:
-        self._record("activate_platform", platform_id)
-
-    def deactivate_platform(self, platform_id: str) -> None:
-        self._record("deactivate_platform", platform_id)
-
-
 @dataclass(frozen=True)
 class Target:
     """One route, method and visitor, with the query and form keys the portal read for it."""
@@ -114,7 +88,7 @@ class World:
     app: Flask
     browsers: dict[str, FlaskClient]
     people: dict[str, User]
-    ids: dict[str, str]
+    ids: dict[str, Any]
     ltiaas: FakeLtiaas
     states: dict[str, str]  # each registration's state to go back to, by public id
     # Visitors whose last request may have signed someone in or out (sign-in, -up, -out).
@@ -126,14 +100,21 @@ class World:
         return self.browsers[who].open(url, method=method, **options)
 
 
-def _make_world(tmp_path: Path) -> World:
-    app = make_test_app(tmp_path, RATELIMIT_ENABLED=False, WTF_CSRF_ENABLED=False)
+# A second Moodle, whose admin asks for approval.
+ASKING = ("reg-asking", "https://moodle2.example.edu")
+
+
+def _seed(ltiaas: FakeLtiaas) -> None:
+    """The registrations the world's flows use, waiting (again) to be completed."""
+    seed_lmses(ltiaas)
+    ltiaas.add_registration(ASKING[0], lms_configuration("moodle-4.4", ASKING[1]))
+
+
+def _make_world(tmp_path: Path, ltiaas: FakeLtiaas, ltiaas_settings: dict[str, Any]) -> World:
+    app = make_test_app(tmp_path, **ltiaas_settings, RATELIMIT_ENABLED=False, WTF_CSRF_ENABLED=False)
     app.request_class = type("NotingPortalRequest", (NotingRequest, app.request_class), {})
-    ltiaas = LtiaasWithPlatforms(
-        registrations={"reg-moodle": MOODLE_44, "reg-canvas": CANVAS_CLOUD},
-        platforms=[platform("Springfield Moodle")],
-    )
-    app.extensions["ltiaas"] = ltiaas
+    _seed(ltiaas)
+    platform = ltiaas.add_platform("Springfield Moodle", url=MOODLE_URL)
     people = {"customer": add_person(app, "customer"), "staff": add_person(app, "staff")}
     browsers = {
         "anonymous": app.test_client(),
@@ -142,14 +123,14 @@ def _make_world(tmp_path: Path) -> World:
         "staff": app.test_client(),
     }
     for who in ("customer", "staff"):
-        sign_in(browsers[who], people[who])
+        signed_in(browsers[who], people[who])
     customer = browsers["customer"]
     registration = public_id_from(start(customer, "reg-moodle"))
     customer.get(f"/registration/{registration}/configure")  # the customer's from now on
     app.config["APPROVAL_POLICY"] = "live-approval"
-    asked = public_id_from(start(customer, "reg-canvas"))
-    customer.post(f"/registration/{asked}/configure", data={**SPRINGFIELD, "placements_1": []})
-    customer.post(f"/registration/{asked}/request")
+    asked = public_id_from(start(customer, ASKING[0]))
+    assert customer.post(f"/registration/{asked}/configure", data=SPRINGFIELD).status_code == 303
+    assert customer.post(f"/registration/{asked}/request").status_code == 303
     app.config["APPROVAL_POLICY"] = "self-service"
     for who in ("anonymous", "staff"):
         start(browsers[who], "reg-moodle")
@@ -166,7 +147,8 @@ def _make_world(tmp_path: Path) -> World:
             "asked": asked,
             "payment": payment.public_id,
             "approval": approval,
-            "platform": ltiaas.platforms[0].id,
+            "platform": platform["id"],
+            "person": add_person(app, "customer").id,
         }
         states = {row.public_id: row.state for row in db.scalars(select(Registration))}
     return World(app, browsers, people, ids, ltiaas, states)
@@ -191,8 +173,9 @@ def _restore(world: World, who: str) -> None:
         db.execute(
             update(Payment).values(status="pending", next_url=None, refunded_at=None, refunded_by=None)
         )
+        db.execute(update(User).values(is_disabled=False))
         db.commit()
-    world.ltiaas._completed.clear()
+    _seed(world.ltiaas)
     if who not in world.unsettled:
         return
     world.unsettled.discard(who)
@@ -206,13 +189,16 @@ def _restore(world: World, who: str) -> None:
 
 
 def _url_for_rule(world: World, rule: Any) -> str:
-    """The rule's URL with real ids: a platform's, a payment's under billing and for a refund, a
-    request's on the staff pages and for a withdrawal, else the customer's open registration."""
+    """The rule's URL with real ids: a platform's, a person's (no visitor's own account), a
+    payment's under billing and for a refund, a request's on its staff pages and for a withdrawal,
+    else the customer's open registration."""
     if "platform_id" in rule.arguments:
         kind = "platform"
+    elif "user_id" in rule.arguments:
+        kind = "person"
     elif rule.endpoint.startswith("billing.") or rule.endpoint == "admin.record_refund":
         kind = "payment"
-    elif rule.endpoint.startswith("admin.") or rule.endpoint == "auth.withdraw":
+    elif rule.endpoint.startswith(("admin.approv", "admin.reject", "admin.finish", "auth.withdraw")):
         kind = "approval"
     else:
         kind = "registration"
@@ -348,7 +334,7 @@ def _check(world: World, target: Target, query: dict[str, str], form: dict[str, 
 
 
 def _examples_for(target: Target) -> int:
-    return min(1 + 2 * len(target.query_keys) + 2 * len(target.form_keys), 12)
+    return min(2 * (len(target.query_keys) + len(target.form_keys)), 10)
 
 
 def property_of(world: World, target: Target) -> Any:
@@ -372,9 +358,10 @@ def property_of(world: World, target: Target) -> Any:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = _make_world(tmp_path)
+def world(tmp_path: Path, ltiaas: FakeLtiaas, ltiaas_settings: dict[str, Any]) -> Iterator[World]:
+    built = _make_world(tmp_path, ltiaas, ltiaas_settings)
     yield built
+    built.app.extensions["ltiaas"].close()
     built.app.extensions["db_engine"].dispose()
 
 

@@ -27,10 +27,9 @@ from portal.db import get_session
 from portal.forms import PortalForm
 from portal.models import ApprovalRequest, Payment, Registration, User
 from portal.text import is_acceptable, one_line, unacceptable_characters, without_unacceptable
-from tests.auth.helpers import PASSWORD
-from tests.conftest import make_test_app
-from tests.ltiaas.conftest import FakeLtiaas as LtiaasServer
-from tests.registration.helpers import SPRINGFIELD, FakeLtiaas, configured_by, public_id_from, start
+from tests.accounts import PASSWORD
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.registration.helpers import SPRINGFIELD, configured_by, public_id_from, start
 
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x1b", "\x7f", "\x9f"]
 REFUSED = "invisible control character"
@@ -117,11 +116,11 @@ def test_a_forged_hidden_field_is_answered_with_the_400_page(
 
 @pytest.mark.parametrize("character", [*CONTROL_CHARACTERS, "\n", "\t"])
 def test_the_platform_name_refuses_a_control_character(
-    app: Flask, ltiaas: FakeLtiaas, no_csrf: Flask, client: FlaskClient, character: str
+    app: Flask, ltiaas: FakeLtiaas, no_csrf: Flask, customer_browser: FlaskClient, character: str
 ) -> None:
-    public_id = public_id_from(start(client))
+    public_id = public_id_from(start(customer_browser))
 
-    response = client.post(
+    response = customer_browser.post(
         f"/registration/{public_id}/configure",
         data={**SPRINGFIELD, "platform_name": with_character("Springfield Moodle", character)},
     )
@@ -182,7 +181,7 @@ def test_the_staffs_approval_form_refuses_a_control_character(
 
     assert response.status_code == 400
     assert REFUSED in text(response)
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 def _portal_modules() -> Iterator[str]:
@@ -279,20 +278,9 @@ def test_a_json_client_gets_json(app: Flask) -> None:
 # What the LMS says about itself, through LTIAAS
 
 
-@pytest.fixture
-def ltiaas_over_http(tmp_path: Path) -> Iterator[tuple[Flask, LtiaasServer]]:
-    """The portal with the real LTIAAS client, pointed at a scripted LTIAAS over HTTP."""
-    server = LtiaasServer()
-    app = make_test_app(tmp_path, LTIAAS_URL=server.url, LTIAAS_API_KEY="test-key-for-hostile-lms-values")
-    yield app, server
-    server.close()
-    app.extensions["db_engine"].dispose()
-
-
 def test_control_characters_in_what_the_lms_says_about_itself_never_reach_the_database(
-    ltiaas_over_http: tuple[Flask, LtiaasServer],
+    app: Flask, ltiaas: FakeLtiaas
 ) -> None:
-    app, server = ltiaas_over_http
     platform = {
         "product_family_code": "moo\x00dle" + "e" * 300,
         "version": "4.4\x00\ud800",
@@ -307,14 +295,8 @@ def test_control_characters_in_what_the_lms_says_about_itself_never_reach_the_da
         "scopes_supported": ["openid", "bad\x00scope"],
         "https://purl.imsglobal.org/spec/lti-platform-configuration": platform,
     }
-    server.reply(200, {"openIdConfiguration": configuration, "registrationToken": "t"})
-    earlier = {
-        "id": "p1",
-        "url": "https://lms.example.edu",
-        "clientId": "c1",
-        "name": "Old\x00 Moodle \ud800",
-    }
-    server.reply(200, {"platforms": [earlier]})
+    ltiaas.add_registration("reg-hostile", configuration)
+    ltiaas.add_platform("Old\x00 Moodle \ud800", url="https://lms.example.edu")
     browser = app.test_client()
 
     arrived = browser.get("/intermediate-target?registrationId=reg-hostile")
@@ -339,11 +321,8 @@ def test_control_characters_in_what_the_lms_says_about_itself_never_reach_the_da
     ]
 
 
-def test_an_lms_url_with_a_control_character_is_not_stored(
-    ltiaas_over_http: tuple[Flask, LtiaasServer],
-) -> None:
-    app, server = ltiaas_over_http
-    server.reply(200, {"openIdConfiguration": {"issuer": "https://lms.example.edu/\x00"}})
+def test_an_lms_url_with_a_control_character_is_not_stored(app: Flask, ltiaas: FakeLtiaas) -> None:
+    ltiaas.add_registration("reg-hostile", {"issuer": "https://lms.example.edu/\x00"})
 
     response = app.test_client().get("/intermediate-target?registrationId=reg-hostile")
 

@@ -14,14 +14,14 @@ from portal.db import get_session
 from portal.models import Registration, User
 from portal.registration.access import keep_to_its_account
 from portal.registration.problems import RegistrationProblem
+from tests.accounts import signed_in
 from tests.billing.test_payment_in_flow import pay_for
+from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import (
     SPRINGFIELD,
-    FakeLtiaas,
     add_person,
     configured_by,
     public_id_from,
-    sign_in,
     start,
 )
 
@@ -44,8 +44,7 @@ def owner_of(app: Flask, public_id: str) -> int | None:
 def someone_else(app: Flask) -> FlaskClient:
     """Customer A's browser: signed in with their own account, holding nothing yet."""
     browser = app.test_client()
-    sign_in(browser, add_person(app, "customer"))
-    return browser
+    return signed_in(browser, add_person(app, "customer"))
 
 
 def assert_refused(response: Any) -> None:
@@ -77,10 +76,10 @@ def test_another_account_given_the_registration_id_of_a_paid_registration_cannot
     # Refused at the door, the intruder's browser does not even hold the registration.
     assert intruder.post(f"/registration/{public_id}/complete").status_code == 404
 
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
     # The owner finishes it as if nothing had happened.
     assert customer_browser.post(f"/registration/{public_id}/complete").status_code == 303
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 def test_every_flow_page_and_action_refuses_another_account_holding_the_registration(
@@ -94,7 +93,7 @@ def test_every_flow_page_and_action_refuses_another_account_holding_the_registra
     customer_browser.post(f"/registration/{public_id}/configure", data=SPRINGFIELD)
     checkout = pay_for(customer_browser, stripe_over_http, public_id)
     payment = checkout.split('data-status-url="/billing/status/', 1)[1].split('"', 1)[0]
-    sign_in(intruder, add_person(app, "customer"))
+    signed_in(intruder, add_person(app, "customer"))
 
     for method, path in [
         ("GET", "/intermediate-target?registrationId=reg-moodle"),
@@ -115,7 +114,7 @@ def test_every_flow_page_and_action_refuses_another_account_holding_the_registra
         response = intruder.open(path, method=method, data=SPRINGFIELD if method == "POST" else None)
         assert_refused(response)
 
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
     assert owner_of(app, public_id) is not None
 
 
