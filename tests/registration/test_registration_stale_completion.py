@@ -137,3 +137,23 @@ def test_a_paid_registration_left_completing_needs_the_staffs_attention(
     body = html.unescape(customer_browser.get(f"/registration/{public_id}/done").get_data(as_text=True))
     assert "Paid, outcome unknown." in body
     assert "Paid, not registered." not in body
+
+
+def test_two_processes_expiring_the_same_registration_expire_it_once(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, no_csrf: Flask
+) -> None:
+    public_id = configured_by(customer_browser)
+    later = utcnow() + timedelta(days=1)
+    with app.test_request_context("/"):
+        db = get_session()
+        seen_here = db.scalar(select(Registration).where(Registration.public_id == public_id))
+        assert seen_here is not None and seen_here.state == "reviewed"
+        # Another worker's sweep reads the same open registration and expires it first.
+        with app.extensions["db_sessionmaker"]() as other:
+            seen_there = other.scalar(select(Registration).where(Registration.public_id == public_id))
+            assert seen_there is not None
+            assert lifecycle.expire_if_past_lifetime(other, seen_there, now=later) is True
+        assert lifecycle.expire_if_past_lifetime(db, seen_here, now=later) is False
+        assert seen_here.state == "expired"
+    expiries = [action for action, _, _ in audit_trail(app, public_id) if action == "state:expired"]
+    assert expiries == ["state:expired"]
