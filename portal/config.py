@@ -126,6 +126,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "STRIPE_TIMEOUT": _number(environ, "STRIPE_TIMEOUT", 20),
         "STRIPE_MAX_RETRIES": int(_number(environ, "STRIPE_MAX_RETRIES", 2)),
         "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
+        # The payment page's poll asks Stripe about a pending payment at most this often (seconds).
+        "STRIPE_RECHECK_AFTER": _number(environ, "STRIPE_RECHECK_AFTER", 10),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
     }

@@ -296,7 +296,7 @@ def check_stripe(gateway: StripeGateway, config: Mapping[str, Any]) -> Finding:
     if _uses_stand_in(config):
         return warn("Stripe", "the sandbox's Stripe stand-in takes payments", "set the STRIPE_* settings")
     try:
-        price = gateway.price()
+        price = gateway.read_price()
     except PaymentProviderUnavailable:
         return fail(
             "Stripe", f"{config['STRIPE_API_BASE']} could not be reached", "check that this host may reach it"
