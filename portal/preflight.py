@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -341,6 +339,9 @@ def _check_price(price: PriceInfo, config: Mapping[str, Any]) -> Finding:
 
 
 def check_database(app: Flask) -> Finding:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(app)
     newest = set(ScriptDirectory.from_config(config).get_heads())
     try:

@@ -15,6 +15,7 @@ request tells which one works.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -96,16 +97,26 @@ def _due_for_extension(expires_at: datetime | None, lifetime: timedelta, now: da
     return expires_at is None or expires_at < now + lifetime - EXTEND_EVERY
 
 
+@functools.lru_cache(maxsize=4)
+def _cookie_signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="portal-session-cookie")
+
+
+@functools.lru_cache(maxsize=4)
+def _token_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="portal-session-token")
+
+
 class PortalSessionInterface(SessionInterface):
     """Reads and writes sessions with the request's own database session (`portal.db.get_session`),
     so a request never holds two connections. A request whose session did not change writes
     nothing, except to move its expiry on, at most once a minute."""
 
     def _cookie_signer(self, app: Flask) -> Signer:
-        return Signer(app.config["SECRET_KEY"], salt="portal-session-cookie")
+        return _cookie_signer(app.config["SECRET_KEY"])
 
     def _token_serializer(self, app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="portal-session-token")
+        return _token_serializer(app.config["SECRET_KEY"])
 
     def _session_id_from_request(self, app: Flask, request: Request) -> tuple[str | None, str]:
         cookie = request.cookies.get(app.config["SESSION_COOKIE_NAME"])

@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
-from sqlalchemy import or_, select
+from flask import current_app, g, has_request_context
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.stripe_gateway import (
@@ -68,10 +68,24 @@ def payment_required(user: User | None = None) -> bool:
     return user is None or not user.is_staff
 
 
+_PAYMENT_OF_REGISTRATION = select(Payment).where(Payment.registration_id == bindparam("registration_id"))
+
+
+def payment_of(db: Session, registration: Registration) -> Payment | None:
+    """The registration's payment, if any: read once per request (a flow page asks several times;
+    the row object stays current, as every change to it here refreshes it)."""
+    if not has_request_context():
+        return db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
+    known: dict[int, Payment | None] = g.setdefault("payment_of_registration", {})
+    if registration.id not in known:
+        known[registration.id] = db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
+    return known[registration.id]
+
+
 def get_or_create_payment(registration: Registration, user: User | None = None) -> Payment:
     """The registration's one payment, created (and committed) on first need; safe under races."""
     db = get_session()
-    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    payment = payment_of(db, registration)
     if payment is not None:
         return payment
     payment = Payment(
@@ -83,6 +97,8 @@ def get_or_create_payment(registration: Registration, user: User | None = None) 
         db, payment, lambda: db.scalar(select(Payment).where(Payment.registration_id == registration.id))
     )
     db.commit()
+    if has_request_context():
+        g.payment_of_registration[registration.id] = payment
     return payment
 
 
