@@ -60,8 +60,9 @@ class TooManyAttempts(AccountError):
 # (werkzeug's default, N=2^15, r=8, p=1, uses 32 MiB and is below that minimum). About 130 ms of
 # CPU per hash here. A stored hash names its own parameters, so older hashes still verify.
 PASSWORD_METHOD = "scrypt:8192:8:10"  # noqa: S105 - a hash method, not a password
-# Hashes computed at once per process: each holds 8 MiB, and two keep two cores busy.
-CONCURRENT_HASHES = 2
+# Hashes computed at once per process: each holds 8 MiB while it runs. One per worker keeps
+# every core busy in a burst of sign-ups when there is a worker per core, as gunicorn.conf.py has.
+CONCURRENT_HASHES = 1
 
 
 class PasswordHasher:
