@@ -26,7 +26,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, current_app, g, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
 
 from portal.db import get_session
@@ -36,6 +36,9 @@ TOKEN_PARAM = "_st"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name
 # A session that did not change gets its expiry moved on at most this often (one write).
 EXTEND_EVERY = timedelta(minutes=1)
+_SESSION_ROW = select(WebSession.data, WebSession.expires_at).where(
+    WebSession.id_hash == bindparam("id_hash")
+)
 
 
 def _hash(session_id: str) -> str:
@@ -138,13 +141,8 @@ class PortalSessionInterface(SessionInterface):
         session_id, via = self._session_id_from_request(app, request)
         if session_id is None:
             return ServerSession()
-        found = (
-            get_session()
-            .execute(
-                select(WebSession.data, WebSession.expires_at).where(WebSession.id_hash == _hash(session_id))
-            )
-            .one_or_none()
-        )
+        # On the request's own connection, without the ORM: this runs on every request.
+        found = get_session().connection().execute(_SESSION_ROW, {"id_hash": _hash(session_id)}).one_or_none()
         if found is None or found.expires_at <= utcnow():
             return ServerSession()
         return ServerSession(found.data, sid=session_id, via=via, expires_at=found.expires_at)
