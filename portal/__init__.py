@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
     from portal.models import load_all
+    from portal.notifications import init_notifications
 
     load_all()  # every table, whatever the settings: the metadata never depends on what is switched on
     logs.init_logging(app)
@@ -35,6 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_extensions(app)
     init_auth(app)
     init_ltiaas(app)
+    init_notifications(app)
     security.init_security(app)
     errors.register_error_handlers(app)
     app.register_blueprint(health.bp)

@@ -132,6 +132,26 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "STRIPE_RECHECK_AFTER": _number(environ, "STRIPE_RECHECK_AFTER", 10),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
+        "PASSWORD_LINK_MAX_AGE": int(_number(environ, "PASSWORD_LINK_MAX_AGE", 14400)),
+        **_notification_settings(environ),
+    }
+
+
+def _notification_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Where staff notifications go (portal.notifications): e-mail, a chat webhook, both or neither."""
+    return {
+        "NOTIFY_EMAIL_TO": environ.get("NOTIFY_EMAIL_TO", "").strip(),
+        "NOTIFY_WEBHOOK_URL": environ.get("NOTIFY_WEBHOOK_URL", "").strip(),
+        "NOTIFY_TIMEOUT": _number(environ, "NOTIFY_TIMEOUT", 10),
+        "NOTIFY_MAX_ATTEMPTS": int(_number(environ, "NOTIFY_MAX_ATTEMPTS", 3)),
+        "NOTIFY_RETRY_AFTER": int(_number(environ, "NOTIFY_RETRY_AFTER", 60)),
+        "NOTIFY_DRAIN_INTERVAL": _number(environ, "NOTIFY_DRAIN_INTERVAL", 15),
+        "SMTP_HOST": environ.get("SMTP_HOST", "").strip(),
+        "SMTP_PORT": int(_number(environ, "SMTP_PORT", 587)),
+        "SMTP_TLS": environ.get("SMTP_TLS", "starttls").strip().lower(),
+        "SMTP_USER": environ.get("SMTP_USER", "").strip(),
+        "SMTP_PASSWORD": environ.get("SMTP_PASSWORD", ""),
+        "SMTP_FROM": environ.get("SMTP_FROM", "").strip(),
     }
 
 
@@ -154,6 +174,7 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
         names = [str(known) for known in ApprovalPolicy]
         raise ConfigError(f"APPROVAL_POLICY must be {', '.join(names[:-1])} or {names[-1]}, not {policy!r}")
     settings["APPROVAL_POLICY"] = ApprovalPolicy(policy)
+    _check_notifications(settings, production=env == "production")
     settings["LOG_FORMAT"] = settings["LOG_FORMAT"] or ("json" if env == "production" else "text")
     if settings["LOG_FORMAT"] not in {"json", "text"}:
         raise ConfigError(f"LOG_FORMAT must be json or text, not {settings['LOG_FORMAT']!r}")
@@ -177,6 +198,23 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
     settings["SESSION_COOKIE_NAME"] = "__Host-portal_session"
     return settings
+
+
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+
+
+def _check_notifications(settings: dict[str, Any], production: bool) -> None:
+    tls = settings["SMTP_TLS"] = str(settings["SMTP_TLS"]).strip().lower()
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"SMTP_TLS must be starttls, ssl or none, not {tls!r}")
+    if settings["NOTIFY_EMAIL_TO"] and not (settings["SMTP_HOST"] and settings["SMTP_FROM"]):
+        raise ConfigError("NOTIFY_EMAIL_TO is set: e-mail to staff needs SMTP_HOST and SMTP_FROM")
+    if not production:
+        return
+    if settings["NOTIFY_WEBHOOK_URL"] and not settings["NOTIFY_WEBHOOK_URL"].startswith("https://"):
+        raise ConfigError("production needs an https:// NOTIFY_WEBHOOK_URL")
+    if settings["SMTP_PASSWORD"] and tls == "none":
+        raise ConfigError("production sends SMTP_PASSWORD only over TLS: set SMTP_TLS to starttls or ssl")
 
 
 def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:

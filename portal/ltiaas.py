@@ -20,10 +20,11 @@ activate/deactivate (each sets `active` to a fixed value). They retry on
 connection errors, connect timeouts and 502/503/504; read timeouts are retried
 only on GET. All of one such call (attempts, backoff) fits in the read budget
 (`LTIAAS_READ_BUDGET`): each attempt's timeouts shrink to what is left of it,
-and no retry starts once it is spent. (requests' read timeout bounds each wait
-for bytes, not the whole body; LTIAAS's answers are small JSON sent at once.)
-POST create and POST complete are never retried and make one attempt, bounded
-by the connect and read timeouts.
+and no retry starts once it is spent; within a request the app serves, all such
+calls share one budget. (requests' read timeout bounds each wait for bytes, not
+the whole body; LTIAAS's answers are small JSON sent at once.) POST create and
+POST complete are never retried and make one attempt, bounded by the connect
+and read timeouts, and spend nothing of the read budget.
 
 What a failure says about what LTIAAS did:
 - `request_sent` is False only when the request certainly never left the
@@ -498,7 +499,11 @@ class LtiaasClient:
         started = time.monotonic()
         attempts = _Attempts()
         try:
-            response = self._send(endpoint, params, json_body, attempts)
+            try:
+                response = self._send(endpoint, params, json_body, attempts)
+            finally:
+                if endpoint.idempotent:
+                    _spend_reads(time.monotonic() - started)
             if not 200 <= response.status_code < 300:
                 raise self._error_for(response, endpoint)
             result = self._parse(response, endpoint, parse)
@@ -633,7 +638,11 @@ class LtiaasClient:
                     f"LTIAAS failed (HTTP {status}){said} and may have acted before failing", **fields
                 )
             return LtiaasUnavailable(f"LTIAAS is unavailable (HTTP {status}){said}", **fields)
-        if 400 <= status < 500 and endpoint.on_registration:
+        if (
+            400 <= status < 500
+            and endpoint.on_registration
+            and _names_a_gone_registration(endpoint, status, message, description)
+        ):
             return RegistrationNotFound(
                 f"LTIAAS does not know this registration: unknown, expired or already used (HTTP {status})"
                 f"{said}",
@@ -706,31 +715,39 @@ class LtiaasClient:
         )
 
 
-# When the request being served must have its answer; every retried LTIAAS call in it shares this.
-_request_deadline: ContextVar[float | None] = ContextVar("ltiaas_request_deadline", default=None)
+# How many seconds of reads the request being served has left; every retried LTIAAS call in it
+# spends from it. Time spent in a POST (complete, create) is not charged: their own timeouts bound
+# them, and the reads after one (the lookup after a lost answer) still get what reads left.
+_request_reads_left: ContextVar[float | None] = ContextVar("ltiaas_request_reads_left", default=None)
 
 
 def _start_request_budget() -> None:
-    _request_deadline.set(time.monotonic() + current_app.config["LTIAAS_READ_BUDGET"])
+    _request_reads_left.set(current_app.config["LTIAAS_READ_BUDGET"])
 
 
 def _end_request_budget(_error: BaseException | None = None) -> None:
-    _request_deadline.set(None)
+    _request_reads_left.set(None)
 
 
 def init_ltiaas(app: Flask) -> None:
     """Build the app's client from its settings (`get_ltiaas()` returns it), and give every request
-    one read budget: a page that reads LTIAAS twice still waits at most LTIAAS_READ_BUDGET in all."""
+    one read budget: a page that reads LTIAAS twice still waits at most LTIAAS_READ_BUDGET for its
+    reads in all."""
     app.extensions["ltiaas"] = LtiaasClient.from_config(app.config)
     app.before_request(_start_request_budget)
     app.teardown_request(_end_request_budget)
 
 
 def _deadline(read_budget: float) -> float:
-    """The call's own budget, cut short by the request's when one is being served."""
-    own = time.monotonic() + read_budget
-    request_deadline = _request_deadline.get()
-    return own if request_deadline is None else min(own, request_deadline)
+    """The call's own budget, cut short by what the request being served has left for reads."""
+    reads_left = _request_reads_left.get()
+    return time.monotonic() + (read_budget if reads_left is None else min(read_budget, reads_left))
+
+
+def _spend_reads(seconds: float) -> None:
+    reads_left = _request_reads_left.get()
+    if reads_left is not None:
+        _request_reads_left.set(max(reads_left - seconds, 0.0))
 
 
 # Parsing: unknown fields are ignored, documented ones are checked.
@@ -844,6 +861,21 @@ def _without_query(url: str) -> str | None:
     except ValueError:
         return None
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+_GONE_WORDS = ("not found", "expired", "already used", "already completed", "unknown", "invalid registration")
+
+
+def _names_a_gone_registration(
+    endpoint: _Endpoint, status: int, message: str | None, description: str | None
+) -> bool:
+    """Whether a 4xx on a registration endpoint says the registrationId is gone (unknown, expired,
+    used). Any 4xx on a read does; on complete, a 404/410 or words that say so, since LTIAAS also
+    answers 4xx when it refuses the request itself (a bad body: 400; a duplicate platform: 403)."""
+    if not endpoint.reaches_lms or status in {404, 410}:
+        return True
+    said = " ".join(text for text in (message, description) if text).lower().replace("_", " ")
+    return any(words in said for words in _GONE_WORDS)
 
 
 def _mentions_authorization(*texts: str | None) -> bool:

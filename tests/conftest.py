@@ -1,7 +1,12 @@
-"""Shared fixtures: an app on a throwaway database, its test client, a live server, Redis.
+"""Shared fixtures: an app on a throwaway database, its test client, a live server, Redis, the fake
+LTIAAS, and the people of the registration flow.
 
 `TEST_DATABASE_URL` (e.g. postgresql+psycopg://...) runs the suite on another
 database; every test gets an empty schema either way.
+
+`app` is built with the test defaults plus `app_settings`, which a folder's conftest
+overrides (the flow's folders point the app's LTIAAS client at the fake LTIAAS:
+`ltiaas_settings`). One fake LTIAAS serves the whole run; `ltiaas` resets it per test.
 
 Every log record of the whole run is searched for tokens, keys and passwords
 (`tests/log_secrets.py`): a test whose records give one away fails.
@@ -30,7 +35,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
 from portal.db import Base
-from portal.models import load_all
+from portal.models import User, load_all
+from tests.accounts import create_user, signed_in
+from tests.fakes.ltiaas import API_KEY, FakeLtiaas, seed_lmses
 from tests.log_secrets import SecretWatch, describe
 
 if TYPE_CHECKING:
@@ -113,15 +120,118 @@ def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_test_app(tmp_path)
+def app_settings() -> dict[str, Any]:
+    """What `app` sets beyond the test defaults (none here; a folder's conftest may say more)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path: Path, app_settings: dict[str, Any]) -> Iterator[Flask]:
+    app = make_test_app(tmp_path, **app_settings)
     yield app
+    app.extensions["ltiaas"].close()
     app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """A browser nobody signed in on."""
     return app.test_client()
+
+
+# LTIAAS
+
+
+@pytest.fixture(scope="session")
+def fake_ltiaas() -> Iterator[FakeLtiaas]:
+    """The fake LTIAAS server, one for the whole run (use `ltiaas`, which resets it)."""
+    server = FakeLtiaas()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ltiaas(fake_ltiaas: FakeLtiaas) -> FakeLtiaas:
+    """The fake LTIAAS for this test: nothing received or scripted yet, no platform, and three
+    LMSes' registrations waiting (reg-moodle, reg-old-moodle, reg-canvas: `seed_lmses`)."""
+    fake_ltiaas.reset()
+    seed_lmses(fake_ltiaas)
+    return fake_ltiaas
+
+
+@pytest.fixture
+def ltiaas_settings(ltiaas: FakeLtiaas) -> dict[str, Any]:
+    """Settings that make the app's own LtiaasClient talk to the fake LTIAAS over HTTP (which
+    turns the sandbox off: the app is then configured as with a real LTIAAS)."""
+    return {
+        "LTIAAS_URL": ltiaas.url,
+        "LTIAAS_API_KEY": API_KEY,
+        "LTIAAS_CONNECT_TIMEOUT": 1.0,
+        "LTIAAS_READ_TIMEOUT": 2.0,
+    }
+
+
+def a_closed_url() -> str:
+    """A loopback URL on which nothing listens: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def closed_url() -> str:
+    return a_closed_url()
+
+
+@pytest.fixture
+def unconnectable_url() -> Iterator[str]:
+    """A loopback URL whose listener never accepts and whose queue is full: connects time out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+# The people of the registration flow
+
+CUSTOMER_EMAIL = "admin@springfield.edu"
+STAFF_EMAIL = "staff@vendor.example"
+
+
+@pytest.fixture
+def no_csrf(app: Flask) -> Flask:
+    app.config["WTF_CSRF_ENABLED"] = False
+    return app
+
+
+@pytest.fixture
+def customer(app: Flask) -> User:
+    return create_user(app, CUSTOMER_EMAIL, organisation="Springfield University")
+
+
+@pytest.fixture
+def staff(app: Flask) -> User:
+    return create_user(app, STAFF_EMAIL, role="staff", organisation=None)
+
+
+@pytest.fixture
+def customer_browser(app: Flask, customer: User) -> FlaskClient:
+    """The LMS admin's browser, signed in as a customer (self-service, the default policy)."""
+    return signed_in(app.test_client(), customer)
+
+
+@pytest.fixture
+def staff_browser(app: Flask, staff: User) -> FlaskClient:
+    """A browser signed in as the vendor's staff."""
+    return signed_in(app.test_client(), staff)
 
 
 @dataclass

@@ -13,5 +13,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Staff pages normally have their own first-party cookie; the token is the fallback.
 carry_session_token(bp)
 
-import portal.admin.platform_views  # noqa: E402, F401 - the platforms at LTIAAS
-from portal.admin import views  # noqa: E402, F401 - registers the routes
+import portal.admin.platform_views  # noqa: E402 - the platforms at LTIAAS
+import portal.admin.registration_views  # noqa: E402, F401 - the overview and every registration
+from portal.admin import audit, notifications, people, views  # noqa: E402, F401 - registers the routes

@@ -76,12 +76,6 @@ def _request_page(
     return page, status
 
 
-@bp.get("/")
-@staff_required
-def index() -> Response:
-    return redirect(url_for("admin.approvals"))
-
-
 @bp.get("/approvals/", endpoint="approvals")
 @staff_required
 def approvals_page() -> str:

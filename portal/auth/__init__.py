@@ -57,6 +57,7 @@ def _not_an_account_post() -> bool:
 
 def init_auth(app: Flask) -> None:
     from portal.auth import (
+        set_password,  # noqa: F401 - the page a one-time set-password link opens
         views,  # noqa: F401 - registers the routes on bp
         withdrawal,  # noqa: F401 - a customer withdraws a request for approval
     )

@@ -56,3 +56,24 @@ class WithdrawForm(FlaskForm):
         "Yes, withdraw my request (nothing will be registered)",
         validators=[DataRequired("Tick the box to confirm.")],
     )
+
+
+class SetPasswordForm(FlaskForm):
+    """A new password, typed twice: a one-time link's page, and the staff's People pages."""
+
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+    )
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
+    )

@@ -1,8 +1,10 @@
 """Accounts: creating users, checking passwords, and the per-account sign-in limit.
 
 Functions take the caller's database session and do not commit (the view or CLI
-command commits once), except where a duplicate email forces a rollback.
+command commits once), except where a duplicate email forces a rollback, or a
+lost race (`update_if`) rolls back.
 Every failure a person can fix raises an `AccountError` with a message to show.
+The staff console (`portal.admin.people`) and the CLI (`portal.cli`) call the same functions.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.models import LoginAttempt, User, UserRole, record_event, utcnow
+from portal.db import update_if
+from portal.models import LoginAttempt, PasswordLink, User, UserRole, record_event, utcnow
 
 _T = TypeVar("_T")
 
@@ -55,6 +57,14 @@ class TooManyAttempts(AccountError):
     pass
 
 
+class LastActiveStaff(AccountError):
+    pass
+
+
+class CannotDisableSelf(AccountError):
+    pass
+
+
 # scrypt with N=2^13, r=8, p=10: one of the settings OWASP's Password Storage Cheat Sheet lists as
 # equally strong as its minimum (N=2^17, r=8, p=1), using 8 MiB per hash instead of 128 MiB
 # (werkzeug's default, N=2^15, r=8, p=1, uses 32 MiB and is below that minimum). About 130 ms of
@@ -63,29 +73,25 @@ PASSWORD_METHOD = "scrypt:8192:8:10"  # noqa: S105 - a hash method, not a passwo
 # Hashes computed at once per process: each holds 8 MiB while it runs. One per worker keeps
 # every core busy in a burst of sign-ups when there is a worker per core, as gunicorn.conf.py has.
 CONCURRENT_HASHES = 1
+_hashing = threading.BoundedSemaphore(CONCURRENT_HASHES)
 
 
 class PasswordHasher:
     """The one place that knows the password algorithm (werkzeug's scrypt, `PASSWORD_METHOD`).
 
-    Hashes are computed on the hasher's own few threads (CONCURRENT_HASHES), so a burst of
-    sign-ups costs at most that many hashes' memory at once, always in the same threads' memory
-    arenas, however many request threads the worker has. Lives in
-    `app.extensions["password_hasher"]`, so tests can swap in a subclass that counts `verify` calls.
+    At most CONCURRENT_HASHES hashes run at once in a process, so a burst of sign-ups costs that
+    many hashes' memory at most, however many threads the worker has (the others wait their
+    turn). Lives in `app.extensions["password_hasher"]`, so tests can swap in a subclass that
+    counts `verify` calls.
     """
 
-    def __init__(self, method: str = PASSWORD_METHOD, concurrency: int = CONCURRENT_HASHES) -> None:
+    def __init__(self, method: str = PASSWORD_METHOD) -> None:
         self.method = method
-        self._concurrency = concurrency
         self._dummy_hash: str | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
 
     def _compute(self, function: Callable[..., _T], *args: Any) -> _T:
-        with self._pool_lock:
-            if self._pool is None:  # made in the process that hashes (after gunicorn's fork)
-                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="password-hash")
-        return self._pool.submit(function, *args).result()
+        with _hashing:
+            return function(*args)
 
     def hash(self, password: str) -> str:
         return self._compute(generate_password_hash, password, self.method)
@@ -124,7 +130,8 @@ def load_active_user(db: Session, user_id: str) -> User | None:
     return user if user is not None and user.is_active else None
 
 
-def _check_password_rules(password: str) -> None:
+def check_password_rules(password: str) -> None:
+    """:raise WeakPassword: too short or too long."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -135,7 +142,7 @@ def _create_user(db: Session, email: str, password: str, role: UserRole, organis
     email = normalise_email(email)
     if len(email) > 320 or not _EMAIL_SHAPE.match(email):
         raise InvalidEmail("Enter an email address like name@example.edu.")
-    _check_password_rules(password)
+    check_password_rules(password)
     if find_user(db, email) is not None:
         raise EmailTaken("An account with this email already exists. Sign in instead.")
     user = User(email=email, password_hash=password_hasher().hash(password), role=role.value)
@@ -160,10 +167,14 @@ def create_customer(db: Session, email: str, organisation: str, password: str) -
     return user
 
 
-def create_staff(db: Session, email: str, password: str, actor: str) -> User:
-    """A staff account (from the CLI); audited. :raise AccountError: as `create_customer`."""
-    user = _create_user(db, email, password, UserRole.STAFF, None)
-    record_event(db, "user:created", actor=actor, details={"email": user.email, "role": user.role})
+def create_staff(db: Session, email: str, password: str | None, actor: str) -> User:
+    """A staff account; audited. With no `password`, nobody can sign in to it until someone sets one
+    (`portal.auth.password_links`). :raise AccountError: as `create_customer`.
+    """
+    unknown = password is None
+    user = _create_user(db, email, password or secrets.token_urlsafe(32), UserRole.STAFF, None)
+    details = {"email": user.email, "role": user.role, "password": "not set" if unknown else "typed"}
+    record_event(db, "user:created", actor=actor, details=details)
     return user
 
 
@@ -175,20 +186,87 @@ def _existing_user(db: Session, email: str) -> User:
 
 
 def reset_password(db: Session, email: str, new_password: str, actor: str) -> User:
-    """Set a new password; audited. :raise AccountError: unknown email, weak password."""
+    """Set a new password (any set-password link of the user stops working); audited.
+
+    :raise AccountError: unknown email, weak password.
+    """
     user = _existing_user(db, email)
-    _check_password_rules(new_password)
-    user.password_hash = password_hasher().hash(new_password)
-    clear_failed_sign_ins(db, user.email)
+    check_password_rules(new_password)
+    set_password(db, user, new_password)
     record_event(db, "user:password-reset", actor=actor, details={"email": user.email})
     return user
 
 
+def set_password(db: Session, user: User, new_password: str) -> None:
+    """Store `new_password` (checked already) and end what the old one left open: links, lockouts."""
+    user.password_hash = password_hasher().hash(new_password)
+    revoke_password_links(db, user)
+    clear_failed_sign_ins(db, user.email)
+
+
+def revoke_password_links(db: Session, user: User) -> None:
+    db.execute(
+        update(PasswordLink)
+        .where(
+            PasswordLink.user_id == user.id, PasswordLink.used_at.is_(None), PasswordLink.revoked_at.is_(None)
+        )
+        .values(revoked_at=utcnow())
+    )
+
+
 def disable_user(db: Session, email: str, actor: str) -> User:
-    """Disable an account: it cannot sign in, and is signed out on its next request."""
+    """Disable an account: it cannot sign in, is signed out on its next request, its links stop working.
+
+    Disabling a disabled account changes nothing (a double submit). Nobody may
+    disable their own account (`actor` is the staff member's email), nor the last
+    active staff account: two staff members disabling each other at once must not
+    leave nobody to run the portal. A conditional UPDATE ("... only if another
+    active staff account exists") decides it; on PostgreSQL the active staff rows
+    are locked first, because under READ COMMITTED two such UPDATEs of different
+    rows would each still see the other's account as active. (SQLite lets one
+    writer at a time, so its UPDATE sees the other's committed change.)
+
+    :raise AccountError: unknown email; CannotDisableSelf; LastActiveStaff.
+    """
     user = _existing_user(db, email)
-    user.is_disabled = True
-    record_event(db, "user:disabled", actor=actor, details={"email": user.email})
+    if user.email == normalise_email(actor):
+        raise CannotDisableSelf("You cannot disable your own account.")
+    if user.is_disabled:
+        return user
+    conditions = [User.is_disabled.is_(False)]
+    if user.is_staff:
+        _lock_active_staff(db)
+        conditions.append(_another_active_staff(user))
+    if not update_if(db, user, *conditions, is_disabled=True):
+        if not user.is_active:  # refreshed: someone else disabled it at the same moment
+            return user
+        raise LastActiveStaff(f"{user.email} is the last active staff account: it cannot be disabled.")
+    revoke_password_links(db, user)
+    record_event(db, "user:disabled", actor=actor, details={"email": user.email, "role": user.role})
+    return user
+
+
+def _active_staff() -> list[Any]:
+    return [User.role == UserRole.STAFF.value, User.is_disabled.is_(False)]
+
+
+def _lock_active_staff(db: Session) -> None:
+    """Row-lock every active staff account, in one order (no deadlocks); SQLite renders no FOR UPDATE."""
+    db.execute(select(User.id).where(*_active_staff()).order_by(User.id).with_for_update()).all()
+
+
+def _another_active_staff(user: User) -> Any:
+    other = aliased(User)
+    return exists().where(
+        other.role == UserRole.STAFF.value, other.is_disabled.is_(False), other.id != user.id
+    )
+
+
+def enable_user(db: Session, email: str, actor: str) -> User:
+    """Let a disabled account sign in again (with its password as it was); audited once."""
+    user = _existing_user(db, email)
+    if update_if(db, user, User.is_disabled.is_(True), is_disabled=False):
+        record_event(db, "user:enabled", actor=actor, details={"email": user.email, "role": user.role})
     return user
 
 

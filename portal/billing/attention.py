@@ -9,6 +9,8 @@ approval request as they are now (expiring stale ones on the way):
 - in progress: the registration is still open, so the customer (or, for an
   approved request, the staff) can still register it, without paying again;
 - awaiting decision: a live-approval request waits for the staff;
+- outcome unknown: LTIAAS may have registered it (its answer was lost); the staff
+  check LTIAAS and settle the registration before anyone refunds anything;
 - refund due: the registration can no longer be registered; the staff refund
   it in Stripe and record that here (`record_refund`), which takes it off the list;
 - refunded: recorded as refunded.
@@ -45,11 +47,13 @@ class Standing(StrEnum):
     REGISTERED = "registered"
     IN_PROGRESS = "in_progress"
     AWAITING_DECISION = "awaiting_decision"
+    OUTCOME_UNKNOWN = "outcome_unknown"
     REFUND_DUE = "refund_due"
     REFUNDED = "refunded"
 
 
 _ORDER = {
+    Standing.OUTCOME_UNKNOWN: 0,
     Standing.REFUND_DUE: 0,
     Standing.IN_PROGRESS: 1,
     Standing.AWAITING_DECISION: 2,
@@ -99,6 +103,8 @@ def _standing(payment: Payment, registration: Registration, approval: ApprovalRe
     state = registration.current_state
     if state is RegistrationState.COMPLETED:
         return Standing.REGISTERED
+    if registration.outcome_unknown:
+        return Standing.OUTCOME_UNKNOWN
     if state in (RegistrationState.EXPIRED, RegistrationState.FAILED):
         return Standing.REFUND_DUE
     if approval is not None and approval.current_state in (ApprovalState.REJECTED, ApprovalState.EXPIRED):

@@ -2,11 +2,12 @@
 
 - `columns`: UTC timestamps and public ids, shared by every table
 - `registrations`: a registration, its state machine and the audit trail
-- `users`: who signs in, and failed sign-ins
+- `users`: who signs in, failed sign-ins, and one-time set-password links
 - `approvals`: live-approval requests and staff decisions
 - `sessions`: the server-side session store
 - `payments`: payments, Stripe events and one-time Checkout links
 - `platform_actions`: staff actions on LTIAAS's platforms, each taken once
+- `notifications`: the outbox of notifications to the vendor's staff
 
 The sandbox keeps its stand-ins' tables in `portal.sandbox.models`; `load_all` adds them.
 """
@@ -18,33 +19,47 @@ from sqlalchemy import MetaData
 from portal.db import Base
 from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of, decide_approval
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
+from portal.models.notifications import Notification, NotificationChannel, NotificationState
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
 from portal.models.platform_actions import PlatformAction, PlatformActionKind, PlatformActionState
 from portal.models.registrations import (
     ALLOWED_TRANSITIONS,
     OPEN_STATES,
+    OTHER_FAMILY,
+    SETTLEMENTS,
+    UNSETTLED_PROBLEMS,
     AuditEvent,
     InvalidTransition,
     Problem,
     Registration,
     RegistrationState,
+    attach_customer,
     claim_for_completion,
     record_event,
     registration_lifetime_end,
+    settle_outcome,
     transition,
 )
 from portal.models.sessions import WebSession
-from portal.models.users import LoginAttempt, User, UserRole
+from portal.models.users import LoginAttempt, PasswordLink, PasswordLinkPurpose, User, UserRole
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "OPEN_STATES",
+    "OTHER_FAMILY",
+    "SETTLEMENTS",
+    "UNSETTLED_PROBLEMS",
     "ApprovalRequest",
     "ApprovalState",
     "AuditEvent",
     "HostedCheckoutToken",
     "InvalidTransition",
     "LoginAttempt",
+    "Notification",
+    "NotificationChannel",
+    "NotificationState",
+    "PasswordLink",
+    "PasswordLinkPurpose",
     "Payment",
     "PaymentStatus",
     "PlatformAction",
@@ -59,12 +74,14 @@ __all__ = [
     "UserRole",
     "WebSession",
     "approval_of",
+    "attach_customer",
     "claim_for_completion",
     "decide_approval",
     "load_all",
     "new_public_id",
     "record_event",
     "registration_lifetime_end",
+    "settle_outcome",
     "transition",
     "utcnow",
 ]

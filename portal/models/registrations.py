@@ -6,9 +6,13 @@ A registration moves through a small state machine::
          \\          \\           \\-> reviewed (a failed complete that may be retried)
           \\-> failed / expired (from any state before completed)
 
+    completing (stuck) / failed (outcome unknown) -> completed | failed (`settle_outcome`)
+
 `completing` is held only while the one LTIAAS complete call is in flight; it is
 taken with a conditional UPDATE so that two clicks, tabs or processes can never
-both call LTIAAS.
+both call LTIAAS. When that call's outcome was never known (the process died,
+or LTIAAS's answer could not be read), a staff member who looked at LTIAAS's
+platforms settles it: completed with the platform found, or failed for good.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
+from portal.models.users import User
 
 
 class RegistrationState(StrEnum):
@@ -59,6 +64,14 @@ ALLOWED_TRANSITIONS: dict[RegistrationState, frozenset[RegistrationState]] = {
 }
 
 OPEN_STATES = frozenset({RegistrationState.RECEIVED, RegistrationState.REVIEWED})
+# A staff member's finding on a completion whose outcome was unknown (`settle_outcome` only):
+# a stuck completing one, or one failed with an unknown outcome, becomes completed or failed for good.
+SETTLEMENTS: dict[RegistrationState, frozenset[RegistrationState]] = {
+    RegistrationState.COMPLETING: frozenset({RegistrationState.COMPLETED, RegistrationState.FAILED}),
+    RegistrationState.FAILED: frozenset({RegistrationState.COMPLETED, RegistrationState.FAILED}),
+}
+# `Registration.family` of an LMS whose family the portal does not know (labels.OTHER_FAMILY).
+OTHER_FAMILY = "other"
 
 
 class Problem(StrEnum):
@@ -72,6 +85,7 @@ class Problem(StrEnum):
     ALREADY_USED = "already_used"  # a retry after an unconfirmed attempt: LTIAAS says it was used (failed)
     OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
     WITHDRAWN = "withdrawn"  # the customer withdrew their request for approval (failed)
+    NOT_REGISTERED = "not_registered"  # staff looked LTIAAS up after an unknown outcome: nothing (failed)
 
 
 # Failed, but the tool may be registered: staff look LTIAAS up and settle it.
@@ -86,12 +100,24 @@ class Registration(Base):
     """One Dynamic Registration as the portal sees it, keyed by our own public id."""
 
     __tablename__ = "registrations"
+    # The staff's list sorts newest first and pages by (created_at, id); its filters lead.
+    __table_args__ = (
+        Index("ix_registrations_created_at_id", "created_at", "id"),
+        Index("ix_registrations_state_created_at_id", "state", "created_at", "id"),
+        Index("ix_registrations_family_created_at_id", "family", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     ltiaas_registration_id: Mapped[str] = mapped_column(String(255), unique=True)
     platform_url: Mapped[str] = mapped_column(String(2048))
     family_code: Mapped[str] = mapped_column(String(255), default="")
+    # The canonical slug of `family_code` (labels.family_slug), set at receipt; an empty code is "other".
+    family: Mapped[str] = mapped_column(String(32), default=OTHER_FAMILY, server_default=OTHER_FAMILY)
+    # The APPROVAL_POLICY in force when the registration arrived; None: arrived before the portal kept it.
+    policy: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The account that worked on it in the LMS dialog: the first signed-in account to save choices.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     platform_version: Mapped[str] = mapped_column(String(255), default="")
     supported_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # [{"type": ..., "placements": [...]}]: normalised by the LTIAAS client.
@@ -104,7 +130,9 @@ class Registration(Base):
     # pages never ask it): `autoActivate` sent at completion (None: LTIAAS's own default applied),
     # then each staff activation, and what the staff's platforms page last read.
     platform_active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # The platform's name at LTIAAS once the staff renamed it (else the platformName sent).
+    # The platform's name as the portal last knew it: the platformName chosen (copied by
+    # `_copy_platform_name` whenever the choices are set), then its name at LTIAAS once the staff's
+    # platforms page read or renamed it. The staff's search reads this column, not the JSON.
     platform_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Set when a staff member deleted the platform from the console: the tool is not registered any more.
     platform_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -125,6 +153,7 @@ class Registration(Base):
     audit_events: Mapped[list[AuditEvent]] = relationship(
         back_populates="registration", order_by="AuditEvent.id"
     )
+    customer: Mapped[User | None] = relationship()
 
     @property
     def current_state(self) -> RegistrationState:
@@ -143,10 +172,24 @@ class Registration(Base):
         return self.current_state is RegistrationState.FAILED and self.problem in UNSETTLED_PROBLEMS
 
 
+@event.listens_for(Registration.overrides, "set")
+def _copy_platform_name(
+    registration: Registration, overrides: dict[str, Any] | None, _old: Any, _initiator: Any
+) -> None:
+    name = (overrides or {}).get("platformName")
+    registration.platform_name = name[:255] if isinstance(name, str) else None
+
+
 class AuditEvent(Base):
     """An append-only line of the audit trail: who changed what, and when."""
 
     __tablename__ = "audit_events"
+    # The trail's filters (portal.admin.trail) read newest first by actor or action, or by date.
+    __table_args__ = (
+        Index("ix_audit_events_actor_id", "actor", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+        Index("ix_audit_events_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     registration_id: Mapped[int | None] = mapped_column(
@@ -236,6 +279,65 @@ def claim_for_completion(
         details=details,
         from_state=RegistrationState.REVIEWED.value,
         to_state=RegistrationState.COMPLETING.value,
+    )
+    return True
+
+
+def attach_customer(registration: Registration, user: User | None) -> None:
+    """Make `user` the registration's customer, unless it has one: the first account to work on it keeps it.
+
+    The caller commits (with the change the account made).
+    """
+    if registration.customer_id is None and user is not None:
+        registration.customer_id = user.id
+
+
+def settle_outcome(
+    session: Session,
+    registration: Registration,
+    new_state: RegistrationState,
+    actor: str,
+    *conditions: ColumnElement[bool],
+    action: str,
+    details: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Record a staff member's finding on a completion whose outcome was unknown; True if this call won.
+
+    From completing (stuck) or failed to completed (with the platform LTIAAS holds,
+    in `values`) or failed for good. A conditional UPDATE (still in the state it was
+    read in, and `conditions` still hold, e.g. the same `last_error`) decides between
+    double submits and two staff members: only the winner writes `values` and records
+    one `action` event. The caller commits; a loser's transaction is rolled back.
+
+    :raise InvalidTransition: `new_state` is not completed or failed, or the
+        registration is in no state an unknown outcome leaves.
+    """
+    old_state = registration.current_state
+    if new_state not in SETTLEMENTS.get(old_state, frozenset()):
+        raise InvalidTransition(f"{old_state} -> {new_state} is not a settlement")
+    now = utcnow()
+    if new_state is RegistrationState.COMPLETED:
+        values["completed_at"] = now
+    won = update_if(
+        session,
+        registration,
+        Registration.state == old_state.value,
+        *conditions,
+        state=new_state.value,
+        updated_at=now,
+        **values,
+    )
+    if not won:
+        return False
+    record_event(
+        session,
+        action=action,
+        actor=actor,
+        registration=registration,
+        details=details,
+        from_state=old_state.value,
+        to_state=new_state.value,
     )
     return True
 

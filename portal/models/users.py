@@ -1,4 +1,5 @@
-"""Who signs in (the vendor's staff and institutions' admins), and the failed sign-ins that limit them."""
+"""Who signs in (the vendor's staff and institutions' admins), the failed sign-ins that limit them,
+and the one-time links staff hand out to set a password."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
 from portal.models.columns import UTCDateTime, utcnow
@@ -56,3 +57,35 @@ class LoginAttempt(Base):
     # unknown emails are limited alike and the table holds no addresses.
     email_key: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PasswordLinkPurpose(StrEnum):
+    NEW_ACCOUNT = "new-account"  # a staff account created without a password
+    RESET = "reset"  # a staff member reset someone's password
+
+
+class PasswordLink(Base):
+    """A one-time link to choose a password, made by a staff member (see `portal.auth.password_links`).
+
+    Only the sha256 of the link's secret is stored, so the table hands out no
+    usable link. A link works once (`used_at`), until `expires_at`, and only while
+    it is the user's newest: issuing another, a typed reset and disabling the
+    account revoke it (`revoked_at`).
+    """
+
+    __tablename__ = "password_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        return self.used_at is None and self.revoked_at is None and (now or utcnow()) < self.expires_at

@@ -35,6 +35,7 @@ from portal.models import (
     record_event,
     utcnow,
 )
+from portal.notifications import alerts
 from portal.registration.completion import complete
 from portal.registration.lifecycle import SYSTEM_ACTOR, WITHDRAWN, expire_if_past_lifetime
 
@@ -74,6 +75,7 @@ def request_approval(
         registration,
         details={"request": approval.public_id, "choices": choices},
     )
+    alerts.approval_requested(db, approval)  # queued with the request; sent after the response
     db.commit()
     return approval
 

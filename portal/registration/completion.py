@@ -6,8 +6,8 @@ and recording only what is known of the outcome.
 - LTIAAS may have acted (answer lost, 5xx, unreadable): LTIAAS's platforms are looked up at
   once. The platform this completion made: completed, without LTIAAS's close script. None found:
   reviewed, "we could not confirm it", and a retry is safe (LTIAAS refuses a used registrationId).
-- A retry after such an attempt that LTIAAS refuses as unknown: "already used", failed, for the
-  staff to settle (unless the lookup now finds the platform).
+- A retry after such an attempt (however many retries ago) that LTIAAS refuses as unknown:
+  "already used", failed, for the staff to settle (unless the lookup now finds the platform).
 - The LMS refused: failed, in the LMS's own words. LTIAAS refused the vendor's key: reviewed.
 """
 
@@ -24,6 +24,7 @@ from portal.ltiaas import (
     LtiaasClient,
     LtiaasError,
     LtiaasOutcomeUnknown,
+    LtiaasRequestRejected,
     LtiaasUnauthorized,
     LtiaasUnavailable,
     RegistrationNotFound,
@@ -35,7 +36,8 @@ from portal.registration.outcome import find_new_platforms
 logger = logging.getLogger(__name__)
 
 NOT_SENT = (
-    "LTIAAS could not be reached, so nothing was registered. Your choices are saved: try again in a minute."
+    "LTIAAS did not take the request (it could not be reached, or asked us to wait), so nothing was "
+    "registered. Your choices are saved: try again in a minute."
 )
 UNCONFIRMED = (
     "LTIAAS's answer was lost, and we could not confirm whether the tool was registered. Trying again is "
@@ -76,7 +78,7 @@ def complete(
     the module's docstring). The choices are kept in every case.
     """
     body = choices or current_choices(registration)
-    retrying_unconfirmed = registration.problem == Problem.UNCONFIRMED
+    retrying_unconfirmed = _an_earlier_attempt_may_have_registered(registration)
     if not claim_for_completion(db, registration, actor, details={"choices": body}):
         return False
     registration.overrides = body
@@ -101,6 +103,15 @@ def complete(
     active = sent_active if isinstance(sent_active, bool) else None
     _record_completed(db, registration, result.platform_id, result.html, actor, active)
     return True
+
+
+def _an_earlier_attempt_may_have_registered(registration: Registration) -> bool:
+    """Whether an earlier attempt's outcome was never confirmed (even if a later one then failed
+    before sending): LTIAAS refusing the registrationId now may be that attempt's doing."""
+    unconfirmed = Problem.UNCONFIRMED.value
+    return registration.problem == unconfirmed or any(
+        (event.details or {}).get("problem") == unconfirmed for event in registration.audit_events
+    )
 
 
 def _record_completed(
@@ -136,7 +147,7 @@ def _record_failure(
         _record_lms_refusal(db, registration, error, actor)
     elif isinstance(error, LtiaasOutcomeUnknown):
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.UNCONFIRMED, UNCONFIRMED)
-    elif isinstance(error, RegistrationNotFound) and retrying_unconfirmed:
+    elif isinstance(error, RegistrationNotFound | LtiaasRequestRejected) and retrying_unconfirmed:
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.ALREADY_USED, ALREADY_USED)
     elif isinstance(error, RegistrationNotFound):
         message = "LTIAAS no longer knows this registration."

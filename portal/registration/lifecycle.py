@@ -22,6 +22,7 @@ from portal.models import (
     RegistrationState,
     approval_of,
     decide_approval,
+    record_event,
     transition,
     utcnow,
 )
@@ -46,10 +47,25 @@ WITHDRAWN = "You withdrew your request for approval, so nothing was registered."
 
 
 def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
-    """Expire an open registration past its lifetime, with its pending approval request; True if it did."""
+    """Expire an open registration past its lifetime, with its pending approval request; True if this
+    call did (a conditional UPDATE: two processes sweeping at once expire it once, audited once)."""
     if registration.current_state not in OPEN_STATES or not registration.is_past_lifetime(now):
         return False
-    transition(db, registration, RegistrationState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+    was = registration.state
+    won = update_if(
+        db,
+        registration,
+        Registration.state.in_([state.value for state in OPEN_STATES]),
+        state=RegistrationState.EXPIRED.value,
+        updated_at=utcnow(),
+    )
+    if not won:
+        return False
+    expired = RegistrationState.EXPIRED.value
+    details = {"reason": "lifetime"}
+    record_event(
+        db, f"state:{expired}", SYSTEM_ACTOR, registration, details, from_state=was, to_state=expired
+    )
     db.commit()
     request = approval_of(db, registration)
     if request is not None and request.is_pending:

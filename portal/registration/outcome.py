@@ -24,7 +24,8 @@ class Lookup:
 
     `created` is the platform its completion made, when exactly one fits;
     `candidates` every new platform from the LMS's url (for the staff to see);
-    `looked_up` is False when LTIAAS could not be asked (then nothing is known).
+    `looked_up` is False when LTIAAS could not be asked (then nothing is known), and
+    `failure` says why.
     """
 
     looked_up: bool
@@ -32,6 +33,7 @@ class Lookup:
     candidates: tuple[Platform, ...] = ()
     # The baseline was never taken (the lookup at receipt failed): new and old cannot be told apart.
     baseline_missing: bool = False
+    failure: LtiaasError | None = None
 
 
 def platform_summary(platform: Platform) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def find_new_platforms(ltiaas: LtiaasClient, registration: Registration) -> Look
         logger.warning(
             "could not look up platforms after a lost answer (%s): %s", type(error).__name__, error
         )
-        return Lookup(looked_up=False)
+        return Lookup(looked_up=False, failure=error)
     if registration.known_platforms is None:
         return Lookup(looked_up=True, candidates=tuple(platforms), baseline_missing=True)
     known = {entry.get("id") for entry in registration.known_platforms}

@@ -21,6 +21,8 @@ class ProblemText:
     heading: str
     explanation: str
     next_step: str
+    # False for an outcome told as it is (most likely registered), not as an error.
+    is_error: bool = True
 
 
 PROBLEMS: dict[str, ProblemText] = {
@@ -79,6 +81,7 @@ PROBLEMS: dict[str, ProblemText] = {
         "Look for the tool in your LMS's list of tools: if it is there, you are done and can close this "
         "window. If it is not, start the registration again from your LMS. The tool's vendor sees this "
         "registration in their console and can confirm what happened.",
+        is_error=False,
     ),
     "lms_refused": ProblemText(
         422,

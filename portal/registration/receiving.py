@@ -23,6 +23,7 @@ from portal.ltiaas import (
     validate_identifier,
 )
 from portal.models import Registration, RegistrationState, record_event, utcnow
+from portal.registration import labels
 from portal.registration.lifecycle import raise_if_closed
 from portal.registration.outcome import platform_summary
 from portal.registration.problems import RegistrationProblem
@@ -88,6 +89,8 @@ def _new_registration(ltiaas_id: str, details: RegistrationDetails, now: datetim
         ltiaas_registration_id=ltiaas_id,
         platform_url=details.url,
         family_code=details.family_code,
+        family=labels.family_slug(details.family_code),
+        policy=str(current_app.config["APPROVAL_POLICY"]),
         platform_version=details.version,
         supported_scopes=list(details.supported_scopes),
         supported_messages=[message.to_dict() for message in details.supported_messages],

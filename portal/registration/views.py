@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import Registration, RegistrationState, approval_of
+from portal.models import Registration, RegistrationState, approval_of, attach_customer
 from portal.registration import approvals, bp, labels
 from portal.registration.access import find_registration, load_registration, may_act_on, remember_in_session
 from portal.registration.choices import current_choices, default_placements_by_type, save_choices
@@ -171,6 +171,7 @@ def configure(public_id: str) -> Page:
         allow_auto_activate_choice=fixed is None,
     )
     if form.validate_on_submit():
+        attach_customer(registration, user)
         save_choices(get_session(), registration, form.to_overrides(fixed), actor_of(user))
         return _go("confirm", registration)
     page = render_template(

@@ -1,6 +1,8 @@
-"""Fixtures for the staff pages: the flow's fake LTIAAS and people, a pending request, signed-in browsers."""
+"""Fixtures for the staff pages: the flow's app on the fake LTIAAS, and a pending request."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -9,19 +11,16 @@ from sqlalchemy import select
 
 from portal.db import get_session
 from portal.models import ApprovalRequest
-from tests.registration import conftest as flow
-from tests.registration.helpers import FakeLtiaas, configured_by
-
-# The flow's fixtures, shared: its fake LTIAAS and its people.
-ltiaas = flow.ltiaas
-customer = flow.customer
-staff = flow.staff
-customer_browser = flow.customer_browser
-staff_browser = flow.staff_browser
+from tests.registration.helpers import configured_by
 
 
 @pytest.fixture
-def pending(app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient) -> ApprovalRequest:
+def app_settings(ltiaas_settings: dict[str, Any]) -> dict[str, Any]:
+    return ltiaas_settings
+
+
+@pytest.fixture
+def pending(app: Flask, customer_browser: FlaskClient) -> ApprovalRequest:
     """A Moodle admin's request under live approval, waiting in their iframe (CSRF off while asking)."""
     app.config.update(APPROVAL_POLICY="live-approval", WTF_CSRF_ENABLED=False)
     public_id = configured_by(customer_browser)

@@ -82,13 +82,6 @@ def add_registration(
         return registration.public_id
 
 
-def registration_row(app: Flask, public_id: str) -> Registration:
-    with app.app_context():
-        registration = get_session().scalar(select(Registration).where(Registration.public_id == public_id))
-        assert registration is not None
-        return registration
-
-
 def platform_events(app: Flask) -> list[tuple[str, str, str | None, dict[str, Any]]]:
     """(action, actor, registration public id, details) of every `platform:` event, in order."""
     with app.app_context():

@@ -8,12 +8,19 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.models import ApprovalRequest
-from tests.registration.helpers import add_person, become, sign_in, sign_in_through_the_form
+from portal.models import ApprovalRequest, User
+from tests.accounts import sign_in, signed_in
+from tests.registration.helpers import add_person, become
 
-# (method, URL with {request} for the request's public id, what staff get)
+# (method, URL with {request} for the request's public id, {registration} for its registration's,
+# {platform} for a platform id and {person} for a user's id, what staff get)
 STAFF_URLS = [
-    ("GET", "/admin/", 302),
+    ("GET", "/admin/", 200),
+    ("GET", "/admin/registrations/", 200),
+    ("GET", "/admin/registrations/{registration}", 200),
+    ("POST", "/admin/registrations/{registration}/lookup", 400),  # no confirmation ticked: nothing done
+    ("POST", "/admin/registrations/{registration}/settle/registered", 400),
+    ("POST", "/admin/registrations/{registration}/settle/not-registered", 400),
     ("GET", "/admin/approvals/", 200),
     ("GET", "/admin/approvals/{request}", 200),
     ("POST", "/admin/approvals/{request}/approve", 400),  # no confirmation ticked: nothing done
@@ -28,8 +35,24 @@ STAFF_URLS = [
     ("POST", "/admin/platforms/{platform}/rename", 400),
     ("GET", "/admin/platforms/{platform}/delete", 404),
     ("POST", "/admin/platforms/{platform}/delete", 400),
+    ("GET", "/admin/people/", 200),
+    ("GET", "/admin/people/new", 200),
+    ("POST", "/admin/people/new", 400),  # no email: nothing created
+    ("GET", "/admin/people/{person}", 200),
+    ("POST", "/admin/people/{person}/password", 400),  # no confirmation ticked: nothing changed
+    ("POST", "/admin/people/{person}/disable", 303),  # no confirmation ticked: back to their page
+    ("POST", "/admin/people/{person}/enable", 303),  # enabled already: nothing changed
+    ("GET", "/admin/audit/", 200),
+    ("GET", "/admin/audit/export.csv", 200),
+    ("GET", "/admin/notifications/", 200),
+    ("POST", "/admin/notifications/test", 303),  # notifications are off: nothing sent
 ]
-PLACEHOLDERS = {"{request}": "<public_id>", "{platform}": "<platform_id>"}
+PLACEHOLDERS = {
+    "{request}": "<public_id>",
+    "{registration}": "<public_id>",
+    "{platform}": "<platform_id>",
+    "{person}": "<int:user_id>",
+}
 UNKNOWN_PLATFORM = "no-such-platform"
 ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 
@@ -37,7 +60,7 @@ ROLES = ["anonymous", "customer", "disabled staff", "staff"]
 def browser_for(app: Flask, role: str) -> FlaskClient:
     browser = app.test_client()
     if role != "anonymous":
-        sign_in(browser, add_person(app, "customer" if role == "customer" else "staff"))
+        signed_in(browser, add_person(app, "customer" if role == "customer" else "staff"))
     if role == "disabled staff":
         become(app, browser, "disabled")
     return browser
@@ -63,10 +86,15 @@ def test_every_staff_url_is_listed_here(app: Flask) -> None:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "url", "staff_status"), STAFF_URLS)
 def test_staff_urls_by_role(
-    app: Flask, pending: ApprovalRequest, role: str, method: str, url: str, staff_status: int
+    app: Flask, pending: ApprovalRequest, customer: User, role: str, method: str, url: str, staff_status: int
 ) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
-    target = url.format(request=pending.public_id, platform=UNKNOWN_PLATFORM)
+    target = url.format(
+        request=pending.public_id,
+        registration=pending.registration.public_id,
+        platform=UNKNOWN_PLATFORM,
+        person=customer.id,
+    )
     response = browser_for(app, role).open(target, method=method)
     if role in ("anonymous", "disabled staff"):
         assert response.status_code == 302
@@ -85,7 +113,7 @@ def test_signing_in_from_a_staff_page_leads_back_to_it(app: Flask, pending: Appr
     browser = app.test_client()
     asked = browser.get(f"/admin/approvals/{pending.public_id}")
     staff = add_person(app, "staff")
-    back = sign_in_through_the_form(browser, asked.location, staff.email)
+    back = sign_in(browser, staff.email, page=asked.location).location
     assert urlsplit(back).path == f"/admin/approvals/{pending.public_id}"
     assert browser.get(back).status_code == 200
 

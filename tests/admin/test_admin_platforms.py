@@ -1,6 +1,7 @@
 """Staff see every platform at LTIAAS and activate, deactivate, rename and delete them; when LTIAAS is
 down, slow or refuses at any call, they read what happened and nothing is recorded as done that
-LTIAAS did not do. LTIAAS here is a scripted server over real HTTP (tests/ltiaas/conftest.py)."""
+LTIAAS did not do. LTIAAS here is the fake LTIAAS over real HTTP (tests/fakes/ltiaas.py), answering
+what each test queues."""
 
 from __future__ import annotations
 
@@ -18,21 +19,18 @@ from portal.admin import platforms
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import PlatformActionState
+from tests.accounts import signed_in
 from tests.admin.platform_helpers import (
     add_registration,
     form_on,
     platform_actions,
     platform_events,
     platform_json,
-    registration_row,
 )
 from tests.conftest import make_test_app
-from tests.ltiaas import conftest as scripted
-from tests.ltiaas.conftest import API_KEY, FakeLtiaas
-from tests.registration.helpers import add_person, sign_in
+from tests.fakes.ltiaas import API_KEY, FakeLtiaas
+from tests.registration.helpers import add_person, registration_row
 from tests.registration.test_registration_race import RACERS, race
-
-closed_url = scripted.closed_url  # a URL where nothing listens: nothing can be sent
 
 PLATFORM_ID = "A2F48n9Ss8Hjpw4gjo0"
 STAFF = "staff@vendor.example"
@@ -43,18 +41,10 @@ NOT_FOUND = {"status": 404, "error": "Not Found", "details": {"message": "PLATFO
 DUPLICATE = {"status": 403, "error": "Forbidden", "details": {"description": "Platform already registered."}}
 
 
-@pytest.fixture(scope="module")
-def scripted_server() -> Iterator[FakeLtiaas]:
-    server = FakeLtiaas()
-    yield server
-    server.close()
-
-
 @pytest.fixture
-def lti(scripted_server: FakeLtiaas) -> FakeLtiaas:
-    """LTIAAS, answering only what each test scripts (an unscripted call gets a 500)."""
-    scripted_server.reset()
-    return scripted_server
+def lti(ltiaas: FakeLtiaas) -> FakeLtiaas:
+    """LTIAAS, answering each test's queued replies in order."""
+    return ltiaas
 
 
 @pytest.fixture
@@ -77,7 +67,7 @@ def console(tmp_path: Path, lti: FakeLtiaas) -> Iterator[Flask]:
 @pytest.fixture
 def staff(console: Flask) -> FlaskClient:
     browser = console.test_client()
-    sign_in(browser, add_person(console, "staff"))
+    signed_in(browser, add_person(console, "staff"))
     return browser
 
 
@@ -159,7 +149,7 @@ def test_when_ltiaas_cannot_be_read_the_list_says_why(
 def test_the_list_says_so_when_ltiaas_is_not_even_reachable(tmp_path: Path, closed_url: str) -> None:
     app = make_test_app(tmp_path, LTIAAS_URL=closed_url, LTIAAS_API_KEY=API_KEY)
     browser = app.test_client()
-    sign_in(browser, add_person(app, "staff"))
+    signed_in(browser, add_person(app, "staff"))
 
     html = text(browser.get("/admin/platforms/"))
 
@@ -359,6 +349,7 @@ def test_a_rename_whose_read_fails_writes_nothing(
     console: Flask, lti: FakeLtiaas, script: Any, words: str
 ) -> None:
     public_id = add_registration(console, PLATFORM_ID)
+    named = registration_row(console, public_id).platform_name
     script(lti)
 
     result = act(console, "rename", "New name")
@@ -366,7 +357,7 @@ def test_a_rename_whose_read_fails_writes_nothing(
     assert result.action.current_state is PlatformActionState.FAILED
     assert words in (result.action.message or "")
     assert [method for method, _ in sent(lti)] == ["GET"]
-    assert registration_row(console, public_id).platform_name is None
+    assert registration_row(console, public_id).platform_name == named != "New name"
 
 
 @pytest.mark.parametrize(
@@ -392,6 +383,7 @@ def test_a_refused_rename_changes_nothing(
 
 def test_a_rename_without_an_answer_is_unknown_and_said_so(console: Flask, lti: FakeLtiaas) -> None:
     public_id = add_registration(console, PLATFORM_ID)
+    named = registration_row(console, public_id).platform_name
     lti.reply(200, platform_json(PLATFORM_ID))
     lti.reply(200, platform_json(PLATFORM_ID, name="New name"), delay=2)
     lti.reply(503, FAILED)  # the fresh read fails too
@@ -399,7 +391,7 @@ def test_a_rename_without_an_answer_is_unknown_and_said_so(console: Flask, lti: 
     result = act(console, "rename", "New name")
 
     assert result.action.current_state is PlatformActionState.UNKNOWN
-    assert registration_row(console, public_id).platform_name is None
+    assert registration_row(console, public_id).platform_name == named != "New name"
 
 
 # Deleting

@@ -8,15 +8,16 @@ from html import unescape
 from flask.testing import FlaskClient
 
 from portal.sandbox.seed import MANUAL_PLATFORM
-from tests.admin.platform_helpers import add_registration, form_on, registration_row
+from tests.accounts import signed_in
+from tests.admin.platform_helpers import add_registration, form_on
 from tests.conftest import LiveServer
-from tests.registration.helpers import add_person, sign_in
+from tests.registration.helpers import add_person, registration_row
 from tests.sandbox.helpers import Sandbox
 
 
 def staff_of(live: LiveServer) -> FlaskClient:
     browser = live.app.test_client()
-    sign_in(browser, add_person(live.app, "staff"))
+    signed_in(browser, add_person(live.app, "staff"))
     return browser
 
 

@@ -17,13 +17,9 @@ from flask import Flask
 from portal import create_app
 from portal.config import SANDBOX_API_KEY, SANDBOX_STRIPE_SECRET_KEY, finish_settings, settings_from_env
 from portal.preflight import Status, check_settings
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, a_closed_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
@@ -98,7 +94,7 @@ def test_ltiaas_down_or_refusing_fails_the_check_with_what_to_fix(
     checked_app: Callable[..., Flask], overrides: dict[str, str], said: str, fix: str
 ) -> None:
     if overrides.get("LTIAAS_URL") == "closed":
-        overrides = {"LTIAAS_URL": closed_url()}
+        overrides = {"LTIAAS_URL": a_closed_url()}
 
     result = run_check(checked_app(**overrides))
 
@@ -135,7 +131,7 @@ def test_stripe_down_refusing_or_mismatched_fails_the_check(
     checked_app: Callable[..., Flask], overrides: dict[str, str], said: str, fix: str
 ) -> None:
     if overrides.get("STRIPE_API_BASE") == "closed":
-        overrides = {"STRIPE_API_BASE": closed_url()}
+        overrides = {"STRIPE_API_BASE": a_closed_url()}
 
     result = run_check(checked_app(**overrides))
 
@@ -156,7 +152,7 @@ def test_a_recurring_price_fits_subscription_mode(checked_app: Callable[..., Fla
 
 
 def test_without_a_price_stripe_is_not_called(checked_app: Callable[..., Flask]) -> None:
-    result = run_check(checked_app(STRIPE_PRICE_ID="", STRIPE_API_BASE=closed_url()))
+    result = run_check(checked_app(STRIPE_PRICE_ID="", STRIPE_API_BASE=a_closed_url()))
 
     assert result.exit_code == 0, result.output
     assert lines_of(result)["STRIPE_PRICE_ID"] == "ok    STRIPE_PRICE_ID: empty: no payment step"

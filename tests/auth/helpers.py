@@ -1,11 +1,10 @@
-"""Plain helpers for the account tests: a user factory, form reading, a flow that set session data."""
+"""Plain helpers for the account tests: a counting hasher, audit and session readers, a test flow."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask, redirect, session, url_for
@@ -17,9 +16,9 @@ from werkzeug.test import TestResponse
 from portal.auth.service import PasswordHasher
 from portal.db import get_session
 from portal.models import AuditEvent, User
+from tests.accounts import read_form
 
 SESSION_COOKIE = "__Host-portal_session"
-PASSWORD = "correct horse battery"
 
 
 class CountingHasher(PasswordHasher):
@@ -37,28 +36,6 @@ class CountingHasher(PasswordHasher):
 FLOW_REGISTRATIONS = ["reg-public-1", "reg-public-2"]
 
 
-def create_user(
-    app: Flask,
-    email: str = "admin@school.edu",
-    password: str = PASSWORD,
-    role: str = "customer",
-    organisation: str | None = "Example University",
-    disabled: bool = False,
-) -> User:
-    with app.app_context():
-        db = get_session()
-        user = User(
-            email=email.lower(),
-            password_hash=app.extensions["password_hasher"].hash(password),
-            role=role,
-            organisation=organisation,
-            is_disabled=disabled,
-        )
-        db.add(user)
-        db.commit()
-        return user
-
-
 def find_user(app: Flask, email: str) -> User | None:
     with app.app_context():
         return get_session().scalar(select(User).where(User.email == email))
@@ -67,27 +44,6 @@ def find_user(app: Flask, email: str) -> User | None:
 def audit_actions(app: Flask) -> list[tuple[str, str]]:
     with app.app_context():
         return [(event.action, event.actor) for event in get_session().scalars(select(AuditEvent))]
-
-
-class _FormReader(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, object]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": values.get("action"), "fields": {}})
-        elif tag == "input" and self.forms and values.get("type") == "hidden":
-            self.forms[-1]["fields"][values["name"]] = values.get("value") or ""  # type: ignore[index]
-
-
-def read_form(page: TestResponse, index: int = 0) -> tuple[str, dict[str, str]]:
-    """The action and hidden fields (csrf_token, next) of the page's `index`th form."""
-    reader = _FormReader()
-    reader.feed(page.get_data(as_text=True))
-    form = reader.forms[index]
-    return str(form["action"]), dict(form["fields"])  # type: ignore[call-overload]
 
 
 def submit(client: FlaskClient, page_url: str, **fields: str) -> TestResponse:

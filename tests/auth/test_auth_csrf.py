@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth.helpers import PASSWORD, create_user, read_form
+from tests.accounts import PASSWORD, create_user, read_form
 
 
 def test_signing_in_needs_the_forms_csrf_token(app: Flask, client: FlaskClient, csrf_on: Flask) -> None:

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.auth.navigation import safe_next
-from tests.auth.helpers import PASSWORD, create_user
+from tests.accounts import PASSWORD, create_user
 
 GOOD = [
     ("/registration/x/configure", "/registration/x/configure"),

@@ -7,28 +7,25 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth.helpers import PASSWORD, create_user
+from tests.accounts import PASSWORD, create_user, sign_in
 from tests.conftest import make_test_app
 
 
-def sign_in(client: FlaskClient, email: str, password: str = "not the password", address: str = "10.0.0.1"):
-    return client.post(
-        "/auth/sign-in",
-        data={"email": email, "password": password},
-        environ_base={"REMOTE_ADDR": address},
-    )
+def guess(client: FlaskClient, email: str, password: str = "not the password", address: str = "10.0.0.1"):
+    """A sign-in attempt from `address` (a wrong password unless told)."""
+    return sign_in(client, email, password, environ_base={"REMOTE_ADDR": address})
 
 
 def next_sign_in_page(client: FlaskClient) -> str:
-    return sign_in(client, "again@school.edu").get_data(as_text=True)
+    return guess(client, "again@school.edu").get_data(as_text=True)
 
 
 def test_too_many_sign_ins_from_one_address_get_the_429_page(app: Flask, client: FlaskClient) -> None:
     app.config["AUTH_RATE_LIMIT"] = "3 per minute"
 
-    answers = [sign_in(client, f"user{n}@school.edu").status_code for n in range(4)]
+    answers = [guess(client, f"user{n}@school.edu").status_code for n in range(4)]
     sign_up = client.post("/auth/sign-up", environ_base={"REMOTE_ADDR": "10.0.0.1"})
-    other_address = sign_in(client, "user9@school.edu", address="10.0.0.2")
+    other_address = guess(client, "user9@school.edu", address="10.0.0.2")
 
     assert answers == [200, 200, 200, 429]
     assert "Too many attempts" in next_sign_in_page(client)
@@ -41,18 +38,18 @@ def test_too_many_failures_for_one_account_lock_it_from_every_address(
 ) -> None:
     create_user(app)
 
-    failures = [sign_in(client, "admin@school.edu", address=f"10.0.1.{n}").status_code for n in range(5)]
-    locked = sign_in(client, "ADMIN@school.edu", PASSWORD, address="10.0.2.1")
+    failures = [guess(client, "admin@school.edu", address=f"10.0.1.{n}").status_code for n in range(5)]
+    locked = guess(client, "ADMIN@school.edu", PASSWORD, address="10.0.2.1")
 
     assert failures == [200] * 5
     assert locked.status_code == 429
     assert "Too many attempts" in locked.get_data(as_text=True)
     assert client.get("/auth/account").status_code == 302
-    assert sign_in(client, "other@school.edu", address="10.0.2.1").status_code == 200
+    assert guess(client, "other@school.edu", address="10.0.2.1").status_code == 200
 
 
 def test_unknown_emails_are_limited_alike(app: Flask, client: FlaskClient) -> None:
-    answers = [sign_in(client, "nobody@school.edu", address=f"10.0.1.{n}").status_code for n in range(6)]
+    answers = [guess(client, "nobody@school.edu", address=f"10.0.1.{n}").status_code for n in range(6)]
 
     assert answers == [200] * 5 + [429]
 
@@ -60,11 +57,11 @@ def test_unknown_emails_are_limited_alike(app: Flask, client: FlaskClient) -> No
 def test_a_successful_sign_in_forgets_earlier_failures(app: Flask, client: FlaskClient) -> None:
     create_user(app)
     for n in range(4):
-        sign_in(client, "admin@school.edu", address=f"10.0.1.{n}")
-    sign_in(client, "admin@school.edu", PASSWORD)
+        guess(client, "admin@school.edu", address=f"10.0.1.{n}")
+    guess(client, "admin@school.edu", PASSWORD)
     client.post("/auth/sign-out")
 
-    answers = [sign_in(client, "admin@school.edu", address=f"10.0.3.{n}").status_code for n in range(5)]
+    answers = [guess(client, "admin@school.edu", address=f"10.0.3.{n}").status_code for n in range(5)]
 
     assert answers == [200] * 5
 
@@ -75,7 +72,7 @@ def test_the_address_limit_can_be_turned_off(tmp_path: Path) -> None:
     )
     client = app.test_client()
 
-    answers = [sign_in(client, f"user{n}@school.edu").status_code for n in range(3)]
+    answers = [guess(client, f"user{n}@school.edu").status_code for n in range(3)]
 
     assert answers == [200, 200, 200]
     app.extensions["db_engine"].dispose()

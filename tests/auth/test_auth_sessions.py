@@ -10,13 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.accounts import PASSWORD, create_user, read_form
 from tests.auth.helpers import (
     FLOW_REGISTRATIONS,
-    PASSWORD,
     SESSION_COOKIE,
     add_flow_start,
-    create_user,
-    read_form,
     session_id_of,
     submit,
     token_of,

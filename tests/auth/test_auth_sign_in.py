@@ -7,11 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth.helpers import PASSWORD, CountingHasher, audit_actions, create_user, find_user, normalised
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str):
-    return client.post("/auth/sign-in", data={"email": email, "password": password, **extra})
+from tests.accounts import create_user, sign_in
+from tests.auth.helpers import CountingHasher, audit_actions, find_user, normalised
 
 
 def test_an_admin_signs_in_and_lands_back_on_the_page_they_wanted(app: Flask, client: FlaskClient) -> None:
@@ -24,7 +21,7 @@ def test_an_admin_signs_in_and_lands_back_on_the_page_they_wanted(app: Flask, cl
     assert 'name="next" type="hidden" value="/auth/account"' in page
     assert "Please sign in to continue." in page
 
-    response = sign_in(client, "Admin@School.edu", next="/auth/account")
+    response = sign_in(client, "Admin@School.edu", fields={"next": "/auth/account"})
 
     assert response.status_code == 302
     assert response.location == "/auth/account"
@@ -90,7 +87,7 @@ def test_a_signed_in_admin_visiting_sign_in_goes_straight_on(app: Flask, client:
 def test_no_remember_me_cookie_is_ever_set(app: Flask, client: FlaskClient) -> None:
     create_user(app)
 
-    response = sign_in(client, "admin@school.edu", remember="y")
+    response = sign_in(client, "admin@school.edu", fields={"remember": "y"})
 
     cookies = response.headers.getlist("Set-Cookie")
     assert cookies and all(cookie.startswith("__Host-portal_session=") for cookie in cookies)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth.helpers import PASSWORD, audit_actions, create_user, find_user
+from tests.accounts import PASSWORD, create_user
+from tests.auth.helpers import audit_actions, find_user
 
 NEW_ADMIN = {
     "email": "  Admin@School.EDU ",

@@ -25,13 +25,13 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from portal.billing.stripe_gateway import init_stripe
+from portal.config import SANDBOX_STRIPE_SECRET_KEY
 from portal.db import get_session
 from portal.models import AuditEvent, Payment, Registration, User, WebSession, utcnow
 from portal.sandbox.calls import list_calls
 from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
 from portal.sandbox.stripe_standin import deliver_event, register_stripe_standin, sign_webhook_payload
 from tests.conftest import LiveServer, free_port, make_test_app
-from tests.registration import conftest as flow
 
 SECRET_KEY = "sk_test_billing_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_billing_secret"
@@ -254,17 +254,22 @@ def failing_stripe() -> Iterator[tuple[str, type[FailingStripe]]]:
     server.server_close()
 
 
-# The payment step inside the registration flow: the flow's fake LTIAAS and people, and
-# the test app itself serving the Stripe stand-in over real HTTP to its own StripeClient.
-
-ltiaas = flow.ltiaas
-customer = flow.customer
-staff = flow.staff
-customer_browser = flow.customer_browser
-staff_browser = flow.staff_browser
-no_csrf = flow.no_csrf
+# The payment step inside the registration flow: the flow's app on the fake LTIAAS, and the
+# test app itself serving the Stripe stand-in over real HTTP to its own StripeClient.
 
 FLOW_PRICE = "price_registration"
+
+
+@pytest.fixture
+def app_settings(ltiaas_settings: dict[str, Any]) -> dict[str, Any]:
+    """The flow's app on the fake LTIAAS, paying with the Stripe stand-in's keys, as the sandbox sets them."""
+    return {
+        **ltiaas_settings,
+        "STRIPE_SECRET_KEY": SANDBOX_STRIPE_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox",
+        "STRIPE_WEBHOOK_SECRET": "whsec_sandbox",
+        "STRIPE_JS_BASE": "http://localhost/sandbox/stripe/js",
+    }
 
 
 @pytest.fixture
@@ -273,6 +278,7 @@ def stripe_over_http(app: Flask) -> Iterator[str]:
 
     Webhooks are delivered only when a test calls `deliver_webhooks`.
     """
+    register_stripe_standin(app)
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from portal.db import get_session
 from portal.extensions import csrf
-from portal.ltiaas import LtiaasUnavailable, RegistrationNotFound
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
+from tests.accounts import signed_in
 from tests.billing.conftest import (
     DECLINED_CARD,
     PAYING_CARD,
@@ -29,19 +29,16 @@ from tests.billing.conftest import (
     deliver_webhooks,
     stripe_last_asked_long_ago,
 )
-from tests.registration.helpers import FakeLtiaas, add_person, configured_by, sign_in
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.registration.helpers import add_person, configured_by, ltiaas_moved_to, press_register
 
 pytestmark = pytest.mark.usefixtures("no_csrf")
-
-
-def text(response: object) -> str:
-    return response.get_data(as_text=True)  # type: ignore[attr-defined]
 
 
 def go_to_payment(browser: FlaskClient, public_id: str) -> str:
     """Open the confirm page, which sends a customer who must pay to the payment step; its URL."""
     response = browser.get(f"/registration/{public_id}/confirm")
-    assert response.status_code == 303, text(response)
+    assert response.status_code == 303, response.text
     assert response.location.startswith("/billing/checkout/")
     assert parse_qs(urlsplit(response.location).query)["next"] == [f"/registration/{public_id}/confirm"]
     return response.location
@@ -70,7 +67,7 @@ def stripe_tells_the_portal(app: Flask, secret: str) -> None:
 def pay_for(browser: FlaskClient, stripe_url: str, public_id: str) -> str:
     """Walk the payment step to the end as the page's script does (Stripe's webhook telling the
     portal meanwhile); returns the checkout page."""
-    page = text(browser.get(go_to_payment(browser, public_id)))
+    page = browser.get(go_to_payment(browser, public_id)).text
     secret = client_secret(browser, page)
     pay(stripe_url, secret)
     stripe_tells_the_portal(current_app_of(browser), secret)
@@ -91,10 +88,6 @@ def payment_of(app: Flask, public_id: str) -> Payment:
         return payment
 
 
-def complete(browser: FlaskClient, public_id: str) -> object:
-    return browser.post(f"/registration/{public_id}/complete")
-
-
 # Who pays
 
 
@@ -108,17 +101,17 @@ def test_only_customers_pay_and_only_when_a_price_is_set(
     if not priced:
         app.config["STRIPE_PRICE_ID"] = ""
     browser = app.test_client()
-    sign_in(browser, add_person(app, role))
+    signed_in(browser, add_person(app, role))
     public_id = configured_by(browser)
     confirm = browser.get(f"/registration/{public_id}/confirm")
-    review = text(browser.get(f"/registration/{public_id}/"))
+    review = browser.get(f"/registration/{public_id}/").text
     assert ('data-step="pay"' in review) is pays  # the step bar shows the step to whoever pays
     if pays:
         assert confirm.status_code == 303 and confirm.location.startswith("/billing/checkout/")
     else:
-        assert confirm.status_code == 200 and 'id="register-tool"' in text(confirm)
-        assert complete(browser, public_id).status_code == 303
-        assert len(ltiaas.calls_of("complete_registration")) == 1
+        assert confirm.status_code == 200 and 'id="register-tool"' in confirm.text
+        assert press_register(browser, public_id).status_code == 303
+        assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 # Once, before registering
@@ -129,20 +122,20 @@ def test_a_customer_pays_once_inside_the_flow_then_registers(
 ) -> None:
     public_id = configured_by(customer_browser)
     checkout_url = go_to_payment(customer_browser, public_id)
-    page = text(customer_browser.get(checkout_url))
+    page = customer_browser.get(checkout_url).text
     assert 'data-page="pay"' in page and 'aria-current="step"' in page
     assert 'id="change"' in page  # back to the choices before paying
 
     # Double clicks, a reload and a second tab all get the one Checkout Session.
     secret = client_secret(customer_browser, page)
     assert client_secret(customer_browser, page) == secret
-    second_tab = text(customer_browser.get(go_to_payment(customer_browser, public_id)))
+    second_tab = customer_browser.get(go_to_payment(customer_browser, public_id)).text
     assert client_secret(customer_browser, second_tab) == secret
 
     # Registering before paying is refused, whatever the page shows.
-    refused = complete(customer_browser, public_id)
+    refused = press_register(customer_browser, public_id)
     assert refused.status_code == 303 and refused.location.startswith("/billing/checkout/")
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
     declined = pay(stripe_over_http, secret, DECLINED_CARD)
     assert "Your card was declined." in declined.text
@@ -155,13 +148,13 @@ def test_a_customer_pays_once_inside_the_flow_then_registers(
     assert customer_browser.post(data_attribute(page, "session-url")).get_json() == {"state": "paid"}
     onward = customer_browser.get(checkout_url)
     assert onward.status_code == 303 and onward.location == f"/registration/{public_id}/confirm"
-    confirm = text(customer_browser.get(onward.location))
+    confirm = customer_browser.get(onward.location).text
     assert 'id="register-tool"' in confirm and 'data-payment="paid"' in confirm and "49.00 USD" in confirm
 
-    done = complete(customer_browser, public_id)
+    done = press_register(customer_browser, public_id)
     assert done.location == f"/registration/{public_id}/done"
-    assert 'id="paid"' in text(customer_browser.get(done.location))
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert 'id="paid"' in customer_browser.get(done.location).text
+    assert len(ltiaas.requests_to("complete_registration")) == 1
     assert len(checkout_sessions_of(app, public_id)) == 1
     with app.app_context():
         assert audit_count("payment:paid") == 1
@@ -188,11 +181,11 @@ def test_registering_is_refused_until_stripe_confirmed_this_registrations_paymen
             db.add(Payment(registration_id=registration.id, status=status))
         db.commit()
     for attempt in (
-        complete(customer_browser, public_id),
+        press_register(customer_browser, public_id),
         customer_browser.get(f"/registration/{public_id}/confirm"),
     ):
         assert attempt.status_code == 303 and attempt.location.startswith("/billing/checkout/")
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_staff(
@@ -203,7 +196,7 @@ def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_st
     early = customer_browser.post(f"/registration/{public_id}/request")
     assert early.status_code == 303 and early.location.startswith("/billing/checkout/")
     pay_for(customer_browser, stripe_over_http, public_id)
-    confirm = text(customer_browser.get(f"/registration/{public_id}/confirm"))
+    confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="request-approval"' in confirm and 'data-payment="paid"' in confirm
     assert customer_browser.post(f"/registration/{public_id}/request").location.endswith("/waiting")
 
@@ -211,7 +204,43 @@ def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_st
 # Paid, not registered
 
 
+@pytest.mark.parametrize("how", ["unreachable", "503 before acting"])
 def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    closed_url: str,
+    how: str,
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    if how == "unreachable":
+        with ltiaas_moved_to(app, closed_url):
+            first = press_register(customer_browser, public_id)
+    else:
+        ltiaas.fail("complete_registration", 503)
+        first = press_register(customer_browser, public_id)
+    assert first.location == f"/registration/{public_id}/confirm"
+
+    confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
+    assert 'id="last-error"' in confirm and "Paid, not registered yet." in confirm
+    assert "Try again: register the tool" in confirm
+    staff_page = staff_browser.get("/admin/payments/").text
+    assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
+    account = customer_browser.get("/auth/account").text
+    assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
+    assert "You won't pay again to finish this registration." in account
+
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
+    assert len(ltiaas.requests_to("complete_registration")) == (1 if how == "unreachable" else 2)
+    assert len(checkout_sessions_of(app, public_id)) == 1
+    assert 'id="no-payments"' in staff_browser.get("/admin/payments/").text
+    assert 'data-standing="registered"' in customer_browser.get("/auth/account").text
+
+
+def test_paid_and_the_answer_lost_after_ltiaas_registered_it_is_registered_and_nothing_is_due(
     app: Flask,
     ltiaas: FakeLtiaas,
     stripe_over_http: str,
@@ -220,23 +249,37 @@ def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again
 ) -> None:
     public_id = configured_by(customer_browser)
     pay_for(customer_browser, stripe_over_http, public_id)
-    ltiaas.fail("complete_registration", LtiaasUnavailable("down", status=503))
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/confirm"
+    ltiaas.drop_connection("complete_registration", acted="completed")
 
-    confirm = text(customer_browser.get(f"/registration/{public_id}/confirm"))
-    assert 'id="last-error"' in confirm and "Paid, not registered yet." in confirm
-    assert "Try again: register the tool" in confirm
-    staff_page = text(staff_browser.get("/admin/payments/"))
-    assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
-    account = text(customer_browser.get("/auth/account"))
-    assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
-    assert "You won't pay again to finish this registration." in account
+    assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
 
-    assert complete(customer_browser, public_id).location == f"/registration/{public_id}/done"
-    assert len(ltiaas.calls_of("complete_registration")) == 2
-    assert len(checkout_sessions_of(app, public_id)) == 1
-    assert 'id="no-payments"' in text(staff_browser.get("/admin/payments/"))
-    assert 'data-standing="registered"' in text(customer_browser.get("/auth/account"))
+    done = customer_browser.get(f"/registration/{public_id}/done").text
+    assert 'id="close-yourself"' in done and 'id="paid"' in done
+    assert 'id="no-payments"' in staff_browser.get("/admin/payments/").text
+    assert 'data-standing="registered"' in customer_browser.get("/auth/account").text
+
+
+def test_paid_and_already_used_the_staff_are_told_the_outcome_is_unknown_not_that_a_refund_is_due(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    ltiaas.fail("complete_registration", 502, acted="id_used")
+    press_register(customer_browser, public_id)  # could not confirm
+
+    problem = press_register(customer_browser, public_id)  # refused as used
+
+    assert 'data-problem="already_used"' in problem.text
+    assert 'data-payment="outcome-unknown"' in problem.text and "Paid, outcome unknown." in problem.text
+    listed = staff_browser.get("/admin/payments/").text
+    assert 'data-standing="refund_due"' not in listed and "Paid, not registered" not in listed
+    assert (
+        'data-standing="outcome_unknown"' in listed and "settle the registration before any refund" in listed
+    )
 
 
 @pytest.mark.parametrize("how", ["LTIAAS forgot it", "past its lifetime"])
@@ -252,8 +295,8 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
     public_id = configured_by(customer_browser)
     pay_for(customer_browser, stripe_over_http, public_id)
     if how == "LTIAAS forgot it":
-        ltiaas.fail("complete_registration", RegistrationNotFound("gone", status=404))
-        problem = complete(customer_browser, public_id)
+        ltiaas.expire_registration("reg-moodle")
+        problem = press_register(customer_browser, public_id)
     else:
         with app.app_context():
             db = get_session()
@@ -264,11 +307,11 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
     payment = payment_of(app, public_id)
 
     assert problem.status_code == 410
-    assert 'data-payment="refund-due"' in text(problem) and payment.stripe_payment_intent in text(problem)
-    account = text(customer_browser.get("/auth/account"))
+    assert 'data-payment="refund-due"' in problem.text and payment.stripe_payment_intent in problem.text
+    account = customer_browser.get("/auth/account").text
     assert 'data-connection="not_registered"' in account and "refund due" in account
 
-    listed = text(staff_browser.get("/admin/payments/"))
+    listed = staff_browser.get("/admin/payments/").text
     assert 'data-standing="refund_due"' in listed
     for shown in ("49.00 USD", payment.stripe_payment_intent, payment.stripe_session_id, customer.email):
         assert shown in listed
@@ -278,13 +321,13 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
         f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}
     )
     assert recorded.location == "/admin/payments/"
-    assert "Recorded as refunded." in text(staff_browser.get(recorded.location, follow_redirects=True))
-    assert 'id="no-payments"' in text(staff_browser.get("/admin/payments/"))
-    assert 'data-standing="refunded"' in text(customer_browser.get("/auth/account"))
+    assert "Recorded as refunded." in staff_browser.get(recorded.location, follow_redirects=True).text
+    assert 'id="no-payments"' in staff_browser.get("/admin/payments/").text
+    assert 'data-standing="refunded"' in customer_browser.get("/auth/account").text
     again = staff_browser.post(
         f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}, follow_redirects=True
     )
-    assert "No refund is due" in text(again)
+    assert "No refund is due" in again.text
     with app.app_context():
         assert audit_count("payment:refunded") == 1
 
@@ -300,13 +343,13 @@ def test_no_refund_is_recorded_while_the_customer_can_still_register(
     pay_for(customer_browser, stripe_over_http, public_id)
     payment = payment_of(app, public_id)
     unticked = staff_browser.post(f"/admin/payments/{payment.public_id}/refunded", follow_redirects=True)
-    assert "Tick the box" in text(unticked)
+    assert "Tick the box" in unticked.text
     early = staff_browser.post(
         f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}, follow_redirects=True
     )
-    assert "No refund is due" in text(early)
+    assert "No refund is due" in early.text
     assert payment_of(app, public_id).refunded_at is None
-    assert complete(customer_browser, public_id).location.endswith("/done")
+    assert press_register(customer_browser, public_id).location.endswith("/done")
 
 
 def test_a_paid_request_declined_by_the_staff_is_a_refund_due(
@@ -320,9 +363,9 @@ def test_a_paid_request_declined_by_the_staff_is_a_refund_due(
     public_id = configured_by(customer_browser)
     pay_for(customer_browser, stripe_over_http, public_id)
     customer_browser.post(f"/registration/{public_id}/request")
-    waiting = text(customer_browser.get(f"/registration/{public_id}/waiting"))
+    waiting = customer_browser.get(f"/registration/{public_id}/waiting").text
     assert 'data-payment="paid"' in waiting
-    listed = text(staff_browser.get("/admin/payments/"))
+    listed = staff_browser.get("/admin/payments/").text
     assert 'data-standing="awaiting_decision"' in listed
 
     with app.app_context():
@@ -331,12 +374,12 @@ def test_a_paid_request_declined_by_the_staff_is_a_refund_due(
         f"/admin/approvals/{request_id}/reject", data={"reason": "No licence.", "confirm_reject": "y"}
     )
 
-    declined = text(customer_browser.get(f"/registration/{public_id}/waiting"))
+    declined = customer_browser.get(f"/registration/{public_id}/waiting").text
     assert 'id="rejection-reason"' in declined and 'data-payment="refund-due"' in declined
-    request_page = text(staff_browser.get(f"/admin/approvals/{request_id}"))
+    request_page = staff_browser.get(f"/admin/approvals/{request_id}").text
     assert "Paid, not registered: refund due" in request_page and "49.00 USD" in request_page
-    assert 'data-standing="refund_due"' in text(staff_browser.get("/admin/payments/"))
-    assert ltiaas.calls_of("complete_registration") == []
+    assert 'data-standing="refund_due"' in staff_browser.get("/admin/payments/").text
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 # The webhook and the page's poll
@@ -347,7 +390,7 @@ def test_the_webhook_and_the_poll_record_the_payment_once_whichever_comes_first(
     app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient, first: str
 ) -> None:
     public_id = configured_by(customer_browser)
-    page = text(customer_browser.get(go_to_payment(customer_browser, public_id)))
+    page = customer_browser.get(go_to_payment(customer_browser, public_id)).text
     secret = client_secret(customer_browser, page)
     pay(stripe_over_http, secret)
     session_id = secret.split("_secret_")[0]
@@ -366,7 +409,7 @@ def test_the_webhook_and_the_poll_record_the_payment_once_whichever_comes_first(
         assert deliver_webhooks(app, session_id) == [200]  # late, and harmless
     with app.app_context():
         assert audit_count("payment:paid") == 1
-    assert complete(customer_browser, public_id).location.endswith("/done")
+    assert press_register(customer_browser, public_id).location.endswith("/done")
 
 
 def test_the_webhook_is_the_only_view_without_csrf_besides_the_sandboxs_machine_endpoints(app: Flask) -> None:

@@ -142,6 +142,31 @@ def test_two_tabs_completing_the_same_registration_complete_once(
     assert complete_calls(live_server.url) == 1
 
 
+@pytest.mark.parametrize("profile", ["moodle-4.4", "canvas"])
+def test_an_lms_that_refuses_the_registration_shows_the_admin_its_own_words(
+    page: Page, live_server: LiveServer, profile: str
+) -> None:
+    words = "Tools from <b>this</b> domain are not accepted at Springfield."
+    open_lms(page, live_server.lms_url)
+    page.check("#refuse")
+    page.fill("#refusal-message", words)
+    start_registration(page, profile)
+    frame = portal_frame(page)
+    walk_to_confirm(frame, CHOICES[profile])
+
+    frame.locator("#register-tool").click()
+
+    expect(frame.locator('[data-page="problem"][data-problem="lms_refused"]')).to_be_visible()
+    expect(frame.locator("#page-heading")).to_have_text("Your LMS refused the registration")
+    expect(frame.locator("#lms-words")).to_have_text(words)  # as text: no markup of the LMS's runs
+    expect(frame.locator("#lms-words b")).to_have_count(0)
+    expect(frame.locator("#retry")).to_have_count(0)
+    expect(frame.get_by_text("Try again")).to_have_count(0)
+    expect(page.locator("#close-status")).not_to_have_text("closed")
+    expect(page.locator("#registered-tools li[data-client-id]")).to_have_count(0)
+    assert complete_calls(live_server.url) == 1
+
+
 def test_every_page_fits_the_lms_dialog(page: Page, live_server: LiveServer, artifacts: Path) -> None:
     """Each page in the LMS's ~800x600 dialog, with no sideways scrolling; screenshots for people."""
     open_lms(page, live_server.lms_url)

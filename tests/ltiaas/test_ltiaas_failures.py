@@ -20,6 +20,8 @@ from portal.ltiaas import (
     RegistrationNotFound,
     get_ltiaas,
 )
+from tests.conftest import make_test_app
+from tests.fakes.ltiaas import API_KEY
 
 REGISTRATION_ID = "A2F48n9Ss8Hjpw4gjo0"
 REGISTRATION = {"url": "https://lms.example.edu", "supportedScopes": [], "supportedMessages": []}
@@ -314,6 +316,46 @@ def test_the_budget_does_not_cut_short_complete_which_is_tried_once(make_client,
     ltiaas.reply(200, {"platformId": "p1", "html": ""}, delay=0.5)
 
     assert api.complete_registration(REGISTRATION_ID).platform_id == "p1"
+
+
+def test_the_reads_of_one_request_share_the_budget_and_a_complete_spends_none_of_it(tmp_path, ltiaas):
+    app = make_test_app(
+        tmp_path,
+        LTIAAS_URL=ltiaas.url,
+        LTIAAS_API_KEY=API_KEY,
+        LTIAAS_READ_BUDGET=1.0,
+        LTIAAS_READ_TIMEOUT=3.0,
+    )
+    outcomes = []
+
+    def read() -> str:
+        try:
+            get_ltiaas().list_platforms()
+        except LtiaasUnavailable:
+            return "gave up"
+        return "answered"
+
+    @app.get("/test/two-reads")
+    def two_reads() -> str:
+        outcomes.extend([read(), read()])
+        return ""
+
+    @app.get("/test/complete-then-read")
+    def complete_then_read() -> str:
+        get_ltiaas().complete_registration("reg-moodle", platform_name="Springfield")
+        outcomes.append(read())
+        return ""
+
+    ltiaas.slow("list_platforms", 0.6, times=2)
+    app.test_client().get("/test/two-reads")
+    ltiaas.slow("complete_registration", 1.5)
+    ltiaas.slow("list_platforms", 0.6)
+    app.test_client().get("/test/complete-then-read")
+    app.extensions["ltiaas"].close()
+    app.extensions["db_engine"].dispose()
+
+    # Alone, each read fits the budget; the second of one request has what the first left.
+    assert outcomes == ["answered", "gave up", "answered"]
 
 
 @pytest.mark.parametrize("budget", [0, -1])

@@ -19,7 +19,7 @@ from portal.ltiaas import (
     LtiaasUnavailable,
     RegistrationNotFound,
 )
-from tests.ltiaas.conftest import lms_refusal
+from tests.fakes.ltiaas import lms_refusal
 
 REGISTRATION_ID = "A2F48n9Ss8Hjpw4gjo0"
 PLATFORM = {"id": "p1", "url": "https://lms.example.edu", "clientId": "c1", "name": "LMS"}

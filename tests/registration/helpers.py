@@ -1,16 +1,10 @@
-"""Test helpers for the registration flow: a scriptable stand-in LTIAAS client, LMS shapes, page parsing.
-
-`FakeLtiaas` records every call and can be told to raise any LTIAAS error for
-the next calls of a method. The `ltiaas` fixture (conftest.py) puts it into
-`app.extensions["ltiaas"]`, so views and service functions reach it through get_ltiaas().
-"""
+"""Test helpers for the registration flow: walking its first steps, reading its pages, its people."""
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 from uuid import uuid4
@@ -18,170 +12,14 @@ from uuid import uuid4
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from portal.db import get_session
-from portal.ltiaas import (
-    CompletionResult,
-    Platform,
-    PlatformNotFound,
-    RawRegistration,
-    RegistrationDetails,
-    RegistrationNotFound,
-    SupportedMessage,
-)
+from portal.ltiaas import LtiaasClient
 from portal.models import Registration, User
-from tests.auth.helpers import PASSWORD, create_user, read_form
+from tests.accounts import create_user, signed_in
 
-CLOSE_HTML = (
-    "<script>(window.opener || window.parent).postMessage({subject:'org.imsglobal.lti.close'}, '*');</script>"
-)
 CANVAS = "https://canvas.instructure.com/lti/"
-
-MOODLE_44 = RegistrationDetails(
-    url="https://moodle.example.edu",
-    family_code="moodle",
-    version="4.4.1+ (Build: 20240705)",
-    supported_scopes=(
-        "openid",
-        "https://purl.imsglobal.org/spec/lti-ags/scope/score",
-        "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
-        "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome",
-        "https://example.com/scope/mystery",
-    ),
-    supported_messages=(
-        SupportedMessage("LtiResourceLinkRequest"),
-        SupportedMessage("LtiDeepLinkingRequest", ("ContentArea",)),
-    ),
-)
-
-MOODLE_311 = RegistrationDetails(
-    url="https://old-moodle.example.edu",
-    family_code="moodle",
-    version="3.11.4 (Build: 20211108)",
-    supported_scopes=("openid",),
-    # As the LTIAAS client reads Moodle 3.x: its separate placements list given to deep linking.
-    supported_messages=(
-        SupportedMessage("LtiResourceLinkRequest"),
-        SupportedMessage("LtiDeepLinkingRequest", ("AddContentMenu",)),
-    ),
-    legacy_message_shape=True,
-)
-
-CANVAS_CLOUD = RegistrationDetails(
-    url="https://canvas.instructure.com",
-    family_code="canvas",
-    version="vCloud",
-    supported_scopes=("openid",),
-    supported_messages=(
-        SupportedMessage(
-            "LtiResourceLinkRequest",
-            (f"{CANVAS}account_navigation", f"{CANVAS}course_navigation", "ContentArea"),
-        ),
-        SupportedMessage(
-            "LtiDeepLinkingRequest",
-            (f"{CANVAS}editor_button", f"{CANVAS}link_selection", "ContentArea", "RichTextEditor"),
-        ),
-        SupportedMessage("LtiEulaRequest"),
-    ),
-)
-
-
-def platform(name: str, url: str = "https://moodle.example.edu", active: bool = True) -> Platform:
-    return Platform(
-        id=f"id-{name.replace(' ', '-')}",
-        url=url,
-        client_id="client",
-        name=name,
-        authentication_endpoint=f"{url}/auth",
-        accesstoken_endpoint=f"{url}/token",
-        auth_config={"method": "JWK_SET", "key": f"{url}/jwks"},
-        public_key=None,
-        active=active,
-    )
-
-
-@dataclass
-class FakeLtiaas:
-    """Stands in for LtiaasClient: answers from `registrations`, records `calls`.
-
-    `fail(method, error, times=1)` makes the next `times` calls of `method` raise
-    `error`. `complete_delay` slows complete down so that races overlap.
-    """
-
-    registrations: dict[str, RegistrationDetails] = field(default_factory=dict)
-    raw: dict[str, RawRegistration] = field(default_factory=dict)
-    platforms: list[Platform] = field(default_factory=list)
-    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    complete_delay: float = 0.0
-    _failures: dict[str, list[Exception]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _completed: set[str] = field(default_factory=set)
-
-    def fail(self, method: str, error: Exception, times: int = 1) -> None:
-        self._failures.setdefault(method, []).extend([error] * times)
-
-    def calls_of(self, method: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(target, kwargs) for name, target, kwargs in self.calls if name == method]
-
-    def _record(self, method: str, target: str, **kwargs: Any) -> None:
-        with self._lock:
-            self.calls.append((method, target, kwargs))
-            pending = self._failures.get(method)
-            error = pending.pop(0) if pending else None
-        if error is not None:
-            raise error
-
-    def _known(self, registration_id: str) -> RegistrationDetails:
-        if registration_id not in self.registrations or registration_id in self._completed:
-            raise RegistrationNotFound("unknown registration", status=404)
-        return self.registrations[registration_id]
-
-    def get_registration(self, registration_id: str) -> RegistrationDetails:
-        self._record("get_registration", registration_id)
-        return self._known(registration_id)
-
-    def read_registration(self, registration_id: str) -> RegistrationDetails:
-        self._record("read_registration", registration_id)
-        return self._known(registration_id)
-
-    def get_raw_registration(self, registration_id: str) -> RawRegistration:
-        self._record("get_raw_registration", registration_id)
-        self._known(registration_id)
-        return self.raw[registration_id]
-
-    def complete_registration(
-        self,
-        registration_id: str,
-        *,
-        platform_name: str | None = None,
-        auto_activate: bool | None = None,
-        messages: Any = None,
-    ) -> CompletionResult:
-        self._record(
-            "complete_registration",
-            registration_id,
-            platform_name=platform_name,
-            auto_activate=auto_activate,
-            messages=messages,
-        )
-        time.sleep(self.complete_delay)
-        self._known(registration_id)
-        with self._lock:
-            self._completed.add(registration_id)
-        return CompletionResult(platform_id=f"platform-{registration_id}", html=CLOSE_HTML)
-
-    def list_platforms(
-        self, *, url: str | None = None, client_id: str | None = None, platform_id: str | None = None
-    ) -> list[Platform]:
-        self._record("list_platforms", url or "", client_id=client_id, platform_id=platform_id)
-        return [p for p in self.platforms if url is None or p.url == url]
-
-    def get_platform(self, platform_id: str) -> Platform:
-        self._record("get_platform", platform_id)
-        for known in self.platforms:
-            if known.id == platform_id:
-                return known
-        raise PlatformNotFound("no such platform", status=404)
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -232,25 +70,7 @@ def checkboxes(html: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     return reader.offered, reader.checked
 
 
-# Accounts: who is at the keyboard
-
-
-def sign_in(client: FlaskClient, user: User) -> None:
-    """Sign `user` in to this (cookie-keeping) browser without the form, as Flask-Login would."""
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-
-
-def sign_in_through_the_form(
-    client: FlaskClient, sign_in_url: str, email: str, password: str = PASSWORD
-) -> str:
-    """Open the sign-in page at `sign_in_url`, send it like a browser; returns where it leads."""
-    action, hidden = read_form(client.get(sign_in_url))
-    response = client.post(action, data={**hidden, "email": email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return response.headers["Location"]
-
+# Who is at the keyboard
 
 ROLES = ("anonymous", "customer", "staff", "disabled")
 POLICIES = ("self-service", "review-later", "live-approval")
@@ -282,7 +102,7 @@ def become(app: Flask, client: FlaskClient, role: str) -> None:
             db.get(User, user_id).is_disabled = True  # type: ignore[union-attr]
             db.commit()
     else:
-        sign_in(client, add_person(app, role))
+        signed_in(client, add_person(app, role))
 
 
 def configured_by(
@@ -295,6 +115,11 @@ def configured_by(
     return public_id
 
 
+def press_register(browser: FlaskClient, public_id: str) -> TestResponse:
+    """The confirm page's "Register the tool" button (CSRF off): POST complete."""
+    return browser.post(f"/registration/{public_id}/complete")
+
+
 def audit_trail(app: Flask, registration_public_id: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(action, actor, details) of every event of the registration, in order."""
     with app.app_context():
@@ -302,3 +127,23 @@ def audit_trail(app: Flask, registration_public_id: str) -> list[tuple[str, str,
         registration = db.scalar(select(Registration).where(Registration.public_id == registration_public_id))
         assert registration is not None
         return [(event.action, event.actor, event.details) for event in registration.audit_events]
+
+
+def registration_row(app: Flask, public_id: str) -> Registration:
+    """The registration as the database holds it now."""
+    with app.app_context():
+        return get_session().scalars(select(Registration).where(Registration.public_id == public_id)).one()
+
+
+@contextmanager
+def ltiaas_moved_to(app: Flask, url: str) -> Iterator[None]:
+    """While inside, the app's LTIAAS client is built from settings naming `url` as LTIAAS (e.g. a
+    port nothing listens on): a real client failing for real, before anything is sent."""
+    before, client = app.config["LTIAAS_URL"], app.extensions["ltiaas"]
+    app.config["LTIAAS_URL"] = url
+    app.extensions["ltiaas"] = LtiaasClient.from_config(app.config)
+    try:
+        yield
+    finally:
+        app.extensions["ltiaas"].close()
+        app.config["LTIAAS_URL"], app.extensions["ltiaas"] = before, client

@@ -16,16 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.db import get_session
-from portal.ltiaas import LtiaasUnavailable
+from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Registration, User, utcnow
 from portal.registration import approvals
 from portal.registration.approvals import Outcome
-from tests.registration.helpers import (
-    CLOSE_HTML,
-    FakeLtiaas,
-    audit_trail,
-    configured_by,
-)
+from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
+from tests.registration.helpers import audit_trail, configured_by, ltiaas_moved_to
 from tests.registration.test_registration_race import RACERS, race
 
 STAFF_CHOICES: dict[str, Any] = {
@@ -35,26 +31,22 @@ STAFF_CHOICES: dict[str, Any] = {
 }
 
 
-def text(response: object) -> str:
-    return response.get_data(as_text=True)  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def live_approval(app: Flask, no_csrf: Flask) -> None:
     app.config["APPROVAL_POLICY"] = "live-approval"
 
 
-def requested(client: FlaskClient) -> str:
+def requested(customer_browser: FlaskClient) -> str:
     """A customer configures and sends their request; the registration's public id."""
-    public_id = configured_by(client)
-    response = client.post(f"/registration/{public_id}/request")
+    public_id = configured_by(customer_browser)
+    response = customer_browser.post(f"/registration/{public_id}/request")
     assert response.status_code == 303
     assert response.location.startswith(f"/registration/{public_id}/waiting")
     return public_id
 
 
 @pytest.fixture
-def decide(app: Flask, ltiaas: FakeLtiaas, staff: User) -> Iterator[Any]:
+def decide(app: Flask, staff: User) -> Iterator[Any]:
     """Call a staff decision (`approvals.approve`, ...) on the one request, as `staff`."""
 
     def call(action: Any, *args: Any, **kwargs: Any) -> Outcome:
@@ -64,7 +56,7 @@ def decide(app: Flask, ltiaas: FakeLtiaas, staff: User) -> Iterator[Any]:
             user = db.get(User, staff.id)
             if action is approvals.reject:
                 return action(db, approval, user, *args, **kwargs)
-            return action(db, ltiaas, approval, user, *args, **kwargs)
+            return action(db, get_ltiaas(), approval, user, *args, **kwargs)
 
     yield call
 
@@ -82,19 +74,19 @@ def past_its_lifetime(app: Flask) -> None:
 
 
 def test_a_customers_request_waits_on_a_page_that_polls_its_status(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, customer: User
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, customer: User
 ) -> None:
-    public_id = requested(client)
+    public_id = requested(customer_browser)
 
-    page = client.get(f"/registration/{public_id}/waiting")
-    body = text(page)
+    page = customer_browser.get(f"/registration/{public_id}/waiting")
+    body = page.text
     assert page.status_code == 200
     assert 'data-page="waiting"' in body and 'data-approval="pending"' in body
     assert f'data-status-url="/registration/{public_id}/status"' in body
     assert 'data-seen="reviewed/pending"' in body
     assert "js/registration.js" in body and "postMessage" not in body
     assert "Springfield Moodle" in body
-    status = client.get(f"/registration/{public_id}/status")
+    status = customer_browser.get(f"/registration/{public_id}/status")
     assert status.get_json() == {"state": "reviewed", "approval": "pending"}
     assert status.headers["Cache-Control"] == "no-store"
 
@@ -105,12 +97,14 @@ def test_a_customers_request_waits_on_a_page_that_polls_its_status(
     (requested_event,) = [e for e in audit_trail(app, public_id) if e[0] == "approval:requested"]
     assert requested_event[1] == customer.email
     assert requested_event[2]["choices"] == approval.requested_choices
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
-def test_asking_twice_makes_one_request(app: Flask, client: FlaskClient, ltiaas: FakeLtiaas) -> None:
-    public_id = requested(client)
-    again = client.post(f"/registration/{public_id}/request")
+def test_asking_twice_makes_one_request(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = requested(customer_browser)
+    again = customer_browser.post(f"/registration/{public_id}/request")
     assert again.location.startswith(f"/registration/{public_id}/waiting")
     with app.app_context():
         assert len(get_session().scalars(select(ApprovalRequest)).all()) == 1
@@ -118,34 +112,34 @@ def test_asking_twice_makes_one_request(app: Flask, client: FlaskClient, ltiaas:
 
 @pytest.mark.parametrize(("method", "page"), [("get", "configure"), ("get", "confirm"), ("post", "complete")])
 def test_while_a_request_waits_the_flow_leads_to_the_waiting_page(
-    client: FlaskClient, ltiaas: FakeLtiaas, method: str, page: str
+    customer_browser: FlaskClient, ltiaas: FakeLtiaas, method: str, page: str
 ) -> None:
-    public_id = requested(client)
-    response = getattr(client, method)(f"/registration/{public_id}/{page}")
+    public_id = requested(customer_browser)
+    response = getattr(customer_browser, method)(f"/registration/{public_id}/{page}")
     assert response.location.startswith(f"/registration/{public_id}/waiting")
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 def test_approval_with_changes_registers_the_staffs_choices_and_the_iframe_gets_the_close_script(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
 ) -> None:
-    public_id = requested(client)
+    public_id = requested(customer_browser)
 
     assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
 
-    ((_, sent),) = ltiaas.calls_of("complete_registration")
-    assert sent == {
-        "platform_name": "Springfield (approved)",
-        "auto_activate": False,
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.json() == {
+        "platformName": "Springfield (approved)",
+        "autoActivate": False,
         "messages": STAFF_CHOICES["messages"],
     }
-    assert client.get(f"/registration/{public_id}/status").get_json() == {
+    assert customer_browser.get(f"/registration/{public_id}/status").get_json() == {
         "state": "completed",
         "approval": "approved",
     }
-    waiting = client.get(f"/registration/{public_id}/waiting")
+    waiting = customer_browser.get(f"/registration/{public_id}/waiting")
     assert waiting.location.startswith(f"/registration/{public_id}/done")
-    done = text(client.get(waiting.location))
+    done = customer_browser.get(waiting.location).text
     assert CLOSE_HTML in done
     assert "Springfield (approved)" in done and "Awaiting activation" in done
 
@@ -162,91 +156,107 @@ def test_approval_with_changes_registers_the_staffs_choices_and_the_iframe_gets_
 
 
 def test_a_rejection_shows_its_reason_in_the_iframe_and_registers_nothing(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
 ) -> None:
-    public_id = requested(client)
+    public_id = requested(customer_browser)
 
     assert decide(approvals.reject, "  We only serve schools in Springfield.  ") is Outcome.REJECTED
 
-    assert client.get(f"/registration/{public_id}/status").get_json() == {
+    assert customer_browser.get(f"/registration/{public_id}/status").get_json() == {
         "state": "reviewed",
         "approval": "rejected",
     }
-    body = text(client.get(f"/registration/{public_id}/waiting"))
+    body = customer_browser.get(f"/registration/{public_id}/waiting").text
     assert 'data-approval="rejected"' in body
     assert "We only serve schools in Springfield." in body
     assert "data-status-url" not in body
-    assert client.get(f"/registration/{public_id}/confirm").location.endswith(
+    assert customer_browser.get(f"/registration/{public_id}/confirm").location.endswith(
         f"/registration/{public_id}/waiting"
     )
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
     (rejected,) = [event for event in audit_trail(app, public_id) if event[0] == "approval:rejected"]
     assert rejected[1] == staff.email
     assert rejected[2]["reason"] == "We only serve schools in Springfield."
 
 
 def test_a_request_that_outlives_its_registration_is_marked_expired_when_read(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
 ) -> None:
-    public_id = requested(client)
+    public_id = requested(customer_browser)
     past_its_lifetime(app)
 
-    status = client.get(f"/registration/{public_id}/status")
+    status = customer_browser.get(f"/registration/{public_id}/status")
     assert status.status_code == 410
     assert status.get_json() == {"state": None, "problem": "expired"}
-    assert client.get(f"/registration/{public_id}/waiting").status_code == 410
+    assert customer_browser.get(f"/registration/{public_id}/waiting").status_code == 410
     assert the_request(app).state == "expired"
     assert ("approval:expired", "portal") in [(a, actor) for a, actor, _ in audit_trail(app, public_id)]
 
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
 def test_deciding_a_request_that_outlived_its_registration_does_nothing(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any, action: str
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any, action: str
 ) -> None:
-    requested(client)
+    requested(customer_browser)
     past_its_lifetime(app)
     argument = STAFF_CHOICES if action == "approve" else "Too late."
     assert decide(getattr(approvals, action), argument) is Outcome.EXPIRED
     assert the_request(app).state == "expired"
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 def test_a_second_decision_changes_nothing_and_ltiaas_is_called_once(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any
 ) -> None:
-    requested(client)
+    requested(customer_browser)
     assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
     assert decide(approvals.approve, {**STAFF_CHOICES, "platformName": "Other"}) is Outcome.ALREADY_DECIDED
     assert decide(approvals.reject, "Changed my mind.") is Outcome.ALREADY_DECIDED
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert len(ltiaas.requests_to("complete_registration")) == 1
     assert the_request(app).approved_choices == STAFF_CHOICES
 
 
 def test_staff_approving_at_the_same_instant_complete_once(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any
 ) -> None:
-    requested(client)
-    ltiaas.complete_delay = 0.2
+    requested(customer_browser)
+    ltiaas.slow("complete_registration", 0.2, times=RACERS)
 
     results = race(lambda: decide(approvals.approve, STAFF_CHOICES))
 
     assert sorted(results, key=str) == [Outcome.ALREADY_DECIDED] * (RACERS - 1) + [Outcome.COMPLETED], results
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
-def test_when_ltiaas_is_down_at_approval_the_iframe_keeps_waiting_and_staff_can_finish(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+def test_when_ltiaas_is_unreachable_at_approval_the_iframe_keeps_waiting_and_staff_can_finish(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any, closed_url: str
 ) -> None:
-    public_id = requested(client)
-    ltiaas.fail("complete_registration", LtiaasUnavailable("down"))
+    public_id = requested(customer_browser)
 
-    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.NOT_COMPLETED
-    body = text(client.get(f"/registration/{public_id}/waiting"))
+    with ltiaas_moved_to(app, closed_url):
+        assert decide(approvals.approve, STAFF_CHOICES) is Outcome.NOT_COMPLETED
+    body = customer_browser.get(f"/registration/{public_id}/waiting").text
     assert 'data-seen="reviewed/approved"' in body and "Approved: finishing" in body
 
     assert decide(approvals.finish) is Outcome.COMPLETED
     assert decide(approvals.finish) is Outcome.ALREADY_DECIDED
-    assert CLOSE_HTML in text(client.get(f"/registration/{public_id}/done"))
-    assert [kwargs["platform_name"] for _, kwargs in ltiaas.calls_of("complete_registration")] == [
-        "Springfield (approved)"
-    ] * 2
+    assert CLOSE_HTML in customer_browser.get(f"/registration/{public_id}/done").text
+    (sent,) = ltiaas.requests_to("complete_registration")  # the first never left the portal
+    assert sent.json()["platformName"] == "Springfield (approved)"
+
+
+def test_when_ltiaas_acted_but_its_answer_to_the_approval_was_lost_the_iframe_says_registered(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+) -> None:
+    public_id = requested(customer_browser)
+    ltiaas.drop_connection("complete_registration", acted="completed")
+
+    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
+
+    waiting = customer_browser.get(f"/registration/{public_id}/waiting")
+    assert waiting.location.startswith(f"/registration/{public_id}/done")
+    done = customer_browser.get(waiting.location).text
+    assert 'id="close-yourself"' in done and "postMessage" not in done.split("</main>")[-1]
+    created = ltiaas.platform_created_by("reg-moodle")
+    assert created is not None and f'<code id="platform-id">{created["id"]}</code>' in done
+    assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]

@@ -19,7 +19,7 @@ from portal.db import get_session
 from portal.models import Registration
 from portal.sandbox.lms_service import start_attempt
 from portal.sandbox.profiles import get_profile
-from tests.auth.helpers import PASSWORD, create_user
+from tests.accounts import create_user, sign_in
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer
@@ -71,14 +71,6 @@ def create_customer(live: LiveServer, profile: str) -> str:
     return email
 
 
-def sign_in(browser: requests.Session, sign_in_url: str, email: str) -> requests.Response:
-    """Send the sign-in page the flow led to; returns the page it leads back to."""
-    page = read(browser.get(sign_in_url, timeout=20))
-    hidden = {str(i["name"]): str(i.get("value") or "") for i in page.inputs if i.get("type") == "hidden"}
-    action = urljoin(sign_in_url, page.forms[0])
-    return browser.post(action, data={**hidden, "email": email, "password": PASSWORD}, timeout=20)
-
-
 def register_through_the_portal(
     live: LiveServer, profile: str, chosen: dict[str, list[str]]
 ) -> dict[str, Any]:
@@ -96,7 +88,7 @@ def register_through_the_portal(
     assert "/registration/" in review.url and "_st=" in review.url
     sign_in_url = urljoin(review.url, read(review).links["continue"])
 
-    configure = sign_in(browser, sign_in_url, create_customer(live, profile))
+    configure = sign_in(browser, create_customer(live, profile), page=sign_in_url)
     configure_url = configure.url
     assert "/configure" in configure_url and "_st=" in configure_url
     form_page = read(configure)

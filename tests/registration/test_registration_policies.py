@@ -15,31 +15,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.db import get_session
+from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User
 from portal.registration import choices, receiving
 from portal.registration.policy import next_step
 from portal.sessions import TOKEN_PARAM
-from tests.auth.helpers import read_form
+from tests.accounts import read_form, sign_in, signed_in
+from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
 from tests.registration.helpers import (
-    CLOSE_HTML,
     POLICIES,
     ROLES,
     SPRINGFIELD,
-    FakeLtiaas,
     add_person,
     audit_trail,
     become,
     configured_by,
     links_in,
     public_id_from,
-    sign_in,
-    sign_in_through_the_form,
     start,
 )
-
-
-def text(response: object) -> str:
-    return response.get_data(as_text=True)  # type: ignore[attr-defined]
 
 
 def next_of(location: str) -> str:
@@ -50,7 +44,7 @@ def browser_of(app: Flask, role: str) -> FlaskClient:
     """A browser where `role` is at the keyboard (a disabled user was signed in before being disabled)."""
     browser = app.test_client()
     if role != "anonymous":
-        sign_in(browser, add_person(app, "customer" if role == "disabled" else role))
+        signed_in(browser, add_person(app, "customer" if role == "disabled" else role))
     return browser
 
 
@@ -62,7 +56,7 @@ def test_the_review_page_asks_a_visitor_to_sign_in_or_create_an_account(
 ) -> None:
     visitor = app.test_client()
     public_id = public_id_from(start(visitor))
-    body = text(visitor.get(f"/registration/{public_id}/"))
+    body = visitor.get(f"/registration/{public_id}/").text
     back = f"/registration/{public_id}/configure"
     sign_in_link = next(link for link in links_in(body) if link.startswith("/auth/sign-in"))
     sign_up_link = next(link for link in links_in(body) if link.startswith("/auth/sign-up"))
@@ -72,10 +66,10 @@ def test_the_review_page_asks_a_visitor_to_sign_in_or_create_an_account(
 
 
 def test_a_signed_in_admin_goes_on_from_review_and_sees_who_they_are(
-    client: FlaskClient, ltiaas: FakeLtiaas, customer: User
+    customer_browser: FlaskClient, ltiaas: FakeLtiaas, customer: User
 ) -> None:
-    public_id = public_id_from(start(client))
-    body = text(client.get(f"/registration/{public_id}/"))
+    public_id = public_id_from(start(customer_browser))
+    body = customer_browser.get(f"/registration/{public_id}/").text
     assert f'id="continue" href="/registration/{public_id}/configure"' in body
     assert customer.email in body
     assert 'id="sign-out-submit"' in body
@@ -94,7 +88,7 @@ def test_the_steps_after_review_send_a_signed_out_admin_to_sign_in_and_back(
     assert response.location.startswith("/auth/sign-in?")
     assert next_of(response.location) == f"/registration/{public_id}/{page}"
     assert browser.post(f"/registration/{public_id}/configure", data=SPRINGFIELD).status_code == 303
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 @pytest.mark.parametrize("cookies", [True, False], ids=["cookie", "token"])
@@ -107,7 +101,7 @@ def test_after_signing_in_the_admin_lands_on_the_step_they_left(
     public_id = public_id_from(review_url)
     token = parse_qs(urlsplit(review_url).query)[TOKEN_PARAM][0]
     asked = browser.get(f"/registration/{public_id}/configure?{TOKEN_PARAM}={token}")
-    configure_url = sign_in_through_the_form(browser, asked.location, customer.email)
+    configure_url = sign_in(browser, customer.email, page=asked.location).location
     action, hidden = read_form(browser.get(configure_url))
     saved = browser.post(action, data={**hidden, **SPRINGFIELD})
     assert saved.status_code == 303 and "/confirm" in saved.location
@@ -118,12 +112,12 @@ def test_after_signing_in_the_admin_lands_on_the_step_they_left(
     assert asked_again.status_code == 303
     assert next_of(asked_again.location) == f"/registration/{public_id}/confirm"
 
-    back = sign_in_through_the_form(browser, asked_again.location, customer.email)
+    back = sign_in(browser, customer.email, page=asked_again.location).location
     assert urlsplit(back).path == f"/registration/{public_id}/confirm"
     assert (TOKEN_PARAM in back) is not cookies
     confirm = browser.get(back)
     assert confirm.status_code == 200
-    assert 'data-page="confirm"' in text(confirm)
+    assert 'data-page="confirm"' in confirm.text
 
 
 # Who may complete, by role and policy
@@ -142,7 +136,7 @@ def test_who_may_complete_under_each_policy(
 
     response = browser.post(f"/registration/{public_id}/complete")
 
-    calls = ltiaas.calls_of("complete_registration")
+    calls = ltiaas.requests_to("complete_registration")
     if role in ("anonymous", "disabled"):
         assert response.location.startswith("/auth/sign-in?")
         assert calls == []
@@ -151,8 +145,8 @@ def test_who_may_complete_under_each_policy(
         assert calls == []
     else:
         assert response.location.startswith(f"/registration/{public_id}/done")
-        ((_, sent),) = calls
-        assert sent["auto_activate"] is not (role == "customer" and policy == "review-later")
+        (sent,) = calls
+        assert sent.json()["autoActivate"] is not (role == "customer" and policy == "review-later")
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -162,89 +156,94 @@ def test_staff_in_the_iframe_complete_directly_and_choose_activation_under_every
     app.config.update(APPROVAL_POLICY=policy, ALLOW_AUTO_ACTIVATE_CHOICE=False, DEFAULT_AUTO_ACTIVATE=False)
     browser = browser_of(app, "staff")
     public_id = public_id_from(start(browser))
-    assert 'id="auto_activate"' in text(browser.get(f"/registration/{public_id}/configure"))
+    assert 'id="auto_activate"' in browser.get(f"/registration/{public_id}/configure").text
     browser.post(f"/registration/{public_id}/configure", data=SPRINGFIELD)
-    confirm = text(browser.get(f"/registration/{public_id}/confirm"))
+    confirm = browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="register-tool"' in confirm and 'id="staff-completes"' in confirm
     assert 'id="request-approval"' not in confirm
 
     done = browser.post(f"/registration/{public_id}/complete", follow_redirects=True)
 
-    assert CLOSE_HTML in text(done)
-    ((_, sent),) = ltiaas.calls_of("complete_registration")
-    assert sent["auto_activate"] is True
+    assert CLOSE_HTML in done.text
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.json()["autoActivate"] is True
 
 
 def test_self_service_follows_the_vendors_activation_settings(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
     app.config.update(ALLOW_AUTO_ACTIVATE_CHOICE=False, DEFAULT_AUTO_ACTIVATE=True)
-    public_id = configured_by(client, {k: v for k, v in SPRINGFIELD.items() if k != "auto_activate"})
-    client.post(f"/registration/{public_id}/complete")
-    ((_, sent),) = ltiaas.calls_of("complete_registration")
-    assert sent["auto_activate"] is True
+    public_id = configured_by(
+        customer_browser, {k: v for k, v in SPRINGFIELD.items() if k != "auto_activate"}
+    )
+    customer_browser.post(f"/registration/{public_id}/complete")
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.json()["autoActivate"] is True
 
 
 def test_review_later_never_activates_and_tells_the_customer_staff_will(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
     app.config["APPROVAL_POLICY"] = "review-later"
-    public_id = public_id_from(start(client))
-    configure = text(client.get(f"/registration/{public_id}/configure"))
+    public_id = public_id_from(start(customer_browser))
+    configure = customer_browser.get(f"/registration/{public_id}/configure").text
     assert 'id="auto_activate"' not in configure
     assert "vendor reviews and activates each new LMS" in configure
 
-    client.post(f"/registration/{public_id}/configure", data=SPRINGFIELD)  # a forged auto_activate=y
-    assert "Waits for the tool's vendor to activate it" in text(
-        client.get(f"/registration/{public_id}/confirm")
+    customer_browser.post(
+        f"/registration/{public_id}/configure", data=SPRINGFIELD
+    )  # a forged auto_activate=y
+    assert (
+        "Waits for the tool's vendor to activate it"
+        in customer_browser.get(f"/registration/{public_id}/confirm").text
     )
-    done = text(client.post(f"/registration/{public_id}/complete", follow_redirects=True))
+    done = customer_browser.post(f"/registration/{public_id}/complete", follow_redirects=True).text
 
-    ((_, sent),) = ltiaas.calls_of("complete_registration")
-    assert sent["auto_activate"] is False
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.json()["autoActivate"] is False
     assert 'id="review-later-notice"' in done
     assert "staff review each new LMS and then activate" in done
 
 
 def test_review_later_is_enforced_at_completion_even_for_choices_saved_under_another_policy(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
-    public_id = configured_by(client)  # self-service: activation ticked and saved
+    public_id = configured_by(customer_browser)  # self-service: activation ticked and saved
     app.config["APPROVAL_POLICY"] = "review-later"
-    client.post(f"/registration/{public_id}/complete")
-    ((_, sent),) = ltiaas.calls_of("complete_registration")
-    assert sent["auto_activate"] is False
+    customer_browser.post(f"/registration/{public_id}/complete")
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.json()["autoActivate"] is False
 
 
 def test_live_approval_asks_for_approval_instead_of_registering(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
     app.config["APPROVAL_POLICY"] = "live-approval"
-    public_id = configured_by(client)
-    confirm = text(client.get(f"/registration/{public_id}/confirm"))
+    public_id = configured_by(customer_browser)
+    confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="request-approval"' in confirm and ">Send for approval</button>" in confirm
     assert 'id="register-tool"' not in confirm
     assert f'action="/registration/{public_id}/request"' in confirm
 
 
 def test_a_request_for_approval_needs_live_approval_and_an_account(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
-    public_id = configured_by(client)  # self-service
-    refused = client.post(f"/registration/{public_id}/request")
+    public_id = configured_by(customer_browser)  # self-service
+    refused = customer_browser.post(f"/registration/{public_id}/request")
     assert refused.location.startswith(f"/registration/{public_id}/confirm")
     app.config["APPROVAL_POLICY"] = "live-approval"
-    become(app, client, "anonymous")
-    assert client.post(f"/registration/{public_id}/request").location.startswith("/auth/sign-in?")
+    become(app, customer_browser, "anonymous")
+    assert customer_browser.post(f"/registration/{public_id}/request").location.startswith("/auth/sign-in?")
     with app.app_context():
         assert get_session().query(ApprovalRequest).count() == 0
 
 
 def test_the_audit_trail_names_who_completed_and_with_which_choices(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, customer: User, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, customer: User, no_csrf: Flask
 ) -> None:
-    public_id = configured_by(client)
-    client.post(f"/registration/{public_id}/complete")
+    public_id = configured_by(customer_browser)
+    customer_browser.post(f"/registration/{public_id}/complete")
     trail = audit_trail(app, public_id)
     actors = {action: actor for action, actor, _ in trail}
     assert actors["received"] == "lms-admin"
@@ -260,10 +259,10 @@ def test_the_audit_trail_names_who_completed_and_with_which_choices(
 
 
 @pytest.fixture
-def reviewed(app: Flask, ltiaas: FakeLtiaas) -> Iterator[Registration]:
+def reviewed(app: Flask) -> Iterator[Registration]:
     with app.test_request_context("/"):
         db = get_session()
-        registration = receiving.receive_registration(db, ltiaas, "reg-moodle")
+        registration = receiving.receive_registration(db, get_ltiaas(), "reg-moodle")
         choices.save_choices(db, registration, choices.default_choices(registration))
         yield registration
 
@@ -325,15 +324,15 @@ def test_a_request_for_approval_means_waiting_whoever_asks(app: Flask, reviewed:
 
 
 def test_the_confirm_page_sends_a_customer_who_must_pay_to_the_payment_page_and_back(
-    app: Flask, ltiaas: FakeLtiaas, client: FlaskClient, no_csrf: Flask
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
-    public_id = configured_by(client)
+    public_id = configured_by(customer_browser)
     app.config["STRIPE_PRICE_ID"] = "price_registration"
     for response in (
-        client.get(f"/registration/{public_id}/confirm"),
-        client.post(f"/registration/{public_id}/complete"),
+        customer_browser.get(f"/registration/{public_id}/confirm"),
+        customer_browser.post(f"/registration/{public_id}/complete"),
     ):
         assert response.status_code == 303
         assert response.location.startswith("/billing/checkout/")
         assert next_of(response.location) == f"/registration/{public_id}/confirm"
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []

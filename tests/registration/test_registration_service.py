@@ -1,26 +1,25 @@
-"""The flow's plain functions, called directly: receive, describe, choose, complete."""
+"""The flow's plain functions, called directly: receive, describe, choose, complete.
+
+They get the app's own LTIAAS client (`get_ltiaas()`), talking to the fake LTIAAS over HTTP.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from portal.db import get_session
-from portal.ltiaas import (
-    LtiaasInvalidResponse,
-    LtiaasRequestRejected,
-    LtiaasUnauthorized,
-    LtiaasUnavailable,
-    RegistrationNotFound,
-)
+from portal.ltiaas import get_ltiaas
 from portal.models import AuditEvent, Registration, RegistrationState, utcnow
 from portal.registration import access, choices, completion, display, pages, receiving
 from portal.registration.problems import RegistrationProblem
-from tests.registration.helpers import CANVAS, CLOSE_HTML, FakeLtiaas, platform
+from tests.fakes.ltiaas import CANVAS_ISSUER, CLOSE_HTML, MOODLE_URL, FakeLtiaas
+from tests.registration.helpers import CANVAS, ltiaas_moved_to
 
 
 @pytest.fixture
@@ -29,14 +28,18 @@ def ctx(app: Flask) -> Iterator[None]:
         yield
 
 
-def receive(ltiaas: FakeLtiaas, registration_id: str = "reg-moodle") -> Registration:
-    return receiving.receive_registration(get_session(), ltiaas, registration_id)
+def receive(registration_id: str = "reg-moodle") -> Registration:
+    return receiving.receive_registration(get_session(), get_ltiaas(), registration_id)
 
 
-def reviewed(ltiaas: FakeLtiaas, registration_id: str = "reg-moodle") -> Registration:
-    registration = receive(ltiaas, registration_id)
+def reviewed(registration_id: str = "reg-moodle") -> Registration:
+    registration = receive(registration_id)
     choices.save_choices(get_session(), registration, choices.default_choices(registration))
     return registration
+
+
+def complete(registration: Registration, choices: dict[str, Any] | None = None) -> bool:
+    return completion.complete(get_session(), get_ltiaas(), registration, choices=choices)
 
 
 def problem_of(call: object) -> str:
@@ -49,9 +52,9 @@ def problem_of(call: object) -> str:
 
 
 def test_a_new_registration_is_read_once_recorded_and_audited(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = receive(ltiaas)
+    registration = receive()
     assert registration.state == "received"
-    assert registration.platform_url == "https://moodle.example.edu"
+    assert registration.platform_url == MOODLE_URL
     assert registration.supported_messages[1] == {
         "type": "LtiDeepLinkingRequest",
         "placements": ["ContentArea"],
@@ -59,37 +62,34 @@ def test_a_new_registration_is_read_once_recorded_and_audited(ctx: None, ltiaas:
     lifetime = registration.expires_at - registration.created_at
     assert lifetime == timedelta(seconds=3600)
     assert [e.action for e in get_session().scalars(select(AuditEvent))] == ["received"]
-    assert len(ltiaas.calls_of("read_registration")) == 1
+    assert ltiaas.operations() == ["get_registration", "list_platforms"]
 
 
-def test_the_lifetime_is_a_setting(app: Flask, ctx: None, ltiaas: FakeLtiaas) -> None:
+def test_the_lifetime_is_a_setting(app: Flask, ctx: None) -> None:
     app.config["REGISTRATION_LIFETIME"] = 600
-    registration = receive(ltiaas)
+    registration = receive()
     assert registration.expires_at - registration.created_at == timedelta(seconds=600)
 
 
 def test_a_second_arrival_reuses_the_open_registration_without_reading_ltiaas(
     ctx: None, ltiaas: FakeLtiaas
 ) -> None:
-    first = receive(ltiaas)
-    again = receive(ltiaas)
+    first = receive()
+    again = receive()
     assert again.public_id == first.public_id
-    assert len(ltiaas.calls_of("read_registration")) == 1
+    assert ltiaas.operations() == ["get_registration", "list_platforms"]
 
 
-def test_a_completed_registration_is_returned_as_completed(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = reviewed(ltiaas)
-    completion.complete(get_session(), ltiaas, registration)
-    assert receive(ltiaas).state == "completed"
+def test_a_completed_registration_is_returned_as_completed(ctx: None) -> None:
+    complete(reviewed())
+    assert receive().state == "completed"
 
 
-def test_an_open_registration_past_its_lifetime_expires_when_it_comes_back(
-    ctx: None, ltiaas: FakeLtiaas
-) -> None:
-    registration = receive(ltiaas)
+def test_an_open_registration_past_its_lifetime_expires_when_it_comes_back(ctx: None) -> None:
+    registration = receive()
     registration.expires_at = utcnow() - timedelta(seconds=1)
     get_session().commit()
-    assert problem_of(lambda: receive(ltiaas)) == "expired"
+    assert problem_of(receive) == "expired"
     assert registration.state == "expired"
 
 
@@ -106,39 +106,44 @@ def test_an_open_registration_past_its_lifetime_expires_when_it_comes_back(
 def test_missing_or_malformed_ids_never_reach_ltiaas(
     ctx: None, ltiaas: FakeLtiaas, raw_id: str | None, kind: str
 ) -> None:
-    assert problem_of(lambda: receiving.receive_registration(get_session(), ltiaas, raw_id)) == kind
-    assert ltiaas.calls == []
+    assert problem_of(lambda: receiving.receive_registration(get_session(), get_ltiaas(), raw_id)) == kind
+    assert ltiaas.received == []
 
 
 @pytest.mark.parametrize(
-    ("error", "kind"),
+    ("status", "body", "kind"),
     [
-        (RegistrationNotFound("gone", status=404), "unknown_registration"),
-        (LtiaasUnavailable("down", status=503), "ltiaas_unavailable"),
-        (LtiaasUnauthorized("bad key", status=401), "vendor_setup"),
-        (LtiaasInvalidResponse("garbage", status=200), "vendor_setup"),
+        (404, None, "unknown_registration"),
+        (400, None, "unknown_registration"),
+        (503, None, "ltiaas_unavailable"),
+        (429, None, "ltiaas_unavailable"),
+        (401, None, "vendor_setup"),
+        (200, "garbage", "vendor_setup"),
     ],
 )
 def test_ltiaas_failures_on_read_become_pages_for_the_admin(
-    ctx: None, ltiaas: FakeLtiaas, error: Exception, kind: str
+    ctx: None, ltiaas: FakeLtiaas, status: int, body: object, kind: str
 ) -> None:
-    ltiaas.fail("read_registration", error)
-    assert problem_of(lambda: receive(ltiaas)) == kind
+    ltiaas.fail("get_registration", status, body)
+    assert problem_of(receive) == kind
     assert get_session().scalar(select(Registration)) is None
+    assert ltiaas.operations() == ["get_registration"]
 
 
-def test_ltiaas_down_offers_a_retry_link_to_the_same_registration(ctx: None, ltiaas: FakeLtiaas) -> None:
-    ltiaas.fail("read_registration", LtiaasUnavailable("down"))
-    with pytest.raises(RegistrationProblem) as caught:
-        receive(ltiaas)
+def test_ltiaas_unreachable_offers_a_retry_link_to_the_same_registration(
+    app: Flask, ctx: None, closed_url: str
+) -> None:
+    with ltiaas_moved_to(app, closed_url), pytest.raises(RegistrationProblem) as caught:
+        receive()
+    assert caught.value.kind == "ltiaas_unavailable"
     assert caught.value.retry_url == "/intermediate-target?registrationId=reg-moodle"
 
 
 # Who may act on a registration
 
 
-def test_only_registrations_remembered_in_this_session_can_be_loaded(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = receive(ltiaas)
+def test_only_registrations_remembered_in_this_session_can_be_loaded(ctx: None) -> None:
+    registration = receive()
     assert (
         problem_of(lambda: access.load_registration(get_session(), registration.public_id))
         == "not_in_session"
@@ -157,37 +162,39 @@ def test_the_session_remembers_a_bounded_number_of_registrations(ctx: None) -> N
 # Review
 
 
-def test_describe_puts_the_lms_in_plain_words(ctx: None, ltiaas: FakeLtiaas) -> None:
-    view = display.describe(receive(ltiaas, "reg-canvas"))
+def test_describe_puts_the_lms_in_plain_words(ctx: None) -> None:
+    view = display.describe(receive("reg-canvas"))
     assert view.family.name == "Canvas"
-    assert view.messages[0].placements[1] == (f"{CANVAS}course_navigation", "Course navigation")
+    assert view.messages[0].placements[2] == (f"{CANVAS}course_navigation", "Course navigation")
     assert view.messages[2].label == "End-user licence agreement"
 
 
 def test_earlier_platforms_of_the_same_lms_are_looked_up_once_on_arrival(
     ctx: None, ltiaas: FakeLtiaas
 ) -> None:
-    ltiaas.platforms = [platform("Old Moodle"), platform("Elsewhere", url="https://other.example.edu")]
-    registration = receive(ltiaas)
+    ltiaas.add_platform("Old Moodle")
+    ltiaas.add_platform("Elsewhere", url="https://other.example.edu")
+    registration = receive()
     earlier = display.earlier_platforms(registration)
     assert [p.name for p in earlier.platforms] == ["Old Moodle"]
-    assert ltiaas.calls_of("list_platforms")[0][0] == "https://moodle.example.edu"
+    (lookup,) = ltiaas.requests_to("list_platforms")
+    assert lookup.query == {"url": [MOODLE_URL]}
     display.earlier_platforms(registration)
-    receive(ltiaas)
-    assert len(ltiaas.calls_of("list_platforms")) == 1
+    receive()
+    assert len(ltiaas.requests_to("list_platforms")) == 1
 
 
 def test_a_failed_lookup_of_earlier_platforms_is_reported_not_raised(ctx: None, ltiaas: FakeLtiaas) -> None:
-    ltiaas.fail("list_platforms", LtiaasUnavailable("down"))
-    registration = receive(ltiaas)
+    ltiaas.fail("list_platforms", 503)
+    registration = receive()
     assert registration.known_platforms is None
     earlier = display.earlier_platforms(registration)
     assert earlier.lookup_failed and earlier.platforms == ()
 
 
 def test_a_shared_canvas_cloud_issuer_shows_no_earlier_platforms(ctx: None, ltiaas: FakeLtiaas) -> None:
-    ltiaas.platforms = [platform("Another school", url="https://canvas.instructure.com")]
-    registration = receive(ltiaas, "reg-canvas")
+    ltiaas.add_platform("Another school", url=CANVAS_ISSUER)
+    registration = receive("reg-canvas")
     earlier = display.earlier_platforms(registration)
     assert earlier.shared_issuer and earlier.platforms == ()
     assert [entry["name"] for entry in registration.known_platforms or []] == ["Another school"]
@@ -196,12 +203,10 @@ def test_a_shared_canvas_cloud_issuer_shows_no_earlier_platforms(ctx: None, ltia
 # Choices
 
 
-def test_defaults_follow_the_vendors_placements_limited_to_what_the_lms_supports(
-    ctx: None, ltiaas: FakeLtiaas
-) -> None:
-    proposed = choices.default_choices(receive(ltiaas, "reg-canvas"))
+def test_defaults_follow_the_vendors_placements_limited_to_what_the_lms_supports(ctx: None) -> None:
+    proposed = choices.default_choices(receive("reg-canvas"))
     assert proposed == {
-        "platformName": "canvas.instructure.com (Canvas)",
+        "platformName": "Springfield University (Canvas)",
         "autoActivate": True,
         "messages": [
             {"type": "LtiResourceLinkRequest", "placements": [f"{CANVAS}course_navigation"]},
@@ -213,26 +218,32 @@ def test_defaults_follow_the_vendors_placements_limited_to_what_the_lms_supports
     }
 
 
-def test_moodle_defaults_keep_only_the_supported_placement(ctx: None, ltiaas: FakeLtiaas) -> None:
-    messages = choices.default_choices(receive(ltiaas))["messages"]
+def test_moodle_defaults_keep_only_the_supported_placement(ctx: None) -> None:
+    messages = choices.default_choices(receive())["messages"]
     assert messages == [
         {"type": "LtiResourceLinkRequest", "placements": []},
         {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]},
     ]
 
 
-def test_a_family_without_vendor_defaults_gets_every_supported_placement(
-    app: Flask, ctx: None, ltiaas: FakeLtiaas
-) -> None:
+def test_moodle_3_gets_its_separate_placements_list_on_deep_linking(ctx: None) -> None:
+    registration = receive("reg-old-moodle")
+    assert registration.supported_messages == [
+        {"type": "LtiResourceLinkRequest", "placements": []},
+        {"type": "LtiDeepLinkingRequest", "placements": ["AddContentMenu"]},
+    ]
+
+
+def test_a_family_without_vendor_defaults_gets_every_supported_placement(app: Flask, ctx: None) -> None:
     app.config["DEFAULT_PLACEMENTS"] = {}
     app.config["DEFAULT_AUTO_ACTIVATE"] = False
-    proposed = choices.default_choices(receive(ltiaas))
+    proposed = choices.default_choices(receive())
     assert proposed["messages"][1]["placements"] == ["ContentArea"]
     assert proposed["autoActivate"] is False
 
 
-def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = reviewed(ltiaas)
+def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None) -> None:
+    registration = reviewed()
     edited = {**registration.overrides, "platformName": "Renamed"}
     choices.save_choices(get_session(), registration, edited)
     assert registration.state == "reviewed"
@@ -244,73 +255,75 @@ def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None, 
 
 
 def test_complete_sends_the_saved_choices_and_stores_the_platform(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = reviewed(ltiaas)
-    assert completion.complete(get_session(), ltiaas, registration) is True
-    ((target, sent),) = ltiaas.calls_of("complete_registration")
-    assert target == "reg-moodle"
-    assert sent == {
-        "platform_name": "moodle.example.edu (Moodle)",
-        "auto_activate": True,
+    registration = reviewed()
+    assert complete(registration) is True
+    (sent,) = ltiaas.requests_to("complete_registration")
+    assert sent.target == "reg-moodle"
+    assert sent.json() == {
+        "platformName": "moodle.example.edu (Moodle)",
+        "autoActivate": True,
         "messages": registration.overrides["messages"],
     }
+    created = ltiaas.platform_created_by("reg-moodle")
+    assert created is not None and created["url"] == MOODLE_URL
     assert registration.state == "completed"
-    assert registration.platform_id == "platform-reg-moodle"
+    assert registration.platform_id == created["id"]
     assert registration.completion_html == CLOSE_HTML
     event = get_session().scalars(select(AuditEvent).where(AuditEvent.to_state == "completed")).one()
-    assert event.details == {"platformId": "platform-reg-moodle"}
+    assert event.details == {"platformId": created["id"]}
 
 
 def test_complete_twice_calls_ltiaas_once(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = reviewed(ltiaas)
-    assert completion.complete(get_session(), ltiaas, registration) is True
-    assert completion.complete(get_session(), ltiaas, registration) is False
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    registration = reviewed()
+    assert complete(registration) is True
+    assert complete(registration) is False
+    assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 @pytest.mark.parametrize(
-    ("error", "state", "words"),
+    ("status", "body", "state", "words"),
     [
-        (LtiaasUnavailable("down", status=503), "reviewed", "could not be reached"),
-        (LtiaasUnauthorized("key", status=401), "reviewed", "vendor"),
-        (RegistrationNotFound("gone", status=404), "expired", "no longer knows"),
-        (
-            LtiaasRequestRejected("no", status=403, details_description="Platform already registered."),
-            "failed",
-            "Platform already registered.",
-        ),
-        (LtiaasInvalidResponse("garbage", status=200), "failed", "may or may not"),
+        (401, None, "reviewed", "vendor"),
+        (429, None, "reviewed", "could not be reached"),
+        (404, None, "expired", "no longer knows"),
+        (200, {"platformId": 7}, "reviewed", "could not confirm"),
     ],
 )
 def test_a_failed_complete_keeps_the_choices_and_lands_in_the_right_state(
-    ctx: None, ltiaas: FakeLtiaas, error: Exception, state: str, words: str
+    ctx: None, ltiaas: FakeLtiaas, status: int, body: object, state: str, words: str
 ) -> None:
-    registration = reviewed(ltiaas)
+    registration = reviewed()
     saved = dict(registration.overrides)
-    ltiaas.fail("complete_registration", error)
-    assert completion.complete(get_session(), ltiaas, registration) is True
+    ltiaas.fail("complete_registration", status, body)
+    assert complete(registration) is True
     assert registration.state == state
     assert words in registration.last_error
     assert registration.overrides == saved
 
 
-def test_after_ltiaas_was_down_the_complete_can_be_retried(ctx: None, ltiaas: FakeLtiaas) -> None:
-    registration = reviewed(ltiaas)
-    ltiaas.fail("complete_registration", LtiaasUnavailable("down"))
-    completion.complete(get_session(), ltiaas, registration)
-    completion.complete(get_session(), ltiaas, registration)
+def test_after_ltiaas_could_not_be_reached_the_complete_can_be_retried(
+    app: Flask, ctx: None, ltiaas: FakeLtiaas, closed_url: str
+) -> None:
+    registration = reviewed()
+    with ltiaas_moved_to(app, closed_url):
+        complete(registration)
+    assert registration.current_state is RegistrationState.REVIEWED
+    assert "nothing was registered" in registration.last_error
+    complete(registration)
     assert registration.current_state is RegistrationState.COMPLETED
     assert registration.last_error is None
-    assert len(ltiaas.calls_of("complete_registration")) == 2
+    assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 def test_an_unexpected_error_during_complete_fails_the_registration_instead_of_hanging(
     ctx: None, ltiaas: FakeLtiaas
 ) -> None:
-    registration = reviewed(ltiaas)
-    ltiaas.fail("complete_registration", KeyError("bug"))
+    registration = reviewed()
+    broken = {"platformName": "Springfield", "messages": [{"placements": ["ContentArea"]}]}  # no type
     with pytest.raises(KeyError):
-        completion.complete(get_session(), ltiaas, registration)
+        complete(registration, broken)
     assert registration.state == "failed"
+    assert ltiaas.requests_to("complete_registration") == []
 
 
 def test_pages_follow_the_state() -> None:

@@ -8,7 +8,6 @@ Also: the session store itself (portal/sessions.py): expiry, forgery, rotation.
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask, session
@@ -16,15 +15,10 @@ from flask.testing import FlaskClient
 
 from portal.models import User
 from portal.sessions import TOKEN_PARAM
-from tests.registration.helpers import (
-    CLOSE_HTML,
-    FakeLtiaas,
-    csrf_token_in,
-    links_in,
-    public_id_from,
-    sign_in_through_the_form,
-    start,
-)
+from tests.accounts import sign_in
+from tests.auth.helpers import token_of
+from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
+from tests.registration.helpers import csrf_token_in, links_in, public_id_from, start
 
 FORM = {
     "platform_name": "Cookieless Moodle",
@@ -32,10 +26,6 @@ FORM = {
     "messages": ["LtiDeepLinkingRequest"],
     "placements_1": ["ContentArea"],
 }
-
-
-def token_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)[TOKEN_PARAM][0]
 
 
 def flow_links(html: str) -> list[str]:
@@ -56,7 +46,7 @@ def test_the_whole_flow_works_with_only_the_token_in_urls(
     # Going on needs an account: the review page leads to sign-in, which leads back to configure.
     (sign_in_url,) = [link for link in links_in(review.get_data(as_text=True)) if "/auth/sign-in" in link]
     assert TOKEN_PARAM in sign_in_url
-    configure_url = sign_in_through_the_form(cookieless, sign_in_url, customer.email)
+    configure_url = sign_in(cookieless, customer.email, page=sign_in_url).location
     assert configure_url.startswith(f"/registration/{public_id_from(review_url)}/configure?")
     assert TOKEN_PARAM in configure_url
 
@@ -75,7 +65,7 @@ def test_the_whole_flow_works_with_only_the_token_in_urls(
     final = cookieless.get(done.headers["Location"]).get_data(as_text=True)
     assert 'data-state="completed"' in final
     assert CLOSE_HTML in final
-    assert len(ltiaas.calls_of("complete_registration")) == 1
+    assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 def test_without_the_token_a_cookieless_browser_has_no_access(
@@ -85,10 +75,12 @@ def test_without_the_token_a_cookieless_browser_has_no_access(
     assert cookieless.get(review_url.split("?")[0]).status_code == 404
 
 
-def test_once_the_cookie_comes_back_urls_carry_no_token(client: FlaskClient, ltiaas: FakeLtiaas) -> None:
-    review_url = start(client)
+def test_once_the_cookie_comes_back_urls_carry_no_token(
+    customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    review_url = start(customer_browser)
     assert TOKEN_PARAM in review_url  # the first redirect carries both
-    body = client.get(review_url).get_data(as_text=True)
+    body = customer_browser.get(review_url).get_data(as_text=True)
     links = flow_links(body)
     assert links and all(TOKEN_PARAM not in link for link in links)
 

@@ -13,18 +13,17 @@ from sqlalchemy import select
 
 from portal.billing.attention import Standing, standing_of
 from portal.db import get_session
+from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
 from portal.registration import approvals
 from portal.registration.approvals import Outcome
+from tests.accounts import signed_in
 from tests.admin.platform_helpers import form_on
-from tests.registration.helpers import FakeLtiaas, add_person, audit_trail, configured_by, sign_in
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.registration.helpers import add_person, audit_trail, configured_by
 from tests.registration.test_registration_race import RACERS, race
 
 CHOICES: dict[str, Any] = {"platformName": "Springfield (approved)", "autoActivate": True, "messages": []}
-
-
-def text(response: Any) -> str:
-    return response.get_data(as_text=True)
 
 
 @pytest.fixture(autouse=True)
@@ -32,11 +31,11 @@ def live_approval(app: Flask, ltiaas: FakeLtiaas) -> None:
     app.config["APPROVAL_POLICY"] = "live-approval"
 
 
-def requested(app: Flask, client: FlaskClient) -> str:
+def requested(app: Flask, browser: FlaskClient) -> str:
     """The customer configures and asks (CSRF off for that); the registration's public id."""
     app.config["WTF_CSRF_ENABLED"] = False
-    public_id = configured_by(client)
-    assert client.post(f"/registration/{public_id}/request").status_code == 303
+    public_id = configured_by(browser)
+    assert browser.post(f"/registration/{public_id}/request").status_code == 303
     app.config["WTF_CSRF_ENABLED"] = True
     return public_id
 
@@ -48,26 +47,26 @@ def the_request(app: Flask) -> ApprovalRequest:
         return approval
 
 
-def withdraw_from_waiting(client: FlaskClient, public_id: str, confirm: bool = True) -> Any:
-    action, hidden = form_on(client.get(f"/registration/{public_id}/waiting"), "withdraw-form")
-    return client.post(action, data={**hidden, **({"confirm": "y"} if confirm else {})})
+def withdraw_from_waiting(browser: FlaskClient, public_id: str, confirm: bool = True) -> Any:
+    action, hidden = form_on(browser.get(f"/registration/{public_id}/waiting"), "withdraw-form")
+    return browser.post(action, data={**hidden, **({"confirm": "y"} if confirm else {})})
 
 
 def test_a_customer_withdraws_from_the_waiting_iframe_and_it_says_how_to_start_over(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, customer: User
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, customer: User
 ) -> None:
-    public_id = requested(app, client)
+    public_id = requested(app, customer_browser)
 
-    response = withdraw_from_waiting(client, public_id)
+    response = withdraw_from_waiting(customer_browser, public_id)
 
     assert response.status_code == 303
     assert response.location == f"/registration/{public_id}/waiting"
-    page = client.get(response.location)
-    body = text(page)
+    page = customer_browser.get(response.location)
+    body = page.text
     assert page.status_code == 410
     assert 'data-problem="withdrawn"' in body and "You withdrew your request" in body
     assert "start again from your LMS" in body
-    assert client.get(f"/registration/{public_id}/status").get_json() == {
+    assert customer_browser.get(f"/registration/{public_id}/status").get_json() == {
         "state": None,
         "problem": "withdrawn",
     }
@@ -76,34 +75,38 @@ def test_a_customer_withdraws_from_the_waiting_iframe_and_it_says_how_to_start_o
     assert approval.registration.state == "failed"
     trail = [(action, actor) for action, actor, _ in audit_trail(app, public_id)]
     assert trail[-2:] == [("approval:withdrawn", customer.email), ("state:failed", customer.email)]
-    assert ltiaas.calls_of("complete_registration") == []
+    assert ltiaas.requests_to("complete_registration") == []
 
 
-def test_nothing_is_withdrawn_without_the_confirmation(app: Flask, client: FlaskClient) -> None:
-    public_id = requested(app, client)
+def test_nothing_is_withdrawn_without_the_confirmation(app: Flask, customer_browser: FlaskClient) -> None:
+    public_id = requested(app, customer_browser)
 
-    response = withdraw_from_waiting(client, public_id, confirm=False)
+    response = withdraw_from_waiting(customer_browser, public_id, confirm=False)
 
     assert response.location == f"/registration/{public_id}/waiting"
-    assert "Tick the box to confirm" in text(client.get(response.location))
+    assert "Tick the box to confirm" in (customer_browser.get(response.location)).text
     assert the_request(app).state == "pending"
 
 
-def test_withdrawing_needs_the_csrf_token(app: Flask, client: FlaskClient) -> None:
-    requested(app, client)
+def test_withdrawing_needs_the_csrf_token(app: Flask, customer_browser: FlaskClient) -> None:
+    requested(app, customer_browser)
 
-    response = client.post(f"/auth/requests/{the_request(app).public_id}/withdraw", data={"confirm": "y"})
+    response = customer_browser.post(
+        f"/auth/requests/{the_request(app).public_id}/withdraw", data={"confirm": "y"}
+    )
 
     assert response.status_code == 400
     assert the_request(app).state == "pending"
 
 
 @pytest.mark.parametrize("who", ["another customer", "staff"])
-def test_only_the_customer_who_asked_may_withdraw(app: Flask, client: FlaskClient, who: str) -> None:
-    requested(app, client)
+def test_only_the_customer_who_asked_may_withdraw(
+    app: Flask, customer_browser: FlaskClient, who: str
+) -> None:
+    requested(app, customer_browser)
     app.config["WTF_CSRF_ENABLED"] = False
     other = app.test_client()
-    sign_in(other, add_person(app, "staff" if who == "staff" else "customer"))
+    signed_in(other, add_person(app, "staff" if who == "staff" else "customer"))
 
     response = other.post(f"/auth/requests/{the_request(app).public_id}/withdraw", data={"confirm": "y"})
 
@@ -111,8 +114,8 @@ def test_only_the_customer_who_asked_may_withdraw(app: Flask, client: FlaskClien
     assert the_request(app).state == "pending"
 
 
-def test_a_visitor_not_signed_in_is_asked_to_sign_in(app: Flask, client: FlaskClient) -> None:
-    requested(app, client)
+def test_a_visitor_not_signed_in_is_asked_to_sign_in(app: Flask, customer_browser: FlaskClient) -> None:
+    requested(app, customer_browser)
     app.config["WTF_CSRF_ENABLED"] = False
 
     response = app.test_client().post(f"/auth/requests/{the_request(app).public_id}/withdraw")
@@ -122,10 +125,10 @@ def test_a_visitor_not_signed_in_is_asked_to_sign_in(app: Flask, client: FlaskCl
 
 
 def test_a_decided_request_cannot_be_withdrawn(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, staff: User
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff: User
 ) -> None:
-    public_id = requested(app, client)
-    action, hidden = form_on(client.get(f"/registration/{public_id}/waiting"), "withdraw-form")
+    public_id = requested(app, customer_browser)
+    action, hidden = form_on(customer_browser.get(f"/registration/{public_id}/waiting"), "withdraw-form")
     with app.test_request_context("/"):
         db = get_session()
         approval = db.scalars(select(ApprovalRequest)).one()
@@ -133,18 +136,18 @@ def test_a_decided_request_cannot_be_withdrawn(
         assert deciding is not None
         assert approvals.reject(db, approval, deciding, "No licence.") is Outcome.REJECTED
 
-    response = client.post(action, data={**hidden, "confirm": "y"}, follow_redirects=True)
+    response = customer_browser.post(action, data={**hidden, "confirm": "y"}, follow_redirects=True)
 
-    assert "had already decided on your request" in text(response)
-    assert "No licence." in text(response)
+    assert "had already decided on your request" in response.text
+    assert "No licence." in response.text
     assert the_request(app).state == "rejected"
 
 
 def test_a_withdrawal_and_an_approval_at_the_same_instant_one_wins(
-    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas, customer: User, staff: User
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, customer: User, staff: User
 ) -> None:
-    requested(app, client)
-    ltiaas.complete_delay = 0.1
+    requested(app, customer_browser)
+    ltiaas.slow("complete_registration", 0.1, times=RACERS)
     turn = iter(range(RACERS))
 
     def decide() -> Outcome:
@@ -153,7 +156,7 @@ def test_a_withdrawal_and_an_approval_at_the_same_instant_one_wins(
             approval = db.scalars(select(ApprovalRequest)).one()
             if next(turn) % 2:
                 return approvals.withdraw(db, approval, db.get(User, customer.id))  # type: ignore[arg-type]
-            return approvals.approve(db, ltiaas, approval, db.get(User, staff.id), CHOICES)  # type: ignore[arg-type]
+            return approvals.approve(db, get_ltiaas(), approval, db.get(User, staff.id), CHOICES)  # type: ignore[arg-type]
 
     results = race(decide)
 
@@ -162,17 +165,17 @@ def test_a_withdrawal_and_an_approval_at_the_same_instant_one_wins(
     approval = the_request(app)
     if winners == [Outcome.WITHDRAWN]:
         assert approval.registration.state == "failed"
-        assert ltiaas.calls_of("complete_registration") == []
+        assert ltiaas.requests_to("complete_registration") == []
     else:
         assert winners == [Outcome.COMPLETED]
         assert approval.registration.state == "completed"
-        assert len(ltiaas.calls_of("complete_registration")) == 1
+        assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
 def test_a_paid_request_withdrawn_is_due_for_a_refund(
-    app: Flask, client: FlaskClient, customer: User
+    app: Flask, customer_browser: FlaskClient, customer: User
 ) -> None:
-    requested(app, client)
+    requested(app, customer_browser)
     with app.app_context():
         db = get_session()
         registration = db.scalars(select(Registration)).one()
@@ -194,15 +197,15 @@ def test_a_paid_request_withdrawn_is_due_for_a_refund(
         assert standing_of(db, payment).standing is Standing.REFUND_DUE
 
 
-def test_a_customer_withdraws_from_their_account_page(app: Flask, client: FlaskClient) -> None:
-    requested(app, client)
-    account = client.get("/auth/account")
-    assert 'data-connection="waiting_for_approval"' in text(account)
-    action, hidden = form_on(text(account).replace('class="form withdraw-form"', 'id="w"'), "w")
+def test_a_customer_withdraws_from_their_account_page(app: Flask, customer_browser: FlaskClient) -> None:
+    requested(app, customer_browser)
+    account = customer_browser.get("/auth/account")
+    assert 'data-connection="waiting_for_approval"' in account.text
+    action, hidden = form_on(account.text.replace('class="form withdraw-form"', 'id="w"'), "w")
 
-    response = client.post(action, data={**hidden, "confirm": "y"}, follow_redirects=True)
+    response = customer_browser.post(action, data={**hidden, "confirm": "y"}, follow_redirects=True)
 
-    body = text(response)
+    body = response.text
     assert "You withdrew your request. Nothing was registered." in body
     assert 'data-connection="not_registered"' in body and "You withdrew your request." in body
     assert "withdraw-form" not in body

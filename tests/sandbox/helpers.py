@@ -34,6 +34,10 @@ class Sandbox:
     def platforms_url(self) -> str:
         return f"{self.live.url}/api/platforms"
 
+    def registration_endpoint(self, profile: str) -> str:
+        """Where the sandbox LMS of `profile` takes registrations (the tool's registration request)."""
+        return str(get_profile(profile).configuration(self.live.lms_url)["registration_endpoint"])
+
     def issuer(self, profile: str) -> str:
         if profile == "canvas":
             return "https://canvas.instructure.com"

@@ -12,7 +12,7 @@ import requests
 from urllib3.util import SKIP_HEADER
 
 from portal.models import utcnow
-from portal.sandbox.profiles import TOOL_CONFIGURATION, get_profile
+from portal.sandbox.profiles import TOOL_CONFIGURATION
 from tests.sandbox.helpers import PLAYABLE, Sandbox
 
 CANVAS = "https://canvas.instructure.com/lti/"
@@ -55,10 +55,6 @@ def valid_request(sandbox: Sandbox, **changes: object) -> dict:
     }
     request.update(changes)
     return request
-
-
-def registration_endpoint(sandbox: Sandbox, profile: str) -> str:
-    return get_profile(profile).configuration(sandbox.live.lms_url)["registration_endpoint"]
 
 
 def test_without_its_registration_token_the_lms_refuses_and_the_registration_stays_usable(
@@ -107,7 +103,7 @@ def test_a_forged_registration_token_is_refused(sandbox: Sandbox) -> None:
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
 
     response = requests.post(
-        registration_endpoint(sandbox, "moodle-4.4"),
+        sandbox.registration_endpoint("moodle-4.4"),
         json=valid_request(sandbox),
         headers={"Authorization": f"Bearer {forged}"},
         timeout=10,
@@ -126,7 +122,7 @@ def test_canvas_answers_422_and_the_registration_can_be_completed_afterwards(san
     assert details["bodyReceived"] == {
         "errors": [{"message": details["bodyReceived"]["errors"][0]["message"]}]
     }
-    assert details["externalUrl"] == registration_endpoint(sandbox, "canvas")
+    assert details["externalUrl"] == sandbox.registration_endpoint("canvas")
     accepted = sandbox.complete(
         registration_id,
         {"messages": [{"type": "LtiResourceLinkRequest", "placements": [CANVAS + "course_navigation"]}]},
@@ -152,7 +148,7 @@ def test_canvas_wants_a_user_agent_and_its_token_to_show_its_configuration(sandb
     assert shown.json()["registration_endpoint"].startswith(sandbox.live.lms_url)
     assert shown.json()["authorization_server"] == "127.0.0.1"
     anonymous_post = requests.post(
-        registration_endpoint(sandbox, "canvas"),
+        sandbox.registration_endpoint("canvas"),
         json=valid_request(sandbox),
         headers={**bearer, "User-Agent": SKIP_HEADER},
         timeout=10,
@@ -203,7 +199,7 @@ def test_moodle_refuses_a_malformed_registration_in_rfc7591_terms_and_keeps_the_
 ) -> None:
     token = sandbox.start("moodle-3.11").registration_token
     headers = {"Authorization": f"Bearer {token}"}
-    endpoint = registration_endpoint(sandbox, "moodle-3.11")
+    endpoint = sandbox.registration_endpoint("moodle-3.11")
 
     refused = requests.post(endpoint, json=valid_request(sandbox, **change), headers=headers, timeout=10)
 

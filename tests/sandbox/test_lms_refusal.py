@@ -16,14 +16,9 @@ import requests
 
 from portal.ltiaas import LmsRefusedRegistration, LtiaasClient, SupportedMessage
 from portal.models import utcnow
-from portal.sandbox.profiles import get_profile
 from tests.sandbox.helpers import PLAYABLE, Sandbox
 
 REFUSAL = "This LMS does not accept tools from this domain."
-
-
-def registration_endpoint(sandbox: Sandbox, profile: str) -> str:
-    return get_profile(profile).configuration(sandbox.live.lms_url)["registration_endpoint"]
 
 
 @pytest.mark.parametrize("profile", [p for p in PLAYABLE if p != "canvas"])
@@ -45,7 +40,7 @@ def test_an_lms_refusal_passes_through_ltiaas_in_rfc7591_terms(sandbox: Sandbox,
             "bodyReceived": {"error": "invalid_client_metadata", "error_description": REFUSAL},
         },
     }
-    assert external_url.startswith(registration_endpoint(sandbox, profile))  # Brightspace adds ?attempt=
+    assert external_url.startswith(sandbox.registration_endpoint(profile))  # Brightspace adds ?attempt=
     assert sandbox.lms_tools() == []
     assert sandbox.platforms() == []
     assert sandbox.registration(registration_id).status_code == 200  # LTIAAS keeps it, as ltijs does
@@ -59,7 +54,7 @@ def test_canvas_refuses_with_a_422_and_its_errors_list(sandbox: Sandbox) -> None
     details = refused.json()["details"]
     assert details["message"] == "Response code 422 (Unprocessable Entity)"
     assert details["bodyReceived"] == {"errors": [{"message": REFUSAL}]}
-    assert details["externalUrl"] == registration_endpoint(sandbox, "canvas")
+    assert details["externalUrl"] == sandbox.registration_endpoint("canvas")
 
 
 def test_a_refusing_lms_keeps_its_token_unused_and_refuses_every_time(sandbox: Sandbox) -> None:
@@ -87,7 +82,7 @@ def test_the_portal_s_client_reads_the_lms_s_own_words(
 
     error = refused.value
     assert (error.lms_status, error.lms_error, error.lms_error_description) == (status, code, REFUSAL)
-    assert error.lms_url == registration_endpoint(sandbox, profile).split("?")[0]
+    assert error.lms_url == sandbox.registration_endpoint(profile).split("?")[0]
     assert len(sandbox.calls(f"/api/registrations/{registration_id}/complete")) == 1
 
 

@@ -1,7 +1,7 @@
 """payments remember when Stripe was last asked about their session
 
-Revision ID: 0008_perf
-Revises: 0007
+Revision ID: 0010_perf
+Revises: 0009
 Create Date: 2026-12-01 16:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from portal.models.columns import UTCDateTime
 
-revision = "0008_perf"
-down_revision = "0007"
+revision = "0010_perf"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,62 @@
+"""Staff notifications as the console shows them: where they go, the latest ones with what became of
+them, a test, and (on every staff page) a warning line while they fail."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from portal.admin import bp
+from portal.admin.access import staff_required
+from portal.auth.users import actor_of, signed_in_user
+from portal.db import get_session
+from portal.models import Notification, record_event
+from portal.notifications import alerts, outbox
+from portal.notifications.delivery import recipients
+
+
+@bp.context_processor
+def _notification_status() -> dict[str, Any]:
+    def notification_trouble() -> list[Notification]:
+        return outbox.trouble(get_session())
+
+    return {"notification_trouble": notification_trouble}
+
+
+def _where_they_go() -> dict[str, Any]:
+    config = current_app.config
+    webhook = config["NOTIFY_WEBHOOK_URL"]
+    return {
+        "channels": outbox.channels(config),
+        "email_to": recipients(config) if config["SMTP_HOST"] else [],
+        "smtp_host": config["SMTP_HOST"],
+        # Only the host: a webhook's path is its secret.
+        "webhook_host": urlsplit(webhook).hostname if webhook else None,
+    }
+
+
+@bp.get("/notifications/", endpoint="notifications")
+@staff_required
+def notifications_page() -> str:
+    return render_template(
+        "admin/notifications.html", recent=outbox.recent(get_session()), **_where_they_go()
+    )
+
+
+@bp.post("/notifications/test", endpoint="test_notification")
+@staff_required
+def test_notification() -> Response:
+    """Queue a test notification on every channel (sent by the background sender, like the others)."""
+    if not outbox.channels(current_app.config):
+        flash("Notifications are off: there is nowhere to send a test.", "error")
+        return redirect(url_for("admin.notifications"), code=303)
+    db = get_session()
+    actor = actor_of(signed_in_user())
+    alerts.test_message(db, actor)
+    record_event(db, "notification:test", actor=actor)
+    db.commit()
+    flash("A test notification is on its way; reload this page to see what became of it.", "success")
+    return redirect(url_for("admin.notifications"), code=303)

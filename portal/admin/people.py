@@ -1,0 +1,175 @@
+"""People (staff only): every account with its role, organisation and last sign-in; a new staff
+account; a password reset; disabling and re-enabling.
+
+Thin views over `portal.auth.people` and `portal.auth.service` (the CLI's functions
+too). Every change is a CSRF-checked POST, audited with the staff member's email;
+the destructive ones need a ticked confirmation; submitting twice changes nothing
+more. A one-time link is shown once, in the answer to the POST that made it, and
+never cached.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from portal.admin import bp
+from portal.admin.access import staff_required
+from portal.admin.people_forms import DisableForm, EnableForm, NewStaffForm, ResetPasswordForm
+from portal.auth import password_links
+from portal.auth import people as accounts
+from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
+from portal.auth.users import actor_of, signed_in_user
+from portal.db import get_session
+from portal.models import User, UserRole
+from portal.urls import portal_url
+
+
+def _actor() -> str:
+    return actor_of(signed_in_user())
+
+
+def _person_or_404(user_id: int) -> User:
+    person = accounts.find_person(get_session(), user_id)
+    if person is None:
+        abort(404)
+    return person
+
+
+def link_lifetime() -> str:
+    seconds = int(current_app.config["PASSWORD_LINK_MAX_AGE"])
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{max(1, seconds // 60)} minutes"
+
+
+def _to_person(person: User) -> Response:
+    return redirect(url_for("admin.person", user_id=person.id), code=303)
+
+
+def _link_shown_once(person: User, token: str, created: bool) -> Response:
+    """The one time the link is shown: in the answer to the POST that made it, never cached."""
+    page = render_template(
+        "admin/people/link.html",
+        person=person,
+        link=portal_url("auth.set_password", token=token),
+        created=created,
+        lifetime=link_lifetime(),
+    )
+    response = make_response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _person_page(person: User, reset_form: ResetPasswordForm | None = None, status: int = 200) -> Response:
+    page = render_template(
+        "admin/people/person.html",
+        person=person,
+        is_me=person.email == _actor(),
+        open_link=password_links.open_link_of(get_session(), person),
+        reset_form=reset_form or ResetPasswordForm(link_lifetime=link_lifetime()),
+        disable_form=DisableForm(),
+        enable_form=EnableForm(),
+    )
+    return make_response(page, status)
+
+
+@bp.get("/people/", endpoint="people")
+@staff_required
+def people_list() -> str:
+    """Every account, newest first, 50 a page; `?role=staff` or `?role=customer` narrows it."""
+    role_name = request.args.get("role", "")
+    role = UserRole(role_name) if role_name in set(UserRole) else None
+    listing = accounts.people_page(get_session(), request.args.get("page", 1, type=int), role)
+    return render_template("admin/people/list.html", listing=listing, role=role)
+
+
+@bp.route("/people/new", methods=["GET", "POST"], endpoint="new_staff")
+@staff_required
+def new_staff() -> ResponseReturnValue:
+    form = NewStaffForm(link_lifetime=link_lifetime())
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            person, token = accounts.create_staff_account(
+                db, form.email.data, form.password_choice, form.password.data, _actor()
+            )
+        except EmailTaken:  # also a second submit of the same form
+            form.email.errors.append("There is already an account with this email.")
+        except WeakPassword as error:
+            form.password.errors.append(str(error))
+        except AccountError as error:
+            form.email.errors.append(str(error))
+        else:
+            db.commit()
+            if token is not None:
+                return _link_shown_once(person, token, created=True)
+            flash(f"Staff account {person.email} created, with the password you typed.", "success")
+            return _to_person(person)
+    status = 400 if form.errors else 200
+    return render_template("admin/people/new.html", form=form), status
+
+
+@bp.get("/people/<int:user_id>", endpoint="person")
+@staff_required
+def person_page(user_id: int) -> Response:
+    return _person_page(_person_or_404(user_id))
+
+
+@bp.post("/people/<int:user_id>/password", endpoint="reset_password")
+@staff_required
+def reset_password(user_id: int) -> ResponseReturnValue:
+    """A new password typed twice, or a one-time link for the person to choose one."""
+    person = _person_or_404(user_id)
+    form = ResetPasswordForm(link_lifetime=link_lifetime())
+    if not form.validate_on_submit():
+        return _person_page(person, reset_form=form, status=400)
+    db = get_session()
+    try:
+        token = accounts.reset_password(db, person, form.password_choice, form.password.data, _actor())
+    except AccountError as error:
+        form.password.errors.append(str(error))
+        return _person_page(person, reset_form=form, status=400)
+    db.commit()
+    if token is not None:
+        return _link_shown_once(person, token, created=False)
+    flash(f"The password of {person.email} is now the one you typed.", "success")
+    return _to_person(person)
+
+
+@bp.post("/people/<int:user_id>/disable", endpoint="disable_person")
+@staff_required
+def disable_person(user_id: int) -> Response:
+    person = _person_or_404(user_id)
+    if not DisableForm().validate_on_submit():
+        flash("Tick the box to confirm, then disable the account.", "error")
+    elif person.is_disabled:
+        flash(f"{person.email} is disabled already; nothing changed.", "warning")
+    else:
+        db = get_session()
+        try:
+            disable_user(db, person.email, _actor())
+        except AccountError as error:
+            flash(str(error), "error")
+        else:
+            db.commit()
+            flash(f"{person.email} is disabled: signed out, and cannot sign in.", "success")
+    return _to_person(person)
+
+
+@bp.post("/people/<int:user_id>/enable", endpoint="enable_person")
+@staff_required
+def enable_person(user_id: int) -> Response:
+    person = _person_or_404(user_id)
+    if not EnableForm().validate_on_submit():
+        abort(400)
+    if not person.is_disabled:
+        flash(f"{person.email} is enabled already; nothing changed.", "warning")
+    else:
+        db = get_session()
+        enable_user(db, person.email, _actor())
+        db.commit()
+        flash(f"{person.email} can sign in again, with their password as it was.", "success")
+    return _to_person(person)

@@ -1,0 +1,85 @@
+"""The shape of the People pages' forms: a new staff account, a password reset, disabling and
+re-enabling an account (no database lookups here; the rules live in `portal.auth.service`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from portal.auth.forms import EMAIL_SHAPE
+from portal.auth.people import PasswordChoice
+from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+
+def _choices(link_label: str) -> list[tuple[str, str]]:
+    return [
+        (PasswordChoice.LINK.value, link_label),
+        (PasswordChoice.TYPED.value, "I type a password for them now (and tell them myself)"),
+    ]
+
+
+class PasswordChoiceForm(FlaskForm):
+    """Either a one-time link for the person, or a password the staff member types twice."""
+
+    choice = RadioField("Password", default=PasswordChoice.LINK.value, validators=[DataRequired()])
+    password = PasswordField("Password", description=f"At least {MIN_PASSWORD_LENGTH} characters.")
+    confirm = PasswordField("Repeat the password")
+
+    @property
+    def password_choice(self) -> PasswordChoice:
+        return PasswordChoice(self.choice.data)
+
+    @property
+    def typed(self) -> bool:
+        return bool(self.choice.data == PasswordChoice.TYPED.value)
+
+    def validate_password(self, field: Field) -> None:
+        if not self.typed:
+            return
+        value = field.data or ""
+        if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
+            raise ValidationError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+
+    def validate_confirm(self, field: Field) -> None:
+        if self.typed and field.data != self.password.data:
+            raise ValidationError("The passwords differ.")
+
+
+class NewStaffForm(PasswordChoiceForm):
+    email = StringField(
+        "Their work email",
+        validators=[DataRequired("Enter their email address."), Length(max=320), EMAIL_SHAPE],
+    )
+
+    def __init__(self, *args: Any, link_lifetime: str = "a few hours", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choice.choices = _choices(
+            f"They choose it with a one-time link I pass on (shown once, valid {link_lifetime})"
+        )
+
+
+class ResetPasswordForm(PasswordChoiceForm):
+    confirm_reset = BooleanField(
+        "Yes, replace this person's password", validators=[DataRequired("Tick this box to confirm.")]
+    )
+
+    def __init__(self, *args: Any, link_lifetime: str = "a few hours", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choice.choices = _choices(
+            f"They choose a new one with a one-time link I pass on (shown once, valid {link_lifetime};"
+            " their old password works until then)"
+        )
+
+
+class DisableForm(FlaskForm):
+    confirm_disable = BooleanField(
+        "Yes, disable this account: it is signed out and cannot sign in",
+        validators=[DataRequired("Tick this box to confirm.")],
+    )
+
+
+class EnableForm(FlaskForm):
+    """Re-enabling takes nothing away, so the button (with CSRF) is enough."""

@@ -1,0 +1,110 @@
+"""One-time links to choose a password, which a staff member hands to a new colleague (or to someone
+whose password they reset) instead of typing a password for them.
+
+The link carries a random secret, signed and timestamped (`itsdangerous`), so a
+forged or stale link is refused before any lookup. The database keeps only the
+secret's sha256 (`PasswordLink.token_hash`): the link is shown once, to the staff
+member who made it, and cannot be shown again. It works once, for
+PASSWORD_LINK_MAX_AGE seconds, and only while it is the user's newest link and the
+account is enabled (`service.set_password` and `service.disable_user` revoke it).
+
+Functions do not commit; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.auth import service
+from portal.db import update_if
+from portal.models import PasswordLink, PasswordLinkPurpose, User, record_event, utcnow
+
+_SALT = "auth-set-password-link"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def _max_age() -> int:
+    return int(current_app.config["PASSWORD_LINK_MAX_AGE"])
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str) -> str:
+    """A new link's token for `user` (their earlier links stop working); audited.
+
+    The token is the only copy of the secret: show it once and forget it.
+    """
+    secret = secrets.token_urlsafe(32)
+    service.revoke_password_links(db, user)
+    link = PasswordLink(
+        user_id=user.id,
+        token_hash=_hash(secret),
+        purpose=purpose.value,
+        created_by=actor,
+        expires_at=utcnow() + timedelta(seconds=_max_age()),
+    )
+    db.add(link)
+    details = {"email": user.email, "purpose": purpose.value, "expires_at": link.expires_at.isoformat()}
+    record_event(db, "user:password-link-issued", actor=actor, details=details)
+    return _serializer().dumps(secret)
+
+
+def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordLink | None:
+    """The usable link `token` names: signed by us, not stale, unused, not revoked, its account enabled."""
+    try:
+        secret = _serializer().loads(token, max_age=_max_age())
+    except BadSignature:  # also SignatureExpired
+        return None
+    if not isinstance(secret, str):
+        return None
+    link = db.scalar(select(PasswordLink).where(PasswordLink.token_hash == _hash(secret)))
+    if link is None or not link.is_usable(now) or link.user.is_disabled:
+        return None
+    return link
+
+
+def set_password_with_link(db: Session, link: PasswordLink, password: str) -> User | None:
+    """Use `link` up and give its user `password`; audited with the user as actor.
+
+    Returns None (nothing changed) when the link was used, revoked or expired
+    meanwhile: a conditional UPDATE lets exactly one submit win.
+    :raise WeakPassword: before the link is used up, so the person can try again.
+    """
+    service.check_password_rules(password)
+    now = utcnow()
+    won = update_if(
+        db,
+        link,
+        PasswordLink.used_at.is_(None),
+        PasswordLink.revoked_at.is_(None),
+        PasswordLink.expires_at > now,
+        used_at=now,
+    )
+    if not won:
+        return None
+    user = link.user
+    service.set_password(db, user, password)
+    record_event(
+        db, "user:password-set", actor=user.email, details={"email": user.email, "link": link.purpose}
+    )
+    return user
+
+
+def open_link_of(db: Session, user: User, now: datetime | None = None) -> PasswordLink | None:
+    """The user's newest link if it still works (the people page says until when)."""
+    link = db.scalar(
+        select(PasswordLink).where(PasswordLink.user_id == user.id).order_by(PasswordLink.id.desc()).limit(1)
+    )
+    return link if link is not None and link.is_usable(now) else None

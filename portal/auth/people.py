@@ -1,0 +1,83 @@
+"""What the staff console's People pages do with accounts: list them a page at a time, create a staff
+account, reset a password, each either with a password typed by the staff member or with a one-time
+link (`password_links`) for the person to choose their own.
+
+The rules live in `service` (shared with the CLI); functions here do not commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.auth import password_links, service
+from portal.models import PasswordLinkPurpose, User, UserRole
+
+PAGE_SIZE = 50
+
+
+class PasswordChoice(StrEnum):
+    LINK = "link"  # the person chooses it, through a one-time link
+    TYPED = "typed"  # the staff member types it (twice)
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    people: list[User]
+    page: int
+    pages: int
+    total: int
+
+
+def people_page(
+    db: Session, page: int = 1, role: UserRole | None = None, page_size: int = PAGE_SIZE
+) -> PeoplePage:
+    """Accounts, newest first, `page_size` a page; a page past the end is the last one."""
+    where = [User.role == role.value] if role is not None else []
+    total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    people = db.scalars(
+        select(User)
+        .where(*where)
+        .order_by(User.created_at.desc(), User.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return PeoplePage(list(people), page, pages, total)
+
+
+def find_person(db: Session, user_id: int) -> User | None:
+    return db.get(User, user_id)
+
+
+def create_staff_account(
+    db: Session, email: str, choice: PasswordChoice, password: str | None, actor: str
+) -> tuple[User, str | None]:
+    """A new staff account, and the token of its set-password link when `choice` is LINK.
+
+    :raise AccountError: bad or taken email, weak password.
+    """
+    if choice is PasswordChoice.LINK:
+        user = service.create_staff(db, email, None, actor)
+        return user, password_links.issue_link(db, user, PasswordLinkPurpose.NEW_ACCOUNT, actor)
+    return service.create_staff(db, email, password or "", actor), None
+
+
+def reset_password(
+    db: Session, user: User, choice: PasswordChoice, password: str | None, actor: str
+) -> str | None:
+    """Replace `user`'s password: with `password`, or (LINK) with what they choose through a new link,
+    whose token is returned. Until a link is used the old password still works.
+
+    :raise AccountError: weak password; a disabled account gets no link (enable it first).
+    """
+    if choice is PasswordChoice.TYPED:
+        service.reset_password(db, user.email, password or "", actor)
+        return None
+    if user.is_disabled:
+        raise service.AccountError("This account is disabled: enable it before sending a link.")
+    return password_links.issue_link(db, user, PasswordLinkPurpose.RESET, actor)

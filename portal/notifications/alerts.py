@@ -1,0 +1,94 @@
+"""What staff are told, and when: a live-approval request waits for them; a paid registration needs a
+refund; a test from the console. Each text says what happened, at which LMS, and links (absolute,
+from PORTAL_URL) to the console page to act on; it carries no secret.
+
+Each function queues through `outbox.enqueue` in the caller's transaction; the
+event key makes each event notify once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from portal.models import ApprovalRequest, ApprovalState, Registration
+from portal.notifications import outbox
+from portal.urls import portal_url
+
+if TYPE_CHECKING:
+    from portal.billing.attention import PaidRegistration
+
+APPROVAL_REQUESTED = "approval-requested"
+REFUND_DUE = "refund-due"
+TEST = "test"
+
+
+def _lms(registration: Registration) -> str:
+    # Imported here, not above: the registration and billing packages import their views, which
+    # (through registration.approvals) import this module.
+    from portal.registration import labels
+
+    family = labels.family(registration.family_code).name
+    return f"{family} at {labels.lms_host(registration.platform_url)}"
+
+
+def _platform_name(registration: Registration, choices: dict[str, object] | None = None) -> str:
+    name = (choices or registration.overrides or {}).get("platformName")
+    return f'"{name}"' if name else "a platform"
+
+
+def approval_requested(db: Session, approval: ApprovalRequest) -> int:
+    """A customer is waiting in their LMS for a staff member to approve or decline their request."""
+    registration = approval.registration
+    lms = _lms(registration)
+    text = (
+        f"{approval.requested_by_email} asks to register the tool with {lms}, as "
+        f"{_platform_name(registration, approval.requested_choices)}. They are waiting in their LMS for "
+        f"your decision (the registration stays open until {registration.expires_at:%H:%M UTC}).\n"
+        f"Approve or decline: {portal_url('admin.approval', public_id=approval.public_id)}"
+    )
+    return outbox.enqueue(
+        db, f"{APPROVAL_REQUESTED}:{approval.public_id}", APPROVAL_REQUESTED, f"Approval needed: {lms}", text
+    )
+
+
+def refund_due_key(paid: PaidRegistration) -> str:
+    return f"{REFUND_DUE}:{paid.payment.public_id}"
+
+
+def _why_not_registered(paid: PaidRegistration) -> str:
+    approval = paid.approval
+    if approval is not None and approval.current_state is ApprovalState.REJECTED:
+        return f"the request was declined by {approval.decided_by_email}"
+    if approval is not None and approval.current_state not in (ApprovalState.PENDING, ApprovalState.APPROVED):
+        return f"the request ended {approval.state}"
+    return f"the registration ended {paid.registration.state}"
+
+
+def refund_due(db: Session, paid: PaidRegistration) -> int:
+    """A customer paid for a registration that can no longer be registered: a staff member refunds it."""
+    from portal.billing.money import format_money
+
+    payment, registration = paid.payment, paid.registration
+    lms = _lms(registration)
+    stripe_payment = payment.stripe_payment_intent or payment.stripe_subscription or payment.stripe_session_id
+    amount = format_money(payment.amount_total, payment.currency)
+    text = (
+        f"{amount} paid by {payment.customer_email or 'a customer'} for {_platform_name(registration)} "
+        f"with {lms} did not end in a registration: {_why_not_registered(paid)}.\n"
+        f"Refund it in Stripe (payment {stripe_payment}), then record the refund: "
+        f"{portal_url('admin.payments')}"
+    )
+    return outbox.enqueue(db, refund_due_key(paid), REFUND_DUE, f"Refund due: {lms}", text)
+
+
+def test_message(db: Session, actor: str) -> int:
+    """A test from the console's Notifications page, so staff see where notifications arrive."""
+    text = (
+        f"A test notification, sent by {actor} from the approval portal's console. Staff notifications "
+        f"arrive here. Notifications: {portal_url('admin.notifications')}"
+    )
+    key = f"{TEST}:{secrets.token_hex(8)}"
+    return outbox.enqueue(db, key, TEST, "Test notification from the approval portal", text)

@@ -1,0 +1,83 @@
+"""The two ways a notification reaches the vendor's staff: e-mail over SMTP, and an outgoing webhook
+with Slack-compatible JSON (`{"text": ...}`, which Slack, Mattermost, Rocket.Chat and Teams
+workflows accept).
+
+Each raises `DeliveryFailed` with a message safe to log and show: it never holds
+the webhook's address (its path is the secret) nor the SMTP password.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+class DeliveryFailed(Exception):
+    """Not delivered (or not known to be); the message names what went wrong, without secrets."""
+
+
+def recipients(config: Mapping[str, Any]) -> list[str]:
+    return [address.strip() for address in str(config["NOTIFY_EMAIL_TO"]).split(",") if address.strip()]
+
+
+def send_email(config: Mapping[str, Any], subject: str, text: str) -> None:
+    """One plain-text e-mail to NOTIFY_EMAIL_TO through SMTP_HOST (STARTTLS, TLS or plain: SMTP_TLS)."""
+    message = EmailMessage()
+    message["Subject"] = _CONTROL.sub(" ", subject)
+    message["From"] = config["SMTP_FROM"]
+    message["To"] = ", ".join(recipients(config))
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=str(config["SMTP_FROM"]).rpartition("@")[2] or None)
+    message.set_content(text)
+    host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["NOTIFY_TIMEOUT"])
+    try:
+        smtp: smtplib.SMTP
+        if config["SMTP_TLS"] == "ssl":
+            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        with smtp:
+            if config["SMTP_TLS"] == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if config["SMTP_USER"]:
+                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+            smtp.send_message(message)
+    except smtplib.SMTPResponseException as error:
+        raise DeliveryFailed(f"the mail server {host}:{port} refused it: {error.smtp_code}") from error
+    except smtplib.SMTPRecipientsRefused as error:
+        raise DeliveryFailed(f"the mail server {host}:{port} refused every recipient") from error
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryFailed(f"could not send through {host}:{port}: {type(error).__name__}") from error
+
+
+def slack_text(text: str) -> str:
+    """`text` for Slack's mrkdwn: `&`, `<` and `>` escaped, so a name like `<!channel>` stays text."""
+    return "".join(_SLACK_ESCAPES.get(char, char) for char in text)
+
+
+def post_webhook(config: Mapping[str, Any], text: str) -> None:
+    """POST `{"text": text}` to NOTIFY_WEBHOOK_URL; any 2xx answer is delivered, nothing is retried here."""
+    url = str(config["NOTIFY_WEBHOOK_URL"])
+    host = urlsplit(url).hostname or "the webhook"
+    timeout = float(config["NOTIFY_TIMEOUT"])
+    try:
+        answer = requests.post(url, json={"text": slack_text(text)}, timeout=timeout, allow_redirects=False)
+    except requests.Timeout as error:
+        raise DeliveryFailed(f"{host} did not answer within {timeout:g} s (it may have got it)") from error
+    except requests.RequestException as error:
+        raise DeliveryFailed(f"could not reach {host}: {type(error).__name__}") from error
+    with answer:
+        if not 200 <= answer.status_code < 300:
+            said = _CONTROL.sub(" ", answer.text[:120]).strip()
+            raise DeliveryFailed(f"{host} answered HTTP {answer.status_code}{f': {said}' if said else ''}")

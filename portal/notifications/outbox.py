@@ -1,0 +1,232 @@
+"""The outbox: queue a notification in the caller's transaction, and send what is due, once.
+
+Queueing is an INSERT beside the change it reports, committed with it, so a
+notification exists exactly when its event does, and the customer's request
+only pays for one row. `(event_key, channel)` is unique and the INSERT skips a
+duplicate, so reporting an event twice (a retry, another process, the refund
+sweep) queues it once.
+
+Sending happens later, outside any customer's request: in each process's
+background sender (`sender.py`) or in a test calling `drain`. A sender claims a
+row with a conditional UPDATE (pending -> sending, `update_if`), commits the claim,
+and only then talks to the mail server or webhook, so two senders, threads or
+processes never send the same row. A failure is logged and kept on the row (the
+console shows it); it is tried again after NOTIFY_RETRY_AFTER seconds (doubling),
+NOTIFY_MAX_ATTEMPTS times in all, then left failed. A row left `sending` by a
+process that died is marked failed (never resent: it may have gone out).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, g, has_app_context
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from portal.db import update_if
+from portal.models import Notification, NotificationChannel, NotificationState, utcnow
+from portal.notifications import delivery
+
+logger = logging.getLogger(__name__)
+
+STALE_CLAIM_TIMEOUTS = 10  # a claim older than this many NOTIFY_TIMEOUTs belongs to a dead sender
+WAKE_FLAG = "staff_notifications_queued"
+
+
+def channels(config: Mapping[str, Any]) -> list[NotificationChannel]:
+    """The channels staff are notified on, as configured (none: notifications are off)."""
+    found = []
+    if config["NOTIFY_EMAIL_TO"] and config["SMTP_HOST"]:
+        found.append(NotificationChannel.EMAIL)
+    if config["NOTIFY_WEBHOOK_URL"]:
+        found.append(NotificationChannel.WEBHOOK)
+    return found
+
+
+def _insert_if_absent(db: Session, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the database's own dialect (no rollback on
+    a duplicate); True if the row is new."""
+    unique = ["event_key", "channel"]
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Notification).values(**values).on_conflict_do_nothing(index_elements=unique)
+    return db.execute(statement.returning(Notification.id)).first() is not None
+
+
+def enqueue(db: Session, event_key: str, kind: str, subject: str, text: str) -> int:
+    """Queue a notification of one event on every configured channel, in the caller's transaction
+    (the caller commits); returns how many rows were new. An event already queued is left alone.
+    """
+    now = utcnow()
+    added = 0
+    for channel in channels(current_app.config):
+        values = {
+            "event_key": event_key,
+            "kind": kind,
+            "channel": channel.value,
+            "subject": subject[:255],
+            "text": text,
+            "state": NotificationState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        added += _insert_if_absent(db, values)
+    if added and has_app_context():
+        setattr(g, WAKE_FLAG, True)  # the request's teardown wakes this process's sender
+    return added
+
+
+def already_queued(db: Session, event_keys: list[str]) -> set[str]:
+    if not event_keys:
+        return set()
+    return set(db.scalars(select(Notification.event_key).where(Notification.event_key.in_(event_keys))))
+
+
+@dataclass
+class DrainReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def drain(db: Session, now: datetime | None = None, limit: int = 100) -> DrainReport:
+    """Send the notifications that are due (at most `limit`), each by one sender only."""
+    now = now or utcnow()
+    config = current_app.config
+    report = DrainReport()
+    _give_up_stale_claims(db, now, report)
+    due = db.scalars(
+        select(Notification)
+        .where(Notification.state == NotificationState.PENDING.value, Notification.next_attempt_at <= now)
+        .order_by(Notification.id)
+        .limit(limit)
+    ).all()
+    db.commit()
+    for notification in due:
+        if not _claim(db, notification, now):
+            continue  # another sender has it
+        db.commit()
+        error = _deliver(config, notification)
+        _record_outcome(db, notification, error, now, report)
+    return report
+
+
+def _claim(db: Session, notification: Notification, now: datetime) -> bool:
+    return update_if(
+        db,
+        notification,
+        Notification.state == NotificationState.PENDING.value,
+        Notification.next_attempt_at <= now,
+        state=NotificationState.SENDING.value,
+        claimed_at=utcnow(),
+        attempts=Notification.attempts + 1,
+    )
+
+
+def _deliver(config: Mapping[str, Any], notification: Notification) -> str | None:
+    """Send one claimed notification; the error to record, or None when it went out."""
+    try:
+        if notification.channel == NotificationChannel.EMAIL.value:
+            if NotificationChannel.EMAIL not in channels(config):
+                return "e-mail to staff is no longer configured"
+            delivery.send_email(config, notification.subject, notification.text)
+        else:
+            if NotificationChannel.WEBHOOK not in channels(config):
+                return "the webhook is no longer configured"
+            delivery.post_webhook(config, notification.text)
+    except delivery.DeliveryFailed as error:
+        return str(error)
+    return None
+
+
+def _record_outcome(
+    db: Session, notification: Notification, error: str | None, now: datetime, report: DrainReport
+) -> None:
+    config = current_app.config
+    if error is None:
+        values: dict[str, Any] = {"state": NotificationState.SENT.value, "sent_at": utcnow()}
+        values["last_error"] = None
+        outcome = report.sent
+    elif notification.attempts < int(config["NOTIFY_MAX_ATTEMPTS"]):
+        delay = int(config["NOTIFY_RETRY_AFTER"]) * 2 ** (notification.attempts - 1)
+        values = {
+            "state": NotificationState.PENDING.value,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "last_error": error,
+        }
+        outcome = report.retrying
+    else:
+        values = {"state": NotificationState.FAILED.value, "last_error": error}
+        outcome = report.failed
+    if error is not None:
+        logger.warning(
+            "staff notification %s (%s, %s) failed, attempt %d of %d: %s",
+            notification.id,
+            notification.event_key,
+            notification.channel,
+            notification.attempts,
+            int(config["NOTIFY_MAX_ATTEMPTS"]),
+            error,
+        )
+    if update_if(db, notification, Notification.state == NotificationState.SENDING.value, **values):
+        db.commit()
+        outcome.append(notification.id)
+    else:  # given up as stale meanwhile: leave what was recorded
+        logger.warning("staff notification %s finished after it was given up", notification.id)
+
+
+def _give_up_stale_claims(db: Session, now: datetime, report: DrainReport) -> None:
+    cutoff = now - timedelta(seconds=float(current_app.config["NOTIFY_TIMEOUT"]) * STALE_CLAIM_TIMEOUTS)
+    stale = db.scalars(
+        select(Notification).where(
+            Notification.state == NotificationState.SENDING.value, Notification.claimed_at < cutoff
+        )
+    ).all()
+    for notification in stale:
+        error = "the process sending it stopped; it may or may not have been delivered"
+        if update_if(
+            db,
+            notification,
+            Notification.state == NotificationState.SENDING.value,
+            Notification.claimed_at < cutoff,
+            state=NotificationState.FAILED.value,
+            last_error=error,
+        ):
+            db.commit()
+            logger.warning("staff notification %s: %s", notification.id, error)
+            report.failed.append(notification.id)
+
+
+def recent(db: Session, limit: int = 50) -> list[Notification]:
+    return list(db.scalars(select(Notification).order_by(Notification.id.desc()).limit(limit)))
+
+
+def trouble(db: Session) -> list[Notification]:
+    """What staff should hear about, one per channel: a notification waiting to be tried again after
+    a failure, or else the channel's newest finished one if it failed. Empty while all goes out."""
+    found = []
+    for channel in NotificationChannel:
+        mine = (
+            select(Notification).where(Notification.channel == channel.value).order_by(Notification.id.desc())
+        )
+        retrying = db.scalar(
+            mine.where(
+                Notification.state == NotificationState.PENDING.value, Notification.last_error.is_not(None)
+            ).limit(1)
+        )
+        finished = db.scalar(
+            mine.where(
+                Notification.state.in_([NotificationState.SENT.value, NotificationState.FAILED.value])
+            ).limit(1)
+        )
+        if retrying is not None:
+            found.append(retrying)
+        elif finished is not None and finished.current_state is NotificationState.FAILED:
+            found.append(finished)
+    return found

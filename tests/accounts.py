@@ -1,0 +1,101 @@
+"""Accounts for every test: making a user, and signing in as a browser does (or as its result).
+
+- `sign_in` opens a sign-in page and sends its form like a browser: the test client or a
+  `requests.Session` over real HTTP, CSRF on or off.
+- `signed_in` gives a test client the session the sign-in form leaves, without the form:
+  for tests about something else (a password check costs a scrypt hash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.db import get_session
+from portal.models import User
+
+PASSWORD = "correct horse battery"
+
+
+def create_user(
+    app: Flask,
+    email: str = "admin@school.edu",
+    password: str = PASSWORD,
+    role: str = "customer",
+    organisation: str | None = "Example University",
+    disabled: bool = False,
+) -> User:
+    with app.app_context():
+        db = get_session()
+        user = User(
+            email=email.lower(),
+            password_hash=app.extensions["password_hasher"].hash(password),
+            role=role,
+            organisation=organisation,
+            is_disabled=disabled,
+        )
+        db.add(user)
+        db.commit()
+        return user
+
+
+class _Page(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+class _FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "form":
+            self.forms.append((values.get("action") or "", {}))
+        elif tag == "input" and self.forms and values.get("type") == "hidden":
+            self.forms[-1][1][values.get("name") or ""] = values.get("value") or ""
+
+
+def read_form(page: _Page | str, index: int = 0) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields (csrf_token, next) of the page's `index`th form."""
+    reader = _FormReader()
+    reader.feed(page if isinstance(page, str) else page.text)
+    return reader.forms[index]
+
+
+def sign_in(
+    browser: FlaskClient | requests.Session,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    page: str = "/auth/sign-in",
+    fields: Mapping[str, str] | None = None,
+    **request: Any,
+) -> Any:
+    """Open the sign-in `page` (it may carry `next` and the session token) and send its form as a
+    browser would: its hidden fields, the email and password, and `fields`; `request` goes with
+    both requests (e.g. `environ_base` for the test client).
+
+    Returns the answer as the browser gets it: the test client's redirect itself, or the page a
+    `requests.Session` was led to (it follows redirects; `page` is then an absolute URL).
+    """
+    if isinstance(browser, requests.Session):
+        request.setdefault("timeout", 20)
+    action, hidden = read_form(browser.get(page, **request))
+    form = {**hidden, "email": email, "password": password, **(fields or {})}
+    return browser.post(urljoin(page, action), data=form, **request)
+
+
+def signed_in(browser: FlaskClient, user: User) -> FlaskClient:
+    """`browser` with `user` signed in, as the sign-in form leaves it (without the form's password check)."""
+    with browser.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session["_fresh"] = True
+    return browser

@@ -1,0 +1,260 @@
+"""A staff member manages people from the console (CSRF on, as in production): the list, a new staff
+account by link or by typed password, resets, disabling and re-enabling; each audited once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from portal.db import get_session
+from portal.models import User, utcnow
+from tests.accounts import PASSWORD, create_user
+from tests.auth.helpers import audit_actions, find_user
+from tests.registration.helpers import csrf_token_in
+
+STAFF = "staff@vendor.example"
+NEW = "newcomer@vendor.example"
+TYPED = "a password typed twice"
+
+
+def text(response: TestResponse) -> str:
+    return response.get_data(as_text=True)
+
+
+def post_from(browser: FlaskClient, page: str, action: str, **data: object) -> TestResponse:
+    """Post to `action` with the CSRF token of `page`, as the page's form would."""
+    token = csrf_token_in(text(browser.get(page)))
+    return browser.post(action, data={**data, "csrf_token": token})
+
+
+def one_time_link(response: TestResponse) -> str:
+    match = re.search(r'id="one-time-link" type="text" value="([^"]+)"', text(response))
+    assert match, text(response)
+    return match.group(1)
+
+
+def can_sign_in(app: Flask, email: str, password: str) -> bool:
+    browser = app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser.post("/auth/sign-in", data={"email": email, "password": password})
+    app.config["WTF_CSRF_ENABLED"] = True
+    return browser.get("/auth/account").status_code == 200
+
+
+def test_the_list_shows_each_persons_role_organisation_and_last_sign_in(
+    app: Flask, staff_browser: FlaskClient, customer: User
+) -> None:
+    with app.app_context():
+        db = get_session()
+        db.get(User, customer.id).last_login_at = utcnow() - timedelta(days=2)
+        db.commit()
+
+    body = text(staff_browser.get("/admin/people/"))
+
+    row = body.split(f'data-person="{customer.email}"', 1)[1].split("</tr>", 1)[0]
+    assert ">customer<" in row and "Springfield University" in row and "active" in row
+    assert (utcnow() - timedelta(days=2)).strftime("%Y-%m-%d") in row
+    staff_row = body.split(f'data-person="{STAFF}"', 1)[1].split("</tr>", 1)[0]
+    assert ">staff<" in staff_row and "never" in staff_row
+    assert "2 accounts" in body
+    only_staff = text(staff_browser.get("/admin/people/?role=staff"))
+    assert customer.email not in only_staff and STAFF in only_staff
+
+
+def test_many_people_are_shown_fifty_a_page(app: Flask, staff_browser: FlaskClient) -> None:
+    with app.app_context():
+        db = get_session()
+        for number in range(60):
+            db.add(User(email=f"admin{number:02d}@school.example", password_hash="!", role="customer"))
+        db.commit()
+
+    first = text(staff_browser.get("/admin/people/"))
+    second = text(staff_browser.get("/admin/people/?page=2"))
+    past_the_end = text(staff_browser.get("/admin/people/?page=99"))
+
+    assert first.count("<tr data-person=") == 50 and "Page 1 of 2" in first and 'id="next-page"' in first
+    assert second.count("<tr data-person=") == 11 and "Page 2 of 2" in second
+    assert "Page 2 of 2" in past_the_end  # a page past the end is the last one
+
+
+def test_a_new_staff_account_by_one_time_link_which_the_newcomer_uses_to_sign_in(
+    app: Flask, staff_browser: FlaskClient
+) -> None:
+    created = post_from(staff_browser, "/admin/people/new", "/admin/people/new", email=NEW, choice="link")
+
+    assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
+    link = one_time_link(created)
+    assert link.startswith("http://localhost/auth/set-password/")
+    assert find_user(app, NEW).is_staff
+    assert ("user:created", STAFF) in audit_actions(app)
+    assert ("user:password-link-issued", STAFF) in audit_actions(app)
+    assert link not in text(staff_browser.get(f"/admin/people/{find_user(app, NEW).id}"))  # shown once
+
+    newcomer = app.test_client()
+    path = link.removeprefix("http://localhost")
+    chosen = post_from(newcomer, path, path, password="the newcomer's own", confirm="the newcomer's own")
+
+    assert 'data-page="password-set"' in text(chosen)
+    assert can_sign_in(app, NEW, "the newcomer's own")
+
+
+def test_a_new_staff_account_with_a_typed_password(app: Flask, staff_browser: FlaskClient) -> None:
+    response = post_from(
+        staff_browser,
+        "/admin/people/new",
+        "/admin/people/new",
+        email=NEW,
+        choice="typed",
+        password=TYPED,
+        confirm=TYPED,
+    )
+
+    assert response.status_code == 303
+    assert response.location == f"/admin/people/{find_user(app, NEW).id}"
+    assert can_sign_in(app, NEW, TYPED)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"email": "not an email", "choice": "link"}, "Enter an email address like name@example.edu."),
+        (
+            {"email": NEW, "choice": "typed", "password": "short", "confirm": "short"},
+            "at least 10 characters",
+        ),
+        (
+            {"email": NEW, "choice": "typed", "password": TYPED, "confirm": "something else"},
+            "The passwords differ.",
+        ),
+        ({"email": NEW, "choice": "neither"}, "Not a valid choice"),
+    ],
+)
+def test_a_new_account_with_bad_input_says_why_and_makes_nothing(
+    app: Flask, staff_browser: FlaskClient, fields: dict, error: str
+) -> None:
+    response = post_from(staff_browser, "/admin/people/new", "/admin/people/new", **fields)
+
+    assert response.status_code == 400 and error in text(response)
+    assert find_user(app, NEW) is None and audit_actions(app) == []
+
+
+def test_submitting_the_new_account_twice_makes_one(app: Flask, staff_browser: FlaskClient) -> None:
+    token = csrf_token_in(text(staff_browser.get("/admin/people/new")))
+    form = {"email": NEW, "choice": "typed", "password": TYPED, "confirm": TYPED, "csrf_token": token}
+
+    first = staff_browser.post("/admin/people/new", data=form)
+    second = staff_browser.post("/admin/people/new", data=form)
+
+    assert first.status_code == 303 and second.status_code == 400
+    assert "There is already an account with this email." in text(second)
+    assert audit_actions(app).count(("user:created", STAFF)) == 1
+
+
+def test_a_password_reset_by_typed_password_or_by_link(
+    app: Flask, staff_browser: FlaskClient, customer: User
+) -> None:
+    page = f"/admin/people/{customer.id}"
+    action = f"{page}/password"
+
+    unconfirmed = post_from(staff_browser, page, action, choice="typed", password=TYPED, confirm=TYPED)
+    typed = post_from(
+        staff_browser, page, action, choice="typed", password=TYPED, confirm=TYPED, confirm_reset="y"
+    )
+
+    assert unconfirmed.status_code == 400 and "Tick this box to confirm." in text(unconfirmed)
+    assert typed.status_code == 303 and can_sign_in(app, customer.email, TYPED)
+
+    by_link = post_from(staff_browser, page, action, choice="link", confirm_reset="y")
+
+    link = one_time_link(by_link).removeprefix("http://localhost")
+    assert can_sign_in(app, customer.email, TYPED)  # the old password works until the link is used
+    assert "not used yet, works until" in text(staff_browser.get(page))
+    newcomer = app.test_client()
+    post_from(newcomer, link, link, password="chosen by the admin", confirm="chosen by the admin")
+    assert can_sign_in(app, customer.email, "chosen by the admin") and not can_sign_in(
+        app, customer.email, TYPED
+    )
+    assert audit_actions(app).count(("user:password-reset", STAFF)) == 1
+    assert ("user:password-set", customer.email) in audit_actions(app)
+
+
+def test_disabling_needs_a_confirmation_signs_the_person_out_and_is_audited_once(
+    app: Flask, staff_browser: FlaskClient, customer: User, customer_browser: FlaskClient
+) -> None:
+    page = f"/admin/people/{customer.id}"
+    assert customer_browser.get("/auth/account").status_code == 200
+
+    unconfirmed = post_from(staff_browser, page, f"{page}/disable")
+    assert unconfirmed.status_code == 303 and not find_user(app, customer.email).is_disabled
+
+    token = csrf_token_in(text(staff_browser.get(page)))
+    first = staff_browser.post(f"{page}/disable", data={"confirm_disable": "y", "csrf_token": token})
+    second = staff_browser.post(f"{page}/disable", data={"confirm_disable": "y", "csrf_token": token})
+
+    assert first.status_code == second.status_code == 303
+    assert find_user(app, customer.email).is_disabled
+    assert audit_actions(app).count(("user:disabled", STAFF)) == 1
+    assert "disabled already; nothing changed" in text(staff_browser.get(page))
+    assert customer_browser.get("/auth/account").status_code == 302  # signed out
+    assert not can_sign_in(app, customer.email, PASSWORD)
+
+    enabled = post_from(staff_browser, page, f"{page}/enable")
+    assert enabled.status_code == 303 and can_sign_in(app, customer.email, PASSWORD)
+    assert audit_actions(app).count(("user:enabled", STAFF)) == 1
+
+
+def test_a_staff_member_cannot_disable_themselves(
+    app: Flask, staff_browser: FlaskClient, staff: User
+) -> None:
+    page = f"/admin/people/{staff.id}"
+    assert 'id="cannot-disable-self"' in text(staff_browser.get(page))
+
+    response = post_from(staff_browser, page, f"{page}/disable", confirm_disable="y")
+
+    assert response.status_code == 303
+    assert "You cannot disable your own account." in text(staff_browser.get(page))
+    assert not find_user(app, STAFF).is_disabled and audit_actions(app) == []
+
+
+def test_another_staff_member_can_be_disabled_and_enabled(app: Flask, staff_browser: FlaskClient) -> None:
+    other = create_user(app, "other@vendor.example", role="staff", organisation=None)
+    page = f"/admin/people/{other.id}"
+
+    post_from(staff_browser, page, f"{page}/disable", confirm_disable="y")
+
+    assert find_user(app, "other@vendor.example").is_disabled
+    assert 'id="enable-form"' in text(staff_browser.get(page))
+
+
+@pytest.mark.parametrize("action", ["disable", "enable", "password"])
+def test_every_people_action_needs_the_csrf_token(
+    app: Flask, staff_browser: FlaskClient, customer: User, action: str
+) -> None:
+    response = staff_browser.post(
+        f"/admin/people/{customer.id}/{action}",
+        data={
+            "confirm_disable": "y",
+            "confirm_reset": "y",
+            "choice": "typed",
+            "password": TYPED,
+            "confirm": TYPED,
+        },
+    )
+
+    assert response.status_code == 400 and "This form has expired" in text(response)
+    assert not find_user(app, customer.email).is_disabled and audit_actions(app) == []
+
+
+def test_creating_needs_the_csrf_token(app: Flask, staff_browser: FlaskClient) -> None:
+    response = staff_browser.post("/admin/people/new", data={"email": NEW, "choice": "link"})
+
+    assert response.status_code == 400 and find_user(app, NEW) is None
+
+
+def test_an_unknown_person_is_not_found(staff_browser: FlaskClient) -> None:
+    assert staff_browser.get("/admin/people/999").status_code == 404
