@@ -72,14 +72,16 @@ _PAYMENT_OF_REGISTRATION = select(Payment).where(Payment.registration_id == bind
 
 
 def payment_of(db: Session, registration: Registration) -> Payment | None:
-    """The registration's payment, if any: read once per request (a flow page asks several times;
-    the row object stays current, as every change to it here refreshes it)."""
-    if not has_request_context():
-        return db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
-    known: dict[int, Payment | None] = g.setdefault("payment_of_registration", {})
-    if registration.id not in known:
-        known[registration.id] = db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
-    return known[registration.id]
+    """The registration's payment, if any. Once found, a request keeps it (a flow page asks several
+    times; the row object is the session's, kept current by every change made to it here); while
+    there is none, each call looks again."""
+    known: dict[int, Payment] = g.setdefault("payment_of_registration", {}) if has_request_context() else {}
+    payment = known.get(registration.id)
+    if payment is None:
+        payment = db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
+        if payment is not None:
+            known[registration.id] = payment
+    return payment
 
 
 def get_or_create_payment(registration: Registration, user: User | None = None) -> Payment:
@@ -97,8 +99,6 @@ def get_or_create_payment(registration: Registration, user: User | None = None) 
         db, payment, lambda: db.scalar(select(Payment).where(Payment.registration_id == registration.id))
     )
     db.commit()
-    if has_request_context():
-        g.payment_of_registration[registration.id] = payment
     return payment
 
 

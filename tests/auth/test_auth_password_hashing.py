@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from portal.auth.service import CONCURRENT_HASHES, PASSWORD_METHOD, PasswordHasher
-from tests.auth.helpers import PASSWORD, create_user, find_user
+from tests.accounts import PASSWORD, create_user
+from tests.auth.helpers import find_user
 
 T = TypeVar("T")
 # The scrypt settings OWASP's Password Storage Cheat Sheet lists as equally strong (N, r, p).

@@ -20,14 +20,9 @@ from sqlalchemy import event, select
 from portal.db import get_session
 from portal.models import User, WebSession, utcnow
 from portal.sessions import EXTEND_EVERY, PortalSessionInterface, ServerSession
-from tests.registration.helpers import (
-    FakeLtiaas,
-    csrf_token_in,
-    links_in,
-    public_id_from,
-    sign_in_through_the_form,
-    start,
-)
+from tests.accounts import sign_in
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.registration.helpers import csrf_token_in, links_in, public_id_from, start
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -96,7 +91,7 @@ def confirm_url(app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, custome
     (sign_in_url,) = [
         link for link in links_in(cookieless.get(review_url).get_data(as_text=True)) if "sign-in" in link
     ]
-    configure_url = sign_in_through_the_form(cookieless, sign_in_url, customer.email)
+    configure_url = sign_in(cookieless, customer.email, page=sign_in_url).location
     page = cookieless.get(configure_url).get_data(as_text=True)
     form = {
         "platform_name": "Springfield Moodle",
