@@ -55,8 +55,8 @@ timeout = _env_int("GUNICORN_TIMEOUT", serving.worker_timeout(_settings))
 graceful_timeout = timeout
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 # 0: workers are not replaced after a number of requests. Starting one costs about a second of
-# CPU (imports, the app); every 1,000 requests that was a quarter of the CPU under load. Set it
-# (with its 10 % jitter) if a worker's memory ever grows.
+# CPU (imports, the app): every 1,000 requests, that is about 1 ms per request, more than a whole
+# cheap page. Set it (with its 10 % jitter) if a worker's memory ever grows.
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
 
