@@ -22,7 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(load_settings(app.instance_path, overrides))
 
-    from portal import cli, db, errors, extensions, health, logs, proxies, security, sessions
+    from portal import cli, db, errors, extensions, health, logs, proxies, request_checks, security, sessions
     from portal.auth import init_auth
     from portal.ltiaas import init_ltiaas
     from portal.models import load_all
@@ -33,6 +33,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     proxies.trust_proxies(app)
     db.init_db(app)
     sessions.init_sessions(app)
+    request_checks.init_request_checks(app)
     extensions.init_extensions(app)
     init_auth(app)
     init_ltiaas(app)

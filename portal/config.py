@@ -115,6 +115,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         # Empty: JSON lines in production, human lines elsewhere (see finish_settings).
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower(),
         "TRUSTED_PROXIES": int(_number(environ, "TRUSTED_PROXIES", 0)),
+        # Bytes of a request body read at most (forms are small); beyond it, 413 (portal.request_checks).
+        "MAX_CONTENT_LENGTH": int(_number(environ, "MAX_CONTENT_LENGTH", 64 * 1024)),
         "STRIPE_SECRET_KEY": environ.get("STRIPE_SECRET_KEY", "").strip(),
         "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
@@ -130,6 +132,10 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
         # The payment page's poll asks Stripe about a pending payment at most this often (seconds).
         "STRIPE_RECHECK_AFTER": _number(environ, "STRIPE_RECHECK_AFTER", 10),
+        # Stripe's events are larger than a form: the webhook's own body limit, in bytes.
+        "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH": int(
+            _number(environ, "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH", 1024 * 1024)
+        ),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
         "PASSWORD_LINK_MAX_AGE": int(_number(environ, "PASSWORD_LINK_MAX_AGE", 14400)),
@@ -178,6 +184,9 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["LOG_FORMAT"] = settings["LOG_FORMAT"] or ("json" if env == "production" else "text")
     if settings["LOG_FORMAT"] not in {"json", "text"}:
         raise ConfigError(f"LOG_FORMAT must be json or text, not {settings['LOG_FORMAT']!r}")
+    for limit in ("MAX_CONTENT_LENGTH", "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH"):
+        if settings[limit] < 1:
+            raise ConfigError(f"{limit} must be a number of bytes above 0")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"

@@ -7,9 +7,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from portal.db import close_session
+from portal.request_checks import UnacceptableInput
 
-HANDLED_CODES = (400, 403, 404, 405, 429, 500)
-API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz")
+HANDLED_CODES = (400, 403, 404, 405, 413, 429, 500)
+API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz", "/billing/webhook")
 
 
 def _wants_json() -> bool:
@@ -33,6 +34,11 @@ def handle_csrf_error(error: BadRequest) -> tuple[str | dict[str, object], int]:
     return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)
 
 
+def handle_unacceptable_input(error: BadRequest) -> tuple[str | dict[str, object], int]:
+    """`UnacceptableInput`: a control character in a link or a hidden form field."""
+    return _render(400, "errors/characters.html", title="Invisible characters", description=error.description)
+
+
 def handle_unexpected_error(error: Exception) -> tuple[str | dict[str, object], int]:
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     # Roll back whatever the failed request left half-written before rendering.
@@ -44,5 +50,6 @@ def handle_unexpected_error(error: Exception) -> tuple[str | dict[str, object], 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(UnacceptableInput, handle_unacceptable_input)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -67,6 +67,7 @@ from flask import Flask, current_app
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from portal import __version__
+from portal.text import is_acceptable, one_line, without_unacceptable
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 _MAX_BACKOFF_SECONDS = 8.0
 _MAX_DETAIL_CHARS = 300
 _MAX_LABEL_CHARS = 255
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_URL_CHARS = 2048  # the longest LMS url the portal stores
 # ltijs (got) words an LMS's HTTP error "Response code 422 (Unprocessable Entity)";
 # newer got "Request failed with status code 422 (Unprocessable Entity): POST ...".
 _LMS_STATUS = re.compile(r"\b(?:Response code|status code) ([1-5]\d\d)\b")
@@ -697,8 +698,7 @@ class LtiaasClient:
         """Bounded, single-line, no control characters, and without our key even if echoed back."""
         if text is None:
             return None
-        cleaned = " ".join(_CONTROL_CHARACTERS.sub(" ", self._auth.scrub(text)).split())
-        return cleaned[:_MAX_DETAIL_CHARS] or None
+        return one_line(self._auth.scrub(text), _MAX_DETAIL_CHARS) or None
 
     def _log_failure(self, endpoint: _Endpoint, error: LtiaasError, attempts: int, started: float) -> None:
         level = logging.INFO if isinstance(error, RegistrationNotFound) else logging.WARNING
@@ -897,11 +897,16 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def _string(body: Mapping[str, Any], key: str) -> str:
+def _string(body: Mapping[str, Any], key: str, max_chars: int | None = None) -> str:
+    """A string that must be there: an id or url, which no control character belongs in."""
     value = body.get(key)
-    if isinstance(value, str) and value:
-        return value
-    raise _invalid(f"{key!r} is missing, empty or not a string")
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{key!r} is missing, empty or not a string")
+    if not is_acceptable(value):
+        raise _invalid(f"{key!r} holds control characters")
+    if max_chars is not None and len(value) > max_chars:
+        raise _invalid(f"{key!r} is longer than {max_chars} characters")
+    return value
 
 
 def _display_string(body: Mapping[str, Any], key: str) -> str:
@@ -910,7 +915,7 @@ def _display_string(body: Mapping[str, Any], key: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return without_unacceptable(value, frozenset())
     raise _invalid(f"{key!r} is not a string")
 
 
@@ -922,10 +927,15 @@ def _optional_string(body: Mapping[str, Any], key: str) -> str | None:
 
 
 def _text(value: Any) -> str:
-    """A display string for loosely typed fields (familyCode, version)."""
+    """A display string for loosely typed fields (familyCode, version): one bounded line."""
     if value is None or isinstance(value, bool | dict | list):
         return ""
-    return str(value)
+    return one_line(str(value), _MAX_LABEL_CHARS)
+
+
+def _names(values: Iterable[Any]) -> tuple[str, ...]:
+    """The strings among `values` that can be names (scopes, message types, placements)."""
+    return tuple(value for value in values if isinstance(value, str) and value and is_acceptable(value))
 
 
 def _list(body: Mapping[str, Any], key: str) -> list[Any]:
@@ -939,12 +949,12 @@ def _parse_messages(entries: list[Any]) -> tuple[tuple[SupportedMessage, ...], b
     messages: list[SupportedMessage] = []
     legacy = False
     for entry in entries:
-        if isinstance(entry, str) and entry:
+        if _names([entry]):
             messages.append(SupportedMessage(entry))
             legacy = True
-        elif isinstance(entry, dict) and isinstance(entry.get("type"), str) and entry["type"]:
+        elif isinstance(entry, dict) and _names([entry.get("type")]):
             placements = entry.get("placements")
-            kept = tuple(p for p in placements if isinstance(p, str)) if isinstance(placements, list) else ()
+            kept = _names(placements) if isinstance(placements, list) else ()
             messages.append(SupportedMessage(entry["type"], kept))
         else:
             logger.warning("LTIAAS registration lists a message without a type; ignored")
@@ -955,10 +965,10 @@ def _parse_registration(response: requests.Response) -> RegistrationDetails:
     body = _json_object(response)
     messages, legacy = _parse_messages(_list(body, "supportedMessages"))
     return RegistrationDetails(
-        url=_string(body, "url"),
+        url=_string(body, "url", _MAX_URL_CHARS),
         family_code=_text(body.get("familyCode")),
         version=_text(body.get("version")),
-        supported_scopes=tuple(s for s in _list(body, "supportedScopes") if isinstance(s, str)),
+        supported_scopes=_names(_list(body, "supportedScopes")),
         supported_messages=messages,
         legacy_message_shape=legacy,
     )
@@ -975,6 +985,8 @@ def _parse_registration_from_raw(response: requests.Response) -> RegistrationDet
     issuer = configuration.get("issuer")
     if not isinstance(issuer, str) or not issuer:
         raise _invalid("the OpenID configuration's 'issuer' is missing, empty or not a string")
+    if not is_acceptable(issuer) or len(issuer) > _MAX_URL_CHARS:
+        raise _invalid("the OpenID configuration's 'issuer' holds control characters or is too long")
     platform = configuration.get(PLATFORM_CONFIGURATION)
     platform = platform if isinstance(platform, dict) else {}
     messages, legacy = _parse_messages(_lms_list(platform, "messages_supported"))
@@ -984,7 +996,7 @@ def _parse_registration_from_raw(response: requests.Response) -> RegistrationDet
         url=issuer,
         family_code=_text(platform.get("product_family_code")),
         version=_text(platform.get("version")),
-        supported_scopes=tuple(s for s in _lms_list(configuration, "scopes_supported") if isinstance(s, str)),
+        supported_scopes=_names(_lms_list(configuration, "scopes_supported")),
         supported_messages=messages,
         legacy_message_shape=legacy,
         account_name=_lms_label(platform.get(CANVAS_ACCOUNT_NAME, configuration.get(CANVAS_ACCOUNT_NAME))),
@@ -1007,7 +1019,7 @@ def _legacy_placements(configuration: Mapping[str, Any], platform: Mapping[str, 
     for source in (configuration, platform):
         value = source.get("placements")
         if isinstance(value, list):
-            return tuple(item for item in value if isinstance(item, str) and item)
+            return _names(value)
     return ()
 
 
@@ -1029,7 +1041,7 @@ def _lms_label(value: Any) -> str | None:
     """A name the LMS gives itself: one line, no control characters, at most 255 characters, or None."""
     if not isinstance(value, str):
         return None
-    return " ".join(_CONTROL_CHARACTERS.sub(" ", value).split())[:_MAX_LABEL_CHARS] or None
+    return one_line(value, _MAX_LABEL_CHARS) or None
 
 
 def _parse_raw_registration(response: requests.Response) -> RawRegistration:
@@ -1044,12 +1056,12 @@ def _html(body: Mapping[str, Any]) -> str:
     html = body.get("html")
     if not isinstance(html, str):
         raise _invalid("'html' is missing or not a string")
-    return html
+    return without_unacceptable(html)
 
 
 def _parse_completion(response: requests.Response) -> CompletionResult:
     body = _json_object(response)
-    return CompletionResult(platform_id=_string(body, "platformId"), html=_html(body))
+    return CompletionResult(platform_id=_string(body, "platformId", _MAX_LABEL_CHARS), html=_html(body))
 
 
 _PLATFORM_KEYS = frozenset(

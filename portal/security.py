@@ -4,6 +4,10 @@ Pages are frameable by the LMS by default (the registration flow lives in its
 iframe); a view that must never be framed calls `forbid_framing()`. Inline
 scripts run only with the response's nonce, or, for the close script LTIAAS
 returns, by the hash of its exact text (`allow_inline_script`).
+
+Nothing but the static files may be cached: every other response (pages, redirects, JSON)
+belongs to one person's session, and its links may carry that session's `_st` token, so it
+is sent with `Cache-Control: no-store` unless its view chose otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import secrets
 from collections import defaultdict
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 
 def csp_nonce() -> str:
@@ -64,6 +68,8 @@ def _set_security_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     if g.get("forbid_framing"):
         response.headers["X-Frame-Options"] = "DENY"
+    if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
     if current_app.config["PORTAL_ENV"] == "production":
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return response

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from portal.forms import PortalForm
 from portal.models import ApprovalRequest
 from portal.registration.approvals import REASON_MAX
 from portal.registration.choices import default_placements_by_type
@@ -26,7 +26,7 @@ class ApproveForm(ConfigureForm):
     )
 
 
-class RejectForm(FlaskForm):
+class RejectForm(PortalForm):
     reason = TextAreaField(
         "Reason, shown to the customer",
         validators=[
@@ -39,14 +39,14 @@ class RejectForm(FlaskForm):
     )
 
 
-class FinishForm(FlaskForm):
+class FinishForm(PortalForm):
     confirm_finish = BooleanField(
         "Yes, try again to register the tool with the approved settings",
         validators=[DataRequired("Tick this box to confirm.")],
     )
 
 
-class RefundForm(FlaskForm):
+class RefundForm(PortalForm):
     confirm_refund = BooleanField(
         "Yes, I refunded this payment in Stripe's dashboard",
         validators=[DataRequired("Tick this box to confirm.")],

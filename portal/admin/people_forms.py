@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.auth.forms import EMAIL_SHAPE
 from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from portal.forms import PortalForm
 
 
 def _choices(link_label: str) -> list[tuple[str, str]]:
@@ -21,7 +21,7 @@ def _choices(link_label: str) -> list[tuple[str, str]]:
     ]
 
 
-class PasswordChoiceForm(FlaskForm):
+class PasswordChoiceForm(PortalForm):
     """Either a one-time link for the person, or a password the staff member types twice."""
 
     choice = RadioField("Password", default=PasswordChoice.LINK.value, validators=[DataRequired()])
@@ -74,12 +74,12 @@ class ResetPasswordForm(PasswordChoiceForm):
         )
 
 
-class DisableForm(FlaskForm):
+class DisableForm(PortalForm):
     confirm_disable = BooleanField(
         "Yes, disable this account: it is signed out and cannot sign in",
         validators=[DataRequired("Tick this box to confirm.")],
     )
 
 
-class EnableForm(FlaskForm):
+class EnableForm(PortalForm):
     """Re-enabling takes nothing away, so the button (with CSRF) is enough."""

@@ -11,16 +11,16 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.admin.platforms import NAME_MAX
+from portal.forms import PortalForm
 
 STALE_FORM = "This form is out of date: reload the page and try again."
 
 
-class PlatformActionForm(FlaskForm):
+class PlatformActionForm(PortalForm):
     action_token = HiddenField(
         validators=[
             DataRequired(STALE_FORM),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SearchField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from portal.admin.registration_list import POLICY_LABELS, STANDINGS, Filters
 from portal.auth.forms import EMAIL_SHAPE
+from portal.forms import PortalForm
 from portal.ltiaas import InvalidIdentifier, validate_identifier
 from portal.models import OTHER_FAMILY
 from portal.registration import labels
@@ -26,7 +26,7 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-class FilterForm(FlaskForm):
+class FilterForm(PortalForm):
     """Read from the query string, so that every link of the list can carry it."""
 
     class Meta:
@@ -74,21 +74,21 @@ class FilterForm(FlaskForm):
         )
 
 
-class LookupForm(FlaskForm):
+class LookupForm(PortalForm):
     confirm_lookup = BooleanField(
         "Yes, ask LTIAAS which platforms it holds for this LMS address",
         validators=[DataRequired("Tick this box to confirm.")],
     )
 
 
-def _platform_id(_form: FlaskForm, field: RadioField) -> None:
+def _platform_id(_form: PortalForm, field: RadioField) -> None:
     try:
         validate_identifier(field.data)
     except InvalidIdentifier as error:
         raise ValidationError("Choose one of the platforms LTIAAS listed.") from error
 
 
-class SettleRegisteredForm(FlaskForm):
+class SettleRegisteredForm(PortalForm):
     # The choices are whatever the lookup listed; LTIAAS confirms the one chosen before it is recorded.
     platform_id = RadioField(
         "The platform LTIAAS created for this registration",
@@ -101,7 +101,7 @@ class SettleRegisteredForm(FlaskForm):
     )
 
 
-class SettleNotRegisteredForm(FlaskForm):
+class SettleNotRegisteredForm(PortalForm):
     confirm_not_registered = BooleanField(
         "Yes, record that the tool was not registered (a paid registration is then due a refund)",
         validators=[DataRequired("Tick this box to confirm.")],

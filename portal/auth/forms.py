@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from portal.forms import PortalForm
 
 EMAIL_SHAPE = Regexp(
     r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", message="Enter an email address like name@example.edu."
 )
 
 
-class SignInForm(FlaskForm):
+class SignInForm(PortalForm):
     email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)]
@@ -21,7 +21,7 @@ class SignInForm(FlaskForm):
     next = HiddenField()
 
 
-class SignUpForm(FlaskForm):
+class SignUpForm(PortalForm):
     email = StringField(
         "Work email", validators=[DataRequired("Enter your email address."), Length(max=320), EMAIL_SHAPE]
     )
@@ -49,7 +49,7 @@ class SignUpForm(FlaskForm):
     next = HiddenField()
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(PortalForm):
     """A customer takes back their pending request for approval (a box to tick: nothing by one click)."""
 
     confirm = BooleanField(
@@ -58,7 +58,7 @@ class WithdrawForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(PortalForm):
     """A new password, typed twice: a one-time link's page, and the staff's People pages."""
 
     password = PasswordField(

@@ -25,6 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.db import update_if
 from portal.models import LoginAttempt, PasswordLink, User, UserRole, record_event, utcnow
+from portal.text import is_acceptable
 
 _T = TypeVar("_T")
 
@@ -119,6 +120,9 @@ def normalise_email(email: str) -> str:
 
 
 def find_user(db: Session, email: str) -> User | None:
+    """The user with this email, or None (also for an email no account can have: a control character)."""
+    if not is_acceptable(email):
+        return None
     return db.scalar(select(User).where(User.email == normalise_email(email)))
 
 
@@ -140,8 +144,10 @@ def check_password_rules(password: str) -> None:
 
 def _create_user(db: Session, email: str, password: str, role: UserRole, organisation: str | None) -> User:
     email = normalise_email(email)
-    if len(email) > 320 or not _EMAIL_SHAPE.match(email):
+    if len(email) > 320 or not _EMAIL_SHAPE.match(email) or not is_acceptable(email):
         raise InvalidEmail("Enter an email address like name@example.edu.")
+    if organisation is not None and not is_acceptable(organisation):
+        raise AccountError("Enter the organisation's name without control characters.")
     check_password_rules(password)
     if find_user(db, email) is not None:
         raise EmailTaken("An account with this email already exists. Sign in instead.")

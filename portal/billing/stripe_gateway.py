@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, cast
 import stripe
 from flask import Flask, current_app
 
+from portal.text import is_acceptable
+
 if TYPE_CHECKING:
     from portal.models import Payment
 
@@ -40,6 +42,7 @@ UI_MODES = (EMBEDDED, HOSTED)
 WEBHOOK_TOLERANCE_SECONDS = 300
 # How long a process shows the price it read from Stripe before reading it again.
 PRICE_CACHE_SECONDS = 3600
+_LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
 
 
 class PaymentProviderUnavailable(RuntimeError):
@@ -114,7 +117,7 @@ def _id_of(value: Any) -> str | None:
 def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
     data = session.to_dict()
     details = data.get("customer_details") or {}
-    return CheckoutSessionInfo(
+    info = CheckoutSessionInfo(
         id=data["id"],
         status=data.get("status"),
         payment_status=data.get("payment_status") or "unpaid",
@@ -131,6 +134,30 @@ def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
         client_reference_id=data.get("client_reference_id"),
         metadata=dict(data.get("metadata") or {}),
     )
+    _refuse_unstorable(info)
+    return info
+
+
+def _storable(text: object, longest: int | None = _LONGEST_ID) -> bool:
+    if text is None:
+        return True
+    return isinstance(text, str) and (longest is None or len(text) <= longest) and is_acceptable(text)
+
+
+def _refuse_unstorable(info: CheckoutSessionInfo) -> None:
+    """:raise PaymentProviderError: a value the portal stores or looks up by is not one it can (a
+    control character, longer than its column, an amount that is not a whole number)."""
+    ids = [info.id, info.status, info.payment_status, info.customer, info.payment_intent, info.subscription]
+    ids += [info.client_reference_id, *info.metadata.values()]
+    amount = info.amount_total
+    readable = (
+        all(_storable(text) for text in ids)
+        and _storable(info.currency, 3)
+        and _storable(info.client_secret, None)
+        and (amount is None or (isinstance(amount, int) and not isinstance(amount, bool)))
+    )
+    if not readable:
+        raise PaymentProviderError("Stripe answered with a Checkout Session the portal cannot read")
 
 
 def _translate(error: stripe.StripeError) -> Exception:
@@ -273,13 +300,15 @@ class StripeGateway:
     def construct_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
         """The verified event as a plain dict; raises InvalidWebhook for anything not provably Stripe's."""
         try:
-            self._client.construct_event(
+            # Only the signature: stripe's own parse chokes (AttributeError) on a payload that is
+            # not a JSON object. The payload is read here instead, then its shape by the webhook.
+            stripe.WebhookSignature.verify_header(
                 payload, signature_header, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
             )
             event = json.loads(payload)
         except stripe.SignatureVerificationError as error:
             raise InvalidWebhook(str(error).split(". ")[0]) from error
-        except ValueError as error:  # also UnicodeDecodeError and json.JSONDecodeError
+        except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, or nested too deep
             raise InvalidWebhook("the payload is not a Stripe event") from error
         if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
             raise InvalidWebhook("the payload is not a Stripe event")

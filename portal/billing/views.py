@@ -8,7 +8,9 @@ page when none is given). The page moves on only after our server says the payme
 
 Who may use a payment's pages: the browser whose session holds the payment's registration (the
 flow's session, by cookie or by token) or the signed-in user who owns the payment; anyone else
-gets a 404, so a leaked payment id is useless. The new window shares no session with the iframe:
+gets a 404, so a leaked payment id is useless; a browser whose flow holds the registration but
+is signed in with another customer account than the one it belongs to is shown the flow's
+"another_account" page. The new window shares no session with the iframe:
 it is let in by a one-time link (`hosted`), then by the Checkout Session id that Stripe puts in
 its success URL (`done`). No Checkout Session is started for a registration that can no longer
 be registered (expired, finished), nor for someone who does not pay (staff, nobody signed in).
@@ -45,8 +47,9 @@ from portal.billing.stripe_gateway import (
 from portal.billing.stripe_js import get_stripe_js
 from portal.db import get_session
 from portal.models import Payment, PaymentStatus
-from portal.registration.access import may_act_on
+from portal.registration.access import may_act_on, refuse_other_accounts
 from portal.registration.display import describe
+from portal.registration.problems import RegistrationProblem
 from portal.security import add_csp_source, forbid_framing
 
 UNAVAILABLE = "Payment is unavailable right now. Please try again in a minute."
@@ -79,11 +82,22 @@ def may_use(payment: Payment) -> bool:
 
 
 def _payment_for_browser(public_id: str) -> Payment:
-    """:raise 404: unknown payment, or one this browser may not use (indistinguishable)."""
+    """:raise 404: unknown payment, or one this browser may not use (indistinguishable).
+    :raise RegistrationProblem: another_account (the registration is another customer's)."""
     payment = _payment_or_404(public_id)
     if not may_use(payment):
         abort(404)
+    refuse_other_accounts(payment.registration, signed_in_user())
     return payment
+
+
+@bp.errorhandler(RegistrationProblem)
+def registration_problem(problem: RegistrationProblem) -> tuple[Response | str, int]:
+    """The flow's problem page (JSON for the page's scripts) for a payment's registration."""
+    text = problem.text
+    if request.method == "POST" or request.endpoint == "billing.status":
+        return _json({"error": text.heading, "problem": problem.kind}, text.status)
+    return render_template("registration/problem.html", problem=problem, text=text, payment=None), text.status
 
 
 def _may_pay(payment: Payment) -> bool:

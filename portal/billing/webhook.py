@@ -3,17 +3,21 @@
 Each event is stored once by its id; a duplicate is acknowledged and ignored. The
 handlers re-read the Checkout Session from Stripe, so the order in which events
 arrive does not matter. Answers 2xx to everything verified except a failure Stripe's
-redelivery may cure (Stripe unreachable: 503), and 400 to anything not verified.
+redelivery may cure (Stripe unreachable: 503), and 400 to anything not verified or not
+shaped like a Stripe event (`read_event`: then nothing is stored). A delivery may be up to
+STRIPE_WEBHOOK_MAX_CONTENT_LENGTH bytes (413 beyond).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.billing import bp
@@ -32,6 +36,7 @@ from portal.billing.stripe_gateway import (
 from portal.db import get_session, update_if
 from portal.extensions import csrf
 from portal.models import StripeEvent, utcnow
+from portal.request_checks import allow_body_up_to
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +47,68 @@ HANDLERS: dict[str, Callable[[str], FulfilmentResult]] = {
     "checkout.session.expired": mark_session_expired,
 }
 RETRY = "retry"
+# Stripe's ids and event types: printable ASCII without spaces.
+_STRIPE_TOKEN = re.compile(r"[!-~]+")
 
 
-def _claim_event(event: dict[str, Any], object_id: str | None) -> StripeEvent | None:
+class MalformedEvent(ValueError):
+    """A verified delivery that is not shaped like a Stripe event; the message says where."""
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """What the webhook reads of an event: its id, its type, and the Checkout Session it is about."""
+
+    id: str
+    type: str
+    session_id: str | None
+
+
+def _column_length(name: str) -> int | None:
+    column_type = StripeEvent.__table__.c[name].type
+    return column_type.length if isinstance(column_type, String) else None
+
+
+def _token(value: object, where: str, column_length: int | None) -> str:
+    if not isinstance(value, str) or not _STRIPE_TOKEN.fullmatch(value):
+        raise MalformedEvent(f"{where} is not a Stripe id")
+    if column_length is not None and len(value) > column_length:
+        raise MalformedEvent(f"{where} is longer than {column_length} characters")
+    return value
+
+
+def read_event(event: object) -> EventSummary:
+    """The parts of a verified event the webhook uses, each checked to fit what stores it.
+
+    :raise MalformedEvent: not an object; `id` or `type` not a Stripe id, or too long for its
+        column; `data` or `data.object` not an object; a Checkout Session's `id` that is not one.
+    """
+    if not isinstance(event, dict):
+        raise MalformedEvent("the event is not an object")
+    event_id = _token(event.get("id"), "id", _column_length("stripe_event_id"))
+    event_type = _token(event.get("type"), "type", _column_length("type"))
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("data.object is not an object")
+    obj = data["object"]
+    if obj.get("object") != "checkout.session":
+        return EventSummary(event_id, event_type, None)
+    return EventSummary(
+        event_id, event_type, _token(obj.get("id"), "data.object.id", _column_length("object_id"))
+    )
+
+
+def _claim_event(event: EventSummary) -> StripeEvent | None:
     """Store the event, or take back one whose processing failed before; None for a duplicate."""
     db = get_session()
-    record = StripeEvent(stripe_event_id=event["id"], type=event["type"], object_id=object_id)
+    record = StripeEvent(stripe_event_id=event.id, type=event.type, object_id=event.session_id)
     db.add(record)
     try:
         db.commit()
         return record
     except IntegrityError:
         db.rollback()
-    stored = db.scalar(select(StripeEvent).where(StripeEvent.stripe_event_id == event["id"]))
+    stored = db.scalar(select(StripeEvent).where(StripeEvent.stripe_event_id == event.id))
     if stored is None or not update_if(db, stored, StripeEvent.result == RETRY, result="processing"):
         return None
     db.commit()
@@ -89,19 +143,18 @@ def _process(record: StripeEvent, event_type: str, session_id: str | None) -> tu
 
 @bp.post("/webhook")
 def stripe_webhook() -> tuple[dict[str, Any], int]:
+    allow_body_up_to("STRIPE_WEBHOOK_MAX_CONTENT_LENGTH")
     try:
-        event = get_gateway().construct_event(request.get_data(), request.headers.get("Stripe-Signature"))
-    except InvalidWebhook as error:
+        payload = get_gateway().construct_event(request.get_data(), request.headers.get("Stripe-Signature"))
+        event = read_event(payload)
+    except (InvalidWebhook, MalformedEvent) as error:
         log.warning("rejected a webhook delivery: %s", error)
         return {"error": f"invalid webhook: {error}"}, 400
-    obj = (event.get("data") or {}).get("object") or {}
-    is_session = isinstance(obj, dict) and obj.get("object") == "checkout.session"
-    session_id = obj.get("id") if is_session else None
-    record = _claim_event(event, session_id)
+    record = _claim_event(event)
     if record is None:
         return {"received": True, "result": "duplicate"}, 200
     try:
-        return _process(record, event["type"], session_id)
+        return _process(record, event.type, event.session_id)
     except Exception:
         # Leave the event retakeable, so Stripe's redelivery of it is processed, not dropped.
         get_session().rollback()

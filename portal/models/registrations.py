@@ -116,7 +116,9 @@ class Registration(Base):
     family: Mapped[str] = mapped_column(String(32), default=OTHER_FAMILY, server_default=OTHER_FAMILY)
     # The APPROVAL_POLICY in force when the registration arrived; None: arrived before the portal kept it.
     policy: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    # The account that worked on it in the LMS dialog: the first signed-in account to save choices.
+    # The customer account that worked on it in the LMS dialog: the first one a flow page served
+    # signed in (`portal.registration.access.keep_to_its_account`, the one place that sets it); no
+    # other customer account may go on with it. Staff never own one.
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     platform_version: Mapped[str] = mapped_column(String(255), default="")
     supported_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -281,15 +283,6 @@ def claim_for_completion(
         to_state=RegistrationState.COMPLETING.value,
     )
     return True
-
-
-def attach_customer(registration: Registration, user: User | None) -> None:
-    """Make `user` the registration's customer, unless it has one: the first account to work on it keeps it.
-
-    The caller commits (with the change the account made).
-    """
-    if registration.customer_id is None and user is not None:
-        registration.customer_id = user.id
 
 
 def settle_outcome(

@@ -3,6 +3,11 @@
 The intermediate target puts a registration in the browser's session (cookie or
 token); every later page loads it from there, so a registration id alone,
 leaked or guessed, opens nothing.
+
+A registration also belongs to the first customer account signed in on it
+(`Registration.customer_id`, taken when a page serves that account): another
+customer account, even in a browser that holds the registration, is shown
+"another_account" (`keep_to_its_account`). Staff may act on any registration.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from flask import session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import Registration
+from portal.auth.users import is_staff, signed_in_user
+from portal.db import update_if
+from portal.models import Registration, User
 from portal.registration.lifecycle import raise_if_closed
 from portal.registration.problems import RegistrationProblem
 
@@ -42,13 +49,40 @@ def load_registration(db: Session, public_id: str, now: datetime | None = None) 
     """The registration this browser may act on, first expiring it if it is past its lifetime
     or failing it if its completion never settled (`raise_if_closed`).
 
+    Serving a signed-in customer gives them the registration if no account has it yet.
+
     :raise RegistrationProblem: not_in_session (unknown id or another browser's),
-        expired, outcome_unknown, or failed (with LTIAAS's reason as detail).
+        another_account (another customer's), expired, outcome_unknown, or failed (with
+        LTIAAS's reason as detail).
     """
     if not may_act_on(public_id):
         raise RegistrationProblem("not_in_session")
     registration = find_registration(db, public_id)
     if registration is None:
         raise RegistrationProblem("not_in_session")
+    keep_to_its_account(db, registration, signed_in_user())
     raise_if_closed(db, registration, now)
     return registration
+
+
+def refuse_other_accounts(registration: Registration, user: User | None) -> None:
+    """:raise RegistrationProblem: another_account, when `user` is a customer and `registration`
+    belongs to another customer account."""
+    if user is None or is_staff(user):
+        return
+    if registration.customer_id is not None and registration.customer_id != user.id:
+        raise RegistrationProblem("another_account")
+
+
+def keep_to_its_account(db: Session, registration: Registration, user: User | None) -> None:
+    """Give `registration` to the customer `user` if no account has it yet (committed; of two
+    accounts racing, one wins), then refuse anyone else.
+
+    :raise RegistrationProblem: another_account (see `refuse_other_accounts`).
+    """
+    if user is None or is_staff(user):
+        return
+    unowned = registration.customer_id is None
+    if unowned and update_if(db, registration, Registration.customer_id.is_(None), customer_id=user.id):
+        db.commit()
+    refuse_other_accounts(registration, user)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.forms import PortalForm
 from portal.registration import labels
 
 PLATFORM_NAME_MAX = 255
@@ -23,12 +23,12 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def _printable(_form: FlaskForm, field: Field) -> None:
+def _printable(_form: PortalForm, field: Field) -> None:
     if any(not character.isprintable() for character in field.data or ""):
         raise ValidationError("Use letters, numbers and punctuation only (no line breaks or tabs).")
 
 
-def _at_least_one(_form: FlaskForm, field: Field) -> None:
+def _at_least_one(_form: PortalForm, field: Field) -> None:
     if field.choices and not field.data:
         raise ValidationError("Choose at least one way the LMS can use the tool.")
 
@@ -40,7 +40,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ConfigureForm(FlaskForm):
+class ConfigureForm(PortalForm):
     platform_name = StringField(
         "Name of this LMS in the tool",
         validators=[

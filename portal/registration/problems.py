@@ -58,6 +58,16 @@ PROBLEMS: dict[str, ProblemText] = {
         "The registration was started in another browser window, or this window's session ended.",
         START_AGAIN,
     ),
+    "another_account": ProblemText(
+        403,
+        "This registration belongs to another account",
+        "Someone signed in with a different account has already worked on this registration (for "
+        "example chosen its settings or paid for it), so it cannot go on under the account you are "
+        "signed in with. Nothing was changed.",
+        "If you started it under your other account, sign out and sign in with that one. Otherwise ask "
+        "the person who started it to finish it, or register the tool with your own account by starting "
+        "a new registration from your LMS's tool registration page.",
+    ),
     "failed": ProblemText(
         409,
         "The registration could not be completed",

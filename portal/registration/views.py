@@ -18,9 +18,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import Registration, RegistrationState, approval_of, attach_customer
+from portal.models import Registration, RegistrationState, approval_of
 from portal.registration import approvals, bp, labels
-from portal.registration.access import find_registration, load_registration, may_act_on, remember_in_session
+from portal.registration.access import (
+    find_registration,
+    keep_to_its_account,
+    load_registration,
+    may_act_on,
+    remember_in_session,
+)
 from portal.registration.choices import current_choices, default_placements_by_type, save_choices
 from portal.registration.completion import complete as complete_registration
 from portal.registration.display import describe, earlier_platforms, inline_scripts, is_active
@@ -137,6 +143,7 @@ def intermediate_target() -> Page:
     registration = receive_registration(get_session(), get_ltiaas(), request.args.get("registrationId"))
     if registration.current_state is RegistrationState.COMPLETED:
         return render_template("registration/already.html", lms=describe(registration))
+    keep_to_its_account(get_session(), registration, signed_in_user())
     remember_in_session(registration.public_id)
     # The first redirect carries the session token, for browsers that drop our cookie.
     force_session_token()
@@ -171,7 +178,6 @@ def configure(public_id: str) -> Page:
         allow_auto_activate_choice=fixed is None,
     )
     if form.validate_on_submit():
-        attach_customer(registration, user)
         save_choices(get_session(), registration, form.to_overrides(fixed), actor_of(user))
         return _go("confirm", registration)
     page = render_template(

@@ -39,7 +39,7 @@ def test_anything_that_could_leave_the_site_is_refused(value: str | None) -> Non
     assert safe_next(value) is None
 
 
-@pytest.mark.parametrize("value", [v for v in BAD if v])
+@pytest.mark.parametrize("value", [v for v in BAD if v and v.isprintable()])
 def test_signing_in_with_a_bad_next_lands_on_the_account_page(
     app: Flask, client: FlaskClient, value: str
 ) -> None:
@@ -53,3 +53,18 @@ def test_signing_in_with_a_bad_next_lands_on_the_account_page(
     assert 'name="next" type="hidden" value=""' in page
     assert urlsplit(response.location).path == "/auth/account"
     assert "evil" not in response.location
+
+
+def test_a_next_with_a_control_character_is_refused_before_anything_else(
+    app: Flask, client: FlaskClient
+) -> None:
+    create_user(app)
+
+    page = client.get("/auth/sign-in", query_string={"next": "/\t/evil.com"})
+    response = client.post(
+        "/auth/sign-in", data={"email": "admin@school.edu", "password": PASSWORD, "next": "/\t/evil.com"}
+    )
+
+    assert page.status_code == response.status_code == 400
+    assert "invisible control character (U+0009)" in page.get_data(as_text=True)
+    assert response.location is None

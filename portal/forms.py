@@ -1,0 +1,57 @@
+"""The base of every form in the portal: no text field takes a control character.
+
+A form inherits `PortalForm` instead of Flask-WTF's `FlaskForm` and gets the rule for each of
+its text fields (`StringField` and its kinds: password, hidden, text area...), whatever
+validators the field declares itself: a NUL typed or pasted into a form is answered with the
+form and a message beside the field, never by the database (PostgreSQL refuses it). A
+`TextAreaField` may also hold tabs and line breaks. A hidden field, which nobody types and whose
+error nobody would see, answers a forged value with the 400 page (`UnacceptableInput`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from portal.request_checks import refuse_unacceptable_text
+from portal.text import MULTILINE, describe_characters, unacceptable_characters
+
+Validator = Callable[[Any, Field], object]
+
+
+def _submitted_text(field: Field) -> list[str]:
+    """What was sent for `field` (before its filters), or its data when nothing was sent."""
+    values = field.raw_data if field.raw_data is not None else [field.data]
+    return [value for value in values if isinstance(value, str)]
+
+
+def refuse_control_characters(_form: Any, field: Field) -> None:
+    """:raise ValidationError: the field holds a control character or a lone surrogate (a text area
+    may hold tabs and line breaks). :raise UnacceptableInput: a hidden field does."""
+    if isinstance(field, HiddenField):
+        refuse_unacceptable_text(_submitted_text(field))
+        return
+    allowed = MULTILINE if isinstance(field, TextAreaField) else frozenset()
+    found = [char for value in _submitted_text(field) for char in unacceptable_characters(value, allowed)]
+    if found:
+        raise ValidationError(
+            f"This contains an invisible control character ({describe_characters(found)}) that "
+            "cannot be accepted. Remove it (retype the text rather than pasting it) and try again."
+        )
+
+
+class PortalForm(FlaskForm):
+    """Flask-WTF's form, with `refuse_control_characters` run on every text field."""
+
+    def validate(self, extra_validators: Mapping[str, Sequence[Validator]] | None = None) -> bool:
+        extra: dict[str, list[Validator]] = {
+            name: list(validators) for name, validators in (extra_validators or {}).items()
+        }
+        for name, field in self._fields.items():
+            if isinstance(field, StringField):
+                extra.setdefault(name, []).append(refuse_control_characters)
+        return bool(super().validate(extra_validators=extra))
