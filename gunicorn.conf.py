@@ -3,9 +3,9 @@
 environment (or .env), without editing this file; see the README's "Serving" table:
 
 GUNICORN_BIND (0.0.0.0:$PORT, PORT 8000), GUNICORN_WORKER_CLASS (gthread), GUNICORN_WORKERS (2),
-GUNICORN_THREADS (8 for gthread), GUNICORN_TIMEOUT (computed, see below), GUNICORN_KEEPALIVE (5),
-GUNICORN_MAX_REQUESTS (1000, with 10 % jitter), GUNICORN_ACCESS_LOG (off), FORWARDED_ALLOW_IPS,
-GUNICORN_CONTROL_SOCKET (off).
+GUNICORN_THREADS (32 for gthread), GUNICORN_TIMEOUT (computed, see below), GUNICORN_KEEPALIVE (5),
+GUNICORN_MAX_REQUESTS (0: off), GUNICORN_ACCESS_LOG (off), FORWARDED_ALLOW_IPS,
+GUNICORN_CONTROL_SOCKET (off); and the portal's DATABASE_POOL_SIZE (the threads per worker).
 
 The portal's settings are read (and refused, in one line) here, before any worker starts.
 """
@@ -40,18 +40,24 @@ def _env_int(name: str, default: int) -> int:
 wsgi_app = "app:app"
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# LTIAAS and Stripe calls wait on the network, so a worker serves several requests at once.
+# LTIAAS and Stripe calls wait on the network (seconds, when they are slow), so a worker serves
+# many requests at once: a thread waiting on LTIAAS costs little, and enough of them keep the
+# pages that call nothing upstream answering meanwhile (README, "Serving").
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = _env_int("GUNICORN_WORKERS", 2)
-threads = _env_int("GUNICORN_THREADS", 8 if worker_class == "gthread" else 1)
+threads = _env_int("GUNICORN_THREADS", 32 if worker_class == "gthread" else 1)
+# One database connection per thread (portal.db): the workers read this when they start.
+os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
 
 # Above the longest an LTIAAS or Stripe call may take (timeouts, retries, backoff), so neither a
 # slow page nor a restart cuts off a `complete` that LTIAAS may be acting on.
 timeout = _env_int("GUNICORN_TIMEOUT", serving.worker_timeout(_settings))
 graceful_timeout = timeout
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
-# Replace each worker after about this many requests (spread out, so they never all go at once).
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
+# 0: workers are not replaced after a number of requests. Starting one costs about a second of
+# CPU (imports, the app): every 1,000 requests, that is about 1 ms per request, more than a whole
+# cheap page. Set it (with its 10 % jitter) if a worker's memory ever grows.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
 
 # Who may tell gunicorn the scheme (X-Forwarded-Proto); the client's address behind a proxy
@@ -71,6 +77,10 @@ logger_class = serving.LOGGERS[_settings["LOG_FORMAT"]]
 if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    serving.tune_malloc()  # before the worker starts its threads
 
 
 def on_starting(server: Any) -> None:

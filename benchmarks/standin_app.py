@@ -2,10 +2,10 @@
 
 `gunicorn "benchmarks.standin_app:create_standin_app()"`, configured by the environment like the
 portal. One change: no pool limit on database connections. The stand-ins serve many threads (a
-slow LTIAAS only sleeps), and a request may hold two connections at once (its own and the session
-store's), so a burst of requests would wait on the default pool (5 + 10) for connections the other
-waiting requests hold, until the pool times out. LTIAAS and Stripe have no such limit for the
-portal to run into; each connection here is a cheap SQLite file handle.
+slow LTIAAS only sleeps, holding its request's connection), and their call log writes with a
+connection of its own, so a burst of requests would wait on a sized pool for connections the other
+waiting requests hold. LTIAAS and Stripe have no such limit for the portal to run into; each
+connection here is a cheap SQLite file handle.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
-from alembic.util import CommandError
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
@@ -37,6 +36,8 @@ def db_revision(message: str) -> None:
 @db_cli.command("check")
 def db_check() -> None:
     """Fail, naming the differences, unless the database is at head and matches the models."""
+    from alembic.util import CommandError
+
     try:
         check_database(current_app)
     except CommandError as error:

@@ -85,6 +85,7 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
 def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Read every setting from `environ`, with the development defaults."""
     database_url = environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'portal.db'}"
+    # gunicorn.conf.py sets it to the threads per worker when it is not set.
     placements_raw = environ.get("DEFAULT_PLACEMENTS", "").strip()
     try:
         placements = json.loads(placements_raw) if placements_raw else DEFAULT_PLACEMENTS
@@ -94,6 +95,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "PORTAL_ENV": environ.get("PORTAL_ENV", "development").strip().lower(),
         "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "DATABASE_URL": database_url,
+        "DATABASE_POOL_SIZE": int(_number(environ, "DATABASE_POOL_SIZE", 10)),
         "PORTAL_URL": environ.get("PORTAL_URL", "http://localhost:5000").rstrip("/"),
         "LTIAAS_URL": environ.get("LTIAAS_URL", "").strip().rstrip("/"),
         "LTIAAS_API_KEY": environ.get("LTIAAS_API_KEY", "").strip(),
@@ -148,6 +150,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "BRAND_ACCENT": environ.get("BRAND_ACCENT", "").strip(),
         "BRAND_SUPPORT_EMAIL": environ.get("BRAND_SUPPORT_EMAIL", "").strip(),
         "BRAND_SUPPORT_URL": environ.get("BRAND_SUPPORT_URL", "").strip(),
+        # The payment page's poll asks Stripe about a pending payment at most this often (seconds).
+        "STRIPE_RECHECK_AFTER": _number(environ, "STRIPE_RECHECK_AFTER", 10),
         # Stripe's events are larger than a form: the webhook's own body limit, in bytes.
         "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH": int(
             _number(environ, "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH", 1024 * 1024)

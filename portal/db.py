@@ -51,8 +51,16 @@ def build_engine(url: str, **engine_options: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
 
 
+def _pool_options(url: str, pool_size: int) -> dict[str, Any]:
+    """The connection pool of a web worker: one connection per thread serving requests (each
+    request uses one at a time, session included), a few more for the sandbox's own calls."""
+    in_memory = url.startswith("sqlite") and ("///" not in url or ":memory:" in url)
+    return {} if in_memory else {"pool_size": pool_size, "max_overflow": 10}
+
+
 def init_db(app: Flask) -> None:
-    engine = build_engine(app.config["DATABASE_URL"])
+    url = app.config["DATABASE_URL"]
+    engine = build_engine(url, **_pool_options(url, app.config["DATABASE_POOL_SIZE"]))
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -296,7 +294,7 @@ def check_stripe(gateway: StripeGateway, config: Mapping[str, Any]) -> Finding:
     if _uses_stand_in(config):
         return warn("Stripe", "the sandbox's Stripe stand-in takes payments", "set the STRIPE_* settings")
     try:
-        price = gateway.price()
+        price = gateway.read_price()
     except PaymentProviderUnavailable:
         return fail(
             "Stripe", f"{config['STRIPE_API_BASE']} could not be reached", "check that this host may reach it"
@@ -341,6 +339,9 @@ def _check_price(price: PriceInfo, config: Mapping[str, Any]) -> Finding:
 
 
 def check_database(app: Flask) -> Finding:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(app)
     newest = set(ScriptDirectory.from_config(config).get_heads())
     try:

@@ -8,6 +8,8 @@ production, its access log never showing a query string or a token.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from collections.abc import Mapping
 from typing import Any, cast
@@ -93,6 +95,34 @@ class JsonLinesLogger(PortalLogger):
             for handler in log.handlers:
                 if getattr(handler, "_gunicorn", False):  # its own, not someone else's
                     handler.setFormatter(formatter)
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD = 1024 * 1024
+
+
+def tune_malloc() -> bool:
+    """Keep a worker's memory near what it uses, from gunicorn's post_fork (before any thread).
+
+    glibc gives each thread its own arena (up to 8 per core), each keeping what it once held; and
+    after freeing a large block it serves the next ones from those arenas, which keep them too. So
+    a worker with many threads that once hashed a few passwords (8 MiB each) would hold on to tens
+    of MB. Two arenas, and blocks of 1 MiB or more always given back to the system when freed
+    (what MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=1048576 would do, set from here). False
+    where the C library is not glibc (nothing changed).
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS)) and bool(
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+    )
 
 
 # gunicorn.conf.py's `logger_class` for each LOG_FORMAT ("text" keeps gunicorn's own lines).

@@ -15,22 +15,30 @@ request tells which one works.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import secrets
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, g, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
 
+from portal.db import get_session
 from portal.models import WebSession, utcnow
 
 TOKEN_PARAM = "_st"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name
+# A session that did not change gets its expiry moved on at most this often (one write).
+EXTEND_EVERY = timedelta(minutes=1)
+_SESSION_ROW = select(WebSession.data, WebSession.expires_at).where(
+    WebSession.id_hash == bindparam("id_hash")
+)
 
 
 def _hash(session_id: str) -> str:
@@ -38,9 +46,19 @@ def _hash(session_id: str) -> str:
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
-    """Session data keyed by a server-side id. `via` is how the id arrived."""
+    """Session data keyed by a server-side id. `via` is how the id arrived.
 
-    def __init__(self, data: dict[str, Any] | None = None, sid: str | None = None, via: str = "new") -> None:
+    `stored_json` is the data as its row holds it (None: no row yet) and `expires_at` the row's
+    expiry, so that saving writes only what changed.
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        sid: str | None = None,
+        via: str = "new",
+        expires_at: datetime | None = None,
+    ) -> None:
         def on_update(_: Any) -> None:
             self.modified = True
 
@@ -49,6 +67,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.via = via
         self.modified = False
         self.rotated_from: str | None = None
+        self.expires_at = expires_at
+        self.stored_json: str | None = _as_json(self) if sid is not None else None
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -66,15 +86,40 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         if self.sid is not None and self.rotated_from is None:
             self.rotated_from = self.sid
         self.sid = secrets.token_urlsafe(32)
+        self.stored_json = None  # the new id has no row yet
         self.modified = True
 
 
+def _as_json(data: dict[str, Any]) -> str:
+    """The data as its row would hold it: two sessions are equal when these are."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _due_for_extension(expires_at: datetime | None, lifetime: timedelta, now: datetime) -> bool:
+    """Whether the row's expiry is worth moving: at most once per EXTEND_EVERY."""
+    return expires_at is None or expires_at < now + lifetime - EXTEND_EVERY
+
+
+@functools.lru_cache(maxsize=4)
+def _cookie_signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="portal-session-cookie")
+
+
+@functools.lru_cache(maxsize=4)
+def _token_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="portal-session-token")
+
+
 class PortalSessionInterface(SessionInterface):
+    """Reads and writes sessions with the request's own database session (`portal.db.get_session`),
+    so a request never holds two connections. A request whose session did not change writes
+    nothing, except to move its expiry on, at most once a minute."""
+
     def _cookie_signer(self, app: Flask) -> Signer:
-        return Signer(app.config["SECRET_KEY"], salt="portal-session-cookie")
+        return _cookie_signer(app.config["SECRET_KEY"])
 
     def _token_serializer(self, app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="portal-session-token")
+        return _token_serializer(app.config["SECRET_KEY"])
 
     def _session_id_from_request(self, app: Flask, request: Request) -> tuple[str | None, str]:
         cookie = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
@@ -96,54 +141,89 @@ class PortalSessionInterface(SessionInterface):
         session_id, via = self._session_id_from_request(app, request)
         if session_id is None:
             return ServerSession()
-        with app.extensions["db_sessionmaker"]() as db:
-            record = db.get(WebSession, _hash(session_id))
-            if record is None or record.expires_at <= utcnow():
-                return ServerSession()
-            return ServerSession(dict(record.data), sid=session_id, via=via)
+        # On the request's own connection, without the ORM: this runs on every request.
+        found = get_session().connection().execute(_SESSION_ROW, {"id_hash": _hash(session_id)}).one_or_none()
+        if found is None or found.expires_at <= utcnow():
+            return ServerSession()
+        return ServerSession(found.data, sid=session_id, via=via, expires_at=found.expires_at)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.sid is None and not session:
             return  # nothing worth a row or a cookie (static files, anonymous pages)
         session_id = session.ensure_id()
         name = app.config["SESSION_COOKIE_NAME"]
-        with app.extensions["db_sessionmaker"]() as db:
-            if session.rotated_from:
-                db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session.rotated_from)))
-            if not session and session.modified:
-                db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session_id)))
-                db.commit()
-                response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
-                return
-            lifetime = timedelta(seconds=app.config["SESSION_LIFETIME"])
-            record = db.get(WebSession, _hash(session_id))
-            if record is None:
-                # Clean up before adding: the DELETE would autoflush the half-built record.
-                db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
-                record = WebSession(id_hash=_hash(session_id))
-                db.add(record)
-            record.data = dict(session)
-            record.expires_at = utcnow() + lifetime
-            db.commit()
-        response.set_cookie(
-            name,
-            self._cookie_signer(app).sign(session_id).decode(),
-            path="/",
-            secure=True,
-            httponly=True,
-            samesite="None",
-            partitioned=True,
-        )
+        if not session and session.modified:
+            self._write(app, session, delete_current=True)
+            response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
+            return
+        # A browser that brought this very cookie keeps it (it has no expiry of its own).
+        cookie_known = session.via == "cookie" and not session.rotated_from
+        self._write(app, session)
+        if not cookie_known:
+            response.set_cookie(
+                name,
+                self._cookie_signer(app).sign(session_id).decode(),
+                path="/",
+                secure=True,
+                httponly=True,
+                samesite="None",
+                partitioned=True,
+            )
         response.vary.add("Cookie")
+
+    def _write(self, app: Flask, session: ServerSession, delete_current: bool = False) -> None:
+        """Bring the session's row up to date, in one short transaction, only if it is out of date.
+
+        The request's own uncommitted work, if any, is dropped first (as its teardown would).
+        """
+        session_id = session.ensure_id()
+        now = utcnow()
+        lifetime = timedelta(seconds=app.config["SESSION_LIFETIME"])
+        data = _as_json(session)
+        changed = data != session.stored_json
+        if not (
+            changed
+            or delete_current
+            or session.rotated_from
+            or _due_for_extension(session.expires_at, lifetime, now)
+        ):
+            return
+        db = get_session()
+        db.rollback()
+        if session.rotated_from:
+            db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session.rotated_from)))
+        if delete_current:
+            db.execute(delete(WebSession).where(WebSession.id_hash == _hash(session_id)))
+        elif session.stored_json is None:
+            db.execute(delete(WebSession).where(WebSession.expires_at <= now))
+            db.execute(
+                insert(WebSession).values(
+                    id_hash=_hash(session_id), data=dict(session), created_at=now, expires_at=now + lifetime
+                )
+            )
+        else:
+            values: dict[str, Any] = {"expires_at": now + lifetime}
+            if changed:
+                values["data"] = dict(session)
+            db.execute(update(WebSession).where(WebSession.id_hash == _hash(session_id)).values(**values))
+        db.commit()
+        session.stored_json, session.expires_at, session.rotated_from = data, now + lifetime, None
 
     def make_token(self, app: Flask, session: ServerSession) -> str:
         return self._token_serializer(app).dumps(session.ensure_id())
 
 
 def session_token() -> str:
-    """A fresh signed token for the current session (creating the session if needed)."""
-    interface: PortalSessionInterface = current_app.session_interface  # type: ignore[assignment]
-    return interface.make_token(current_app, session)  # type: ignore[arg-type]
+    """A signed token for the current session (creating the session if needed), signed once per
+    request and session id: a page builds many URLs."""
+    server_session: ServerSession = session  # type: ignore[assignment]
+    session_id = server_session.ensure_id()
+    signed: tuple[str, str] | None = g.get("_session_token")
+    if signed is None or signed[0] != session_id:
+        interface: PortalSessionInterface = current_app.session_interface  # type: ignore[assignment]
+        signed = (session_id, interface.make_token(current_app, server_session))
+        g._session_token = signed
+    return signed[1]
 
 
 def needs_token() -> bool:

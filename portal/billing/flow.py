@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from flask import url_for
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.billing.fulfilment import get_or_create_payment, payment_required
+from portal.billing.fulfilment import get_or_create_payment, payment_of, payment_required
 from portal.models import Payment, Registration, User
 from portal.registration.payments import PaidSummary
 
 
 def paid_payment(db: Session, registration: Registration) -> Payment | None:
     """The registration's payment once Stripe confirmed it (our record says paid), else None."""
-    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    payment = payment_of(db, registration)
     return payment if payment is not None and payment.is_paid else None
 
 

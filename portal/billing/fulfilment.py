@@ -3,19 +3,20 @@
 Every function here reads the truth from Stripe (through the gateway) rather than
 trusting a browser or the order of webhook events, and commits its own changes.
 `fulfil_checkout_session` is the one place a payment becomes paid: the webhook,
-the return page and the status poll all call it, and a conditional UPDATE lets
-only one of them record it.
+the return page and (at most every STRIPE_RECHECK_AFTER seconds) the status poll all
+call it, and a conditional UPDATE lets only one of them record it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
-from sqlalchemy import or_, select
+from flask import current_app, g, has_request_context
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.stripe_gateway import (
@@ -67,10 +68,26 @@ def payment_required(user: User | None = None) -> bool:
     return user is None or not user.is_staff
 
 
+_PAYMENT_OF_REGISTRATION = select(Payment).where(Payment.registration_id == bindparam("registration_id"))
+
+
+def payment_of(db: Session, registration: Registration) -> Payment | None:
+    """The registration's payment, if any. Once found, a request keeps it (a flow page asks several
+    times; the row object is the session's, kept current by every change made to it here); while
+    there is none, each call looks again."""
+    known: dict[int, Payment] = g.setdefault("payment_of_registration", {}) if has_request_context() else {}
+    payment = known.get(registration.id)
+    if payment is None:
+        payment = db.scalar(_PAYMENT_OF_REGISTRATION, {"registration_id": registration.id})
+        if payment is not None:
+            known[registration.id] = payment
+    return payment
+
+
 def get_or_create_payment(registration: Registration, user: User | None = None) -> Payment:
     """The registration's one payment, created (and committed) on first need; safe under races."""
     db = get_session()
-    payment = db.scalar(select(Payment).where(Payment.registration_id == registration.id))
+    payment = payment_of(db, registration)
     if payment is not None:
         return payment
     payment = Payment(
@@ -214,15 +231,40 @@ def mark_session_expired(session_id: str) -> FulfilmentResult:
     return _close_attempt(session_id, PaymentStatus.EXPIRED, accept="expired")
 
 
-def refresh_payment(payment: Payment) -> Payment:
-    """The payment as Stripe sees it now (for the poll path); Stripe being down is not an error here."""
-    if payment.is_paid or not payment.stripe_session_id:
+def recheck_if_due(payment: Payment) -> Payment:
+    """The payment as our records say, after asking Stripe about its pending session only when
+    nobody did for STRIPE_RECHECK_AFTER seconds: the fallback of the payment page's poll when no
+    webhook tells us (the webhook and Stripe's return URLs record a payment at once).
+
+    One request per interval wins the right to ask (a conditional UPDATE of
+    `stripe_checked_at`), so many polls, tabs and workers ask Stripe once between them.
+    Stripe being down is not an error here: the answer is then our records'.
+    """
+    session_id = payment.stripe_session_id
+    if payment.is_paid or not session_id:
         return payment
+    now = utcnow()
+    cutoff = now - timedelta(seconds=current_app.config["STRIPE_RECHECK_AFTER"])
+    if payment.stripe_checked_at is not None and payment.stripe_checked_at > cutoff:
+        return payment
+    db = get_session()
+    claimed = update_if(
+        db,
+        payment,
+        Payment.stripe_session_id == session_id,
+        Payment.status != PaymentStatus.PAID.value,
+        or_(Payment.stripe_checked_at.is_(None), Payment.stripe_checked_at <= cutoff),
+        stripe_checked_at=now,
+        updated_at=Payment.updated_at,  # a look at Stripe changes nothing of the payment itself
+    )
+    if not claimed:
+        return payment
+    db.commit()
     try:
-        fulfil_checkout_session(payment.stripe_session_id, actor="customer")
+        fulfil_checkout_session(session_id, actor="customer")
     except (PaymentProviderUnavailable, PaymentProviderError):
-        log.warning("could not re-read session %s; answering from our records", payment.stripe_session_id)
-    get_session().refresh(payment)
+        log.warning("could not re-read session %s; answering from our records", session_id)
+    db.refresh(payment)
     return payment
 
 
@@ -301,6 +343,7 @@ def _attach_session(db: Session, payment: Payment, attempt: int, info: CheckoutS
         or_(Payment.stripe_session_id.is_(None), Payment.stripe_session_id == info.id),
         stripe_session_id=info.id,
         stripe_client_secret=info.client_secret,
+        stripe_checked_at=utcnow(),
         updated_at=utcnow(),
     )
     db.commit()

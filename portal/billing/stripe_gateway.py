@@ -9,7 +9,7 @@ raises only the three errors below.
 
 Settings: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,
 STRIPE_PRICE_MODE ("payment" or "subscription"; empty: asked from the price's
-type once and cached), STRIPE_API_BASE, STRIPE_TIMEOUT (seconds),
+type, cached with the price), STRIPE_API_BASE, STRIPE_TIMEOUT (seconds),
 STRIPE_MAX_RETRIES.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,6 +40,8 @@ EMBEDDED = "embedded_page"
 HOSTED = "hosted_page"
 UI_MODES = (EMBEDDED, HOSTED)
 WEBHOOK_TOLERANCE_SECONDS = 300
+# How long a process shows the price it read from Stripe before reading it again.
+PRICE_CACHE_SECONDS = 3600
 _LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
 
 
@@ -185,6 +188,7 @@ class StripeGateway:
         self._webhook_secret = webhook_secret
         self._price_mode = price_mode
         self._price: PriceInfo | None = None
+        self._price_read_at = 0.0
         self._price_lock = threading.Lock()
         self._client = stripe.StripeClient(
             secret_key or "sk_missing",  # never sent: _call refuses first
@@ -216,22 +220,27 @@ class StripeGateway:
             raise translated from error
 
     def price(self) -> PriceInfo:
-        """The registration price, asked from Stripe once per process."""
+        """The registration price, as Stripe said it within the last PRICE_CACHE_SECONDS (a price
+        changes rarely; pages show it without asking Stripe each time)."""
         with self._price_lock:
-            if self._price is None:
-                if not self.price_id:
-                    raise PaymentProviderError("STRIPE_PRICE_ID is not set")
-                price = self._call("price retrieve", self._client.v1.prices.retrieve, self.price_id)
-                data = price.to_dict()
-                self._price = PriceInfo(
-                    id=data["id"],
-                    type=data.get("type") or "one_time",
-                    unit_amount=data.get("unit_amount"),
-                    currency=data.get("currency") or "usd",
-                    interval=(data.get("recurring") or {}).get("interval"),
-                    active=bool(data.get("active", True)),
-                )
+            now = time.monotonic()
+            if self._price is None or now - self._price_read_at > PRICE_CACHE_SECONDS:
+                self._price, self._price_read_at = self.read_price(), now
             return self._price
+
+    def read_price(self) -> PriceInfo:
+        """The registration price as Stripe says it now (the preflight's check)."""
+        if not self.price_id:
+            raise PaymentProviderError("STRIPE_PRICE_ID is not set")
+        data = self._call("price retrieve", self._client.v1.prices.retrieve, self.price_id).to_dict()
+        return PriceInfo(
+            id=data["id"],
+            type=data.get("type") or "one_time",
+            unit_amount=data.get("unit_amount"),
+            currency=data.get("currency") or "usd",
+            interval=(data.get("recurring") or {}).get("interval"),
+            active=bool(data.get("active", True)),
+        )
 
     def checkout_mode(self) -> str:
         """`payment` for a one-time price, `subscription` for a recurring one (or STRIPE_PRICE_MODE)."""

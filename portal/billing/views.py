@@ -32,7 +32,7 @@ from portal.billing.fulfilment import (
     CheckoutStart,
     fulfil_checkout_session,
     payment_required,
-    refresh_payment,
+    recheck_if_due,
     start_checkout_for_payment,
 )
 from portal.billing.links import issue_hosted_token, redeem_hosted_token
@@ -135,7 +135,8 @@ def checkout(public_id: str) -> Response | str:
     """
     payment = _payment_for_browser(public_id)
     _remember_next(payment)
-    refresh_payment(payment)
+    # From our records only: the page's script asks for its Checkout Session at once, and that
+    # call reads the session from Stripe (a payment completed meanwhile is recorded then).
     if payment.is_paid or not _may_pay(payment):
         return redirect(with_session_token(_flow_page(payment)), code=303)
     # First, so the session holds its CSRF secret before URLs decide whether to carry the token.
@@ -211,8 +212,9 @@ def hosted_link(public_id: str) -> tuple[Response, int]:
 
 @bp.get("/status/<public_id>")
 def status(public_id: str) -> tuple[Response, int]:
-    """What the payment page polls: the payment's state, re-read from Stripe while pending."""
-    payment = refresh_payment(_payment_for_browser(public_id))
+    """What the payment page polls: the payment's state as our records say (the webhook keeps
+    them up to date), asking Stripe itself at most every STRIPE_RECHECK_AFTER seconds."""
+    payment = recheck_if_due(_payment_for_browser(public_id))
     return _json({"status": payment.status, "paid": payment.is_paid})
 
 

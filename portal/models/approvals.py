@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base, update_if
@@ -98,6 +98,11 @@ def decide_approval(
     return True
 
 
+_APPROVAL_OF_REGISTRATION = select(ApprovalRequest).where(
+    ApprovalRequest.registration_id == bindparam("registration_id")
+)
+
+
 def approval_of(session: Session, registration: Registration) -> ApprovalRequest | None:
     """The registration's request for approval (live approval), if one was made."""
-    return session.scalar(select(ApprovalRequest).where(ApprovalRequest.registration_id == registration.id))
+    return session.scalar(_APPROVAL_OF_REGISTRATION, {"registration_id": registration.id})

@@ -56,6 +56,9 @@ class Payment(Base):
     # A local path of the flow to continue with once paid (never carries a session token).
     next_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the portal last learned the current session's state from Stripe (created or read it),
+    # so that polling pages ask Stripe at most every STRIPE_RECHECK_AFTER seconds.
+    stripe_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Recorded by the staff once they refunded a payment whose registration could not be
     # registered (see billing.attention); `status` stays paid, so no late event re-opens it.
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -847,27 +847,35 @@ def webhook_url(app: Flask) -> str:
 
 
 def deliver_event(app: Flask, event_id: str) -> int | None:
-    """Send one stored event to the portal's webhook, signed; returns the HTTP status (None: unreachable)."""
+    """Send one stored event to the portal's webhook, signed; returns the HTTP status (None: unreachable).
+
+    No database connection is held while the webhook is posted: the portal's answer may need
+    one from the same pool (in tests, the same app).
+    """
     with app.extensions["db_sessionmaker"]() as db:
         record = db.get(SandboxStripeEvent, event_id)
         if record is None:
             return None
         payload = record.payload.encode()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": sign_webhook_payload(payload, app.config.get("STRIPE_WEBHOOK_SECRET", "")),
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        }
-        try:
-            status: int | None = requests.post(
-                webhook_url(app), data=payload, headers=headers, timeout=10
-            ).status_code
-        except requests.RequestException:
-            status = None
-        record.attempts += 1
-        record.last_status = status
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": sign_webhook_payload(payload, app.config.get("STRIPE_WEBHOOK_SECRET", "")),
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    }
+    try:
+        status: int | None = requests.post(
+            webhook_url(app), data=payload, headers=headers, timeout=10
+        ).status_code
+    except requests.RequestException:
+        status = None
+    with app.extensions["db_sessionmaker"]() as db:
+        db.execute(
+            update(SandboxStripeEvent)
+            .where(SandboxStripeEvent.id == event_id)
+            .values(attempts=SandboxStripeEvent.attempts + 1, last_status=status)
+        )
         db.commit()
-        return status
+    return status
 
 
 def _deliver_with_retries(app: Flask, event_id: str) -> None:

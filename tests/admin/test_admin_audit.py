@@ -31,8 +31,12 @@ def add_events(app: Flask, *events: dict) -> None:
 def add_registration(app: Flask) -> tuple[int, str]:
     with app.app_context():
         db = get_session()
+        # A fixed public id: a random one starting with "-" would be neutralised in the CSV (as it must).
         registration = Registration(
-            ltiaas_registration_id="reg-trail", platform_url="https://moodle.example.edu", expires_at=utcnow()
+            public_id="trail-registration",
+            ltiaas_registration_id="reg-trail",
+            platform_url="https://moodle.example.edu",
+            expires_at=utcnow(),
         )
         db.add(registration)
         db.commit()

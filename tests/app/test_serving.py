@@ -118,3 +118,47 @@ def test_in_development_gunicorn_keeps_its_own_lines() -> None:
     own = [h for h in logger.error_log.handlers if getattr(h, "_gunicorn", False)]
     assert own and not [h for h in own if isinstance(h.formatter, JsonFormatter)]
     assert not [h for h in logger.access_log.handlers if getattr(h, "_gunicorn", False)]  # none unless asked
+
+
+def _gunicorn_settings(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, object]:
+    """gunicorn.conf.py's values as gunicorn reads them, with `environ` set (and nothing else set
+    from the developer's shell)."""
+    import os
+    import runpy
+
+    for name in ("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "GUNICORN_MAX_REQUESTS", "DATABASE_POOL_SIZE"):
+        monkeypatch.setenv(name, "")  # so that what gunicorn.conf.py sets is undone after the test
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    config = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    config["DATABASE_POOL_SIZE"] = os.environ.get("DATABASE_POOL_SIZE")
+    return config
+
+
+def test_workers_serve_many_requests_at_once_each_with_a_database_connection_and_are_not_recycled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _gunicorn_settings(monkeypatch)
+    assert (config["worker_class"], config["threads"], config["max_requests"]) == ("gthread", 32, 0)
+    assert config["DATABASE_POOL_SIZE"] == "32"  # the workers' pools, one connection per thread
+    assert _gunicorn_settings(monkeypatch, GUNICORN_THREADS="12")["DATABASE_POOL_SIZE"] == "12"
+    assert _gunicorn_settings(monkeypatch, DATABASE_POOL_SIZE="50")["DATABASE_POOL_SIZE"] == "50"
+
+
+def test_a_worker_keeps_its_database_pool_at_the_size_set(tmp_path: Path) -> None:
+    from tests.conftest import make_test_app
+
+    app = make_test_app(tmp_path, DATABASE_POOL_SIZE=7)
+    try:
+        assert app.extensions["db_engine"].pool.size() == 7
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_workers_give_large_blocks_of_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.serving import tune_malloc
+
+    assert _gunicorn_settings(monkeypatch)["post_fork"] is not None  # called in each new worker
+    assert tune_malloc() is True  # glibc: two arenas, blocks of 1 MiB or more given back when freed

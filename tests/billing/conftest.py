@@ -312,6 +312,18 @@ def deliver_webhooks(app: Flask, session_id: str) -> list[int | None]:
     return [deliver_event(app, event_id) for event_id in event_ids]
 
 
+def stripe_last_asked_long_ago(app: Flask, payment_id: int) -> None:
+    """As if STRIPE_RECHECK_AFTER seconds had passed since the portal last asked Stripe about the
+    payment's session: its next status poll asks Stripe itself (the fallback without a webhook)."""
+    with app.app_context():
+        db = get_session()
+        payment = db.get(Payment, payment_id)
+        assert payment is not None
+        waited = timedelta(seconds=app.config["STRIPE_RECHECK_AFTER"] + 1)
+        payment.stripe_checked_at = utcnow() - waited
+        db.commit()
+
+
 def checkout_sessions_of(app: Flask, registration_public_id: str) -> list[dict[str, Any]]:
     """Every Checkout Session the stand-in (Stripe) created for the registration."""
     with app.app_context():

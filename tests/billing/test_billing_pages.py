@@ -7,6 +7,7 @@ registration (or the signed-in customer who owns it); a leaked payment id is use
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -30,6 +31,7 @@ from tests.billing.conftest import (
     pay_hosted,
     reload,
     stripe_api_calls,
+    stripe_last_asked_long_ago,
 )
 
 NEXT = "/registration/abc/complete?step=2"
@@ -152,20 +154,52 @@ def test_the_page_fetches_one_client_secret_however_often_it_asks(billing, payme
     assert first.json()["client_secret"] == second.json()["client_secret"]
 
 
-def test_the_status_poll_confirms_the_payment_with_stripe_itself(billing, payment) -> None:
+def test_the_status_poll_answers_from_our_records_and_asks_stripe_only_now_and_then(billing, payment) -> None:
     page = open_checkout(billing, payment)
     status_url = billing.url + data_attribute(page.text, "status-url")
     secret = post_from_page(billing, page, "session-url").json()["client_secret"]
-    assert requests.get(status_url, timeout=10).json() == {"status": "pending", "paid": False}
     pay_embedded(billing, secret)  # no webhook arrives in this test
+    before = len(stripe_api_calls(billing.app))
+    for _ in range(3):  # the page polls: the session was just read from Stripe, so nobody asks again
+        assert requests.get(status_url, timeout=10).json() == {"status": "pending", "paid": False}
+    assert len(stripe_api_calls(billing.app)) == before
+
+    stripe_last_asked_long_ago(billing.app, payment.id)
     assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
+    (call,) = stripe_api_calls(billing.app)[before:]
+    assert call["method"] == "GET" and call["path"].startswith("/sandbox/stripe/v1/checkout/sessions/")
     assert post_from_page(billing, page, "session-url").json() == {"state": "paid"}
+
+
+def test_many_polls_at_once_ask_stripe_once_between_them(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    status_url = billing.url + data_attribute(page.text, "status-url")
+    pay_embedded(billing, post_from_page(billing, page, "session-url").json()["client_secret"])
+    stripe_last_asked_long_ago(billing.app, payment.id)
+    before = len(stripe_api_calls(billing.app))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: requests.get(status_url, timeout=10).json(), range(16)))
+    assert {"status": "paid", "paid": True} in answers
+    assert len(stripe_api_calls(billing.app)) == before + 1
+    assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
+
+
+def test_the_checkout_page_asks_stripe_nothing(billing, payment) -> None:
+    token = token_of(billing, payment)
+    open_checkout(billing, payment, token=token)  # reads the price once per process
+    post_from_page(billing, open_checkout(billing, payment, token=token), "session-url")
+    before = len(stripe_api_calls(billing.app))
+    for _ in range(3):
+        open_checkout(billing, payment, token=token)
+    assert len(stripe_api_calls(billing.app)) == before
 
 
 def test_a_paid_payment_sends_the_checkout_page_straight_on(billing, payment) -> None:
     token = token_of(billing, payment)
     page = open_checkout(billing, payment, token=token)
-    pay_embedded(billing, post_from_page(billing, page, "session-url").json()["client_secret"])
+    secret = post_from_page(billing, page, "session-url").json()["client_secret"]
+    pay_embedded(billing, secret)
+    assert deliver_webhooks(billing.app, secret.split("_secret_")[0]) == [200]  # Stripe tells us
     response = requests.get(
         f"{billing.url}/billing/checkout/{payment.public_id}",
         params={"next": NEXT, "_st": token},
@@ -319,6 +353,7 @@ def test_a_failed_bank_debit_is_told_and_paid_again_from_the_page(billing, payme
     assert post_from_page(billing, reopened, "session-url").json()["client_secret"] == answer["client_secret"]
 
     pay_embedded(billing, answer["client_secret"])
+    assert deliver_webhooks(billing.app, answer["client_secret"].split("_secret_")[0]) == [200]
     assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
     assert reload(payment).stripe_client_secret is None  # not kept once it has served
 

@@ -27,6 +27,7 @@ from tests.billing.conftest import (
     checkout_sessions_of,
     data_attribute,
     deliver_webhooks,
+    stripe_last_asked_long_ago,
 )
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import add_person, configured_by, ltiaas_moved_to, press_register
@@ -58,12 +59,24 @@ def pay(stripe_url: str, secret: str, card: str = PAYING_CARD) -> requests.Respo
     )
 
 
+def stripe_tells_the_portal(app: Flask, secret: str) -> None:
+    """Stripe's webhook reaches the portal with the news of the client secret's session."""
+    assert deliver_webhooks(app, secret.split("_secret_")[0])
+
+
 def pay_for(browser: FlaskClient, stripe_url: str, public_id: str) -> str:
-    """Walk the payment step to the end as the page's script does; returns the checkout page."""
+    """Walk the payment step to the end as the page's script does (Stripe's webhook telling the
+    portal meanwhile); returns the checkout page."""
     page = browser.get(go_to_payment(browser, public_id)).text
-    pay(stripe_url, client_secret(browser, page))
+    secret = client_secret(browser, page)
+    pay(stripe_url, secret)
+    stripe_tells_the_portal(current_app_of(browser), secret)
     assert browser.get(data_attribute(page, "status-url")).get_json() == {"status": "paid", "paid": True}
     return page
+
+
+def current_app_of(browser: FlaskClient) -> Flask:
+    return browser.application  # type: ignore[return-value]
 
 
 def payment_of(app: Flask, public_id: str) -> Payment:
@@ -128,6 +141,7 @@ def test_a_customer_pays_once_inside_the_flow_then_registers(
     assert "Your card was declined." in declined.text
     assert customer_browser.get(data_attribute(page, "status-url")).get_json()["paid"] is False
     pay(stripe_over_http, secret)
+    stripe_tells_the_portal(app, secret)
     assert customer_browser.get(data_attribute(page, "status-url")).get_json()["paid"] is True
 
     # Paid: the payment step sends the customer on, and nothing can start a second payment.
@@ -388,6 +402,9 @@ def test_the_webhook_and_the_poll_record_the_payment_once_whichever_comes_first(
             assert audit_count("payment:paid") == 1  # recorded before the page asked
         assert customer_browser.get(status_url).get_json()["paid"] is True  # the waiting page goes on
     else:
+        # No webhook yet: once STRIPE_RECHECK_AFTER has passed, the poll asks Stripe itself.
+        assert customer_browser.get(status_url).get_json()["paid"] is False
+        stripe_last_asked_long_ago(app, payment_of(app, public_id).id)
         assert customer_browser.get(status_url).get_json()["paid"] is True
         assert deliver_webhooks(app, session_id) == [200]  # late, and harmless
     with app.app_context():

@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 from portal.db import get_session
 from portal.models import ApprovalRequest
 from tests.billing.conftest import data_attribute
-from tests.billing.test_payment_in_flow import client_secret, go_to_payment, pay
+from tests.billing.test_payment_in_flow import client_secret, go_to_payment, pay, stripe_tells_the_portal
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import SPRINGFIELD, public_id_from, start
 
@@ -75,7 +75,9 @@ def test_every_page_of_a_paid_registration_and_of_the_accounts_is_no_store(
         payment = checkout_url.split("/billing/checkout/", 1)[1].split("?", 1)[0]
         hosted = browser.post(data_attribute(page, "link-url")).get_json()["url"]
         app.test_client().get(hosted)  # the new window
-        pay(stripe_over_http, client_secret(browser, page))
+        secret = client_secret(browser, page)
+        pay(stripe_over_http, secret)
+        stripe_tells_the_portal(app, secret)  # its webhook: the payment page's poll reads it
         browser.get(data_attribute(page, "status-url"))
         browser.get(f"/billing/return/{payment}")
         browser.get(f"/billing/cancelled/{payment}")
