@@ -158,6 +158,9 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         ),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
+        "SANDBOX_STRIPE_UNIT_AMOUNT": int(_number(environ, "SANDBOX_STRIPE_UNIT_AMOUNT", 4900)),
+        "SANDBOX_STRIPE_CURRENCY": environ.get("SANDBOX_STRIPE_CURRENCY", "usd").strip().lower(),
+        "SANDBOX_STRIPE_WEBHOOKS": _flag(environ.get("SANDBOX_STRIPE_WEBHOOKS"), True),
         "PASSWORD_LINK_MAX_AGE": int(_number(environ, "PASSWORD_LINK_MAX_AGE", 14400)),
         **_notification_settings(environ),
     }

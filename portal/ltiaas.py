@@ -357,12 +357,12 @@ class LtiaasClient:
         return cls(
             base_url=config["LTIAAS_URL"],
             api_key=config["LTIAAS_API_KEY"],
-            platforms_path=config.get("LTIAAS_PLATFORMS_PATH") or "/api/platforms",
-            connect_timeout=config.get("LTIAAS_CONNECT_TIMEOUT", 3.05),
-            read_timeout=config.get("LTIAAS_READ_TIMEOUT", 15.0),
-            retries=config.get("LTIAAS_RETRIES", 2),
-            backoff_factor=config.get("LTIAAS_BACKOFF_FACTOR", 0.5),
-            read_budget=config.get("LTIAAS_READ_BUDGET", 10.0),
+            platforms_path=config["LTIAAS_PLATFORMS_PATH"] or "/api/platforms",
+            connect_timeout=config["LTIAAS_CONNECT_TIMEOUT"],
+            read_timeout=config["LTIAAS_READ_TIMEOUT"],
+            retries=config["LTIAAS_RETRIES"],
+            backoff_factor=config["LTIAAS_BACKOFF_FACTOR"],
+            read_budget=config["LTIAAS_READ_BUDGET"],
         )
 
     def __repr__(self) -> str:

@@ -39,7 +39,7 @@ def _init_rate_limits(app: Flask) -> None:
     limiter = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=app.config.get("RATELIMIT_STORAGE_URI", "memory://"),
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
         key_prefix="auth",
         # Redis down must not lock everyone out of signing in: count per process until it is back.
         in_memory_fallback_enabled=True,

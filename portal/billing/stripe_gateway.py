@@ -200,13 +200,13 @@ class StripeGateway:
     @classmethod
     def from_config(cls, config: Any) -> StripeGateway:
         return cls(
-            config.get("STRIPE_SECRET_KEY", ""),
-            api_base=config.get("STRIPE_API_BASE") or DEFAULT_API_BASE,
-            timeout=float(config.get("STRIPE_TIMEOUT", 20)),
-            max_retries=int(config.get("STRIPE_MAX_RETRIES", 2)),
-            webhook_secret=config.get("STRIPE_WEBHOOK_SECRET", ""),
-            price_id=config.get("STRIPE_PRICE_ID", ""),
-            price_mode=config.get("STRIPE_PRICE_MODE", ""),
+            config["STRIPE_SECRET_KEY"],
+            api_base=config["STRIPE_API_BASE"] or DEFAULT_API_BASE,
+            timeout=float(config["STRIPE_TIMEOUT"]),
+            max_retries=int(config["STRIPE_MAX_RETRIES"]),
+            webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
+            price_id=config["STRIPE_PRICE_ID"],
+            price_mode=config["STRIPE_PRICE_MODE"],
         )
 
     def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:

@@ -155,7 +155,7 @@ def _check_api_key() -> None:
     key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not key:
         raise StripeApiError(401, "You did not provide an API key. Provide it in the Authorization header.")
-    expected = current_app.config.get("STRIPE_SECRET_KEY", "")
+    expected = current_app.config["STRIPE_SECRET_KEY"]
     if not key.startswith(("sk_test_", "rk_test_")) or (expected and key != expected):
         raise StripeApiError(
             401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}", code="api_key_invalid"
@@ -236,7 +236,7 @@ def price_object(price_id: str) -> dict[str, Any] | None:
     if not re.fullmatch(r"price_[A-Za-z0-9_]+", price_id):
         return None
     recurring = any(word in price_id for word in ("recurring", "month", "year"))
-    amount = 0 if "free" in price_id else int(current_app.config.get("SANDBOX_STRIPE_UNIT_AMOUNT", 4900))
+    amount = 0 if "free" in price_id else int(current_app.config["SANDBOX_STRIPE_UNIT_AMOUNT"])
     interval = "year" if "year" in price_id else "month"
     return {
         "id": price_id,
@@ -244,7 +244,7 @@ def price_object(price_id: str) -> dict[str, Any] | None:
         "active": True,
         "billing_scheme": "per_unit",
         "created": 1700000000,
-        "currency": current_app.config.get("SANDBOX_STRIPE_CURRENCY", "usd"),
+        "currency": current_app.config["SANDBOX_STRIPE_CURRENCY"],
         "livemode": False,
         "lookup_key": None,
         "metadata": {},
@@ -834,7 +834,7 @@ def _emit(db: Session, event_type: str, obj: dict[str, Any]) -> str:
 
 
 def _dispatch(event_id: str) -> None:
-    if not current_app.config.get("SANDBOX_STRIPE_WEBHOOKS", True):
+    if not current_app.config["SANDBOX_STRIPE_WEBHOOKS"]:
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # From another thread: the portal's webhook calls back into this same server
@@ -859,7 +859,7 @@ def deliver_event(app: Flask, event_id: str) -> int | None:
         payload = record.payload.encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        "Stripe-Signature": sign_webhook_payload(payload, app.config.get("STRIPE_WEBHOOK_SECRET", "")),
+        "Stripe-Signature": sign_webhook_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]),
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
     }
     try:
@@ -893,6 +893,6 @@ def _deliver_with_retries(app: Flask, event_id: str) -> None:
 
 def register_stripe_standin(app: Flask) -> None:
     """Serve the stand-in at /sandbox/stripe (refused in production)."""
-    if app.config.get("PORTAL_ENV") == "production":
+    if app.config["PORTAL_ENV"] == "production":
         raise RuntimeError("the Stripe stand-in is for development and tests only")
     app.register_blueprint(bp)

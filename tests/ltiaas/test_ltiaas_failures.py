@@ -417,6 +417,7 @@ def test_the_client_is_built_from_the_settings():
             "LTIAAS_CONNECT_TIMEOUT": 2,
             "LTIAAS_READ_TIMEOUT": 9.5,
             "LTIAAS_RETRIES": 4,
+            "LTIAAS_BACKOFF_FACTOR": 0.5,
             "LTIAAS_READ_BUDGET": 7,
         }
     )
