@@ -1,5 +1,6 @@
-"""Staff pages (top level, never framed): the pending approval requests and their decisions, and the
-platforms at LTIAAS (`platform_views`).
+"""The staff console (top level, never framed): the overview and every registration
+(`registration_views`), approval requests and payments to check (`views`), the platforms at
+LTIAAS (`platform_views`), People, the audit trail and the notifications.
 
 Every view is behind `access.staff_required`; every action is a CSRF-checked POST
 with an explicit confirmation, and is audited with the staff member's email.
