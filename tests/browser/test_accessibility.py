@@ -290,6 +290,8 @@ def test_the_configure_form_is_used_with_the_keyboard_alone_with_focus_always_vi
     lms.keyboard.press("Enter")
 
     expect(frame.locator('[data-page="pay"]')).to_be_visible()
+    # The payment form mounts above the link and moves it: click once the page has settled.
+    expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
     frame.locator("#change").click()  # back to check what the keyboard chose
     expect(frame.locator("#platform_name")).to_have_value("Typed by keyboard (Canvas)")
     expect(frame.locator('input[name="messages"]:checked')).to_have_count(1)
