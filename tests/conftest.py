@@ -14,11 +14,14 @@ Every log record of the whole run is searched for tokens, keys and passwords
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -30,7 +33,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
@@ -85,21 +88,90 @@ def drop_schema(engine: Engine) -> None:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
-def reset_schema(engine: Engine) -> None:
-    """An empty, current schema (dropping what an earlier test left on a shared server)."""
-    from portal.migrations import MIGRATIONS_DIR
+def migrate(engine: Engine) -> None:
+    """Build the schema from nothing with the project's migrations, as `flask db upgrade` does."""
+    from alembic import command
 
     drop_schema(engine)
-    if any((MIGRATIONS_DIR / "versions").glob("*.py")):
-        from alembic import command
-        from alembic.config import Config
+    command.upgrade(_alembic_config(engine), "head")
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["engine"] = engine
-        command.upgrade(config, "head")
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    from portal.migrations import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+@functools.cache
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from portal.migrations import MIGRATIONS_DIR
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert head is not None
+    return head
+
+
+@functools.cache
+def _migrated_sqlite_file() -> Path:
+    """A SQLite file the migrations built, once per run: each test starts from a copy of it."""
+    from portal.db import build_engine
+
+    folder = Path(tempfile.mkdtemp(prefix="portal-schema-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "migrated.db"
+    engine = build_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _schema_is_current(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions == [_head_revision()]
+
+
+def _empty_every_table(engine: Engine) -> None:
+    with engine.begin() as connection:
+        tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            return
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        for name in tables:
+            connection.execute(text(f'DELETE FROM "{name}"'))
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def reset_schema(engine: Engine) -> None:
+    """An empty, current schema (emptying what an earlier test left on a shared server).
+
+    The migrations build it: once per run for SQLite (each test's new file is a copy), and
+    again on a shared server only when a test left it at another revision.
+    """
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and database and not inspect(engine).get_table_names():
+        engine.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(database + suffix).unlink(missing_ok=True)
+        shutil.copyfile(_migrated_sqlite_file(), database)
+        return
+    if _schema_is_current(engine):
+        _empty_every_table(engine)
     else:
-        Base.metadata.create_all(engine)
+        migrate(engine)
 
 
 def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
