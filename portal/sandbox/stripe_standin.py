@@ -24,8 +24,8 @@ through `STRIPE_API_BASE`:
   unpaid after a failure, as Stripe's does: it never reopens.
 - On payment (and on expiry) an event is sent to the portal's webhook, signed with
   STRIPE_WEBHOOK_SECRET by Stripe's algorithm, from a background thread.
-- A payment-mode session gets its PaymentIntent (`pi_...`) when the customer confirms
-  (pays), as at Stripe since 2022-08-01 (before that: `payment_intent: null`), with a Charge
+- A payment-mode session gets its PaymentIntent (`pi_...`) only when the customer confirms
+  (pays), as at Stripe since API version 2022-08-01 (until then `payment_intent` is null), with a Charge
   (`ch_...`) whose `receipt_url` is the stand-in's receipt page
   (`/sandbox/stripe/receipts/<session id>`). Retrieve honours `expand[]=payment_intent` and
   `expand[]=payment_intent.latest_charge`; unexpanded, `payment_intent` is the id. A path
@@ -947,7 +947,7 @@ def receipt(session_id: str) -> tuple[str, int]:
     Opened by the customer, never framed."""
     forbid_framing()
     record = get_session().get(SandboxStripeSession, session_id)
-    charge = ((record.data.get(PRIVATE) or {}).get("charge") if record is not None else None) or None
+    charge = (record.data.get(PRIVATE) or {}).get("charge") if record is not None else None
     if record is None or charge is None:
         return render_template("sandbox/stripe/receipt.html", charge=None), 404
     return render_template(
