@@ -131,11 +131,13 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
         stripe_customer=info.customer,
         stripe_payment_intent=info.payment_intent,
         stripe_subscription=info.subscription,
+        receipt_url=info.receipt_url,
         stripe_client_secret=None,
         paid_at=utcnow(),
         updated_at=utcnow(),
     )
     if not won:
+        _add_missing_receipt(db, payment, info)
         if payment.stripe_session_id != info.id:
             log.error(
                 "payment %s: session %s was paid too, after %s; refund it in Stripe",
@@ -159,6 +161,22 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
     )
     db.commit()
     return FulfilmentResult(True, True, payment, "paid")
+
+
+def _add_missing_receipt(db: Session, payment: Payment, info: CheckoutSessionInfo) -> None:
+    """Keep the receipt a later read of the paying session brought, if the read that recorded the
+    payment had none (Stripe refused to expand it then). Asks Stripe nothing."""
+    if info.receipt_url is None or payment.receipt_url is not None or payment.stripe_session_id != info.id:
+        return
+    if update_if(
+        db,
+        payment,
+        Payment.stripe_session_id == info.id,
+        Payment.receipt_url.is_(None),
+        receipt_url=info.receipt_url,
+        updated_at=utcnow(),
+    ):
+        db.commit()
 
 
 UNKNOWN_SESSION = FulfilmentResult(False, False, None, "unknown_session")

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import stripe
 from flask import Flask, current_app
@@ -43,6 +44,9 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 # How long a process shows the price it read from Stripe before reading it again.
 PRICE_CACHE_SECONDS = 3600
 _LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
+LONGEST_RECEIPT_URL = 2048  # Payment.receipt_url's length; Stripe's receipt URLs are about 200 characters
+# One retrieve brings the session, its PaymentIntent and that intent's latest Charge (the receipt).
+RECEIPT_EXPANSION = "payment_intent.latest_charge"
 
 
 class PaymentProviderUnavailable(RuntimeError):
@@ -81,6 +85,9 @@ class CheckoutSessionInfo:
     subscription: str | None
     client_reference_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The hosted receipt of the payment's charge, when the session was read with its charge
+    # expanded and Stripe has one (payment mode only; None for an unpaid or free session).
+    receipt_url: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -114,7 +121,25 @@ def _id_of(value: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
+def _receipt_url(payment_intent: Any, http_origin: str | None) -> str | None:
+    """The receipt URL of an expanded PaymentIntent's latest charge, if it is one the portal can
+    store and link to: https (or http from `http_origin`, the local stand-in's), at most
+    LONGEST_RECEIPT_URL characters. None when absent, unexpanded or unusable: a payment is
+    recorded without its receipt rather than refused for it."""
+    if not isinstance(payment_intent, dict):
+        return None
+    charge = payment_intent.get("latest_charge")
+    url = charge.get("receipt_url") if isinstance(charge, dict) else None
+    if not isinstance(url, str) or not _storable(url, LONGEST_RECEIPT_URL):
+        return None
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if not parts.netloc or (parts.scheme != "https" and origin != http_origin):
+        return None
+    return url
+
+
+def _session_info(session: stripe.checkout.Session, http_origin: str | None = None) -> CheckoutSessionInfo:
     data = session.to_dict()
     details = data.get("customer_details") or {}
     info = CheckoutSessionInfo(
@@ -133,6 +158,7 @@ def _session_info(session: stripe.checkout.Session) -> CheckoutSessionInfo:
         subscription=_id_of(data.get("subscription")),
         client_reference_id=data.get("client_reference_id"),
         metadata=dict(data.get("metadata") or {}),
+        receipt_url=_receipt_url(data.get("payment_intent"), http_origin),
     )
     _refuse_unstorable(info)
     return info
@@ -190,6 +216,9 @@ class StripeGateway:
         self._price: PriceInfo | None = None
         self._price_read_at = 0.0
         self._price_lock = threading.Lock()
+        base = urlsplit(api_base)
+        # Over plain http only a local stand-in answers; its receipts are served beside its API.
+        self._http_origin = f"http://{base.netloc}" if base.scheme == "http" else None
         self._client = stripe.StripeClient(
             secret_key or "sk_missing",  # never sent: _call refuses first
             base_addresses={"api": api_base.rstrip("/")},
@@ -287,9 +316,23 @@ class StripeGateway:
         return self._create(payment, HOSTED, params)
 
     def retrieve_session(self, session_id: str) -> CheckoutSessionInfo:
-        return _session_info(
-            self._call("session retrieve", self._client.v1.checkout.sessions.retrieve, session_id)
-        )
+        """The session as Stripe says it is now, with the receipt of its payment in the same call.
+
+        Should Stripe refuse the expansion (a restricted key without read access to charges, for
+        one), the session is read again without it, so that a paid session is still known paid:
+        its `receipt_url` is then None (logged). An unknown session or an unavailable Stripe raises.
+        """
+        retrieve = self._client.v1.checkout.sessions.retrieve
+        try:
+            session = self._call(
+                "session retrieve", retrieve, session_id, params={"expand": [RECEIPT_EXPANSION]}
+            )
+        except PaymentProviderError as error:
+            if error.http_status not in (400, 403):  # not about the expansion: no unknown session read twice
+                raise
+            log.warning("session %s: Stripe refused to show its receipt; reading it without", session_id)
+            session = self._call("session retrieve", retrieve, session_id)
+        return _session_info(session, self._http_origin)
 
     def expire_session(self, session_id: str) -> CheckoutSessionInfo:
         """Expire an open session; a session that is no longer open raises PaymentProviderError."""

@@ -24,6 +24,13 @@ through `STRIPE_API_BASE`:
   unpaid after a failure, as Stripe's does: it never reopens.
 - On payment (and on expiry) an event is sent to the portal's webhook, signed with
   STRIPE_WEBHOOK_SECRET by Stripe's algorithm, from a background thread.
+- A payment-mode session gets its PaymentIntent (`pi_...`) only when the customer confirms
+  (pays), as at Stripe since API version 2022-08-01 (until then `payment_intent` is null), with a Charge
+  (`ch_...`) whose `receipt_url` is the stand-in's receipt page
+  (`/sandbox/stripe/receipts/<session id>`). Retrieve honours `expand[]=payment_intent` and
+  `expand[]=payment_intent.latest_charge`; unexpanded, `payment_intent` is the id. A path
+  Stripe cannot expand is refused as Stripe refuses it; one Stripe expands and the stand-in
+  does not is refused with a message saying so.
 
 Prices need no setup: any `price_...` id exists, recurring (monthly, or yearly if the id
 says "year") when the id contains "recurring", "month" or "year", free when it contains
@@ -99,6 +106,16 @@ SESSION_PARAMS = frozenset(
     }
 )
 REDIRECT_ON_COMPLETION = ("always", "if_required", "never")
+# What retrieve expands: a field, the object it becomes, and that object's own expansions.
+EXPANSIONS: dict[str, Any] = {"payment_intent": {"latest_charge": {}}}
+# Fields Stripe also expands on these objects, which the stand-in does not (yet).
+NOT_IMITATED_EXPANSIONS = {
+    "checkout.session": {"customer", "invoice", "line_items", "payment_link", "setup_intent", "subscription"},
+    "payment_intent": {"application", "customer", "on_behalf_of", "payment_method", "review"},
+    "charge": {"application", "balance_transaction", "customer", "on_behalf_of", "payment_intent", "review"},
+}
+EXPANDED_OBJECT = {"payment_intent": "payment_intent", "latest_charge": "charge"}
+MAX_EXPAND_DEPTH = 4
 # Kept in a session's stored data for the stand-in's own use; never sent.
 PRIVATE = "_standin"
 WEBHOOK_RETRY_DELAYS = (0.5, 1.5, 4.0)
@@ -435,6 +452,8 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": ui_mode,
         "url": None if embedded else _external_url("stripe_standin.pay_page", session_id=session_id),
+        # Where the receipt of its charge will be (the stand-in learns its address from this request).
+        PRIVATE: {"receipt_url": _external_url("stripe_standin.receipt", session_id=session_id)},
     }
 
 
@@ -462,10 +481,63 @@ def _external_url(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, _external=True, **values)
 
 
+def without_notes(data: dict[str, Any]) -> dict[str, Any]:
+    """The session without the stand-in's own notes (what create returns)."""
+    return {k: v for k, v in data.items() if k != PRIVATE}
+
+
 def public_session(data: dict[str, Any]) -> dict[str, Any]:
     """The session as retrieve, expire and events show it: without the client secret (only
     create returns it) and without the stand-in's own notes."""
-    return {**{k: v for k, v in data.items() if k != PRIVATE}, "client_secret": None}
+    return {**without_notes(data), "client_secret": None}
+
+
+def _expand_paths() -> list[str]:
+    """The `expand` parameter of a GET, as `expand[]=a`, `expand[0]=a` or `expand=a`; any other
+    parameter is refused, as Stripe refuses parameters it does not know."""
+    paths = []
+    for name, value in request.args.items(multi=True):
+        if not re.fullmatch(r"expand(\[\d*\])?", name):
+            raise StripeApiError(
+                400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
+            )
+        paths.append(value)
+    return paths
+
+
+def _check_expansion(path: str) -> None:
+    """Refuse what Stripe refuses: deeper than four levels, or a field that is not expandable."""
+    fields = path.split(".")
+    if len(fields) > MAX_EXPAND_DEPTH:
+        raise StripeApiError(400, f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property.")
+    known, kind = EXPANSIONS, "checkout.session"
+    for name in fields:
+        if name in known:
+            known, kind = known[name], EXPANDED_OBJECT[name]
+        elif name in NOT_IMITATED_EXPANSIONS.get(kind, set()):
+            raise StripeApiError(
+                400,
+                f"The Stripe stand-in does not expand {name} on a {kind} (Stripe does): teach it to.",
+            )
+        else:
+            raise StripeApiError(400, f"This property cannot be expanded ({name}).")
+
+
+def _expanded(data: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """The session as retrieve shows it, with `paths` expanded. A path through a field that is
+    null (no PaymentIntent yet) stays null, as at Stripe."""
+    for path in paths:
+        _check_expansion(path)
+    shown = public_session(data)
+    note = data.get(PRIVATE) or {}
+    intent = note.get("payment_intent")
+    if shown.get("payment_intent") is None or intent is None or not paths:
+        return shown
+    intent = dict(intent)
+    if "payment_intent.latest_charge" in paths and note.get("charge") is not None:
+        intent["latest_charge"] = dict(note["charge"])
+    shown["payment_intent"] = intent
+    return shown
 
 
 def _session_or_404(db: Session, session_id: str) -> SandboxStripeSession:
@@ -486,7 +558,7 @@ def api_create_session() -> Any:
         db = get_session()
         db.add(SandboxStripeSession(id=data["id"], client_secret=data["client_secret"], data=data))
         db.commit()
-        return data
+        return without_notes(data)
 
     return _idempotent(create)
 
@@ -494,7 +566,8 @@ def api_create_session() -> Any:
 @bp.get("/v1/checkout/sessions/<session_id>")
 def api_retrieve_session(session_id: str) -> Any:
     _check_api_key()
-    return jsonify(public_session(_session_or_404(get_session(), session_id).data))
+    paths = _expand_paths()
+    return jsonify(_expanded(_session_or_404(get_session(), session_id).data, paths))
 
 
 @bp.post("/v1/checkout/sessions/<session_id>/expire")
@@ -623,6 +696,7 @@ def complete_session(
     record = _session_or_404(db, session_id)
     data = record.data
     free = data["amount_total"] == 0
+    note: dict[str, Any] = {**(data.get(PRIVATE) or {}), "settles": settles}
     changes: dict[str, Any] = {
         "status": "complete",
         "payment_status": "no_payment_required" if free else ("paid" if paid else "unpaid"),
@@ -635,17 +709,86 @@ def complete_session(
             "tax_exempt": "none",
             "tax_ids": [],
         },
-        PRIVATE: {"settles": settles},
+        PRIVATE: note,
     }
     if data["mode"] == "subscription":
         changes.update(subscription=_stripe_id("sub_"), invoice=_stripe_id("in_"))
     elif not free:
-        changes["payment_intent"] = _stripe_id("pi_")
+        intent, charge = _intent_and_charge(
+            data, changes["customer"], paid=paid, receipt_url=note.get("receipt_url")
+        )
+        note.update(payment_intent=intent, charge=charge)
+        changes["payment_intent"] = intent["id"]
     data = _update_session(db, record, **changes)
     event_id = _emit(db, "checkout.session.completed", data)
     db.commit()
     _dispatch(event_id)
     return data
+
+
+def _intent_and_charge(
+    data: dict[str, Any], customer: str, *, paid: bool, receipt_url: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The PaymentIntent a confirmed payment-mode session creates, and its Charge: succeeded for
+    a card, pending while a bank debit is processing."""
+    now = int(time.time())
+    intent_id, charge_id = _stripe_id("pi_"), _stripe_id("ch_")
+    amount, currency = data["amount_total"], data["currency"]
+    intent = {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount if paid else 0,
+        "created": now,
+        "currency": currency,
+        "customer": customer,
+        "latest_charge": charge_id,
+        "livemode": False,
+        "metadata": {},
+        "payment_method_types": data["payment_method_types"],
+        "status": "succeeded" if paid else "processing",
+    }
+    charge = {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount if paid else 0,
+        "amount_refunded": 0,
+        "captured": paid,
+        "created": now,
+        "currency": currency,
+        "customer": customer,
+        "livemode": False,
+        "paid": paid,
+        "payment_intent": intent_id,
+        "receipt_email": None,
+        "receipt_number": None,
+        "receipt_url": receipt_url,
+        "refunded": False,
+        "status": "succeeded" if paid else "pending",
+    }
+    return intent, charge
+
+
+def _settled(note: dict[str, Any], succeeded: bool) -> dict[str, Any]:
+    """The session's notes once its bank debit settled: the intent and its charge follow."""
+    settled: dict[str, Any] = {**note, "settled": True}
+    intent, charge = note.get("payment_intent"), note.get("charge")
+    if intent is not None and charge is not None:
+        amount = intent["amount"] if succeeded else 0
+        settled["payment_intent"] = {
+            **intent,
+            "amount_received": amount,
+            "status": "succeeded" if succeeded else "requires_payment_method",
+        }
+        settled["charge"] = {
+            **charge,
+            "amount_captured": amount,
+            "captured": succeeded,
+            "paid": succeeded,
+            "status": "succeeded" if succeeded else "failed",
+        }
+    return settled
 
 
 def settle_async_payment(db: Session, session_id: str, *, succeeded: bool | None = None) -> dict[str, Any]:
@@ -666,7 +809,7 @@ def settle_async_payment(db: Session, session_id: str, *, succeeded: bool | None
         if note.get("settles") is None:
             raise ValueError(f"say whether the payment of {session_id} succeeded")
         succeeded = note["settles"] == "succeeded"
-    changes = {"payment_status": "paid" if succeeded else "unpaid", PRIVATE: {**note, "settled": True}}
+    changes = {"payment_status": "paid" if succeeded else "unpaid", PRIVATE: _settled(note, succeeded)}
     data = _update_session(db, record, **changes)
     kind = "succeeded" if succeeded else "failed"
     event_id = _emit(db, f"checkout.session.async_payment_{kind}", data)
@@ -796,6 +939,24 @@ def pay_page(session_id: str) -> Response | str | tuple[str, int]:
         error=outcome.message if outcome else None,
         cancel_url=_completion_url(record.data, "cancel_url"),
     )
+
+
+@bp.get("/receipts/<session_id>")
+def receipt(session_id: str) -> tuple[str, int]:
+    """A charge's receipt, as Stripe hosts it (its `receipt_url`): amount, date and status.
+    Opened by the customer, never framed."""
+    forbid_framing()
+    record = get_session().get(SandboxStripeSession, session_id)
+    charge = (record.data.get(PRIVATE) or {}).get("charge") if record is not None else None
+    if record is None or charge is None:
+        return render_template("sandbox/stripe/receipt.html", charge=None), 404
+    return render_template(
+        "sandbox/stripe/receipt.html",
+        charge=charge,
+        amount=_amount_label(record.data),
+        paid_on=time.strftime("%Y-%m-%d", time.gmtime(charge["created"])),
+        email=(record.data.get("customer_details") or {}).get("email"),
+    ), 200
 
 
 # --- events and webhook deliveries ---------------------------------------------------

@@ -343,3 +343,22 @@ def test_a_search_finds_the_same_page_whether_its_words_are_common_or_rare(
             backwards.insert(0, ids(page))
     assert [found for one in forwards for found in one] == expected
     assert backwards == forwards
+
+
+def test_a_registrations_page_links_to_the_stripe_receipt_when_one_is_stored(
+    app: Flask, staff_browser: FlaskClient, customer: User
+) -> None:
+    receipt = "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xRXhhbXBsZQ"
+    with app.app_context():
+        db = get_session()
+        with_receipt = add_registration(db, state="completed", customer=customer)
+        add_payment(db, with_receipt, user=customer).receipt_url = receipt
+        without = add_registration(db, state="completed", customer=customer)
+        add_payment(db, without, user=customer)
+        db.commit()
+
+    shown = staff_browser.get(f"/admin/registrations/{with_receipt.public_id}").get_data(as_text=True)
+    not_shown = staff_browser.get(f"/admin/registrations/{without.public_id}").get_data(as_text=True)
+
+    assert f'<a id="payment-receipt" href="{receipt}" target="_blank" rel="noopener">' in shown
+    assert 'id="payment-receipt"' not in not_shown

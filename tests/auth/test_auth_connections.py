@@ -45,6 +45,7 @@ def registration(
     reason: str | None = None,
     paid: int | None = None,
     refunded: bool = False,
+    receipt_url: str | None = None,
     deleted: bool = False,
     last_error: str | None = None,
     how: str = "chose",
@@ -88,6 +89,7 @@ def registration(
                     amount_total=paid,
                     currency="usd",
                     stripe_payment_intent=f"pi_{uuid4().hex[:10]}",
+                    receipt_url=receipt_url,
                     paid_at=utcnow(),
                     refunded_at=utcnow() if refunded else None,
                     refunded_by="staff@vendor.example" if refunded else None,
@@ -159,6 +161,21 @@ def test_payments_show_their_amount_date_and_refund(
     assert "refund due" in connection(page, due)
     assert f"refunded on {today}" in connection(page, refunded)
     assert 'data-standing="refund_due"' in page and 'data-standing="refunded"' in page
+
+
+def test_a_payment_links_to_its_stripe_receipt_only_when_stripe_gave_one(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    receipt = "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xRXhhbXBsZQ"
+    with_receipt = registration(app, customer, "With", platform_active=True, paid=4900, receipt_url=receipt)
+    without = registration(app, customer, "Without", platform_active=True, paid=4900)
+
+    page = page_of(customer_browser)
+
+    links = re.findall(r'<a class="receipt-link"[^>]*>', page)
+    assert links == [f'<a class="receipt-link" href="{receipt}" target="_blank" rel="noopener">']
+    assert "Receipt (opens a new window)" in connection(page, with_receipt)
+    assert "Receipt" not in connection(page, without)
 
 
 def test_only_their_own_connections_are_listed(

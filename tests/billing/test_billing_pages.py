@@ -171,6 +171,18 @@ def test_the_status_poll_answers_from_our_records_and_asks_stripe_only_now_and_t
     assert post_from_page(billing, page, "session-url").json() == {"state": "paid"}
 
 
+def test_a_payment_the_poll_finds_paid_keeps_its_stripe_receipt(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    status_url = billing.url + data_attribute(page.text, "status-url")
+    pay_embedded(billing, post_from_page(billing, page, "session-url").json()["client_secret"])
+    stripe_last_asked_long_ago(billing.app, payment.id)  # and no webhook came
+
+    assert requests.get(status_url, timeout=10).json() == {"status": "paid", "paid": True}
+
+    recorded = reload(payment)
+    assert recorded.receipt_url == f"{billing.url}/sandbox/stripe/receipts/{recorded.stripe_session_id}"
+
+
 def test_many_polls_at_once_ask_stripe_once_between_them(billing, payment) -> None:
     page = open_checkout(billing, payment)
     status_url = billing.url + data_attribute(page.text, "status-url")

@@ -199,3 +199,102 @@ def test_in_the_sandbox_the_bank_settles_by_itself_and_stripe_calls_back(make_bi
         while reload(start.payment).status != PaymentStatus.FAILED.value and time.monotonic() < deadline:
             time.sleep(0.1)
         assert reload(start.payment).status == PaymentStatus.FAILED.value  # the signed event arrived
+
+
+# --- the PaymentIntent, its Charge and the receipt ---------------------------------------
+
+
+def retrieve(live, session_id: str, *expand: str, **other: str) -> requests.Response:
+    """GET a session as a client does, with `expand[]=...` for each path."""
+    return requests.get(
+        f"{live.url}/sandbox/stripe/v1/checkout/sessions/{session_id}",
+        params=[*(("expand[]", path) for path in expand), *other.items()],
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        timeout=10,
+    )
+
+
+def test_an_unpaid_session_has_no_payment_intent_expanded_or_not(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    assert created["payment_intent"] is None  # created when the customer confirms, since 2022-08-01
+    expanded = retrieve(billing, created["id"], "payment_intent.latest_charge")
+    assert expanded.status_code == 200 and expanded.json()["payment_intent"] is None
+
+
+def test_a_paid_session_has_an_intent_whose_latest_charge_has_a_receipt(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    pay_embedded(billing, start.client_secret)
+
+    plain = retrieve(billing, start.session.id).json()
+    intent_only = retrieve(billing, start.session.id, "payment_intent").json()["payment_intent"]
+    both = retrieve(billing, start.session.id, "payment_intent.latest_charge").json()["payment_intent"]
+
+    assert isinstance(plain["payment_intent"], str) and plain["payment_intent"].startswith("pi_")
+    assert intent_only["id"] == plain["payment_intent"] and intent_only["object"] == "payment_intent"
+    assert intent_only["status"] == "succeeded" and intent_only["latest_charge"].startswith("ch_")
+    charge = both["latest_charge"]
+    assert (charge["id"], charge["object"]) == (intent_only["latest_charge"], "charge")
+    assert (charge["status"], charge["paid"], charge["amount"]) == ("succeeded", True, 4900)
+    assert charge["receipt_url"] == f"{billing.url}/sandbox/stripe/receipts/{start.session.id}"
+    completed = events_about(start.session.id)[0]["data"]["object"]
+    assert completed["payment_intent"] == plain["payment_intent"]  # events are never expanded
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("customer_details", "This property cannot be expanded (customer_details)."),
+        ("payment_intent.latest_charge.outcome", "This property cannot be expanded (outcome)."),
+        ("metadata", "This property cannot be expanded (metadata)."),
+        ("a.b.c.d.e", "You cannot expand more than 4 levels of a property."),
+        ("customer", "The Stripe stand-in does not expand customer"),
+        (
+            "payment_intent.latest_charge.balance_transaction",
+            "does not expand balance_transaction on a charge",
+        ),
+    ],
+)
+def test_an_expansion_stripe_would_refuse_is_refused(ctx: Flask, billing, path: str, message: str) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    pay_embedded(billing, start.client_secret)
+    response = retrieve(billing, start.session.id, "payment_intent", path)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+def test_an_unknown_query_parameter_is_refused(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    response = retrieve(billing, created["id"], surprise="1")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Received unknown parameter: surprise"
+
+
+def test_the_receipt_page_shows_the_amount_and_the_date_paid(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    pay_embedded(billing, start.client_secret)
+    url = get_gateway().retrieve_session(start.session.id).receipt_url
+
+    page = requests.get(url, timeout=10)
+
+    assert page.status_code == 200 and page.headers["X-Frame-Options"] == "DENY"
+    assert "49.00 USD" in page.text and time.strftime("%Y-%m-%d", time.gmtime()) in page.text
+    assert 'data-status="succeeded"' in page.text
+    assert (
+        requests.get(f"{billing.url}/sandbox/stripe/receipts/cs_test_nobody", timeout=10).status_code == 404
+    )
+
+
+def test_a_bank_debits_charge_is_pending_until_it_settles(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    pay_by_bank_debit(billing, start.client_secret, FAILING_BANK_ACCOUNT)
+
+    def charge() -> dict[str, Any]:
+        found = retrieve(billing, start.session.id, "payment_intent.latest_charge").json()
+        return dict(found["payment_intent"]["latest_charge"])
+
+    assert (charge()["status"], charge()["paid"]) == ("pending", False)
+    settle_async_payment(get_session(), start.session.id)  # the test account fails
+    assert (charge()["status"], charge()["paid"]) == ("failed", False)
+    intent = retrieve(billing, start.session.id, "payment_intent").json()["payment_intent"]
+    assert intent["status"] == "requires_payment_method"

@@ -230,3 +230,13 @@ def test_a_customer_sees_their_connection_and_payment(
     expect(connection.locator(".account-payment")).to_contain_text("Paid 49.00 USD on")
     expect(connection.locator(".account-payment")).to_have_attribute("data-standing", "registered")
     account.screenshot(path=str(artifacts / "customer-connections.png"), full_page=True)
+
+    receipt_link = connection.get_by_role("link", name="Receipt")
+    expect(receipt_link).to_have_attribute("target", "_blank")
+    expect(receipt_link).to_have_attribute("rel", "noopener")
+    with other_context.expect_page() as opened:
+        receipt_link.click()
+    receipt = opened.value
+    expect(receipt.locator("h1")).to_have_text("Receipt")
+    expect(receipt.locator("#receipt-amount")).to_have_text("49.00 USD")
+    expect(receipt.locator("#receipt-status")).to_have_text("Paid")

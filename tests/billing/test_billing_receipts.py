@@ -1,0 +1,263 @@
+"""A paid payment keeps the receipt Stripe hosts for its charge, read in the same call that tells the
+portal the session is paid; a receipt Stripe will not show, or one the portal cannot link to, never
+costs the customer their payment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from portal.billing.fulfilment import fulfil_checkout_session, start_checkout
+from portal.billing.stripe_gateway import (
+    EMBEDDED,
+    HOSTED,
+    PaymentProviderError,
+    StripeGateway,
+    get_gateway,
+    init_stripe,
+)
+from portal.db import get_session
+from portal.sandbox.models import SandboxStripeEvent
+from portal.sandbox.stripe_standin import deliver_event
+from tests.billing.conftest import (
+    SECRET_KEY,
+    a_customer,
+    make_registration,
+    pay_embedded,
+    pay_hosted,
+    reload,
+    stripe_api_calls,
+)
+
+
+def paid(app: Flask, live, ui_mode: str = EMBEDDED) -> Any:
+    """A customer's Checkout, paid by card: returns how it started."""
+    start = start_checkout(make_registration(app), a_customer(), ui_mode)
+    if ui_mode == EMBEDDED:
+        pay_embedded(live, start.client_secret)
+    else:
+        pay_hosted(live, start.session.url)
+    return start
+
+
+def completed_event(session_id: str) -> str:
+    return get_session().scalar(
+        select(SandboxStripeEvent.id).where(
+            SandboxStripeEvent.object_id == session_id,
+            SandboxStripeEvent.type == "checkout.session.completed",
+        )
+    )
+
+
+def receipt_of(live, session_id: str) -> str:
+    return f"{live.url}/sandbox/stripe/receipts/{session_id}"
+
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+def test_the_gateway_reads_a_paid_sessions_receipt_in_the_same_one_call(ctx: Flask, billing) -> None:
+    start = paid(ctx, billing)
+    before = len(stripe_api_calls(billing.app))
+
+    info = get_gateway().retrieve_session(start.session.id)
+
+    assert info.is_paid and info.payment_intent.startswith("pi_")  # the id, though expanded
+    assert info.receipt_url == receipt_of(billing, start.session.id)
+    assert len(stripe_api_calls(billing.app)) == before + 1
+
+
+def test_an_unpaid_session_has_no_receipt(ctx: Flask) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
+    info = get_gateway().retrieve_session(start.session.id)
+    assert info.payment_intent is None and info.receipt_url is None
+
+
+@pytest.mark.parametrize("price", ["price_free_registration", "price_recurring_registration"])
+def test_a_free_or_subscription_session_is_paid_without_a_receipt(make_billing, price: str) -> None:
+    live = make_billing(STRIPE_PRICE_ID=price)
+    with live.app.app_context():
+        start = paid(live.app, live, HOSTED)
+        result = fulfil_checkout_session(start.session.id)
+        assert result.newly_paid and reload(start.payment).receipt_url is None
+
+
+class CraftedStripe(BaseHTTPRequestHandler):
+    """Answers every retrieve with one paid session whose charge has the `receipt_url` a test sets."""
+
+    receipt_url: object = None
+
+    def do_GET(self) -> None:
+        charge = {"id": "ch_1", "object": "charge", "receipt_url": type(self).receipt_url}
+        session = {
+            "id": "cs_test_crafted",
+            "object": "checkout.session",
+            "status": "complete",
+            "payment_status": "paid",
+            "mode": "payment",
+            "payment_intent": {"id": "pi_1", "object": "payment_intent", "latest_charge": charge},
+        }
+        body = json.dumps(session).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def crafted_stripe() -> Iterator[tuple[str, type[CraftedStripe]]]:
+    handler = type("Handler", (CraftedStripe,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    "receipt_url",
+    [
+        None,
+        42,
+        "http://pay.example.com/receipts/1",  # not https, and not from the server we talk to
+        "javascript:alert(1)",
+        "https:///receipts/1",
+        "https://pay.stripe.com/receipts/\x00",
+        "https://pay.stripe.com/receipts/" + "x" * 2048,
+    ],
+)
+def test_a_receipt_url_the_portal_cannot_link_to_is_dropped_not_the_session(
+    crafted_stripe, receipt_url: object
+) -> None:
+    base, handler = crafted_stripe
+    handler.receipt_url = receipt_url
+    info = StripeGateway(SECRET_KEY, api_base=base, max_retries=0).retrieve_session("cs_test_crafted")
+    assert info.is_paid and info.payment_intent == "pi_1" and info.receipt_url is None
+
+
+def test_an_https_receipt_url_is_kept(crafted_stripe) -> None:
+    base, handler = crafted_stripe
+    handler.receipt_url = "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8x"
+    info = StripeGateway(SECRET_KEY, api_base=base, max_retries=0).retrieve_session("cs_test_crafted")
+    assert info.receipt_url == "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8x"
+
+
+# --- fulfilment: webhook and poll -----------------------------------------------------------
+
+
+def test_the_webhook_records_the_payment_with_its_receipt(ctx: Flask, billing) -> None:
+    start = paid(ctx, billing)
+    before = len(stripe_api_calls(billing.app))
+
+    assert deliver_event(billing.app, completed_event(start.session.id)) == 200
+
+    payment = reload(start.payment)
+    assert payment.is_paid and payment.receipt_url == receipt_of(billing, start.session.id)
+    assert len(stripe_api_calls(billing.app)) == before + 1  # the one read that found it paid
+
+
+def test_a_hosted_payment_found_by_the_return_page_keeps_its_receipt(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer(), HOSTED)
+    done = pay_hosted(billing, start.session.url)
+    requests.get(done.headers["Location"], timeout=10)  # Stripe sends the customer back
+
+    assert reload(start.payment).receipt_url == receipt_of(billing, start.session.id)
+
+
+class RestrictedKeyStripe(BaseHTTPRequestHandler):
+    """Stripe as a restricted key without read access to charges sees it: every call is passed to
+    the stand-in at `target`, but expanding a session's payment is refused, as Stripe refuses it."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        if "expand" in self.path:
+            self._answer(403, {"error": {"type": "invalid_request_error", "message": self._refusal()}})
+            return
+        self._forward("GET")
+
+    def do_POST(self) -> None:
+        self._forward("POST")
+
+    def _refusal(self) -> str:
+        return (
+            "The provided key 'rk_test_***' does not have the required permissions for this endpoint. "
+            "Having the 'rak_charge_read' permission would allow this request to continue."
+        )
+
+    def _forward(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        passed = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        answer = requests.request(
+            method, self.target + self.path, data=self.rfile.read(length), headers=passed, timeout=10
+        )
+        self._answer(answer.status_code, answer.json())
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def restricted_key_stripe(billing) -> Iterator[str]:
+    """The billing server's stand-in, behind a key that may not read charges; yields its API base."""
+    handler = type("Handler", (RestrictedKeyStripe,), {"target": f"{billing.url}/sandbox/stripe"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def use_stripe_at(app: Flask, api_base: str) -> None:
+    """The vendor changes STRIPE_API_BASE (here: which key's view of Stripe the portal gets)."""
+    app.config["STRIPE_API_BASE"] = api_base
+    init_stripe(app)
+
+
+def test_a_refused_receipt_still_records_the_payment_paid_and_a_later_read_adds_it(
+    ctx: Flask, billing, restricted_key_stripe: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    start = paid(ctx, billing)
+    stand_in = ctx.config["STRIPE_API_BASE"]
+    use_stripe_at(ctx, restricted_key_stripe)
+
+    with caplog.at_level(logging.WARNING, logger="portal.billing.stripe_gateway"):
+        result = fulfil_checkout_session(start.session.id)
+
+    assert result.newly_paid
+    payment = reload(start.payment)
+    assert payment.is_paid and payment.stripe_payment_intent.startswith("pi_")
+    assert payment.receipt_url is None
+    assert "refused to show its receipt" in caplog.text
+
+    use_stripe_at(ctx, stand_in)  # the key may read charges now; Stripe redelivers the event
+    assert deliver_event(billing.app, completed_event(start.session.id)) == 200
+    assert reload(start.payment).receipt_url == receipt_of(billing, start.session.id)
+
+
+def test_an_unknown_session_is_read_once_not_again_without_the_receipt(ctx: Flask, billing) -> None:
+    before = len(stripe_api_calls(billing.app))
+    with pytest.raises(PaymentProviderError, match=r"No such checkout\.session"):
+        get_gateway().retrieve_session("cs_test_nobody")
+    assert len(stripe_api_calls(billing.app)) == before + 1
