@@ -13,6 +13,30 @@ EMAIL_SHAPE = Regexp(
 )
 
 
+def new_password_field(label: str) -> PasswordField:
+    """A password being chosen: the account rules' length, said before and after typing."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+    )
+
+
+def repeated_password_field() -> PasswordField:
+    """The same password again, beside a `password` field."""
+    return PasswordField(
+        "Repeat the password",
+        validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
+    )
+
+
 class SignInForm(PortalForm):
     email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
     password = PasswordField(
@@ -30,22 +54,8 @@ class SignUpForm(PortalForm):
         validators=[DataRequired("Enter your institution's name."), Length(max=255)],
         description="The school, college or university you administer the LMS for.",
     )
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired("Choose a password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
-        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
-    )
-    confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
-    )
+    password = new_password_field("Password")
+    confirm = repeated_password_field()
     next = HiddenField()
 
 
@@ -61,19 +71,5 @@ class WithdrawForm(PortalForm):
 class SetPasswordForm(PortalForm):
     """A new password, typed twice: a one-time link's page, and the staff's People pages."""
 
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired("Choose a password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
-        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
-    )
-    confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired("Repeat the password."), EqualTo("password", "The passwords differ.")],
-    )
+    password = new_password_field("New password")
+    confirm = repeated_password_field()
