@@ -3,7 +3,9 @@
 It plays the platform's side of LTI Dynamic Registration: it mints the
 registration token (an HS256 JWT, valid 3600 s, single use), serves its OpenID
 configuration, and validates and stores the tool's registration request the way
-a strict LMS would, answering errors in RFC 7591's shape (Canvas: 422 `errors`).
+a strict LMS would, answering errors as that LMS does: RFC 7591's shape, Canvas's 422
+`errors`, or Moodle's plain text (`mod/lti/openid-registration.php` echoes its exception's
+message, such as `token_already_used`, as the whole body).
 An attempt started with a `refusal` is refused by policy, in those words, after
 its token and request checked out (the token stays unused).
 """
@@ -34,19 +36,30 @@ MAX_REFUSAL_CHARS = 1000
 
 
 class LmsRejected(Exception):
-    """The LMS refuses a request. `token_problem` selects 401 over 400 (422 for Canvas)."""
+    """The LMS refuses a request. `token_problem` selects 401 over 400 (422 for Canvas);
+    `moodle_words` are Moodle's own for the same refusal, where Moodle has some."""
 
-    def __init__(self, description: str, *, token_problem: bool = False, status: int | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        token_problem: bool = False,
+        status: int | None = None,
+        moodle_words: str | None = None,
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.token_problem = token_problem
         self.status = status
+        self.moodle_words = moodle_words
 
-    def response(self, profile: Profile) -> tuple[dict[str, Any], int]:
-        """The body and status this LMS answers with."""
+    def response(self, profile: Profile) -> tuple[dict[str, Any] | str, int]:
+        """The body (JSON, or Moodle's plain text) and status this LMS answers with."""
         if profile.canvas_errors:
             status = self.status or (401 if self.token_problem else 422)
             return {"errors": [{"message": self.description}]}, status
+        if profile.plain_text_errors:
+            return self.moodle_words or self.description, self.status or (401 if self.token_problem else 400)
         if self.token_problem:
             return {"error": "invalid_token", "error_description": self.description}, self.status or 401
         return {"error": "invalid_client_metadata", "error_description": self.description}, self.status or 400
@@ -191,22 +204,27 @@ def _is_url(value: Any) -> bool:
 
 def _check_client_metadata(body: dict[str, Any]) -> None:
     if body.get("application_type") != "web":
-        raise LmsRejected("application_type must be 'web'.")
+        raise LmsRejected("application_type must be 'web'.", moodle_words="invalid_application_type")
     grant_types = body.get("grant_types")
     if not isinstance(grant_types, list) or not {"client_credentials", "implicit"} <= set(grant_types):
         raise LmsRejected("grant_types must include client_credentials and implicit.")
     if not isinstance(body.get("response_types"), list) or "id_token" not in body["response_types"]:
-        raise LmsRejected("response_types must include id_token.")
+        raise LmsRejected("response_types must include id_token.", moodle_words="invalid_response_types")
     redirect_uris = body.get("redirect_uris")
     if not isinstance(redirect_uris, list) or not redirect_uris or not all(map(_is_url, redirect_uris)):
-        raise LmsRejected("redirect_uris must be a non-empty list of URLs.")
+        raise LmsRejected(
+            "redirect_uris must be a non-empty list of URLs.", moodle_words="invalid_redirect_uris"
+        )
     for field in ("initiate_login_uri", "jwks_uri"):
         if not _is_url(body.get(field)):
-            raise LmsRejected(f"{field} must be a URL.")
+            raise LmsRejected(f"{field} must be a URL.", moodle_words=f"missing required attribute {field}")
     if not isinstance(body.get("client_name"), str) or not body["client_name"].strip():
-        raise LmsRejected("client_name is required.")
+        raise LmsRejected("client_name is required.", moodle_words="missing required attribute client_name")
     if body.get("token_endpoint_auth_method") != "private_key_jwt":
-        raise LmsRejected("token_endpoint_auth_method must be private_key_jwt.")
+        raise LmsRejected(
+            "token_endpoint_auth_method must be private_key_jwt.",
+            moodle_words="invalid_token_endpoint_auth_method",
+        )
     if "scope" in body and not isinstance(body["scope"], str):
         raise LmsRejected("scope must be a space-separated string.")
 
@@ -214,10 +232,13 @@ def _check_client_metadata(body: dict[str, Any]) -> None:
 def _check_tool_configuration(body: dict[str, Any], profile: Profile) -> None:
     tool = body.get(TOOL_CONFIGURATION)
     if not isinstance(tool, dict):
-        raise LmsRejected(f"{TOOL_CONFIGURATION} is required.")
+        raise LmsRejected(
+            f"{TOOL_CONFIGURATION} is required.",
+            moodle_words=f"missing required attribute {TOOL_CONFIGURATION}",
+        )
     domain = tool.get("domain")
     if not isinstance(domain, str) or not domain:
-        raise LmsRejected("The tool configuration needs a domain.")
+        raise LmsRejected("The tool configuration needs a domain.", moodle_words="missing_domain")
     if not _is_url(tool.get("target_link_uri")):
         raise LmsRejected("The tool configuration needs a target_link_uri.")
     messages = tool.get("messages")
@@ -274,7 +295,11 @@ def _consume_token(session: Session, claims: dict[str, Any]) -> None:
         token_used_at=utcnow(),
     )
     if used:
-        raise LmsRejected("The registration token has already been used.", token_problem=True)
+        raise LmsRejected(
+            "The registration token has already been used.",
+            token_problem=True,
+            moodle_words="token_already_used",
+        )
 
 
 def register_tool(
@@ -294,7 +319,11 @@ def register_tool(
     if profile.sends_registration_token:
         token = bearer_token(authorization)
         if token is None:
-            raise LmsRejected("The registration token is missing.", token_problem=True)
+            raise LmsRejected(
+                "The registration token is missing.",
+                token_problem=True,
+                moodle_words="missing_registration_token",
+            )
         claims = read_registration_token(token, secret_key)
     request = validate_registration_request(body, profile)
     if claims is not None:

@@ -108,6 +108,8 @@ def lms_endpoint(profile_name: str, subpath: str) -> tuple[Response, int] | Resp
             return jsonify(_register(profile))
     except LmsRejected as rejected:
         body, status = rejected.response(profile)
+        if isinstance(body, str):  # Moodle sets no Content-Type: PHP's default
+            return Response(body, status, content_type="text/html; charset=UTF-8")
         return jsonify(body), status
     abort(404)
 

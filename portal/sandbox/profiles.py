@@ -54,6 +54,11 @@ class Profile:
         return str(self.configuration_template[PLATFORM_CONFIGURATION]["product_family_code"])
 
     @property
+    def plain_text_errors(self) -> bool:
+        """Moodle answers a refused registration with its message as plain text, not JSON."""
+        return self.family_code == "moodle"
+
+    @property
     def version(self) -> str:
         return str(self.configuration_template[PLATFORM_CONFIGURATION]["version"])
 
