@@ -35,7 +35,7 @@ from tests.browser.helpers import (
 from tests.browser.looks import assert_accessible, content_frame, take_picture
 from tests.conftest import LiveServer, free_port, start_live_server
 
-pytestmark = pytest.mark.slow  # scripts/test-slow runs it (and .ci/run, after scripts/test)
+pytestmark = pytest.mark.slow  # scripts/test runs it with the rest; scripts/test-slow alone
 
 CANVAS = "https://canvas.instructure.com/lti/"
 CUSTOMER = "it-admin@springfield.example"
