@@ -3,7 +3,9 @@ refund; a test from the console. Each text says what happened, at which LMS, and
 from PORTAL_URL) to the console page to act on; it carries no secret.
 
 Each function queues through `outbox.enqueue` in the caller's transaction; the
-event key makes each event notify once.
+event key makes each event notify once. With a `BRAND_NAME`, the subject starts with the vendor's
+name in brackets and the text ends by naming whose portal sent it, so a vendor running portals
+for several brands into one inbox or channel can tell them apart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from portal.branding import brand
 from portal.models import ApprovalRequest, ApprovalState, Registration
 from portal.notifications import outbox
 from portal.urls import portal_url
@@ -23,6 +26,15 @@ if TYPE_CHECKING:
 APPROVAL_REQUESTED = "approval-requested"
 REFUND_DUE = "refund-due"
 TEST = "test"
+
+
+def _queue(db: Session, event_key: str, kind: str, subject: str, text: str) -> int:
+    """Queue on every channel, in the vendor's name when it has one."""
+    vendor = brand().name
+    if vendor:
+        subject = f"[{vendor}] {subject}"
+        text = f"{text}\n— {vendor}'s approval portal"
+    return outbox.enqueue(db, event_key, kind, subject, text)
 
 
 def _lms(registration: Registration) -> str:
@@ -49,7 +61,7 @@ def approval_requested(db: Session, approval: ApprovalRequest) -> int:
         f"your decision (the registration stays open until {registration.expires_at:%H:%M UTC}).\n"
         f"Approve or decline: {portal_url('admin.approval', public_id=approval.public_id)}"
     )
-    return outbox.enqueue(
+    return _queue(
         db, f"{APPROVAL_REQUESTED}:{approval.public_id}", APPROVAL_REQUESTED, f"Approval needed: {lms}", text
     )
 
@@ -81,7 +93,7 @@ def refund_due(db: Session, paid: PaidRegistration) -> int:
         f"Refund it in Stripe (payment {stripe_payment}), then record the refund: "
         f"{portal_url('admin.payments')}"
     )
-    return outbox.enqueue(db, refund_due_key(paid), REFUND_DUE, f"Refund due: {lms}", text)
+    return _queue(db, refund_due_key(paid), REFUND_DUE, f"Refund due: {lms}", text)
 
 
 def test_message(db: Session, actor: str) -> int:
@@ -91,4 +103,4 @@ def test_message(db: Session, actor: str) -> int:
         f"arrive here. Notifications: {portal_url('admin.notifications')}"
     )
     key = f"{TEST}:{secrets.token_hex(8)}"
-    return outbox.enqueue(db, key, TEST, "Test notification from the approval portal", text)
+    return _queue(db, key, TEST, "Test notification from the approval portal", text)

@@ -17,7 +17,7 @@ from portal.db import get_session
 from portal.models import ApprovalRequest, Notification, NotificationState, utcnow
 from portal.notifications import alerts, outbox
 from tests.conftest import make_test_app
-from tests.notifications.conftest import SMTP_PASSWORD, SMTP_USER, ChatWebhook, MailServer
+from tests.notifications.conftest import SMTP_PASSWORD, SMTP_USER, ChatWebhook, MailServer, notifying_settings
 from tests.registration.helpers import configured_by
 
 
@@ -212,3 +212,24 @@ def test_a_notification_is_tried_again_later_and_marked_sent_when_it_goes_throug
     assert notification.state == NotificationState.SENT and notification.attempts == 2
     assert notification.last_error is None
     assert len(chat_webhook.received) == 2
+
+
+def test_with_a_brand_name_staff_see_whose_portal_wrote(
+    tmp_path: Path, mail_server: MailServer, chat_webhook: ChatWebhook
+) -> None:
+    settings = notifying_settings(mail_server, chat_webhook, BRAND_NAME="Acme Learning")
+    app = make_test_app(tmp_path / "branded", **settings)
+    try:
+        with app.app_context():
+            db = get_session()
+            alerts.test_message(db, "staff@vendor.example")
+            db.commit()
+        drain(app)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    (message,) = mail_server.messages
+    assert message["Subject"] == "[Acme Learning] Test notification from the approval portal"
+    (text,) = chat_webhook.texts
+    assert text.startswith("A test notification, sent by staff@vendor.example")
+    assert text.endswith("\n— Acme Learning's approval portal")
