@@ -90,17 +90,27 @@ def small_png(png: bytes, colours: int = 128) -> bytes:
     return out.getvalue()
 
 
-def take_picture(name: str, subject: Page | Locator, mask: Sequence[Locator] = ()) -> Path | None:
+def take_picture(
+    name: str, subject: Page | Locator, mask: Sequence[Locator] = (), hide: Sequence[Locator] = ()
+) -> Path | None:
     """In screenshot mode, save `subject` as `<folder>/<name>.png` (small); else do nothing.
 
-    `mask` hides what changes from run to run (ids, dates) under a plain box, so that the
-    committed pictures change only when the pages do.
+    `mask` and `hide` keep out what changes from run to run (ids, dates, ports), so that the
+    committed pictures change only when the pages do: `mask` paints a plain box over it (on top
+    of everything, a dialog included); `hide` blanks it in place for the picture (for what may
+    lie under a dialog).
     """
     folder = picture_folder()
     if folder is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
-    png = subject.screenshot(animations="disabled", caret="hide", mask=list(mask), mask_color="#d5dbe4")
+    for element in hide:
+        element.evaluate_all("all => all.forEach(element => { element.style.visibility = 'hidden'; })")
+    try:
+        png = subject.screenshot(animations="disabled", caret="hide", mask=list(mask), mask_color="#d5dbe4")
+    finally:
+        for element in hide:
+            element.evaluate_all("all => all.forEach(element => { element.style.visibility = ''; })")
     path.write_bytes(small_png(png))
     return path

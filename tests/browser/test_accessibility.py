@@ -228,7 +228,7 @@ def test_every_step_of_a_paid_registration_passes_axe_in_both_schemes(lms: Page,
     take_picture("dialog-5-confirm", dialog(lms))
     lms.evaluate("window.scrollTo(0, 0)")
     ports = [lms.locator(where) for where in (".sb-masthead .sb-eyebrow", ".sb-lead code", "#register-url")]
-    take_picture("registration-in-lms-dialog", lms, mask=ports)  # the ports change from run to run
+    take_picture("registration-in-lms-dialog", lms, hide=ports)  # the ports change from run to run
     lms.emulate_media(color_scheme="dark")
     take_picture("dialog-5-confirm-dark", dialog(lms))
     lms.emulate_media(color_scheme="light")
