@@ -362,13 +362,17 @@ def start_live_server(tmp_path: Path, **overrides: Any) -> LiveServer:
     return LiveServer(app=app, port=port, server=server)
 
 
+def stop_live_server(live: LiveServer) -> None:
+    live.server.shutdown()
+    live.server.server_close()
+    live.app.extensions["db_engine"].dispose()
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     live = start_live_server(tmp_path)
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 @pytest.fixture(scope="session")

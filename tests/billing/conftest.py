@@ -14,7 +14,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ from portal.models import AuditEvent, Payment, Registration, User, WebSession, u
 from portal.sandbox.calls import list_calls
 from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
 from portal.sandbox.stripe_standin import deliver_event, register_stripe_standin, sign_webhook_payload
-from tests.conftest import LiveServer, free_port, make_test_app
+from tests.conftest import LiveServer, free_port, make_test_app, stop_live_server
+from tests.fakes.http import JsonHandler
 
 SECRET_KEY = "sk_test_billing_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_billing_secret"
@@ -66,17 +67,11 @@ def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
     return LiveServer(app=app, port=port, server=server)
 
 
-def stop(live: LiveServer) -> None:
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
-
-
 @pytest.fixture
 def billing(tmp_path: Path) -> Iterator[LiveServer]:
     live = start_billing_server(tmp_path)
     yield live
-    stop(live)
+    stop_live_server(live)
 
 
 @pytest.fixture
@@ -91,7 +86,7 @@ def make_billing(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     yield start
     for live in started:
-        stop(live)
+        stop_live_server(live)
 
 
 @pytest.fixture
@@ -220,7 +215,7 @@ def data_attribute(html: str, name: str) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
-class FailingStripe(BaseHTTPRequestHandler):
+class FailingStripe(JsonHandler):
     """Answers every request with a 500 and counts them."""
 
     hits = 0
@@ -233,15 +228,9 @@ class FailingStripe(BaseHTTPRequestHandler):
 
     def _fail(self) -> None:
         type(self).hits += 1
-        body = b'{"error": {"type": "api_error", "message": "Something went wrong on Stripe\'s end."}}'
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_json(
+            500, {"error": {"type": "api_error", "message": "Something went wrong on Stripe's end."}}
+        )
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ costs the customer their payment."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -37,6 +36,7 @@ from tests.billing.conftest import (
     reload,
     stripe_api_calls,
 )
+from tests.fakes.http import JsonHandler
 
 
 def paid(app: Flask, live, ui_mode: str = EMBEDDED) -> Any:
@@ -91,7 +91,7 @@ def test_a_free_or_subscription_session_is_paid_without_a_receipt(make_billing, 
         assert result.newly_paid and reload(start.payment).receipt_url is None
 
 
-class CraftedStripe(BaseHTTPRequestHandler):
+class CraftedStripe(JsonHandler):
     """Answers every retrieve with one paid session whose charge has the `receipt_url` a test sets."""
 
     receipt_url: object = None
@@ -106,15 +106,7 @@ class CraftedStripe(BaseHTTPRequestHandler):
             "mode": "payment",
             "payment_intent": {"id": "pi_1", "object": "payment_intent", "latest_charge": charge},
         }
-        body = json.dumps(session).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_json(200, session)
 
 
 @pytest.fixture
@@ -177,7 +169,7 @@ def test_a_hosted_payment_found_by_the_return_page_keeps_its_receipt(ctx: Flask,
     assert reload(start.payment).receipt_url == receipt_of(billing, start.session.id)
 
 
-class RestrictedKeyStripe(BaseHTTPRequestHandler):
+class RestrictedKeyStripe(JsonHandler):
     """Stripe as a restricted key without read access to charges sees it: every call is passed to
     the stand-in at `target`, but expanding a session's payment is refused, as Stripe refuses it."""
 
@@ -185,7 +177,7 @@ class RestrictedKeyStripe(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if "expand" in self.path:
-            self._answer(403, {"error": {"type": "invalid_request_error", "message": self._refusal()}})
+            self.send_json(403, {"error": {"type": "invalid_request_error", "message": self._refusal()}})
             return
         self._forward("GET")
 
@@ -204,18 +196,7 @@ class RestrictedKeyStripe(BaseHTTPRequestHandler):
         answer = requests.request(
             method, self.target + self.path, data=self.rfile.read(length), headers=passed, timeout=10
         )
-        self._answer(answer.status_code, answer.json())
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_json(answer.status_code, answer.json())
 
 
 @pytest.fixture

@@ -11,12 +11,17 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+
+from portal.auth.service import create_staff
+from portal.db import get_session
+from tests.browser.helpers import PASSWORD
+from tests.conftest import start_live_server
 
 if TYPE_CHECKING:
     from tests.conftest import LiveServer
@@ -51,12 +56,36 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
+def _new_context(browser: Browser) -> Iterator[BrowserContext]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
     yield context
     context.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """The browser of the person whose story the test tells (the LMS admin, mostly)."""
+    yield from _new_context(browser)
+
+
+@pytest.fixture
+def other_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A second person's browser (the vendor's staff, a newcomer, or the customer's other window)."""
+    yield from _new_context(browser)
+
+
+def serve_with_staff(folder: Path, staff_email: str, *, seed: bool = False, **settings: Any) -> LiveServer:
+    """The app on a free port (stop it with `stop_live_server`) with a staff account signing in
+    with `PASSWORD`; with `seed`, the sandbox's seed too (its hand-registered platform)."""
+    live = start_live_server(folder, **settings)
+    with live.app.app_context():
+        db = get_session()
+        create_staff(db, staff_email, PASSWORD, actor="cli")
+        db.commit()
+    if seed:
+        assert live.app.test_cli_runner().invoke(args=["sandbox", "seed"]).exit_code == 0
+    return live
 
 
 @pytest.fixture

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Page, expect
+from playwright.sync_api import BrowserContext, Frame, FrameLocator, Page, expect
 from sqlalchemy import select
 
-from portal.auth.service import create_staff
 from portal.db import get_session
 from portal.ltiaas import LtiaasClient
 from portal.models import Registration, utcnow
+from tests.browser.conftest import serve_with_staff
 from tests.browser.helpers import (
-    PASSWORD,
     Choices,
     choose,
     open_lms,
@@ -33,7 +32,7 @@ from tests.browser.helpers import (
     start_registration,
 )
 from tests.browser.looks import assert_accessible, content_frame, take_picture
-from tests.conftest import LiveServer, free_port, start_live_server
+from tests.conftest import LiveServer, free_port, stop_live_server
 
 pytestmark = pytest.mark.slow  # scripts/test runs it with the rest; scripts/test-slow alone
 
@@ -80,19 +79,7 @@ RECORD_ANNOUNCEMENTS = """
 
 
 def serve(folder: Path, **settings: Any) -> LiveServer:
-    live = start_live_server(folder, **settings)
-    with live.app.app_context():
-        db = get_session()
-        create_staff(db, STAFF, PASSWORD, actor="cli")
-        db.commit()
-    assert live.app.test_cli_runner().invoke(args=["sandbox", "seed"]).exit_code == 0
-    return live
-
-
-def stop(live: LiveServer) -> None:
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    return serve_with_staff(folder, STAFF, seed=True, **settings)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +91,7 @@ def paying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         SANDBOX_STRIPE_SETTLE_AFTER=None,
     )
     yield live
-    stop(live)
+    stop_live_server(live)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +99,7 @@ def approving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Live approval without a price: customers wait in the dialog for the staff."""
     live = serve(tmp_path_factory.mktemp("approving"), APPROVAL_POLICY="live-approval")
     yield live
-    stop(live)
+    stop_live_server(live)
 
 
 @pytest.fixture
@@ -123,11 +110,9 @@ def lms(context: BrowserContext) -> Page:
 
 
 @pytest.fixture
-def staff(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
+def staff(other_context: BrowserContext) -> Page:
+    """The vendor's staff member's page."""
+    return other_context.new_page()
 
 
 def public_id_of(view: Frame | Page) -> str:

@@ -8,15 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
-from portal.auth.service import create_staff
 from portal.db import get_session
 from portal.models import AuditEvent
-from tests.browser.conftest import strip_portal_cookies
+from tests.browser.conftest import serve_with_staff, strip_portal_cookies
 from tests.browser.helpers import (
-    PASSWORD,
     Choices,
     choose,
     complete_calls,
@@ -30,7 +28,7 @@ from tests.browser.helpers import (
     walk_to_confirm,
     watch_portal_set_cookies,
 )
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, stop_live_server
 
 CANVAS = "https://canvas.instructure.com/lti/"
 STAFF_EMAIL = "staff@vendor.example"
@@ -65,23 +63,15 @@ def completed_by(live: LiveServer) -> str:
 
 @pytest.fixture
 def live_approval_server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path, APPROVAL_POLICY="live-approval")
-    with live.app.app_context():
-        db = get_session()
-        create_staff(db, STAFF_EMAIL, PASSWORD, actor="cli")
-        db.commit()
+    live = serve_with_staff(tmp_path, STAFF_EMAIL, APPROVAL_POLICY="live-approval")
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 @pytest.fixture
-def staff_context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+def staff_context(other_context: BrowserContext) -> BrowserContext:
+    """The vendor's staff member's browser."""
+    return other_context
 
 
 @pytest.mark.parametrize("cookies", ["kept", "stripped"])

@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page, expect
+from playwright.sync_api import BrowserContext, FrameLocator, Page, expect
 
-from portal.auth.service import create_staff
-from portal.db import get_session
 from portal.sandbox.seed import MANUAL_PLATFORM
-from tests.browser.conftest import strip_portal_cookies
+from tests.browser.conftest import serve_with_staff, strip_portal_cookies
 from tests.browser.helpers import (
-    PASSWORD,
     Choices,
     choose,
     continue_to_configure,
@@ -27,7 +24,7 @@ from tests.browser.helpers import (
     wait_for_close,
     walk_to_confirm,
 )
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, stop_live_server
 
 STAFF_EMAIL = "staff@vendor.example"
 MOODLE = Choices("Springfield Moodle", {"LtiResourceLinkRequest": []})
@@ -36,49 +33,28 @@ SANDBOX_KEY = {"Authorization": "Bearer sandbox-api-key"}
 
 def serve(tmp_path: Path, **settings: object) -> LiveServer:
     """The sandbox with `settings`, a staff account and the hand-registered platform."""
-    live = start_live_server(tmp_path, **settings)
-    with live.app.app_context():
-        db = get_session()
-        create_staff(db, STAFF_EMAIL, PASSWORD, actor="cli")
-        db.commit()
-    assert live.app.test_cli_runner().invoke(args=["sandbox", "seed"]).exit_code == 0
-    return live
-
-
-def stop(live: LiveServer) -> None:
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    return serve_with_staff(tmp_path, STAFF_EMAIL, seed=True, **settings)
 
 
 @pytest.fixture
 def review_later_server(tmp_path: Path) -> Iterator[LiveServer]:
     live = serve(tmp_path, APPROVAL_POLICY="review-later")
     yield live
-    stop(live)
+    stop_live_server(live)
 
 
 @pytest.fixture
 def live_approval_server(tmp_path: Path) -> Iterator[LiveServer]:
     live = serve(tmp_path, APPROVAL_POLICY="live-approval")
     yield live
-    stop(live)
+    stop_live_server(live)
 
 
 @pytest.fixture
 def paying_server(tmp_path: Path) -> Iterator[LiveServer]:
     live = serve(tmp_path, STRIPE_PRICE_ID="price_sandbox_registration", SANDBOX_STRIPE_SETTLE_AFTER=None)
     yield live
-    stop(live)
-
-
-@pytest.fixture
-def other_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A second person's browser (the vendor's staff, or the customer's other window)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+    stop_live_server(live)
 
 
 def ltiaas_platform(live: LiveServer, platform_id: str) -> dict | None:

@@ -47,7 +47,7 @@ from tests.browser.helpers import (
     wait_for_close,
 )
 from tests.browser.looks import assert_accessible, content_frame
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, start_live_server, stop_live_server
 
 pytestmark = pytest.mark.slow  # scripts/test runs it with the rest; scripts/test-slow alone
 
@@ -86,9 +86,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         SANDBOX_STRIPE_SETTLE_AFTER=None,
     )
     yield server
-    server.server.shutdown()
-    server.server.server_close()
-    server.app.extensions["db_engine"].dispose()
+    stop_live_server(server)
 
 
 def blocking_profile(folder: Path, origin: str) -> Path:

@@ -34,7 +34,7 @@ from tests.browser.helpers import (
     wait_for_close,
     watch_portal_set_cookies,
 )
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, start_live_server, stop_live_server
 
 PAYING_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
@@ -66,9 +66,7 @@ def paying_server(tmp_path: Path) -> Iterator[LiveServer]:
         tmp_path, STRIPE_PRICE_ID="price_sandbox_registration", SANDBOX_STRIPE_SETTLE_AFTER=None
     )
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 def to_the_payment_step(page: Page, live: LiveServer) -> FrameLocator:

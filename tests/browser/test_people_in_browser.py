@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import BrowserContext, expect
 
-from portal.auth.service import create_staff
-from portal.db import get_session
-from tests.browser.helpers import PASSWORD, sign_in
-from tests.conftest import LiveServer, start_live_server
+from tests.browser.conftest import serve_with_staff
+from tests.browser.helpers import sign_in
+from tests.conftest import LiveServer, stop_live_server
 
 STAFF_EMAIL = "lead@vendor.example"
 NEWCOMER = "newcomer@vendor.example"
@@ -21,23 +20,15 @@ CHOSEN = "the newcomer's own passphrase"
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path)
-    with live.app.app_context():
-        db = get_session()
-        create_staff(db, STAFF_EMAIL, PASSWORD, actor="cli")
-        db.commit()
+    live = serve_with_staff(tmp_path, STAFF_EMAIL)
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 @pytest.fixture
-def newcomer_context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+def newcomer_context(other_context: BrowserContext) -> BrowserContext:
+    """The new colleague's browser."""
+    return other_context
 
 
 def test_a_staff_member_adds_a_colleague_who_sets_a_password_by_link_and_signs_in(

@@ -11,13 +11,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
-from portal.auth.service import create_staff
 from portal.db import get_session
 from portal.models import AuditEvent, Registration, utcnow
 from portal.registration.lifecycle import fail_if_completion_stale
 from portal.sandbox.models import SandboxPlatform
+from tests.browser.conftest import serve_with_staff
 from tests.browser.helpers import (
-    PASSWORD,
     Choices,
     has_no_horizontal_scroll,
     new_email,
@@ -28,7 +27,7 @@ from tests.browser.helpers import (
     wait_for_close,
     walk_to_confirm,
 )
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, stop_live_server
 
 STAFF_EMAIL = "staff@vendor.example"
 CHOICES = Choices(
@@ -38,23 +37,15 @@ CHOICES = Choices(
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_live_server(tmp_path)
-    with live.app.app_context():
-        db = get_session()
-        create_staff(db, STAFF_EMAIL, PASSWORD, actor="cli")
-        db.commit()
+    live = serve_with_staff(tmp_path, STAFF_EMAIL)
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 @pytest.fixture
-def staff_context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
+def staff_context(other_context: BrowserContext) -> BrowserContext:
+    """The vendor's staff member's browser."""
+    return other_context
 
 
 def registered_but_answer_lost(live: LiveServer, page: Page) -> tuple[str, str]:

@@ -7,11 +7,10 @@ Run on PostgreSQL too (`TEST_DATABASE_URL`): on SQLite most of these would pass 
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +27,7 @@ from portal.forms import PortalForm
 from portal.models import ApprovalRequest, Payment, Registration, User
 from portal.text import is_acceptable, one_line, unacceptable_characters, without_unacceptable
 from tests.accounts import PASSWORD
+from tests.fakes.http import JsonHandler
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import SPRINGFIELD, configured_by, public_id_from, start
 
@@ -334,13 +334,14 @@ def test_an_lms_url_with_a_control_character_is_not_stored(app: Flask, ltiaas: F
 # What Stripe answers
 
 
-class OddStripe(BaseHTTPRequestHandler):
+class OddStripe(JsonHandler):
     """Answers every Checkout Session read with a paid session holding `answer`'s values."""
 
     answer: ClassVar[dict[str, Any]] = {}
 
     def do_GET(self) -> None:
-        body = json.dumps(
+        self.send_json(
+            200,
             {
                 "id": "cs_test_odd",
                 "object": "checkout.session",
@@ -350,16 +351,8 @@ class OddStripe(BaseHTTPRequestHandler):
                 "amount_total": 4900,
                 "currency": "usd",
                 **self.answer,
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            },
+        )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask import Flask
 
 from portal.db import get_session
 from portal.notifications import outbox
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import LiveServer, start_live_server, stop_live_server
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def chatty_sandbox(tmp_path: Path) -> Iterator[LiveServer]:
     live = start_live_server(tmp_path, NOTIFY_DRAIN_INTERVAL=0)
     live.app.config["NOTIFY_WEBHOOK_URL"] = f"{live.url}/sandbox/chat/webhook"
     yield live
-    live.server.shutdown()
-    live.server.server_close()
-    live.app.extensions["db_engine"].dispose()
+    stop_live_server(live)
 
 
 def test_it_answers_as_slack_does(live_server: LiveServer) -> None:
