@@ -87,7 +87,8 @@ class RequestIdMiddleware:
 
 def _printable(text: str, limit: int) -> str:
     """`text` from the URL as one bounded line: control characters escaped (no forged lines)."""
-    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text[:limit])
+    head = text[:limit]
+    shown = head if head.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in head)
     return shown + ("..." if len(text) > limit else "")
 
 

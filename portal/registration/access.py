@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import session
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.auth.users import is_staff, signed_in_user
@@ -41,8 +41,12 @@ def may_act_on(public_id: str) -> bool:
     return public_id in session.get(SESSION_KEY, [])
 
 
+# Built once: every flow page loads its registration this way.
+_BY_PUBLIC_ID = select(Registration).where(Registration.public_id == bindparam("public_id"))
+
+
 def find_registration(db: Session, public_id: str) -> Registration | None:
-    return db.scalar(select(Registration).where(Registration.public_id == public_id))
+    return db.scalar(_BY_PUBLIC_ID, {"public_id": public_id})
 
 
 def load_registration(db: Session, public_id: str, now: datetime | None = None) -> Registration:

@@ -7,8 +7,10 @@ validation ("not a valid choice") instead of reaching LTIAAS.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, cast
 
+from markupsafe import Markup, escape
 from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -79,6 +81,40 @@ class ConfigureForm(PortalForm):
         }
 
 
+MessageShape = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+_FORM_CLASSES: dict[tuple[type[ConfigureForm], MessageShape], type[ConfigureForm]] = {}
+_MOST_FORM_CLASSES = 256
+
+
+def _form_class_for(form_class: type[ConfigureForm], shape: MessageShape) -> type[ConfigureForm]:
+    """`form_class` with a placements field per message type of `shape` ((type, placements), ...).
+
+    Made once per shape and kept (a few hundred at most), not per request: building a WTForms
+    class costs about as much as rendering the form, and the LMSs of one family send the same
+    few shapes.
+    """
+    known = _FORM_CLASSES.get((form_class, shape))
+    if known is None:
+        if len(_FORM_CLASSES) >= _MOST_FORM_CLASSES:
+            _FORM_CLASSES.clear()
+        known = _FORM_CLASSES[(form_class, shape)] = _new_form_class(form_class, shape)
+    return known
+
+
+def _new_form_class(form_class: type[ConfigureForm], shape: MessageShape) -> type[ConfigureForm]:
+
+    class _Form(form_class):  # type: ignore[valid-type,misc]
+        pass
+
+    for index, (kind, placements) in enumerate(shape):
+        options = [SelectChoice(p, labels.placement_label(p)) for p in placements]
+        field = MultiCheckboxField(f"Where {labels.message_type_label(kind)} appears", choices=options)
+        setattr(_Form, f"placements_{index}", field)
+    return _Form
+
+
 def build_configure_form(
     supported_messages: list[dict[str, Any]],
     choices: dict[str, Any],
@@ -94,16 +130,8 @@ def build_configure_form(
     submitted data replaces the prefill.
     """
 
-    class _Form(form_class):  # type: ignore[valid-type,misc]
-        pass
-
-    for index, message in enumerate(supported_messages):
-        options = [SelectChoice(p, labels.placement_label(p)) for p in message.get("placements") or []]
-        field = MultiCheckboxField(
-            f"Where {labels.message_type_label(message['type'])} appears", choices=options
-        )
-        setattr(_Form, f"placements_{index}", field)
-
+    shape = tuple((m["type"], tuple(m.get("placements") or [])) for m in supported_messages)
+    form_with_placements = _form_class_for(form_class, shape)
     chosen = {m["type"]: list(m.get("placements") or []) for m in choices.get("messages") or []}
     data: dict[str, Any] = {
         "platform_name": choices.get("platformName", ""),
@@ -114,7 +142,7 @@ def build_configure_form(
         kind = message["type"]
         data[f"placements_{index}"] = chosen.get(kind, default_placements.get(kind, []))
 
-    form = _Form(data=data)
+    form = form_with_placements(data=data)
     form.supported_messages = supported_messages
     form.messages.choices = [
         SelectChoice(m["type"], labels.message_type_label(m["type"])) for m in supported_messages
@@ -122,3 +150,36 @@ def build_configure_form(
     if not allow_auto_activate_choice:
         del form.auto_activate
     return form
+
+
+def checkbox_option(
+    name: str,
+    value: str,
+    label: str,
+    element_id: str,
+    selected: Collection[str] | None,
+    *,
+    hint: str | None = None,
+    technical: bool = False,
+    controls: str | None = None,
+) -> Markup:
+    """One checkbox of the multi-valued field `name`, ticked when `value` is in `selected`; `hint`
+    below it (shown as a technical name with `technical`), `controls` the id of what it shows.
+
+    Built here rather than by a template macro: the configure page shows one per message type and
+    placement (dozens), and a macro call costs several times this.
+    """
+    box_id, hint_id = escape(element_id), escape(f"{element_id}-hint")
+    attributes = " checked" if value in (selected or ()) else ""
+    if hint:
+        attributes += f' aria-describedby="{hint_id}"'
+    if controls:
+        attributes += f' data-controls="{escape(controls)}"'
+    note = ""
+    if hint:
+        kind = "hint tech" if technical else "hint"
+        note = f'\n    <p class="{kind}" id="{hint_id}">{escape(hint)}</p>'
+    return Markup(  # noqa: S704 - every value in it is escaped
+        f'<div class="check">\n    <input type="checkbox" name="{escape(name)}" value="{escape(value)}"'
+        f' id="{box_id}"{attributes}>\n    <label for="{box_id}">{escape(label)}</label>{note}\n  </div>'
+    )

@@ -30,7 +30,7 @@ from portal.registration.access import (
 from portal.registration.choices import current_choices, default_placements_by_type, save_choices
 from portal.registration.completion import complete as complete_registration
 from portal.registration.display import describe, earlier_platforms, inline_scripts, is_active
-from portal.registration.forms import build_configure_form
+from portal.registration.forms import build_configure_form, checkbox_option
 from portal.registration.lifecycle import raise_if_closed
 from portal.registration.pages import page_for, page_to_redirect_to
 from portal.registration.payments import PaidSummary, payments
@@ -44,6 +44,7 @@ Page = str | BaseResponse | tuple[str, int]
 
 bp.add_app_template_filter(labels.message_type_label, "message_type_label")
 bp.add_app_template_filter(labels.placement_label, "placement_label")
+bp.add_app_template_global(checkbox_option, "checkbox_option")
 
 
 class GoElsewhere(Exception):
