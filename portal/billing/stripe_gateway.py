@@ -43,6 +43,9 @@ UI_MODES = (EMBEDDED, HOSTED)
 WEBHOOK_TOLERANCE_SECONDS = 300
 # How long a process shows the price it read from Stripe before reading it again.
 PRICE_CACHE_SECONDS = 3600
+# After Stripe failed to say the price, how long pages show none rather than ask again: in an
+# outage, every view of the payment page would otherwise wait for Stripe's timeouts and retries.
+PRICE_RETRY_SECONDS = 60
 _LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
 LONGEST_RECEIPT_URL = 2048  # Payment.receipt_url's length; Stripe's receipt URLs are about 200 characters
 # One retrieve brings the session, its PaymentIntent and that intent's latest Charge (the receipt).
@@ -215,6 +218,7 @@ class StripeGateway:
         self._price_mode = price_mode
         self._price: PriceInfo | None = None
         self._price_read_at = 0.0
+        self._price_failed_at: float | None = None
         self._price_lock = threading.Lock()
         base = urlsplit(api_base)
         # Over plain http only a local stand-in answers; its receipts are served beside its API.
@@ -254,7 +258,24 @@ class StripeGateway:
         with self._price_lock:
             now = time.monotonic()
             if self._price is None or now - self._price_read_at > PRICE_CACHE_SECONDS:
-                self._price, self._price_read_at = self.read_price(), now
+                try:
+                    self._price, self._price_read_at = self.read_price(), now
+                except (PaymentProviderUnavailable, PaymentProviderError):
+                    self._price_failed_at = now
+                    raise
+                self._price_failed_at = None
+            return self._price
+
+    def shown_price(self) -> PriceInfo | None:
+        """The price for a page to show, as `price` reads it. When Stripe cannot say, the last price
+        it said (None if none yet), and for PRICE_RETRY_SECONDS after that no new question: a page
+        shows what is known rather than wait on Stripe. Paying still asks Stripe itself."""
+        failed_at = self._price_failed_at
+        if failed_at is not None and time.monotonic() - failed_at < PRICE_RETRY_SECONDS:
+            return self._price
+        try:
+            return self.price()
+        except (PaymentProviderUnavailable, PaymentProviderError):
             return self._price
 
     def read_price(self) -> PriceInfo:

@@ -160,11 +160,8 @@ def checkout(public_id: str) -> Response | str:
 
 def _fee_label() -> str | None:
     """The price as people read it, e.g. "49.00 USD per month"; None if Stripe cannot say."""
-    try:
-        price = get_gateway().price()
-    except (PaymentProviderUnavailable, PaymentProviderError):
-        return None
-    if price.unit_amount is None:
+    price = get_gateway().shown_price()
+    if price is None or price.unit_amount is None:
         return None
     label = format_money(price.unit_amount, price.currency)
     return f"{label} per {price.interval}" if price.interval else label

@@ -8,8 +8,11 @@ import time
 import pytest
 from flask import Flask
 
+from portal.billing import stripe_gateway
 from portal.billing.fulfilment import get_or_create_payment
 from portal.billing.stripe_gateway import (
+    PRICE_CACHE_SECONDS,
+    PRICE_RETRY_SECONDS,
     InvalidWebhook,
     PaymentProviderError,
     PaymentProviderUnavailable,
@@ -182,3 +185,41 @@ def test_our_signature_helper_matches_stripes_own_algorithm() -> None:
     header = sign_webhook_payload(b'{"id": "evt_1"}', "whsec_x", 1700000000)
     expected = hmac.new(b"whsec_x", b'1700000000.{"id": "evt_1"}', hashlib.sha256).hexdigest()
     assert header == f"t=1700000000,v1={expected}"
+
+
+def test_in_a_stripe_outage_pages_show_no_price_and_ask_again_only_a_minute_later(
+    failing_stripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = failing_stripe
+    gateway = StripeGateway(SECRET_KEY, api_base=url, price_id="price_registration", max_retries=0, timeout=5)
+    clock = [1000.0]
+    monkeypatch.setattr(stripe_gateway.time, "monotonic", lambda: clock[0])
+
+    assert gateway.shown_price() is None
+    assert handler.hits == 1
+    clock[0] += PRICE_RETRY_SECONDS - 1
+    assert gateway.shown_price() is None
+    assert handler.hits == 1, "a page view within the minute did not ask Stripe"
+    with pytest.raises(PaymentProviderUnavailable):
+        gateway.price()  # paying still asks Stripe
+    assert handler.hits == 2
+    clock[0] += PRICE_RETRY_SECONDS
+    assert gateway.shown_price() is None
+    assert handler.hits == 3
+
+
+def test_a_price_stripe_said_is_shown_while_stripe_cannot_say_it_again(
+    billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = StripeGateway(
+        SECRET_KEY, api_base=f"{billing.url}/sandbox/stripe", price_id="price_registration"
+    )
+    clock = [1000.0]
+    monkeypatch.setattr(stripe_gateway.time, "monotonic", lambda: clock[0])
+    said = gateway.shown_price()
+    assert said is not None and said.unit_amount == 4900
+
+    gateway.price_id = "price-nobody-made"  # the stand-in, as Stripe, answers 404
+    clock[0] += PRICE_CACHE_SECONDS + 1
+
+    assert gateway.shown_price() == said
