@@ -61,3 +61,34 @@ def test_a_short_run_prints_the_whole_report() -> None:
     ):
         assert row in report, f"{row} missing from:\n{report}"
     assert "failed" not in report, report
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("TEST_DATABASE_URL")), reason="runs on its own SQLite files; once per suite is enough"
+)
+def test_the_instruction_count_replays_each_page_it_prepared(tmp_path: Path) -> None:
+    from benchmarks.instructions import prepare, report
+
+    stack, review_bytes = prepare(tmp_path, ["review", "checkout"])
+    try:
+        (tmp_path / "bare_bytes").write_text(str(review_bytes))
+        for page in ("bare", "review", "checkout"):
+            command = [
+                sys.executable,
+                "benchmarks/instructions.py",
+                f"--replay={tmp_path}",
+                f"--pages={page}",
+                "--views=2",
+            ]
+            replayed = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+            )
+            assert replayed.returncode == 0, f"{page}: {replayed.stderr[-3000:]}"
+    finally:
+        stack.stop()
+
+    table = report({"bare": 2e6, "review": 5e6, "checkout": 9e6}, views=2)
+
+    assert review_bytes > 1000
+    assert "| review | 5.00 | 2.5 |" in table
+    assert "| checkout (payment page) | 9.00 | 4.5 |" in table
