@@ -11,6 +11,7 @@ name in their place, and turns "contact the tool's vendor" into a link to the su
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -81,6 +82,15 @@ class Brand:
             text = pattern.sub(words, text)
         return text
 
+    @functools.cached_property
+    def _markup_rules(self) -> tuple[Rule, ...]:
+        """`named_markup`'s rules: the name escaped, "contact the tool's vendor" a link if it can be."""
+        rules = list(_naming(str(escape(self.name)), "&#39;"))
+        if self.support_link:
+            link = Markup('<a href="{}" class="support-link">{}</a>').format(self.support_link, self.vendor)
+            rules.insert(0, (_CONTACT, lambda match: f"{match.group(1)} {link}"))
+        return tuple(rules)
+
     def named_markup(self, html: Markup | str) -> Markup:
         """Rendered HTML naming the vendor, "contact the tool's vendor" linking the support contact.
 
@@ -88,13 +98,12 @@ class Brand:
         a script or a style holds.
         """
         source = html if isinstance(html, Markup) else escape(html)
-        rules = _naming(str(escape(self.name)), "&#39;")
-        if self.support_link:
-            link = Markup('<a href="{}" class="support-link">{}</a>').format(self.support_link, self.vendor)
-            rules.insert(0, (_CONTACT, lambda match: f"{match.group(1)} {link}"))
-        if not rules:
+        rules = self._markup_rules
+        text = str(source)
+        # Every page passes through here, and most of its text holds no word a rule could change.
+        if not rules or not _may_name(text):
             return source
-        parts = re.split(r"(<[^>]*>)", str(source))
+        parts = _TAG.split(text)
         verbatim = ""  # inside a textarea, a script or a style: what a person typed, or code
         for index, part in enumerate(parts):
             if index % 2:  # a tag
@@ -103,7 +112,7 @@ class Brand:
                     verbatim = opening.group(2).lower() if not opening.group(1) else ""
                 elif opening and opening.group(1) and opening.group(2).lower() == verbatim:
                     verbatim = ""
-            elif not verbatim:
+            elif not verbatim and _may_name(part):
                 for pattern, words in rules:
                     part = pattern.sub(words, part)
                 parts[index] = part
@@ -112,20 +121,29 @@ class Brand:
 
 _APOSTROPHE = "(?:'|&#39;|&#x27;)"
 _VERBATIM = re.compile(r"<(/?)(textarea|script|style)\b", re.IGNORECASE)
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def _may_name(text: str) -> bool:
+    """Whether `text` holds a word that every phrase the naming rules change holds."""
+    return "vendor" in text or "staff" in text
+
+
 _CONTACT = re.compile(rf"\b([Cc]ontact) the tool{_APOSTROPHE}s vendor\b")
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 
-def _naming(name: str, apostrophe: str) -> list[Rule]:
+@functools.lru_cache(maxsize=16)
+def _naming(name: str, apostrophe: str) -> tuple[Rule, ...]:
     """Rules that put `name` where texts say "the tool's vendor"; none without a name."""
     if not name:
-        return []
+        return ()
     possessive = f"{name}{apostrophe}s"
-    return [
+    return (
         (re.compile(rf"\b[Tt]h(?:is|e) tool{_APOSTROPHE}s vendor\b"), lambda _: name),
         (re.compile(rf"\b[Tt]he (?:tool|vendor){_APOSTROPHE}s staff\b"), lambda _: f"{possessive} staff"),
         (re.compile(rf"\b[Tt]he vendor{_APOSTROPHE}s\b"), lambda _: possessive),
-    ]
+    )
 
 
 def _is_url_or_path(logo: str) -> bool:

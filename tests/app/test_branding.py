@@ -229,3 +229,15 @@ def test_without_a_brand_the_texts_keep_their_own_words(app: Flask) -> None:
 def brand_of(app: Flask) -> Brand:
     with app.app_context():
         return brand()
+
+
+def test_pages_name_the_vendor_in_every_phrase_and_leave_other_text_as_it_was() -> None:
+    acme = a_brand(name="Acme", support_email="")
+    page = Markup("<p>The tool&#39;s staff review it.</p><p>Waiting for the vendor&#39;s approval.</p>")
+    untouched = Markup("<p>Nothing to name here: the tool&#39;s settings.</p>")
+
+    assert (
+        str(acme.named_markup(page))
+        == "<p>Acme&#39;s staff review it.</p><p>Waiting for Acme&#39;s approval.</p>"
+    )
+    assert acme.named_markup(untouched) == untouched
