@@ -159,13 +159,16 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="portal-instructions-"))
     try:
         print("... walking registrations on the stack", file=sys.stderr, flush=True)
-        (folder / "bare_bytes").write_text(str(prepare(folder, options.page_keys)))
+        stack, review_bytes = prepare(folder, options.page_keys)
+        (folder / "bare_bytes").write_text(str(review_bytes))
         pages = [BARE, *options.page_keys]
         print(f"... counting {len(pages)} pages under callgrind", file=sys.stderr, flush=True)
-        with ThreadPoolExecutor(options.jobs) as pool:
-            figures = dict(
-                zip(pages, pool.map(lambda p: per_view(folder, p, options.views), pages), strict=True)
-            )
+        try:
+            with ThreadPoolExecutor(options.jobs) as pool:
+                counted = pool.map(lambda page: per_view(folder, page, options.views), pages)
+                figures = dict(zip(pages, counted, strict=True))
+        finally:
+            stack.stop()
         print(report(figures, options.views))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -173,9 +176,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def report(figures: dict[str, float], views: int) -> str:
     bare = figures[BARE]
-    labels = {spec.key: spec.label for spec in FLOW_PAGES} | {
-        BARE: "bare Flask page (the review page's size)"
-    }
+    labels = {spec.key: spec.label for spec in FLOW_PAGES}
+    labels[BARE] = "bare Flask page (the review page's size)"
     lines = [
         f"Instructions per view (callgrind, {views} views after {WARM_UP_VIEWS} to warm up; in-process,",
         "without gunicorn or the network), Python " + sys.version.split()[0] + ", SQLite:",

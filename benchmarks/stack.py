@@ -394,6 +394,9 @@ def start_stack(
             # The limit stays on (its cost is part of a request) but high enough for many admins
             # signing up from one address.
             "AUTH_RATE_LIMIT": "1000000 per minute",
+            # Branded, as a vendor runs it: every page then names the vendor and links its support.
+            "BRAND_NAME": "Benchmark Learning",
+            "BRAND_SUPPORT_EMAIL": "support@benchmark.example",
             **_standin_addresses(standin),
         }
         migrate(
