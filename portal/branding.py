@@ -122,15 +122,13 @@ class Brand:
 _APOSTROPHE = "(?:'|&#39;|&#x27;)"
 _VERBATIM = re.compile(r"<(/?)(textarea|script|style)\b", re.IGNORECASE)
 _TAG = re.compile(r"(<[^>]*>)")
+_CONTACT = re.compile(rf"\b([Cc]ontact) the tool{_APOSTROPHE}s vendor\b")
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 
 def _may_name(text: str) -> bool:
-    """Whether `text` holds a word that every phrase the naming rules change holds."""
+    """Whether `text` may hold a phrase the naming rules change (each holds "vendor" or "staff")."""
     return "vendor" in text or "staff" in text
-
-
-_CONTACT = re.compile(rf"\b([Cc]ontact) the tool{_APOSTROPHE}s vendor\b")
-Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 
 @functools.lru_cache(maxsize=16)

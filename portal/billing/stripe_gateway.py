@@ -43,8 +43,9 @@ UI_MODES = (EMBEDDED, HOSTED)
 WEBHOOK_TOLERANCE_SECONDS = 300
 # How long a process shows the price it read from Stripe before reading it again.
 PRICE_CACHE_SECONDS = 3600
-# After Stripe failed to say the price, how long pages show none rather than ask again: in an
-# outage, every view of the payment page would otherwise wait for Stripe's timeouts and retries.
+# After Stripe failed to say the price, how long pages show the last one known (or none) rather
+# than ask again: in an outage, every view of the payment page would otherwise wait for Stripe's
+# timeouts and retries.
 PRICE_RETRY_SECONDS = 60
 _LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
 LONGEST_RECEIPT_URL = 2048  # Payment.receipt_url's length; Stripe's receipt URLs are about 200 characters
