@@ -7,6 +7,7 @@ validation ("not a valid choice") instead of reaching LTIAAS.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any, cast
 
@@ -84,26 +85,11 @@ class ConfigureForm(PortalForm):
 MessageShape = tuple[tuple[str, tuple[str, ...]], ...]
 
 
-_FORM_CLASSES: dict[tuple[type[ConfigureForm], MessageShape], type[ConfigureForm]] = {}
-_MOST_FORM_CLASSES = 256
-
-
+# Made once per shape (a few hundred kept at most), not per request: building a WTForms class
+# costs about as much as rendering the form, and the LMSs of one family send the same few shapes.
+@functools.lru_cache(maxsize=256)
 def _form_class_for(form_class: type[ConfigureForm], shape: MessageShape) -> type[ConfigureForm]:
-    """`form_class` with a placements field per message type of `shape` ((type, placements), ...).
-
-    Made once per shape and kept (a few hundred at most), not per request: building a WTForms
-    class costs about as much as rendering the form, and the LMSs of one family send the same
-    few shapes.
-    """
-    known = _FORM_CLASSES.get((form_class, shape))
-    if known is None:
-        if len(_FORM_CLASSES) >= _MOST_FORM_CLASSES:
-            _FORM_CLASSES.clear()
-        known = _FORM_CLASSES[(form_class, shape)] = _new_form_class(form_class, shape)
-    return known
-
-
-def _new_form_class(form_class: type[ConfigureForm], shape: MessageShape) -> type[ConfigureForm]:
+    """`form_class` with a placements field per message type of `shape` ((type, placements), ...)."""
 
     class _Form(form_class):  # type: ignore[valid-type,misc]
         pass
@@ -131,7 +117,8 @@ def build_configure_form(
     """
 
     shape = tuple((m["type"], tuple(m.get("placements") or [])) for m in supported_messages)
-    form_with_placements = _form_class_for(form_class, shape)
+    # mypy reads WTForms' form metaclass as unhashable; classes hash by identity.
+    form_with_placements = _form_class_for(form_class, shape)  # type: ignore[arg-type]
     chosen = {m["type"]: list(m.get("placements") or []) for m in choices.get("messages") or []}
     data: dict[str, Any] = {
         "platform_name": choices.get("platformName", ""),
@@ -171,14 +158,13 @@ def checkbox_option(
     """
     box_id, hint_id = escape(element_id), escape(f"{element_id}-hint")
     attributes = " checked" if value in (selected or ()) else ""
-    if hint:
-        attributes += f' aria-describedby="{hint_id}"'
-    if controls:
-        attributes += f' data-controls="{escape(controls)}"'
     note = ""
     if hint:
+        attributes += f' aria-describedby="{hint_id}"'
         kind = "hint tech" if technical else "hint"
         note = f'\n    <p class="{kind}" id="{hint_id}">{escape(hint)}</p>'
+    if controls:
+        attributes += f' data-controls="{escape(controls)}"'
     return Markup(  # noqa: S704 - every value in it is escaped
         f'<div class="check">\n    <input type="checkbox" name="{escape(name)}" value="{escape(value)}"'
         f' id="{box_id}"{attributes}>\n    <label for="{box_id}">{escape(label)}</label>{note}\n  </div>'
