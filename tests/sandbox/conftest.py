@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
 from portal.ltiaas import LtiaasClient
+from tests.fakes.http import JsonHandler
 from tests.sandbox.helpers import API_KEY, ForgedLms, Sandbox
 
 if TYPE_CHECKING:
@@ -34,19 +35,11 @@ def ltiaas_client(live_server: LiveServer) -> Iterator[LtiaasClient]:
 def forged_lms() -> Iterator[ForgedLms]:
     forged: ForgedLms
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             forged.seen_headers.append(dict(self.headers))
             status, text = forged.responses.get(urlsplit(self.path).path, (404, "{}"))
-            payload = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.send_body(status, text.encode())
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     forged = ForgedLms(server=server)
