@@ -67,6 +67,12 @@
     var waiting = document.getElementById("payment-waiting");
     var newWindowLink = document.getElementById("pay-new-window");
     var payHere = document.getElementById("pay-here");
+    var box = document.getElementById("checkout-box");
+
+    // "loading" and "form" keep the form's room on the page (portal.css); "none" gives it back.
+    function setBox(state) {
+      if (box) { box.dataset.state = state; }
+    }
 
     function postJson(url) {
       return fetch(url, {
@@ -118,6 +124,7 @@
 
     function destroyEmbedded() {
       if (checkout) { checkout.destroy(); checkout = null; }
+      setBox("none");
     }
 
     // Stripe.js did not load, or could not show its form: never a blank form, say so and
@@ -139,6 +146,7 @@
 
     function mountEmbedded() {
       destroyEmbedded();
+      setBox("loading");
       if (typeof window.Stripe !== "function") { formUnavailable(new Error("Stripe.js did not load")); return; }
       var created;
       try {
@@ -150,8 +158,12 @@
       Promise.resolve(created)
         .then(function (instance) {
           checkout = instance;
-          try { instance.mount("#checkout"); } catch (error) { formUnavailable(error); }
+          try {
+            instance.mount("#checkout");
+            setBox("form");
+          } catch (error) { formUnavailable(error); }
         }, function (error) {
+          setBox("none");
           if (error === NOTHING_TO_PAY) { return; }
           if (error && error.name === "IntegrationError") { formUnavailable(error); return; }
           setStatus(error.message + " You can also use “Pay in a new window”.");
