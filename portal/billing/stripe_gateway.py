@@ -49,8 +49,10 @@ PRICE_CACHE_SECONDS = 3600
 PRICE_RETRY_SECONDS = 60
 _LONGEST_ID = 255  # the longest Stripe id (or status, currency, metadata value) the portal stores
 LONGEST_RECEIPT_URL = 2048  # Payment.receipt_url's length; Stripe's receipt URLs are about 200 characters
-# One retrieve brings the session, its PaymentIntent and that intent's latest Charge (the receipt).
-RECEIPT_EXPANSION = "payment_intent.latest_charge"
+# One retrieve brings the session with its receipt: a one-time payment's PaymentIntent and that
+# intent's latest Charge (its `receipt_url`), or a subscription's first invoice (its hosted page,
+# where a paid invoice offers its receipt).
+RECEIPT_EXPANSIONS = ("payment_intent.latest_charge", "invoice")
 
 
 class PaymentProviderUnavailable(RuntimeError):
@@ -89,8 +91,9 @@ class CheckoutSessionInfo:
     subscription: str | None
     client_reference_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
-    # The hosted receipt of the payment's charge, when the session was read with its charge
-    # expanded and Stripe has one (payment mode only; None for an unpaid or free session).
+    # Where the customer finds the receipt, when the session was read with RECEIPT_EXPANSIONS and
+    # Stripe has one: the charge's receipt (payment mode), or the paid first invoice's hosted page
+    # (subscription mode). None for an unpaid or free one-time session.
     receipt_url: str | None = None
 
     @property
@@ -125,15 +128,18 @@ def _id_of(value: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _receipt_url(payment_intent: Any, http_origin: str | None) -> str | None:
-    """The receipt URL of an expanded PaymentIntent's latest charge, if it is one the portal can
-    store and link to: https (or http from `http_origin`, the local stand-in's), at most
+def _receipt_url(session: dict[str, Any], http_origin: str | None) -> str | None:
+    """Where the customer finds the receipt of an expanded session (RECEIPT_EXPANSIONS): its
+    PaymentIntent's latest charge's receipt, or its first invoice's hosted page once that invoice
+    is paid (an open one is a page to pay, not a receipt). Only a URL the portal can store and
+    link to: https (or http from `http_origin`, the local stand-in's), at most
     LONGEST_RECEIPT_URL characters. None when absent, unexpanded or unusable: a payment is
     recorded without its receipt rather than refused for it."""
-    if not isinstance(payment_intent, dict):
-        return None
-    charge = payment_intent.get("latest_charge")
+    intent, invoice = session.get("payment_intent"), session.get("invoice")
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
     url = charge.get("receipt_url") if isinstance(charge, dict) else None
+    if url is None and isinstance(invoice, dict) and invoice.get("status") == "paid":
+        url = invoice.get("hosted_invoice_url")
     if not isinstance(url, str) or not _storable(url, LONGEST_RECEIPT_URL):
         return None
     parts = urlsplit(url)
@@ -162,7 +168,7 @@ def _session_info(session: stripe.checkout.Session, http_origin: str | None = No
         subscription=_id_of(data.get("subscription")),
         client_reference_id=data.get("client_reference_id"),
         metadata=dict(data.get("metadata") or {}),
-        receipt_url=_receipt_url(data.get("payment_intent"), http_origin),
+        receipt_url=_receipt_url(data, http_origin),
     )
     _refuse_unstorable(info)
     return info
@@ -347,7 +353,7 @@ class StripeGateway:
         retrieve = self._client.v1.checkout.sessions.retrieve
         try:
             session = self._call(
-                "session retrieve", retrieve, session_id, params={"expand": [RECEIPT_EXPANSION]}
+                "session retrieve", retrieve, session_id, params={"expand": list(RECEIPT_EXPANSIONS)}
             )
         except PaymentProviderError as error:
             if error.http_status not in (400, 403):  # not about the expansion: no unknown session read twice

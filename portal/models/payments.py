@@ -53,8 +53,9 @@ class Payment(Base):
     stripe_customer: Mapped[str | None] = mapped_column(String(255), nullable=True)
     stripe_payment_intent: Mapped[str | None] = mapped_column(String(255), nullable=True)
     stripe_subscription: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    # Stripe's hosted receipt of the paying charge, read with the session that recorded the payment
-    # (None when Stripe had none to give: a subscription, a free session, a refused expansion).
+    # Stripe's hosted receipt of the paying charge (or a subscription's paid first invoice page), read
+    # with the session that recorded the payment (None when Stripe had none to give: a free
+    # one-time session, a refused expansion).
     receipt_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     # A local path of the flow to continue with once paid (never carries a session token).
     next_url: Mapped[str | None] = mapped_column(Text, nullable=True)

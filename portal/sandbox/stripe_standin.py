@@ -28,8 +28,11 @@ through `STRIPE_API_BASE`:
   (pays), as at Stripe since API version 2022-08-01 (until then `payment_intent` is null), with a Charge
   (`ch_...`) whose `receipt_url` is the stand-in's receipt page
   (`/sandbox/stripe/receipts/<session id>`). Retrieve honours `expand[]=payment_intent` and
-  `expand[]=payment_intent.latest_charge`; unexpanded, `payment_intent` is the id. A path
-  Stripe cannot expand is refused as Stripe refuses it; one Stripe expands and the stand-in
+  `expand[]=payment_intent.latest_charge`; unexpanded, `payment_intent` is the id. A
+  subscription-mode session has no PaymentIntent but its first invoice (`in_...`, `expand[]=invoice`):
+  paid by a card, open while a bank debit is processing (and after it failed), its
+  `hosted_invoice_url` the stand-in's invoice page (`/sandbox/stripe/invoices/<session id>`). A
+  path Stripe cannot expand is refused as Stripe refuses it; one Stripe expands and the stand-in
   does not is refused with a message saying so.
 
 Prices need no setup: any `price_...` id exists, recurring (monthly, or yearly if the id
@@ -107,14 +110,15 @@ SESSION_PARAMS = frozenset(
 )
 REDIRECT_ON_COMPLETION = ("always", "if_required", "never")
 # What retrieve expands: a field, the object it becomes, and that object's own expansions.
-EXPANSIONS: dict[str, Any] = {"payment_intent": {"latest_charge": {}}}
+EXPANSIONS: dict[str, Any] = {"payment_intent": {"latest_charge": {}}, "invoice": {}}
 # Fields Stripe also expands on these objects, which the stand-in does not (yet).
 NOT_IMITATED_EXPANSIONS = {
-    "checkout.session": {"customer", "invoice", "line_items", "payment_link", "setup_intent", "subscription"},
+    "checkout.session": {"customer", "line_items", "payment_link", "setup_intent", "subscription"},
     "payment_intent": {"application", "customer", "on_behalf_of", "payment_method", "review"},
     "charge": {"application", "balance_transaction", "customer", "on_behalf_of", "payment_intent", "review"},
+    "invoice": {"customer", "default_payment_method", "on_behalf_of", "subscription", "test_clock"},
 }
-EXPANDED_OBJECT = {"payment_intent": "payment_intent", "latest_charge": "charge"}
+EXPANDED_OBJECT = {"payment_intent": "payment_intent", "latest_charge": "charge", "invoice": "invoice"}
 MAX_EXPAND_DEPTH = 4
 # Kept in a session's stored data for the stand-in's own use; never sent.
 PRIVATE = "_standin"
@@ -452,8 +456,12 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": ui_mode,
         "url": None if embedded else _external_url("stripe_standin.pay_page", session_id=session_id),
-        # Where the receipt of its charge will be (the stand-in learns its address from this request).
-        PRIVATE: {"receipt_url": _external_url("stripe_standin.receipt", session_id=session_id)},
+        # Where the receipt of its charge, or its invoice, will be (the stand-in learns its address
+        # from this request).
+        PRIVATE: {
+            "receipt_url": _external_url("stripe_standin.receipt", session_id=session_id),
+            "invoice_url": _external_url("stripe_standin.invoice_page", session_id=session_id),
+        },
     }
 
 
@@ -525,18 +533,20 @@ def _check_expansion(path: str) -> None:
 
 def _expanded(data: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     """The session as retrieve shows it, with `paths` expanded. A path through a field that is
-    null (no PaymentIntent yet) stays null, as at Stripe."""
+    null (no PaymentIntent or invoice yet) stays null, as at Stripe."""
     for path in paths:
         _check_expansion(path)
     shown = public_session(data)
     note = data.get(PRIVATE) or {}
+    fields = {path.split(".")[0] for path in paths}
     intent = note.get("payment_intent")
-    if shown.get("payment_intent") is None or intent is None or not paths:
-        return shown
-    intent = dict(intent)
-    if "payment_intent.latest_charge" in paths and note.get("charge") is not None:
-        intent["latest_charge"] = dict(note["charge"])
-    shown["payment_intent"] = intent
+    if "payment_intent" in fields and shown.get("payment_intent") is not None and intent is not None:
+        intent = dict(intent)
+        if "payment_intent.latest_charge" in paths and note.get("charge") is not None:
+            intent["latest_charge"] = dict(note["charge"])
+        shown["payment_intent"] = intent
+    if "invoice" in fields and shown.get("invoice") is not None and note.get("invoice") is not None:
+        shown["invoice"] = dict(note["invoice"])
     return shown
 
 
@@ -712,7 +722,12 @@ def complete_session(
         PRIVATE: note,
     }
     if data["mode"] == "subscription":
-        changes.update(subscription=_stripe_id("sub_"), invoice=_stripe_id("in_"))
+        subscription = _stripe_id("sub_")
+        invoice = _first_invoice(
+            data, changes["customer"], subscription, paid=paid, url=note.get("invoice_url")
+        )
+        note["invoice"] = invoice
+        changes.update(subscription=subscription, invoice=invoice["id"])
     elif not free:
         intent, charge = _intent_and_charge(
             data, changes["customer"], paid=paid, receipt_url=note.get("receipt_url")
@@ -770,8 +785,32 @@ def _intent_and_charge(
     return intent, charge
 
 
+def _first_invoice(
+    data: dict[str, Any], customer: str, subscription: str, *, paid: bool, url: str | None
+) -> dict[str, Any]:
+    """The invoice a subscription-mode session creates for the first period: paid by a card, open
+    while a bank debit is processing. Its `hosted_invoice_url` is where the customer sees it (and,
+    once paid, its receipt)."""
+    amount = data["amount_total"]
+    return {
+        "id": _stripe_id("in_"),
+        "object": "invoice",
+        "amount_due": amount,
+        "amount_paid": amount if paid else 0,
+        "billing_reason": "subscription_create",
+        "created": int(time.time()),
+        "currency": data["currency"],
+        "customer": customer,
+        "hosted_invoice_url": url,
+        "livemode": False,
+        "paid_out_of_band": False,
+        "status": "paid" if paid else "open",
+        "subscription": subscription,
+    }
+
+
 def _settled(note: dict[str, Any], succeeded: bool) -> dict[str, Any]:
-    """The session's notes once its bank debit settled: the intent and its charge follow."""
+    """The session's notes once its bank debit settled: the intent, its charge and the invoice follow."""
     settled: dict[str, Any] = {**note, "settled": True}
     intent, charge = note.get("payment_intent"), note.get("charge")
     if intent is not None and charge is not None:
@@ -788,6 +827,9 @@ def _settled(note: dict[str, Any], succeeded: bool) -> dict[str, Any]:
             "paid": succeeded,
             "status": "succeeded" if succeeded else "failed",
         }
+    invoice = note.get("invoice")
+    if invoice is not None and succeeded:  # a failed debit leaves the invoice open, as at Stripe
+        settled["invoice"] = {**invoice, "amount_paid": invoice["amount_due"], "status": "paid"}
     return settled
 
 
@@ -945,16 +987,39 @@ def pay_page(session_id: str) -> Response | str | tuple[str, int]:
 def receipt(session_id: str) -> tuple[str, int]:
     """A charge's receipt, as Stripe hosts it (its `receipt_url`): amount, date and status.
     Opened by the customer, never framed."""
+    return _hosted_document(session_id, "charge")
+
+
+@bp.get("/invoices/<session_id>")
+def invoice_page(session_id: str) -> tuple[str, int]:
+    """A subscription's first invoice, as Stripe hosts it (its `hosted_invoice_url`): amount,
+    date and status. Opened by the customer, never framed."""
+    return _hosted_document(session_id, "invoice")
+
+
+_DOCUMENT_STATUS = {
+    "succeeded": "Paid",
+    "paid": "Paid",
+    "pending": "Pending",
+    "open": "Open",
+    "failed": "Failed",
+}
+
+
+def _hosted_document(session_id: str, kind: str) -> tuple[str, int]:
     forbid_framing()
+    title = "Receipt" if kind == "charge" else "Invoice"
     record = get_session().get(SandboxStripeSession, session_id)
-    charge = (record.data.get(PRIVATE) or {}).get("charge") if record is not None else None
-    if record is None or charge is None:
-        return render_template("sandbox/stripe/receipt.html", charge=None), 404
+    found = (record.data.get(PRIVATE) or {}).get(kind) if record is not None else None
+    if record is None or found is None:
+        return render_template("sandbox/stripe/receipt.html", title=title, document=None), 404
     return render_template(
         "sandbox/stripe/receipt.html",
-        charge=charge,
+        title=title,
+        document=found,
+        status=_DOCUMENT_STATUS.get(found["status"], found["status"]),
         amount=_amount_label(record.data),
-        paid_on=time.strftime("%Y-%m-%d", time.gmtime(charge["created"])),
+        dated=time.strftime("%Y-%m-%d", time.gmtime(found["created"])),
         email=(record.data.get("customer_details") or {}).get("email"),
     ), 200
 

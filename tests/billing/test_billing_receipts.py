@@ -62,6 +62,10 @@ def receipt_of(live, session_id: str) -> str:
     return f"{live.url}/sandbox/stripe/receipts/{session_id}"
 
 
+def invoice_of(live, session_id: str) -> str:
+    return f"{live.url}/sandbox/stripe/invoices/{session_id}"
+
+
 # --- the gateway --------------------------------------------------------------------------
 
 
@@ -82,30 +86,55 @@ def test_an_unpaid_session_has_no_receipt(ctx: Flask) -> None:
     assert info.payment_intent is None and info.receipt_url is None
 
 
-@pytest.mark.parametrize("price", ["price_free_registration", "price_recurring_registration"])
-def test_a_free_or_subscription_session_is_paid_without_a_receipt(make_billing, price: str) -> None:
-    live = make_billing(STRIPE_PRICE_ID=price)
+def test_a_free_session_is_paid_without_a_receipt(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_free_registration")
     with live.app.app_context():
         start = paid(live.app, live, HOSTED)
         result = fulfil_checkout_session(start.session.id)
         assert result.newly_paid and reload(start.payment).receipt_url is None
 
 
+def test_a_subscriptions_receipt_is_its_paid_first_invoice_read_in_the_same_one_call(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    with live.app.app_context():
+        start = paid(live.app, live, HOSTED)
+        before = len(stripe_api_calls(live.app))
+        result = fulfil_checkout_session(start.session.id)
+        payment = reload(start.payment)
+        assert result.newly_paid and payment.stripe_subscription.startswith("sub_")
+        assert payment.receipt_url == invoice_of(live, start.session.id)
+        assert len(stripe_api_calls(live.app)) == before + 1
+
+
 class CraftedStripe(JsonHandler):
-    """Answers every retrieve with one paid session whose charge has the `receipt_url` a test sets."""
+    """Answers every retrieve with one paid session whose charge has the `receipt_url` a test sets,
+    or, given an `invoice` (status and hosted page), a paid subscription session with that invoice."""
 
     receipt_url: object = None
+    invoice: tuple[str, object] | None = None
 
     def do_GET(self) -> None:
-        charge = {"id": "ch_1", "object": "charge", "receipt_url": type(self).receipt_url}
         session = {
             "id": "cs_test_crafted",
             "object": "checkout.session",
             "status": "complete",
             "payment_status": "paid",
             "mode": "payment",
-            "payment_intent": {"id": "pi_1", "object": "payment_intent", "latest_charge": charge},
+            "payment_intent": None,
+            "invoice": None,
         }
+        if type(self).invoice is None:
+            charge = {"id": "ch_1", "object": "charge", "receipt_url": type(self).receipt_url}
+            session["payment_intent"] = {"id": "pi_1", "object": "payment_intent", "latest_charge": charge}
+        else:
+            status, page = type(self).invoice
+            session.update(mode="subscription", subscription="sub_1")
+            session["invoice"] = {
+                "id": "in_1",
+                "object": "invoice",
+                "status": status,
+                "hosted_invoice_url": page,
+            }
         self.send_json(200, session)
 
 
@@ -145,6 +174,28 @@ def test_an_https_receipt_url_is_kept(crafted_stripe) -> None:
     handler.receipt_url = "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8x"
     info = StripeGateway(SECRET_KEY, api_base=base, max_retries=0).retrieve_session("cs_test_crafted")
     assert info.receipt_url == "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8x"
+
+
+INVOICE_PAGE = "https://invoice.stripe.com/i/acct_1/test_YWNjdF8x"
+
+
+@pytest.mark.parametrize(
+    ("invoice", "receipt_url"),
+    [
+        (("paid", INVOICE_PAGE), INVOICE_PAGE),
+        (("open", INVOICE_PAGE), None),  # a page to pay, not a receipt
+        (("paid", "http://invoice.example.com/i/1"), None),
+        (("paid", None), None),
+        (("paid", ["not", "a", "url"]), None),
+    ],
+)
+def test_a_subscriptions_receipt_is_its_invoice_page_only_once_paid_and_linkable(
+    crafted_stripe, invoice: tuple[str, object], receipt_url: str | None
+) -> None:
+    base, handler = crafted_stripe
+    handler.invoice = invoice
+    info = StripeGateway(SECRET_KEY, api_base=base, max_retries=0).retrieve_session("cs_test_crafted")
+    assert info.is_paid and info.subscription == "sub_1" and info.receipt_url == receipt_url
 
 
 # --- fulfilment: webhook and poll -----------------------------------------------------------

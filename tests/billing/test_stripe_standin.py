@@ -248,6 +248,8 @@ def test_a_paid_session_has_an_intent_whose_latest_charge_has_a_receipt(ctx: Fla
         ("metadata", "This property cannot be expanded (metadata)."),
         ("a.b.c.d.e", "You cannot expand more than 4 levels of a property."),
         ("customer", "The Stripe stand-in does not expand customer"),
+        ("invoice.subscription", "does not expand subscription on a invoice"),
+        ("invoice.lines", "This property cannot be expanded (lines)."),
         (
             "payment_intent.latest_charge.balance_transaction",
             "does not expand balance_transaction on a charge",
@@ -283,6 +285,53 @@ def test_the_receipt_page_shows_the_amount_and_the_date_paid(ctx: Flask, billing
     assert (
         requests.get(f"{billing.url}/sandbox/stripe/receipts/cs_test_nobody", timeout=10).status_code == 404
     )
+
+
+def test_a_subscription_session_has_its_first_invoice_paid_with_a_hosted_page(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    with live.app.app_context():
+        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
+        unpaid = retrieve(live, start.session.id, "invoice", "payment_intent").json()
+        assert (unpaid["invoice"], unpaid["payment_intent"]) == (None, None)
+
+        pay_embedded(live, start.client_secret)
+        plain = retrieve(live, start.session.id).json()
+        invoice = retrieve(live, start.session.id, "invoice").json()["invoice"]
+
+        assert isinstance(plain["invoice"], str) and plain["invoice"].startswith("in_")
+        assert plain["payment_intent"] is None  # a subscription's payment is its invoice's
+        assert (invoice["id"], invoice["object"], invoice["status"]) == (plain["invoice"], "invoice", "paid")
+        assert (invoice["amount_paid"], invoice["subscription"]) == (4900, plain["subscription"])
+        assert invoice["hosted_invoice_url"] == f"{live.url}/sandbox/stripe/invoices/{start.session.id}"
+        page = requests.get(invoice["hosted_invoice_url"], timeout=10)
+        assert page.status_code == 200 and page.headers["X-Frame-Options"] == "DENY"
+        assert "49.00 USD" in page.text and f'data-invoice="{invoice["id"]}"' in page.text
+        assert 'data-status="paid"' in page.text
+        assert (
+            requests.get(f"{live.url}/sandbox/stripe/invoices/cs_test_nobody", timeout=10).status_code == 404
+        )
+
+
+@pytest.mark.parametrize(
+    ("account", "settled"), [(PAYING_BANK_ACCOUNT, "paid"), (FAILING_BANK_ACCOUNT, "open")]
+)
+def test_a_subscriptions_invoice_stays_open_while_a_bank_debit_is_processing(
+    make_billing, account: str, settled: str
+) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    with live.app.app_context():
+        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
+        pay_by_bank_debit(live, start.client_secret, account)
+
+        def invoice() -> dict[str, Any]:
+            return dict(retrieve(live, start.session.id, "invoice").json()["invoice"])
+
+        assert (invoice()["status"], invoice()["amount_paid"]) == ("open", 0)
+        assert get_gateway().retrieve_session(start.session.id).receipt_url is None
+        settle_async_payment(get_session(), start.session.id)
+        assert invoice()["status"] == settled  # a failed debit leaves it open, as at Stripe
+        found = get_gateway().retrieve_session(start.session.id)
+        assert found.receipt_url == (invoice()["hosted_invoice_url"] if settled == "paid" else None)
 
 
 def test_a_bank_debits_charge_is_pending_until_it_settles(ctx: Flask, billing) -> None:
