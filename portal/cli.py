@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from portal.auth import service as accounts
+from portal.billing.receipts import ReceiptOutcome, fetch_missing_receipts
 from portal.db import get_session
 from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
@@ -100,7 +101,26 @@ def check() -> None:
         raise click.exceptions.Exit(1)
 
 
+@click.command("fetch-receipts")
+@click.option(
+    "--limit", default=500, show_default=True, type=click.IntRange(min=1), help="At most this many payments."
+)
+@with_appcontext
+def fetch_receipts(limit: int) -> None:
+    """Fetch from Stripe the receipts of paid payments that have none (one read each)."""
+    counts = dict.fromkeys(ReceiptOutcome, 0)
+    for fetched in fetch_missing_receipts(get_session(), limit):
+        click.echo(fetched.line())
+        counts[fetched.outcome] += 1
+    click.echo(
+        f"{counts[ReceiptOutcome.ADDED]} receipts added, {counts[ReceiptOutcome.NONE_AT_STRIPE]} "
+        f"without one at Stripe, {counts[ReceiptOutcome.REFUSED]} refused"
+    )
+    if counts[ReceiptOutcome.UNAVAILABLE] or counts[ReceiptOutcome.REFUSED]:
+        raise click.exceptions.Exit(1)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
-    for command in (create_staff, reset_password, disable_user, check):
+    for command in (create_staff, reset_password, disable_user, check, fetch_receipts):
         app.cli.add_command(command)

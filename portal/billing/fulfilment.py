@@ -137,7 +137,7 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
         updated_at=utcnow(),
     )
     if not won:
-        _add_missing_receipt(db, payment, info)
+        add_missing_receipt(db, payment, info)
         if payment.stripe_session_id != info.id:
             log.error(
                 "payment %s: session %s was paid too, after %s; refund it in Stripe",
@@ -163,11 +163,12 @@ def _record_if_paid(db: Session, info: CheckoutSessionInfo, payment: Payment, ac
     return FulfilmentResult(True, True, payment, "paid")
 
 
-def _add_missing_receipt(db: Session, payment: Payment, info: CheckoutSessionInfo) -> None:
+def add_missing_receipt(db: Session, payment: Payment, info: CheckoutSessionInfo) -> bool:
     """Keep the receipt a later read of the paying session brought, if the read that recorded the
-    payment had none (Stripe refused to expand it then). Asks Stripe nothing."""
+    payment had none (Stripe refused to expand it then, or the portal did not yet keep receipts).
+    Asks Stripe nothing; True if this call stored it."""
     if info.receipt_url is None or payment.receipt_url is not None or payment.stripe_session_id != info.id:
-        return
+        return False
     if update_if(
         db,
         payment,
@@ -177,6 +178,8 @@ def _add_missing_receipt(db: Session, payment: Payment, info: CheckoutSessionInf
         updated_at=utcnow(),
     ):
         db.commit()
+        return True
+    return False
 
 
 UNKNOWN_SESSION = FulfilmentResult(False, False, None, "unknown_session")

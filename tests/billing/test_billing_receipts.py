@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import Result
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.billing.fulfilment import fulfil_checkout_session, start_checkout
 from portal.billing.stripe_gateway import (
@@ -25,6 +26,7 @@ from portal.billing.stripe_gateway import (
     init_stripe,
 )
 from portal.db import get_session
+from portal.models import Payment
 from portal.sandbox.models import SandboxStripeEvent
 from portal.sandbox.stripe_standin import deliver_event
 from tests.billing.conftest import (
@@ -36,6 +38,7 @@ from tests.billing.conftest import (
     reload,
     stripe_api_calls,
 )
+from tests.conftest import free_port
 from tests.fakes.http import JsonHandler
 
 
@@ -293,3 +296,105 @@ def test_an_unknown_session_is_read_once_not_again_without_the_receipt(ctx: Flas
     with pytest.raises(PaymentProviderError, match=r"No such checkout\.session"):
         get_gateway().retrieve_session("cs_test_nobody")
     assert len(stripe_api_calls(billing.app)) == before + 1
+
+
+# --- receipts fetched afterwards (`flask fetch-receipts`) -----------------------------------
+
+
+def paid_without_receipt(app: Flask, live) -> Payment:
+    """A payment recorded paid with no receipt: before the portal kept receipts (migration 0011),
+    or before it read a subscription's invoice."""
+    start = paid(app, live, HOSTED)
+    assert fulfil_checkout_session(start.session.id).newly_paid
+    db = get_session()
+    db.execute(update(Payment).where(Payment.id == start.payment.id).values(receipt_url=None))
+    db.commit()
+    return reload(start.payment)
+
+
+def fetch_receipts(app: Flask) -> Result:
+    return app.test_cli_runner().invoke(args=["fetch-receipts"])
+
+
+def test_fetching_receipts_adds_each_missing_one_with_one_read_and_then_reads_nothing(
+    ctx: Flask, billing
+) -> None:
+    older, newer = paid_without_receipt(ctx, billing), paid_without_receipt(ctx, billing)
+    start_checkout(make_registration(ctx), a_customer(), EMBEDDED)  # unpaid: nothing to fetch
+    before = len(stripe_api_calls(billing.app))
+
+    result = fetch_receipts(ctx)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"payment {older.public_id}, session {older.stripe_session_id}: receipt added",
+        f"payment {newer.public_id}, session {newer.stripe_session_id}: receipt added",
+        "2 receipts added, 0 without one at Stripe, 0 refused",
+    ]
+    assert reload(older).receipt_url == receipt_of(billing, older.stripe_session_id)
+    assert reload(newer).receipt_url == receipt_of(billing, newer.stripe_session_id)
+    assert len(stripe_api_calls(billing.app)) == before + 2
+
+    again = fetch_receipts(ctx)
+    assert again.exit_code == 0 and again.output == "0 receipts added, 0 without one at Stripe, 0 refused\n"
+    assert len(stripe_api_calls(billing.app)) == before + 2
+
+
+def test_a_subscription_paid_before_invoices_were_read_gets_its_invoice_page(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    with live.app.app_context():
+        payment = paid_without_receipt(live.app, live)
+        assert fetch_receipts(live.app).exit_code == 0
+        assert reload(payment).receipt_url == invoice_of(live, payment.stripe_session_id)
+
+
+def test_a_free_payment_is_never_read_for_a_receipt(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_free_registration")
+    with live.app.app_context():
+        paid_without_receipt(live.app, live)
+        before = len(stripe_api_calls(live.app))
+        assert fetch_receipts(live.app).output == "0 receipts added, 0 without one at Stripe, 0 refused\n"
+        assert len(stripe_api_calls(live.app)) == before
+
+
+def test_a_session_stripe_refuses_is_skipped_and_the_others_still_get_theirs(ctx: Flask, billing) -> None:
+    gone, kept = paid_without_receipt(ctx, billing), paid_without_receipt(ctx, billing)
+    db = get_session()
+    db.execute(update(Payment).where(Payment.id == gone.id).values(stripe_session_id="cs_test_gone"))
+    db.commit()
+
+    result = fetch_receipts(ctx)
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        f"payment {gone.public_id}, session cs_test_gone: "
+        "Stripe refused the request: No such checkout.session: 'cs_test_gone'; skipped"
+    )
+    assert lines[1:] == [
+        f"payment {kept.public_id}, session {kept.stripe_session_id}: receipt added",
+        "1 receipts added, 0 without one at Stripe, 1 refused",
+    ]
+    assert reload(gone).receipt_url is None and reload(gone).is_paid
+
+
+def test_an_outage_stops_the_run_and_loses_nothing(ctx: Flask, billing) -> None:
+    first, second = paid_without_receipt(ctx, billing), paid_without_receipt(ctx, billing)
+    ctx.config["STRIPE_MAX_RETRIES"] = 0
+    use_stripe_at(ctx, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+
+    result = fetch_receipts(ctx)
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 2  # the first payment tried, then stopped: the second was not tried
+    assert lines[0].startswith(
+        f"payment {first.public_id}, session {first.stripe_session_id}: Stripe is unavailable"
+    )
+    assert lines[0].endswith("; stopped here, run it again later") and len(lines[0]) < 400
+    assert lines[1] == "0 receipts added, 0 without one at Stripe, 0 refused"
+    assert reload(first).receipt_url is None
+    assert reload(first).is_paid and reload(second).is_paid  # nothing recorded, nothing undone
+
+    use_stripe_at(ctx, f"{billing.url}/sandbox/stripe")  # Stripe is back: the next run finishes
+    assert fetch_receipts(ctx).output.endswith("2 receipts added, 0 without one at Stripe, 0 refused\n")
