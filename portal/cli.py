@@ -112,11 +112,12 @@ def fetch_receipts(limit: int) -> None:
     for fetched in fetch_missing_receipts(get_session(), limit):
         click.echo(fetched.line())
         counts[fetched.outcome] += 1
+    refused = counts[ReceiptOutcome.REFUSED] + counts[ReceiptOutcome.KEY_MAY_NOT_READ]
     click.echo(
         f"{counts[ReceiptOutcome.ADDED]} receipts added, {counts[ReceiptOutcome.NONE_AT_STRIPE]} "
-        f"without one at Stripe, {counts[ReceiptOutcome.REFUSED]} refused"
+        f"without one at Stripe, {refused} refused"
     )
-    if counts[ReceiptOutcome.UNAVAILABLE] or counts[ReceiptOutcome.REFUSED]:
+    if counts[ReceiptOutcome.UNAVAILABLE] or refused:
         raise click.exceptions.Exit(1)
 
 

@@ -25,8 +25,12 @@ LONGEST_DETAIL = 200  # Stripe's explanation, on one line of the command's outpu
 
 class ReceiptOutcome(StrEnum):
     ADDED = "receipt added"
-    NONE_AT_STRIPE = "Stripe has no receipt to show for it"
+    NONE_AT_STRIPE = "Stripe showed no receipt for it"
     REFUSED = "skipped"
+    KEY_MAY_NOT_READ = (
+        "skipped: Stripe refused to show its receipt to this key (a restricted key needs Charges, "
+        "PaymentIntents and Invoices read)"
+    )
     UNAVAILABLE = "stopped here, run it again later"
 
 
@@ -75,6 +79,9 @@ def fetch_missing_receipts(db: Session, limit: int) -> Iterator[ReceiptFetch]:
             return
         except PaymentProviderError as error:
             yield ReceiptFetch(payment.public_id, session_id, ReceiptOutcome.REFUSED, str(error))
+            continue
+        if info.receipt_refused:
+            yield ReceiptFetch(payment.public_id, session_id, ReceiptOutcome.KEY_MAY_NOT_READ)
             continue
         stored = add_missing_receipt(db, payment, info)
         outcome = ReceiptOutcome.ADDED if stored else ReceiptOutcome.NONE_AT_STRIPE

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -95,6 +95,8 @@ class CheckoutSessionInfo:
     # Stripe has one: the charge's receipt (payment mode), or the paid first invoice's hosted page
     # (subscription mode). None for an unpaid or free one-time session.
     receipt_url: str | None = None
+    # Stripe refused to show the receipt (the key may not read charges or invoices): read without.
+    receipt_refused: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -359,7 +361,8 @@ class StripeGateway:
             if error.http_status not in (400, 403):  # not about the expansion: no unknown session read twice
                 raise
             log.warning("session %s: Stripe refused to show its receipt; reading it without", session_id)
-            session = self._call("session retrieve", retrieve, session_id)
+            unexpanded = self._call("session retrieve", retrieve, session_id)
+            return replace(_session_info(unexpanded, self._http_origin), receipt_refused=True)
         return _session_info(session, self._http_origin)
 
     def expire_session(self, session_id: str) -> CheckoutSessionInfo:

@@ -398,3 +398,41 @@ def test_an_outage_stops_the_run_and_loses_nothing(ctx: Flask, billing) -> None:
 
     use_stripe_at(ctx, f"{billing.url}/sandbox/stripe")  # Stripe is back: the next run finishes
     assert fetch_receipts(ctx).output.endswith("2 receipts added, 0 without one at Stripe, 0 refused\n")
+
+
+def test_a_key_that_may_not_read_receipts_is_named_not_taken_for_stripe_having_none(
+    ctx: Flask, billing, restricted_key_stripe: str
+) -> None:
+    payment = paid_without_receipt(ctx, billing)
+    use_stripe_at(ctx, restricted_key_stripe)
+
+    result = fetch_receipts(ctx)
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"payment {payment.public_id}, session {payment.stripe_session_id}: skipped: Stripe refused to "
+        "show its receipt to this key (a restricted key needs Charges, PaymentIntents and Invoices read)",
+        "0 receipts added, 0 without one at Stripe, 1 refused",
+    ]
+    assert reload(payment).receipt_url is None and reload(payment).is_paid
+
+
+def test_a_payment_stripe_shows_no_receipt_for_is_said_so_and_left_as_it_is(
+    ctx: Flask, billing, crafted_stripe
+) -> None:
+    payment = paid_without_receipt(ctx, billing)
+    db = get_session()
+    db.execute(update(Payment).where(Payment.id == payment.id).values(stripe_session_id="cs_test_crafted"))
+    db.commit()
+    base, handler = crafted_stripe
+    handler.receipt_url = None  # a charge without a receipt
+    use_stripe_at(ctx, base)
+
+    result = fetch_receipts(ctx)
+
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        f"payment {payment.public_id}, session cs_test_crafted: Stripe showed no receipt for it",
+        "0 receipts added, 1 without one at Stripe, 0 refused",
+    ]
+    assert reload(payment).receipt_url is None
