@@ -316,6 +316,7 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
     for shown in ("49.00 USD", payment.stripe_payment_intent, payment.stripe_session_id, customer.email):
         assert shown in listed
     assert payment.stripe_customer in listed
+    assert payment.receipt_url and f'class="payment-receipt" href="{payment.receipt_url}"' in listed
 
     recorded = staff_browser.post(
         f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}
