@@ -10,7 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from portal.auth import service as accounts
-from portal.billing.receipts import ReceiptOutcome, fetch_missing_receipts
+from portal.billing import receipts
 from portal.db import get_session
 from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
@@ -108,16 +108,12 @@ def check() -> None:
 @with_appcontext
 def fetch_receipts(limit: int) -> None:
     """Fetch from Stripe the receipts of paid payments that have none (one read each)."""
-    counts = dict.fromkeys(ReceiptOutcome, 0)
-    for fetched in fetch_missing_receipts(get_session(), limit):
-        click.echo(fetched.line())
-        counts[fetched.outcome] += 1
-    refused = counts[ReceiptOutcome.REFUSED] + counts[ReceiptOutcome.KEY_MAY_NOT_READ]
-    click.echo(
-        f"{counts[ReceiptOutcome.ADDED]} receipts added, {counts[ReceiptOutcome.NONE_AT_STRIPE]} "
-        f"without one at Stripe, {refused} refused"
-    )
-    if counts[ReceiptOutcome.UNAVAILABLE] or refused:
+    fetched = []
+    for one in receipts.fetch_missing_receipts(get_session(), limit):
+        click.echo(one.line())  # as it goes: each line is one Stripe read
+        fetched.append(one)
+    click.echo(receipts.summary(fetched))
+    if receipts.failed(fetched):
         raise click.exceptions.Exit(1)
 
 

@@ -86,3 +86,18 @@ def fetch_missing_receipts(db: Session, limit: int) -> Iterator[ReceiptFetch]:
         stored = add_missing_receipt(db, payment, info)
         outcome = ReceiptOutcome.ADDED if stored else ReceiptOutcome.NONE_AT_STRIPE
         yield ReceiptFetch(payment.public_id, session_id, outcome)
+
+
+def _refused(fetched: list[ReceiptFetch]) -> int:
+    return sum(f.outcome in (ReceiptOutcome.REFUSED, ReceiptOutcome.KEY_MAY_NOT_READ) for f in fetched)
+
+
+def failed(fetched: list[ReceiptFetch]) -> bool:
+    """Whether the run left something for the vendor to act on: an outage or a refusal."""
+    return _refused(fetched) > 0 or any(f.outcome is ReceiptOutcome.UNAVAILABLE for f in fetched)
+
+
+def summary(fetched: list[ReceiptFetch]) -> str:
+    added = sum(f.outcome is ReceiptOutcome.ADDED for f in fetched)
+    none = sum(f.outcome is ReceiptOutcome.NONE_AT_STRIPE for f in fetched)
+    return f"{added} receipts added, {none} without one at Stripe, {_refused(fetched)} refused"
