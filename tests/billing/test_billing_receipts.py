@@ -301,15 +301,21 @@ def test_an_unknown_session_is_read_once_not_again_without_the_receipt(ctx: Flas
 # --- receipts fetched afterwards (`flask fetch-receipts`) -----------------------------------
 
 
+def changed(payment: Payment, **values: object) -> Payment:
+    """`payment` with its row changed behind the portal's back (what another release left, or a
+    session Stripe answers otherwise)."""
+    db = get_session()
+    db.execute(update(Payment).where(Payment.id == payment.id).values(**values))
+    db.commit()
+    return reload(payment)
+
+
 def paid_without_receipt(app: Flask, live) -> Payment:
     """A payment recorded paid with no receipt: before the portal kept receipts (migration 0011),
     or before it read a subscription's invoice."""
     start = paid(app, live, HOSTED)
     assert fulfil_checkout_session(start.session.id).newly_paid
-    db = get_session()
-    db.execute(update(Payment).where(Payment.id == start.payment.id).values(receipt_url=None))
-    db.commit()
-    return reload(start.payment)
+    return changed(start.payment, receipt_url=None)
 
 
 def fetch_receipts(app: Flask) -> Result:
@@ -358,10 +364,8 @@ def test_a_free_payment_is_never_read_for_a_receipt(make_billing) -> None:
 
 
 def test_a_session_stripe_refuses_is_skipped_and_the_others_still_get_theirs(ctx: Flask, billing) -> None:
-    gone, kept = paid_without_receipt(ctx, billing), paid_without_receipt(ctx, billing)
-    db = get_session()
-    db.execute(update(Payment).where(Payment.id == gone.id).values(stripe_session_id="cs_test_gone"))
-    db.commit()
+    gone = changed(paid_without_receipt(ctx, billing), stripe_session_id="cs_test_gone")
+    kept = paid_without_receipt(ctx, billing)
 
     result = fetch_receipts(ctx)
 
@@ -420,10 +424,7 @@ def test_a_key_that_may_not_read_receipts_is_named_not_taken_for_stripe_having_n
 def test_a_payment_stripe_shows_no_receipt_for_is_said_so_and_left_as_it_is(
     ctx: Flask, billing, crafted_stripe
 ) -> None:
-    payment = paid_without_receipt(ctx, billing)
-    db = get_session()
-    db.execute(update(Payment).where(Payment.id == payment.id).values(stripe_session_id="cs_test_crafted"))
-    db.commit()
+    payment = changed(paid_without_receipt(ctx, billing), stripe_session_id="cs_test_crafted")
     base, handler = crafted_stripe
     handler.receipt_url = None  # a charge without a receipt
     use_stripe_at(ctx, base)
