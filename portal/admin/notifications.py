@@ -1,5 +1,6 @@
-"""Staff notifications as the console shows them: where they go, the latest ones with what became of
-them, a test, and (on every staff page) a warning line while they fail."""
+"""Notifications as the console shows them: where staff notifications go, the latest ones (and the
+e-mails with a link to choose a new password) with what became of them, a test, and (on every
+staff page) a warning line while staff notifications fail."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def _where_they_go() -> dict[str, Any]:
         "channels": outbox.channels(config),
         "email_to": recipients(config) if config["SMTP_HOST"] else [],
         "smtp_host": config["SMTP_HOST"],
+        "password_emails": outbox.email_configured(config),
         # Only the host: a webhook's path is its secret.
         "webhook_host": urlsplit(webhook).hostname if webhook else None,
     }

@@ -1,4 +1,5 @@
-"""The shape of the sign-in, sign-up and sign-out forms (no database lookups here)."""
+"""The shape of the account forms: sign in, sign up, forgotten password, new password (no database
+lookups here)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ class SignInForm(PortalForm):
     email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)]
+    )
+    next = HiddenField()
+
+
+class ForgotPasswordForm(PortalForm):
+    email = StringField(
+        "Email", validators=[DataRequired("Enter your email address."), Length(max=320), EMAIL_SHAPE]
     )
     next = HiddenField()
 

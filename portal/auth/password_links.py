@@ -1,5 +1,6 @@
 """One-time links to choose a password, which a staff member hands to a new colleague (or to someone
-whose password they reset) instead of typing a password for them.
+whose password they reset) instead of typing a password for them, or which is e-mailed to a person
+who forgot theirs (`password_reset`).
 
 The link carries a random secret, signed and timestamped (`itsdangerous`), so a
 forged or stale link is refused before any lookup. The database keeps only the
@@ -8,12 +9,17 @@ member who made it, and cannot be shown again. It works once, for
 PASSWORD_LINK_MAX_AGE seconds, and only while it is the user's newest link and the
 account is enabled (`service.set_password` and `service.disable_user` revoke it).
 
+An e-mailed link's secret is not random but made from a random seed and SECRET_KEY
+(`secret_of_seed`), so the outbox keeps only the seed until it sends the e-mail: the
+database alone still hands out no usable link.
+
 Functions do not commit; the caller commits once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -47,18 +53,50 @@ def issue_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str
     The token is the only copy of the secret: show it once and forget it.
     """
     secret = secrets.token_urlsafe(32)
+    _add_link(db, user, purpose, actor, secret)
+    return token_of(secret)
+
+
+def issue_emailed_link(db: Session, user: User) -> tuple[str, datetime]:
+    """A new link for `user`, who asked for it by e-mail (their earlier links stop working); audited.
+
+    Returns the seed its secret is made from (`secret_of_seed`), for the outbox to keep until it
+    sends the e-mail, and when the link expires.
+    """
+    seed = secrets.token_urlsafe(32)
+    link = _add_link(db, user, PasswordLinkPurpose.FORGOT, user.email, secret_of_seed(seed))
+    return seed, link.expires_at
+
+
+def secret_of_seed(seed: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{_SALT}:emailed:{seed}".encode(), hashlib.sha256).hexdigest()
+
+
+def token_of(secret: str) -> str:
+    """The token a link's URL carries: the secret, signed and timestamped."""
+    return _serializer().dumps(secret)
+
+
+def link_of_secret(db: Session, secret: str) -> PasswordLink | None:
+    return db.scalar(select(PasswordLink).where(PasswordLink.token_hash == _hash(secret)))
+
+
+def _add_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str) -> PasswordLink:
     service.revoke_password_links(db, user)
+    now = utcnow()
     link = PasswordLink(
         user_id=user.id,
         token_hash=_hash(secret),
         purpose=purpose.value,
         created_by=actor,
-        expires_at=utcnow() + timedelta(seconds=_max_age()),
+        created_at=now,
+        expires_at=now + timedelta(seconds=_max_age()),
     )
     db.add(link)
     details = {"email": user.email, "purpose": purpose.value, "expires_at": link.expires_at.isoformat()}
     record_event(db, "user:password-link-issued", actor=actor, details=details)
-    return _serializer().dumps(secret)
+    return link
 
 
 def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordLink | None:
@@ -69,7 +107,7 @@ def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordL
         return None
     if not isinstance(secret, str):
         return None
-    link = db.scalar(select(PasswordLink).where(PasswordLink.token_hash == _hash(secret)))
+    link = link_of_secret(db, secret)
     if link is None or not link.is_usable(now) or link.user.is_disabled:
         return None
     return link

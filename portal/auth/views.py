@@ -1,4 +1,5 @@
-"""Sign in, sign up and sign out: pages of the registration flow, inside the LMS iframe.
+"""Sign in, sign up, sign out and ask for a forgotten password: pages of the registration flow,
+inside the LMS iframe.
 
 All three keep the session's other data (the flow's `registrations`) and only
 rotate its id; sign-in and sign-up also renew the CSRF secret. Every redirect is
@@ -16,8 +17,9 @@ from werkzeug.wrappers import Response
 
 from portal.auth import bp
 from portal.auth.connections import connections_of
-from portal.auth.forms import SignInForm, SignUpForm, WithdrawForm
+from portal.auth.forms import ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import safe_next, with_session_token
+from portal.auth.password_reset import emails_available, request_reset
 from portal.auth.service import (
     AccountError,
     TooManyAttempts,
@@ -77,6 +79,26 @@ def sign_in() -> ResponseReturnValue:
             return _go_to(target)
         error = GENERIC_SIGN_IN_ERROR
     return render_template("auth/sign_in.html", form=form, error=error, signup_enabled=signup_enabled())
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password() -> ResponseReturnValue:
+    """Ask for a link to choose a new password, by e-mail; the same answer whether an account uses
+    the address or not. Without e-mail (no SMTP settings) the page says whom to ask instead."""
+    target = _requested_next()
+    if not emails_available(current_app.config):
+        return render_template(
+            "auth/forgot_password.html", form=None, next_path=target, signup_enabled=signup_enabled()
+        )
+    form = ForgotPasswordForm(next=target)
+    if form.validate_on_submit():
+        db = get_session()
+        request_reset(db, form.email.data)
+        db.commit()
+        email = form.email.data.strip()
+        return render_template("auth/reset_requested.html", email=email, next_path=target)
+    status = 400 if form.errors else 200
+    return render_template("auth/forgot_password.html", form=form, next_path=target), status
 
 
 @bp.route("/sign-up", methods=["GET", "POST"])

@@ -1,4 +1,8 @@
-"""The staff notifications outbox: one row per event and channel, sent once by whichever process claims it.
+"""The notifications outbox: one row per event and channel, sent once by whichever process claims it.
+
+Most rows are for the vendor's staff. A row with a `recipient` is an e-mail to that one person (a
+link to choose a new password, which they asked for); its text holds a placeholder where the link
+goes, and the link is made from `secret_seed` and SECRET_KEY only when it is sent.
 
 A notification moves through a small state machine::
 
@@ -36,7 +40,8 @@ class NotificationChannel(StrEnum):
 
 
 class Notification(Base):
-    """A message to the vendor's staff about one event (`event_key`, e.g. `approval-requested:<id>`)."""
+    """A message about one event (`event_key`, e.g. `approval-requested:<id>`): to the vendor's staff,
+    or by e-mail to `recipient`."""
 
     __tablename__ = "staff_notifications"
     __table_args__ = (
@@ -57,6 +62,9 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An e-mail to one person rather than to staff, and what its one-time link is made from.
+    recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    secret_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     @property
     def current_state(self) -> NotificationState:

@@ -62,10 +62,12 @@ class LoginAttempt(Base):
 class PasswordLinkPurpose(StrEnum):
     NEW_ACCOUNT = "new-account"  # a staff account created without a password
     RESET = "reset"  # a staff member reset someone's password
+    FORGOT = "forgot"  # the person asked for one by e-mail, from the sign-in page
 
 
 class PasswordLink(Base):
-    """A one-time link to choose a password, made by a staff member (see `portal.auth.password_links`).
+    """A one-time link to choose a password, made by a staff member or e-mailed to a person who forgot
+    theirs (see `portal.auth.password_links`).
 
     Only the sha256 of the link's secret is stored, so the table hands out no
     usable link. A link works once (`used_at`), until `expires_at`, and only while

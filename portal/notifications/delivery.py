@@ -31,12 +31,13 @@ def recipients(config: Mapping[str, Any]) -> list[str]:
     return [address.strip() for address in str(config["NOTIFY_EMAIL_TO"]).split(",") if address.strip()]
 
 
-def send_email(config: Mapping[str, Any], subject: str, text: str) -> None:
-    """One plain-text e-mail to NOTIFY_EMAIL_TO through SMTP_HOST (STARTTLS, TLS or plain: SMTP_TLS)."""
+def send_email(config: Mapping[str, Any], subject: str, text: str, to: list[str] | None = None) -> None:
+    """One plain-text e-mail to `to` (by default NOTIFY_EMAIL_TO) through SMTP_HOST (STARTTLS, TLS or
+    plain: SMTP_TLS)."""
     message = EmailMessage()
     message["Subject"] = _CONTROL.sub(" ", subject)
     message["From"] = config["SMTP_FROM"]
-    message["To"] = ", ".join(recipients(config))
+    message["To"] = ", ".join(to if to is not None else recipients(config))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=str(config["SMTP_FROM"]).rpartition("@")[2] or None)
     message.set_content(text)

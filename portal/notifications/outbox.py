@@ -1,5 +1,9 @@
 """The outbox: queue a notification in the caller's transaction, and send what is due, once.
 
+Staff notifications go on every configured channel (`enqueue`); an e-mail to one person, a link
+to choose a new password, goes by e-mail alone (`enqueue_email_to`), its link made only when it is
+sent (`portal.auth.password_reset.text_to_send`).
+
 Queueing is an INSERT beside the change it reports, committed with it, so a
 notification exists exactly when its event does, and the customer's request
 only pays for one row. `(event_key, channel)` is unique and the INSERT skips a
@@ -58,28 +62,56 @@ def _insert_if_absent(db: Session, values: dict[str, Any]) -> bool:
     return db.execute(statement.returning(Notification.id)).first() is not None
 
 
+def email_configured(config: Mapping[str, Any]) -> bool:
+    """Whether the portal can send e-mail at all (to staff, or to a person who asked for a link)."""
+    return bool(config["SMTP_HOST"] and config["SMTP_FROM"])
+
+
 def enqueue(db: Session, event_key: str, kind: str, subject: str, text: str) -> int:
     """Queue a notification of one event on every configured channel, in the caller's transaction
     (the caller commits); returns how many rows were new. An event already queued is left alone.
     """
-    now = utcnow()
     added = 0
     for channel in channels(current_app.config):
-        values = {
-            "event_key": event_key,
-            "kind": kind,
-            "channel": channel.value,
-            "subject": subject[:255],
-            "text": text,
-            "state": NotificationState.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        added += _insert_if_absent(db, values)
+        added += _insert_if_absent(db, _pending(event_key, kind, channel, subject, text))
+    _wake_after_commit(added)
+    return added
+
+
+def enqueue_email_to(
+    db: Session, event_key: str, kind: str, recipient: str, subject: str, text: str, secret_seed: str
+) -> bool:
+    """Queue one e-mail to `recipient` (not to staff), in the caller's transaction; True if new.
+
+    `text` has `portal.auth.password_reset.LINK_PLACEHOLDER` where the link made from
+    `secret_seed` goes when it is sent.
+    """
+    values = _pending(event_key, kind, NotificationChannel.EMAIL, subject, text)
+    added = _insert_if_absent(db, {**values, "recipient": recipient, "secret_seed": secret_seed})
+    _wake_after_commit(int(added))
+    return added
+
+
+def _pending(
+    event_key: str, kind: str, channel: NotificationChannel, subject: str, text: str
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "event_key": event_key,
+        "kind": kind,
+        "channel": channel.value,
+        "subject": subject[:255],
+        "text": text,
+        "state": NotificationState.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _wake_after_commit(added: int) -> None:
     if added and has_app_context():
         setattr(g, WAKE_FLAG, True)  # the request's teardown wakes this process's sender
-    return added
 
 
 def already_queued(db: Session, event_keys: list[str]) -> set[str]:
@@ -112,8 +144,8 @@ def drain(db: Session, now: datetime | None = None, limit: int = 100) -> DrainRe
         if not _claim(db, notification, now):
             continue  # another sender has it
         db.commit()
-        error = _deliver(config, notification)
-        _record_outcome(db, notification, error, now, report)
+        failure = _deliver(db, config, notification)
+        _record_outcome(db, notification, failure, now, report)
     return report
 
 
@@ -129,31 +161,56 @@ def _claim(db: Session, notification: Notification, now: datetime) -> bool:
     )
 
 
-def _deliver(config: Mapping[str, Any], notification: Notification) -> str | None:
-    """Send one claimed notification; the error to record, or None when it went out."""
+@dataclass(frozen=True)
+class Failure:
+    """Why a notification did not go out, and whether trying again later could help."""
+
+    error: str
+    retry: bool = True
+
+
+def _deliver(db: Session, config: Mapping[str, Any], notification: Notification) -> Failure | None:
+    """Send one claimed notification; what went wrong, or None when it went out."""
     try:
+        if notification.recipient is not None:
+            return _deliver_to_recipient(db, config, notification)
         if notification.channel == NotificationChannel.EMAIL.value:
             if NotificationChannel.EMAIL not in channels(config):
-                return "e-mail to staff is no longer configured"
+                return Failure("e-mail to staff is no longer configured")
             delivery.send_email(config, notification.subject, notification.text)
         else:
             if NotificationChannel.WEBHOOK not in channels(config):
-                return "the webhook is no longer configured"
+                return Failure("the webhook is no longer configured")
             delivery.post_webhook(config, notification.text)
     except delivery.DeliveryFailed as error:
-        return str(error)
+        return Failure(str(error))
+    return None
+
+
+def _deliver_to_recipient(
+    db: Session, config: Mapping[str, Any], notification: Notification
+) -> Failure | None:
+    from portal.auth.password_reset import text_to_send  # imported here: auth imports this module
+
+    if not email_configured(config):
+        return Failure("e-mail is no longer configured")
+    text = text_to_send(db, notification)
+    if text is None:
+        return Failure("not sent: its link stopped working first (used, replaced or expired)", retry=False)
+    delivery.send_email(config, notification.subject, text, to=[str(notification.recipient)])
     return None
 
 
 def _record_outcome(
-    db: Session, notification: Notification, error: str | None, now: datetime, report: DrainReport
+    db: Session, notification: Notification, failure: Failure | None, now: datetime, report: DrainReport
 ) -> None:
     config = current_app.config
-    if error is None:
+    error = failure.error if failure is not None else None
+    if failure is None:
         values: dict[str, Any] = {"state": NotificationState.SENT.value, "sent_at": utcnow()}
         values["last_error"] = None
         outcome = report.sent
-    elif notification.attempts < int(config["NOTIFY_MAX_ATTEMPTS"]):
+    elif failure.retry and notification.attempts < int(config["NOTIFY_MAX_ATTEMPTS"]):
         delay = int(config["NOTIFY_RETRY_AFTER"]) * 2 ** (notification.attempts - 1)
         values = {
             "state": NotificationState.PENDING.value,
@@ -208,12 +265,15 @@ def recent(db: Session, limit: int = 50) -> list[Notification]:
 
 
 def trouble(db: Session) -> list[Notification]:
-    """What staff should hear about, one per channel: a notification waiting to be tried again after
-    a failure, or else the channel's newest finished one if it failed. Empty while all goes out."""
+    """What staff should hear about, one per channel: a staff notification waiting to be tried again
+    after a failure, or else the channel's newest finished one if it failed. Empty while all goes out.
+    (An e-mail to one person is not about staff hearing of things: its failures show in `recent`.)"""
     found = []
     for channel in NotificationChannel:
         mine = (
-            select(Notification).where(Notification.channel == channel.value).order_by(Notification.id.desc())
+            select(Notification)
+            .where(Notification.channel == channel.value, Notification.recipient.is_(None))
+            .order_by(Notification.id.desc())
         )
         retrying = db.scalar(
             mine.where(

@@ -37,7 +37,8 @@ class BackgroundSender:
         return float(self.app.config["NOTIFY_DRAIN_INTERVAL"])
 
     def wanted(self) -> bool:
-        return self.interval > 0 and bool(outbox.channels(self.app.config))
+        config = self.app.config
+        return self.interval > 0 and (bool(outbox.channels(config)) or outbox.email_configured(config))
 
     def ensure_started(self) -> None:
         """Start this process's thread, once (again in a forked child, whose parent's thread is gone)."""

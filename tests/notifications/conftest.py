@@ -1,5 +1,5 @@
-"""A local mail server (aiosmtpd) and a local chat webhook, each on a free port, and an app that
-notifies both. The background sender is off (NOTIFY_DRAIN_INTERVAL 0): tests call `drain`."""
+"""A local mail server (aiosmtpd, `tests.mail`) and a local chat webhook, each on a free port, and an
+app that notifies both. The background sender is off (NOTIFY_DRAIN_INTERVAL 0): tests call `drain`."""
 
 from __future__ import annotations
 
@@ -7,60 +7,17 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from flask import Flask
 
 from tests.conftest import free_port, make_test_app
+from tests.mail import SMTP_PASSWORD, SMTP_USER, MailServer, mail_server
 
-SMTP_USER = "portal-mailer"
-SMTP_PASSWORD = "smtp-secret-password"
-
-
-@dataclass
-class MailServer:
-    """aiosmtpd on 127.0.0.1: keeps every message it accepts; checks the login when one is sent."""
-
-    port: int
-    messages: list[Message] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            SMTP_USER.encode(),
-            SMTP_PASSWORD.encode(),
-        )
-        if ok:
-            self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer(port=free_port())
-    controller = Controller(
-        server,
-        hostname="127.0.0.1",
-        port=server.port,
-        authenticator=server.authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield server
-    controller.stop()
+__all__ = ["SMTP_PASSWORD", "SMTP_USER", "MailServer", "mail_server"]
 
 
 @dataclass

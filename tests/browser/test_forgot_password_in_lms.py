@@ -1,0 +1,88 @@
+"""An LMS admin who has an account but forgot its password, inside their LMS's registration dialog:
+they ask for a link, get it by e-mail (the portal's own background sender, to a local mail server),
+choose a new password in a window of its own, and sign in back in the dialog, where their
+registration was kept. Every page they see passes axe."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.accounts import create_user
+from tests.browser.helpers import new_email, open_lms, portal_frame, sign_in, start_registration
+from tests.browser.looks import assert_accessible, content_frame
+from tests.conftest import LiveServer, start_live_server, stop_live_server
+from tests.mail import MailServer, mail_server
+
+__all__ = ["mail_server"]
+
+NEW_PASSWORD = "remembered at last, this time"
+
+
+@pytest.fixture
+def emailing(tmp_path: Path, mail_server: MailServer) -> Iterator[LiveServer]:
+    live = start_live_server(
+        tmp_path,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=mail_server.port,
+        SMTP_TLS="none",
+        SMTP_FROM="portal@acme-learning.example",
+        NOTIFY_DRAIN_INTERVAL=1,  # the real background sender; woken after the request anyway
+    )
+    yield live
+    live.app.extensions["staff_notification_sender"].stop()
+    stop_live_server(live)
+
+
+def the_link_emailed_to(mail_server: MailServer, email: str, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for (_sender, recipients), message in zip(mail_server.envelopes, mail_server.messages, strict=True):
+            if recipients == [email]:
+                body = message.get_payload(decode=True).decode()
+                found = re.search(r"https?://\S+/auth/set-password/\S+", body)
+                assert found is not None, body
+                return found.group(0)
+        time.sleep(0.1)
+    raise AssertionError(f"no e-mail reached {email} within {timeout} s")
+
+
+def test_an_admin_who_forgot_their_password_gets_back_in_without_leaving_the_registration(
+    context: BrowserContext, page: Page, emailing: LiveServer, mail_server: MailServer
+) -> None:
+    email = new_email()
+    create_user(emailing.app, email)
+    open_lms(page, emailing.lms_url)
+    start_registration(page, "canvas")
+    frame = portal_frame(page)
+    frame.locator("#continue").click()
+    expect(frame.locator('[data-page="sign-in"]')).to_be_visible()
+
+    frame.locator("#forgot-password-link").click()
+    expect(frame.locator('[data-page="forgot-password"]')).to_be_visible()
+    assert_accessible(page, content_frame(page), "forgot-password")
+    frame.locator("#email").fill(email)
+    frame.locator("#forgot-password-submit").click()
+    expect(frame.locator('[data-page="reset-requested"]')).to_be_visible()
+    assert_accessible(page, content_frame(page), "reset-requested")
+
+    # The e-mail's link opens in a window of its own (a mail client cannot open it in the dialog).
+    mailbox = context.new_page()
+    mailbox.goto(the_link_emailed_to(mail_server, email))
+    expect(mailbox.locator('[data-page="set-password"]')).to_be_visible()
+    assert_accessible(mailbox, mailbox, "set-password")
+    mailbox.locator("#password").fill(NEW_PASSWORD)
+    mailbox.locator("#confirm").fill(NEW_PASSWORD)
+    mailbox.locator("#set-password-submit").click()
+    expect(mailbox.locator("#back-to-lms")).to_be_visible()
+    mailbox.close()
+
+    frame.locator("#sign-in-link").click()
+    sign_in(frame, email, NEW_PASSWORD)
+    expect(frame.locator('[data-page="configure"]')).to_be_visible()
+    expect(frame.locator("#signed-in-as")).to_have_text(email)

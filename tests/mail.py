@@ -1,0 +1,58 @@
+"""A local mail server (aiosmtpd) on a free port, which keeps every message it accepts: for the tests
+of what the portal e-mails (staff notifications, a forgotten password's link)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.conftest import free_port
+
+SMTP_USER = "portal-mailer"
+SMTP_PASSWORD = "smtp-secret-password"
+
+
+@dataclass
+class MailServer:
+    """aiosmtpd on 127.0.0.1: keeps every message it accepts; checks the login when one is sent."""
+
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            SMTP_USER.encode(),
+            SMTP_PASSWORD.encode(),
+        )
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    server = MailServer(port=free_port())
+    controller = Controller(
+        server,
+        hostname="127.0.0.1",
+        port=server.port,
+        authenticator=server.authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    yield server
+    controller.stop()
