@@ -109,6 +109,6 @@ def sign_in(
 def signed_in(browser: FlaskClient, user: User) -> FlaskClient:
     """`browser` with `user` signed in, as the sign-in form leaves it (without the form's password check)."""
     with browser.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
     return browser

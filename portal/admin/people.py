@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from portal.admin import bp
@@ -135,6 +136,8 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     db.commit()
     if token is not None:
         return _link_shown_once(person, token, created=False)
+    if person is signed_in_user():  # a new password signs out its old sessions, but not this one
+        login_user(person)
     flash(f"The password of {person.email} is now the one you typed.", "success")
     return _to_person(person)
 

@@ -10,6 +10,7 @@ The staff console (`portal.admin.people`) and the CLI (`portal.cli`) call the sa
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import threading
@@ -126,12 +127,16 @@ def find_user(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def load_active_user(db: Session, user_id: str) -> User | None:
-    """The user behind a session's user id, or None if unknown or disabled."""
+def load_active_user(db: Session, session_user_id: str) -> User | None:
+    """The user behind a session's user id (`User.get_id`), or None if unknown, disabled, or their
+    password changed since that session signed in."""
+    user_id, _, stamp = session_user_id.partition(":")
     if not user_id.isdigit():
         return None
     user = db.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    return user if hmac.compare_digest(stamp, user.password_stamp) else None
 
 
 def check_password_rules(password: str) -> None:

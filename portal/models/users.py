@@ -3,6 +3,7 @@ and the one-time links staff hand out to set a password."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,6 +26,10 @@ class User(UserMixin, Base):
     `email` is stored lower-cased, so uniqueness is case-insensitive. A disabled
     user is not `is_active`: Flask-Login refuses to sign them in, and the user
     loader drops them on their next request.
+
+    The id a session keeps (`get_id`) carries a stamp of the password hash, so
+    a new password (set with a link, or by staff) signs out every session that
+    signed in with the old one: the user loader finds the stamps differ.
     """
 
     __tablename__ = "users"
@@ -45,6 +50,14 @@ class User(UserMixin, Base):
     @property
     def is_staff(self) -> bool:
         return self.role == UserRole.STAFF.value
+
+    @property
+    def password_stamp(self) -> str:
+        """Changes whenever the password hash does (every hash has its own salt)."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.password_stamp}"
 
 
 class LoginAttempt(Base):

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from portal.db import get_session
 from portal.models import User, utcnow
-from tests.accounts import PASSWORD, create_user
+from tests.accounts import PASSWORD, create_user, signed_in
 from tests.auth.helpers import audit_actions, find_user
 from tests.registration.helpers import csrf_token_in
 
@@ -258,3 +258,41 @@ def test_creating_needs_the_csrf_token(app: Flask, staff_browser: FlaskClient) -
 
 def test_an_unknown_person_is_not_found(staff_browser: FlaskClient) -> None:
     assert staff_browser.get("/admin/people/999").status_code == 404
+
+
+def test_a_new_password_signs_out_every_session_of_the_old_one_but_the_staff_member_typing_their_own(
+    app: Flask, staff_browser: FlaskClient, staff: User, customer: User
+) -> None:
+    customer_elsewhere = app.test_client()
+    assert can_sign_in(app, customer.email, PASSWORD)
+    app.config["WTF_CSRF_ENABLED"] = False
+    customer_elsewhere.post("/auth/sign-in", data={"email": customer.email, "password": PASSWORD})
+    app.config["WTF_CSRF_ENABLED"] = True
+    staff_elsewhere = signed_in(app.test_client(), staff)
+    assert customer_elsewhere.get("/auth/account").status_code == 200
+
+    reset = f"/admin/people/{customer.id}"
+    post_from(
+        staff_browser,
+        reset,
+        f"{reset}/password",
+        choice="typed",
+        password=TYPED,
+        confirm=TYPED,
+        confirm_reset="y",
+    )
+    own = f"/admin/people/{staff.id}"
+    post_from(
+        staff_browser,
+        own,
+        f"{own}/password",
+        choice="typed",
+        password=TYPED,
+        confirm=TYPED,
+        confirm_reset="y",
+    )
+
+    assert customer_elsewhere.get("/auth/account").status_code == 302  # signed out: sign in again
+    assert staff_elsewhere.get("/admin/").status_code == 302
+    assert staff_browser.get("/admin/").status_code == 200  # who typed it stays signed in
+    assert can_sign_in(app, customer.email, TYPED)

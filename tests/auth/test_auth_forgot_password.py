@@ -98,6 +98,8 @@ def test_an_admin_who_forgot_their_password_gets_a_link_by_email_and_signs_in_wi
     app: Flask, client: FlaskClient, mail_server: MailServer
 ) -> None:
     create_user(app, "admin@school.edu")
+    elsewhere = app.test_client()  # a session signed in with the old password, on another computer
+    assert sign_in(elsewhere, "admin@school.edu", PASSWORD).status_code == 302
     sign_in_page = client.get("/auth/sign-in?next=/registration/abc/configure").get_data(as_text=True)
     assert 'href="/auth/forgot-password?next=/registration/abc/configure"' in sign_in_page
 
@@ -127,6 +129,7 @@ def test_an_admin_who_forgot_their_password_gets_a_link_by_email_and_signs_in_wi
     assert done.status_code == 200
     assert "Go back to its window and sign in there" in words(done)
 
+    assert elsewhere.get("/auth/account").status_code == 302  # signed out by the new password
     assert sign_in(client, "admin@school.edu", PASSWORD).status_code == 200  # the old one: refused
     assert sign_in(client, "admin@school.edu", NEW_PASSWORD).status_code == 302
     assert client.get(link).status_code == 410  # it worked once

@@ -173,3 +173,23 @@ def _audit(app: Flask) -> list[tuple[str, str]]:
     from tests.auth.helpers import audit_actions
 
     return audit_actions(app)
+
+
+@pytest.mark.parametrize(
+    "session_user_id",
+    ["{id}", "{id}:0000000000000000", "{id}:", "x:{stamp}"],
+    ids=["no stamp", "another password's stamp", "empty stamp", "no id"],
+)
+def test_a_session_without_the_current_passwords_stamp_is_not_signed_in(
+    app: Flask, session_user_id: str
+) -> None:
+    user = create_user(app)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_user_id.format(id=user.id, stamp=user.password_stamp)
+    signed_out = client.get("/auth/account")
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+
+    assert signed_out.status_code == 302 and "/auth/sign-in" in signed_out.location
+    assert client.get("/auth/account").status_code == 200

@@ -184,7 +184,7 @@ def _restore(world: World, who: str) -> None:
     with world.browsers[who].session_transaction() as session:
         session.pop("_user_id", None)
         if who in world.people:
-            session["_user_id"] = str(world.people[who].id)
+            session["_user_id"] = world.people[who].get_id()
             session["_fresh"] = True
 
 

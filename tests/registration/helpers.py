@@ -96,7 +96,7 @@ def become(app: Flask, client: FlaskClient, role: str) -> None:
             session.pop("_user_id", None)
     elif role == "disabled":
         with client.session_transaction() as session:
-            user_id = int(session["_user_id"])
+            user_id = int(session["_user_id"].partition(":")[0])
         with app.app_context():
             db = get_session()
             db.get(User, user_id).is_disabled = True  # type: ignore[union-attr]
