@@ -128,7 +128,7 @@ def browser_token(app: Flask, registration: Registration | None, user: User | No
     session_id = secrets.token_urlsafe(32)
     data: dict[str, Any] = {"registrations": [registration.public_id] if registration else []}
     if user is not None:
-        data.update(_user_id=str(user.id), _fresh=True)
+        data.update(_user_id=user.get_id(), _fresh=True)
     db = get_session()
     db.add(
         WebSession(
