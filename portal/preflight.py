@@ -4,8 +4,9 @@ Run before going live and after every change. The settings are checked first (th
 would stop the portal from starting are refused earlier, by `portal.config`), then the live
 services with the real keys: LTIAAS (reachable, the API key accepted, the platforms path
 right), Stripe (the key valid for the mode, the price there, active and of the kind
-STRIPE_PRICE_MODE says), the database (reachable, at the newest migration) and the rate
-limit's storage when it is not the process's memory.
+STRIPE_PRICE_MODE says), the database (reachable, at the newest migration), the rate
+limit's storage when it is not the process's memory, and the mail server when there is one
+(connected, secured and logged in as sending would, without sending).
 
 Each check is a plain function returning `Finding`s: one line each, saying what was found and,
 when it is not fine, what to fix. A FAIL stops a real registration or payment; a WARN works
@@ -386,6 +387,24 @@ def check_rate_limit_storage(config: Mapping[str, Any]) -> Finding | None:
     return ok("rate-limit storage", f"{_safe_address(uri)} answers: one count for every worker and host")
 
 
+def check_mail_server(config: Mapping[str, Any]) -> Finding | None:
+    """When e-mail is set up: the mail server takes the connection, TLS and login (nothing is sent)."""
+    if not config["SMTP_HOST"]:
+        return None
+    from portal.notifications.delivery import DeliveryFailed, reach_mail_server
+
+    try:
+        answered = reach_mail_server(config)
+    except DeliveryFailed as error:
+        return fail(
+            "mail server",
+            str(error),
+            "check SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD: until then staff "
+            "e-mail and forgotten-password links are not sent",
+        )
+    return ok("mail server", f"{answered}: staff e-mail and forgotten-password links can go out")
+
+
 def run_preflight(app: Flask) -> list[Finding]:
     """Every check, settings first; the live ones call out with the app's own clients."""
     config = app.config
@@ -394,7 +413,7 @@ def run_preflight(app: Flask) -> list[Finding]:
     findings.append(check_ltiaas(app.extensions["ltiaas"], config))
     if config["STRIPE_PRICE_ID"]:
         findings.append(check_stripe(app.extensions["stripe_gateway"], config))
-    storage = check_rate_limit_storage(config)
-    if storage is not None:
-        findings.append(storage)
+    for optional in (check_rate_limit_storage(config), check_mail_server(config)):
+        if optional is not None:
+            findings.append(optional)
     return findings

@@ -40,7 +40,9 @@ class MailServer:
         )
         if ok:
             self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers a refused login with 535, as real mail servers do (with
+        # its default it would answer nothing, and the client would wait for its timeout).
+        return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -41,25 +42,72 @@ def send_email(config: Mapping[str, Any], subject: str, text: str, to: list[str]
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=str(config["SMTP_FROM"]).rpartition("@")[2] or None)
     message.set_content(text)
-    host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["NOTIFY_TIMEOUT"])
+    where = _address(config)
     try:
-        smtp: smtplib.SMTP
+        with _signed_in(config) as smtp:
+            smtp.send_message(message)
+    except smtplib.SMTPResponseException as error:
+        raise DeliveryFailed(f"the mail server {where} refused it: {error.smtp_code}") from error
+    except smtplib.SMTPRecipientsRefused as error:
+        raise DeliveryFailed(f"the mail server {where} refused every recipient") from error
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryFailed(f"could not send through {where}: {type(error).__name__}") from error
+
+
+def reach_mail_server(config: Mapping[str, Any]) -> str:
+    """Connect, secure and log in as sending does, then leave without sending; says what worked.
+
+    :raise DeliveryFailed: which step did not, without the password.
+    """
+    with _signed_in(config) as smtp:
+        try:
+            smtp.noop()
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryFailed(f"{_address(config)} stopped answering: {type(error).__name__}") from error
+    secured = {"starttls": ", STARTTLS", "ssl": ", TLS"}.get(str(config["SMTP_TLS"]), ", without TLS")
+    login = f", logged in as {config['SMTP_USER']}" if config["SMTP_USER"] else ""
+    return f"{_address(config)} answered{secured}{login}"
+
+
+def _address(config: Mapping[str, Any]) -> str:
+    return f"{config['SMTP_HOST']}:{int(config['SMTP_PORT'])}"
+
+
+@contextmanager
+def _signed_in(config: Mapping[str, Any]) -> Iterator[smtplib.SMTP]:
+    """A connection to SMTP_HOST, secured (SMTP_TLS) and logged in (SMTP_USER) as configured.
+
+    :raise DeliveryFailed: connecting, securing or logging in failed (the message says which).
+    """
+    host, port, timeout = config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["NOTIFY_TIMEOUT"])
+    where = _address(config)
+    smtp: smtplib.SMTP
+    try:
         if config["SMTP_TLS"] == "ssl":
             smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
         else:
             smtp = smtplib.SMTP(host, port, timeout=timeout)
-        with smtp:
-            if config["SMTP_TLS"] == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if config["SMTP_USER"]:
-                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
-            smtp.send_message(message)
-    except smtplib.SMTPResponseException as error:
-        raise DeliveryFailed(f"the mail server {host}:{port} refused it: {error.smtp_code}") from error
-    except smtplib.SMTPRecipientsRefused as error:
-        raise DeliveryFailed(f"the mail server {host}:{port} refused every recipient") from error
     except (smtplib.SMTPException, OSError) as error:
-        raise DeliveryFailed(f"could not send through {host}:{port}: {type(error).__name__}") from error
+        raise DeliveryFailed(f"could not connect to {where}: {type(error).__name__}") from error
+    with smtp:
+        _secure_and_log_in(smtp, config, where)
+        yield smtp
+
+
+def _secure_and_log_in(smtp: smtplib.SMTP, config: Mapping[str, Any], where: str) -> None:
+    try:
+        if config["SMTP_TLS"] == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryFailed(f"could not start TLS with {where}: {type(error).__name__}") from error
+    if not config["SMTP_USER"]:
+        return
+    try:
+        smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+    except smtplib.SMTPAuthenticationError as error:
+        raise DeliveryFailed(f"the mail server {where} refused the login: {error.smtp_code}") from error
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryFailed(f"could not log in to {where}: {type(error).__name__}") from error
 
 
 def slack_text(text: str) -> str:

@@ -18,6 +18,9 @@ from portal import create_app
 from portal.config import SANDBOX_API_KEY, SANDBOX_STRIPE_SECRET_KEY, finish_settings, settings_from_env
 from portal.preflight import Status, check_settings
 from tests.conftest import LiveServer, a_closed_url, free_port
+from tests.mail import SMTP_PASSWORD, SMTP_USER, MailServer, mail_server
+
+__all__ = ["mail_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -305,3 +308,60 @@ def test_a_setting_the_portal_refuses_stops_the_check_in_one_line(tmp_path: Path
     assert done.stderr.strip() == (
         "configuration error: production needs SECRET_KEY: a random value of at least 32 characters"
     )
+
+
+def mail_settings(port: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": port,
+        "SMTP_TLS": "none",
+        "SMTP_FROM": "portal@vendor.example",
+        "SMTP_USER": SMTP_USER,
+        "SMTP_PASSWORD": SMTP_PASSWORD,
+        "NOTIFY_TIMEOUT": 5,
+        **extra,
+    }
+
+
+def test_a_mail_server_that_takes_the_login_passes_and_nothing_is_sent(
+    checked_app: Callable[..., Flask], mail_server: MailServer
+) -> None:
+    result = run_check(checked_app(**mail_settings(mail_server.port)))
+
+    assert result.exit_code == 0, result.output
+    assert lines_of(result)["mail server"] == (
+        f"ok    mail server: 127.0.0.1:{mail_server.port} answered, without TLS, logged in as "
+        f"{SMTP_USER}: staff e-mail and forgotten-password links can go out"
+    )
+    assert mail_server.logins == [SMTP_USER] and mail_server.messages == []
+    assert SMTP_PASSWORD not in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"SMTP_PASSWORD": "not-the-password"}, "refused the login: 535"),
+        ({"SMTP_TLS": "starttls"}, "could not start TLS with 127.0.0.1:{port}: SMTPNotSupportedError"),
+        ({"SMTP_PORT": "closed"}, "could not connect to 127.0.0.1:{port}: ConnectionRefusedError"),
+    ],
+    ids=["wrong password", "no STARTTLS offered", "nobody listening"],
+)
+def test_a_mail_server_that_refuses_or_is_down_fails_with_what_to_fix(
+    checked_app: Callable[..., Flask], mail_server: MailServer, change: dict[str, Any], said: str
+) -> None:
+    settings = mail_settings(mail_server.port, **change)
+    if settings["SMTP_PORT"] == "closed":
+        settings["SMTP_PORT"] = free_port()
+
+    result = run_check(checked_app(**settings))
+
+    assert result.exit_code == 1
+    line = lines_of(result)["mail server"]
+    assert line.startswith("FAIL  mail server:") and said.format(port=settings["SMTP_PORT"]) in line
+    assert "check SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_USER and SMTP_PASSWORD" in result.output
+    assert "not-the-password" not in result.output and SMTP_PASSWORD not in result.output
+    assert mail_server.messages == []
+
+
+def test_without_a_mail_server_there_is_no_mail_line(checked_app: Callable[..., Flask]) -> None:
+    assert "mail server" not in lines_of(run_check(checked_app()))
