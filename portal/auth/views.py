@@ -1,9 +1,10 @@
 """Sign in, sign up, sign out and ask for a forgotten password: pages of the registration flow,
 inside the LMS iframe.
 
-All three keep the session's other data (the flow's `registrations`) and only
-rotate its id; sign-in and sign-up also renew the CSRF secret. Every redirect is
-built after the rotation, so in token mode it carries the new token.
+Signing in, up and out keep the session's other data (the flow's `registrations`)
+and only rotate its id; sign-in and sign-up also renew the CSRF secret. Every
+redirect is built after the rotation, so in token mode it carries the new token.
+Asking for a forgotten password's link changes nothing in the session.
 """
 
 from __future__ import annotations
