@@ -19,7 +19,7 @@ from sqlalchemy import select, text, update
 from portal.auth import service
 from portal.auth.password_reset import LINK_PLACEHOLDER, RESEND_AFTER
 from portal.db import Base, get_session
-from portal.models import AuditEvent, Notification, PasswordLink, utcnow
+from portal.models import AuditEvent, Notification, PasswordLink, User, utcnow
 from portal.notifications import outbox
 from portal.notifications.sender import BackgroundSender
 from tests.accounts import PASSWORD, create_user, sign_in
@@ -82,6 +82,11 @@ def link_in(body: str) -> str:
 def queued(app: Flask) -> list[Notification]:
     with app.app_context():
         return list(get_session().scalars(select(Notification).order_by(Notification.id)))
+
+
+def customer_id(app: Flask, email: str = "admin@school.edu") -> int:
+    with app.app_context():
+        return int(get_session().scalar(select(User.id).where(User.email == email)))
 
 
 def reset_requests(app: Flask) -> list[dict[str, Any]]:
@@ -240,6 +245,8 @@ def test_the_database_and_the_console_never_hold_the_emailed_link(
     assert "admin@school.edu" in stored and token not in stored
     assert "email to admin@school.edu" in words(console) and token not in console.get_data(as_text=True)
     assert "a link by e-mail, through 127.0.0.1" in words(console)
+    person = staff_browser.get(f"/admin/people/{customer_id(app)}")
+    assert "e-mailed at their request, not used yet" in words(person)
 
 
 @pytest.mark.parametrize(
