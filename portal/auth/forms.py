@@ -76,6 +76,17 @@ class WithdrawForm(PortalForm):
     )
 
 
+class ChangePasswordForm(PortalForm):
+    """A signed-in person's new password, after their current one."""
+
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)],
+    )
+    password = new_password_field("New password")
+    confirm = repeated_password_field()
+
+
 class SetPasswordForm(PortalForm):
     """A new password, typed twice: a one-time link's page, and the staff's People pages."""
 

@@ -59,6 +59,10 @@ class TooManyAttempts(AccountError):
     pass
 
 
+class WrongPassword(AccountError):
+    pass
+
+
 class LastActiveStaff(AccountError):
     pass
 
@@ -351,6 +355,25 @@ def sign_in_with_password(db: Session, email: str, password: str) -> User | None
     user.last_login_at = utcnow()
     record_event(db, "user:signed-in", actor=user.email)
     return user
+
+
+def change_own_password(db: Session, user: User, current: str, new: str) -> None:
+    """A signed-in person changes their password, proving the current one first; audited. Every
+    other session of theirs is signed out by the new password (`User.get_id`).
+
+    :raise TooManyAttempts: the account has too many recent failed sign-ins (a wrong current
+        password here counts as one).
+    :raise WrongPassword: the current password is not right.
+    :raise WeakPassword: the new one breaks the rules.
+    """
+    if is_account_locked(db, user.email):
+        raise TooManyAttempts("Too many wrong passwords for this account. Wait a few minutes, then retry.")
+    if authenticate(db, user.email, current) is None:
+        record_failed_sign_in(db, user.email)
+        raise WrongPassword("This is not your current password.")
+    check_password_rules(new)
+    set_password(db, user, new)
+    record_event(db, "user:password-changed", actor=user.email)
 
 
 def record_sign_out(db: Session, user: User) -> None:

@@ -18,13 +18,15 @@ from werkzeug.wrappers import Response
 
 from portal.auth import bp
 from portal.auth.connections import connections_of
-from portal.auth.forms import ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
+from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import safe_next, with_session_token
 from portal.auth.password_reset import emails_available, request_reset
 from portal.auth.service import (
     AccountError,
     TooManyAttempts,
     WeakPassword,
+    WrongPassword,
+    change_own_password,
     create_customer,
     record_sign_out,
     sign_in_with_password,
@@ -100,6 +102,38 @@ def forgot_password() -> ResponseReturnValue:
         return render_template("auth/reset_requested.html", email=email, next_path=target)
     status = 400 if form.errors else 200
     return render_template("auth/forgot_password.html", form=form, next_path=target), status
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> ResponseReturnValue:
+    """A signed-in person changes their password (the current one first). This session stays
+    signed in, under a new id; every other one of theirs is signed out.
+
+    :raise 429: too many wrong passwords for this account.
+    """
+    user = signed_in_user()
+    if user is None:
+        return cast(Response, login_manager.unauthorized())
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            change_own_password(db, user, form.current.data, form.password.data)
+        except TooManyAttempts:
+            db.commit()  # the failure counted
+            abort(429)
+        except WrongPassword as error:
+            db.commit()
+            form.current.errors.append(str(error))
+        except WeakPassword as error:
+            form.password.errors.append(str(error))
+        else:
+            db.commit()
+            _start_signed_in_session(user)
+            flash("Your password is changed, and you are signed out everywhere else.", "success")
+            return _go_to(url_for(DEFAULT_ENDPOINT))
+    status = 400 if form.errors else 200
+    return render_template("auth/change_password.html", form=form, user=user), status
 
 
 @bp.route("/sign-up", methods=["GET", "POST"])
