@@ -1,7 +1,8 @@
-"""An LMS admin who has an account but forgot its password, inside their LMS's registration dialog:
-they ask for a link, get it by e-mail (the portal's own background sender, to a local mail server),
-choose a new password in a window of its own, and sign in back in the dialog, where their
-registration was kept. Every page they see passes axe."""
+"""Passwords in a real browser. An LMS admin who has an account but forgot its password, inside their
+LMS's registration dialog: they ask for a link, get it by e-mail (the portal's own background
+sender, to a local mail server), choose a new password in a window of its own, and sign in back
+in the dialog, where their registration was kept. A signed-in admin changes theirs from their
+account page. Every page they see passes axe."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.accounts import create_user
 from tests.browser.conftest import strip_portal_cookies
-from tests.browser.helpers import new_email, open_lms, portal_frame, sign_in, start_registration
+from tests.browser.helpers import PASSWORD, new_email, open_lms, portal_frame, sign_in, start_registration
 from tests.browser.looks import assert_accessible, content_frame
 from tests.conftest import LiveServer, start_live_server, stop_live_server
 from tests.mail import MailServer, mail_server
@@ -96,3 +97,31 @@ def test_an_admin_who_forgot_their_password_gets_back_in_without_leaving_the_reg
     sign_in(frame, email, NEW_PASSWORD)
     expect(frame.locator('[data-page="configure"]')).to_be_visible()
     expect(frame.locator("#signed-in-as")).to_have_text(email)
+
+
+def test_a_signed_in_admin_changes_their_password_from_their_account_page(
+    page: Page, live_server: LiveServer
+) -> None:
+    email = new_email()
+    create_user(live_server.app, email, PASSWORD)
+    page.goto(f"{live_server.url}/auth/sign-in")
+    sign_in(page, email)
+    expect(page.locator('[data-page="account"]')).to_be_visible()
+
+    page.locator("#change-password-link").click()
+    expect(page.locator('[data-page="change-password"]')).to_be_visible()
+    assert_accessible(page, page, "change-password")
+    page.locator("#current").fill("not the password")
+    page.locator("#password").fill(NEW_PASSWORD)
+    page.locator("#confirm").fill(NEW_PASSWORD)
+    page.locator("#change-password-submit").click()
+    expect(page.locator("#current-errors")).to_have_text("This is not your current password.")
+    assert_accessible(page, page, "change-password-refused")
+
+    page.locator("#current").fill(PASSWORD)
+    page.locator("#password").fill(NEW_PASSWORD)
+    page.locator("#confirm").fill(NEW_PASSWORD)
+    page.locator("#change-password-submit").click()
+    expect(page.locator('[data-page="account"]')).to_be_visible()
+    changed = "Your password is changed, and you are signed out everywhere else."
+    expect(page.get_by_text(changed)).to_be_visible()
