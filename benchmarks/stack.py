@@ -114,9 +114,19 @@ class GunicornServer:
     """One gunicorn master and its workers, on 127.0.0.1 at a free port; logs in `folder`."""
 
     def __init__(
-        self, name: str, app: str, env: dict[str, str], flags: list[str], folder: Path, port: int = 0
+        self,
+        name: str,
+        app: str,
+        env: dict[str, str],
+        flags: list[str],
+        folder: Path,
+        port: int = 0,
+        access_log: bool = False,
     ) -> None:
+        """`access_log`: gunicorn's access log in `access_log_path` (the stand-ins', to count the
+        calls made to them); the portal and the bare app run without one, as in production."""
         self.name = name
+        self.access_log = access_log
         self.app = app
         self.env = env
         self.flags = flags
@@ -151,8 +161,7 @@ class GunicornServer:
             str(ROOT),
             "--bind",
             f"127.0.0.1:{self.port}",
-            "--access-logfile",
-            str(self.access_log_path),
+            *(["--access-logfile", str(self.access_log_path)] if self.access_log else []),
             *_no_control_socket(),
             *self.flags,
         ]
@@ -303,8 +312,9 @@ class Stack:
         every LTIAAS API call `ltiaas_delay_ms` late."""
         self.standin.stop()
         env = {**self.standin.env, "SANDBOX_LTIAAS_DELAY_MS": str(ltiaas_delay_ms)}
+        standin = self.standin
         self.standin = GunicornServer(
-            "standin", self.standin.app, env, self.standin.flags, self.folder, port=self.standin.port
+            "standin", standin.app, env, standin.flags, self.folder, standin.port, access_log=True
         )
         self.standin.start()
 
@@ -359,7 +369,7 @@ def start_stack(
         ACCESS_LOG_FORMAT,
     ]
     standin_app = "benchmarks.standin_app:create_standin_app()"
-    standin = GunicornServer("standin", standin_app, {}, standin_flags, folder)
+    standin = GunicornServer("standin", standin_app, {}, standin_flags, folder, access_log=True)
     portal = GunicornServer("portal", "portal:create_app()", {}, flags, folder)
     stack = Stack(folder, portal, standin, None, model, postgres)
     try:
