@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +37,9 @@ def send_email(config: Mapping[str, Any], subject: str, text: str, to: list[str]
     plain: SMTP_TLS)."""
     message = EmailMessage()
     message["Subject"] = _CONTROL.sub(" ", subject)
-    message["From"] = config["SMTP_FROM"]
+    # The vendor's name beside the address, when it has one: what a mail client shows as the sender.
+    vendor = _CONTROL.sub(" ", str(config.get("BRAND_NAME") or ""))
+    message["From"] = formataddr((vendor, config["SMTP_FROM"]))
     message["To"] = ", ".join(to if to is not None else recipients(config))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=str(config["SMTP_FROM"]).rpartition("@")[2] or None)

@@ -121,6 +121,7 @@ def test_an_admin_who_forgot_their_password_gets_a_link_by_email_and_signs_in_wi
     (message,) = mail_server.messages
     assert mail_server.envelopes == [("portal@vendor.example", ["admin@school.edu"])]
     assert message["To"] == "admin@school.edu" and message["Subject"] == "Choose a new password"
+    assert message["From"] == "portal@vendor.example"  # no brand: the address alone
     body = body_of(mail_server)
     assert "asked for a new password for admin@school.edu" in body
     assert "If you did not ask for this, you can ignore this e-mail." in body
@@ -138,6 +139,22 @@ def test_an_admin_who_forgot_their_password_gets_a_link_by_email_and_signs_in_wi
     assert sign_in(client, "admin@school.edu", PASSWORD).status_code == 200  # the old one: refused
     assert sign_in(client, "admin@school.edu", NEW_PASSWORD).status_code == 302
     assert client.get(link).status_code == 410  # it worked once
+
+
+def test_a_branded_portal_signs_the_email_with_the_vendors_name(
+    tmp_path: Path, mail_server: MailServer
+) -> None:
+    app = make_test_app(tmp_path, BRAND_NAME="Acme Learning", **emailing_settings(mail_server.port))
+    app.config["WTF_CSRF_ENABLED"] = False
+    create_user(app, "admin@school.edu")
+    ask_for_a_link(app.test_client(), "admin@school.edu")
+    drain(app)
+    app.extensions["db_engine"].dispose()
+
+    (message,) = mail_server.messages
+    assert message["From"] == "Acme Learning <portal@vendor.example>"
+    assert message["Subject"] == "[Acme Learning] Choose a new password"
+    assert "on Acme Learning's tool registration portal" in body_of(mail_server)
 
 
 def test_the_page_answers_alike_whether_or_not_an_account_uses_the_address(
