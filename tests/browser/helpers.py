@@ -9,8 +9,9 @@ from uuid import uuid4
 import requests
 from playwright.sync_api import Frame, FrameLocator, Page, Response, expect
 
+from tests.accounts import PASSWORD  # one password for every test account, typed in a browser or not
+
 DIALOG_SIZE = {"width": 800, "height": 600}
-PASSWORD = "correct horse battery staple"
 CANVAS = "https://canvas.instructure.com/lti/"
 
 

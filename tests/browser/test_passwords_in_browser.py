@@ -103,7 +103,7 @@ def test_a_signed_in_admin_changes_their_password_from_their_account_page(
     page: Page, live_server: LiveServer
 ) -> None:
     email = new_email()
-    create_user(live_server.app, email, PASSWORD)
+    create_user(live_server.app, email)
     page.goto(f"{live_server.url}/auth/sign-in")
     sign_in(page, email)
     expect(page.locator('[data-page="account"]')).to_be_visible()
