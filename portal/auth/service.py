@@ -337,8 +337,8 @@ def clear_failed_sign_ins(db: Session, email: str) -> None:
     db.execute(delete(LoginAttempt).where(LoginAttempt.email_key == _email_key(email)))
 
 
-def sign_in_with_password(db: Session, email: str, password: str) -> User | None:
-    """Check a sign-in and keep the books: failures counted, success audited.
+def _check_password_counted(db: Session, email: str, password: str) -> User | None:
+    """`authenticate`, under the account's limit of failures, counting a failure.
 
     :raise TooManyAttempts: this email has too many recent failures (checked
         before the password, so a locked account reveals nothing about it).
@@ -350,6 +350,17 @@ def sign_in_with_password(db: Session, email: str, password: str) -> User | None
     user = authenticate(db, email, password)
     if user is None:
         record_failed_sign_in(db, email)
+    return user
+
+
+def sign_in_with_password(db: Session, email: str, password: str) -> User | None:
+    """Check a sign-in and keep the books: failures counted, success audited.
+
+    :raise TooManyAttempts: this email has too many recent failures (checked
+        before the password, so a locked account reveals nothing about it).
+    """
+    user = _check_password_counted(db, email, password)
+    if user is None:
         return None
     clear_failed_sign_ins(db, user.email)
     user.last_login_at = utcnow()
@@ -362,14 +373,11 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
     other session of theirs is signed out by the new password (`User.get_id`).
 
     :raise TooManyAttempts: the account has too many recent failed sign-ins (a wrong current
-        password here counts as one).
+        password here counts as one, by the same check as a sign-in).
     :raise WrongPassword: the current password is not right.
     :raise WeakPassword: the new one breaks the rules.
     """
-    if is_account_locked(db, user.email):
-        raise TooManyAttempts("Too many wrong passwords for this account. Wait a few minutes, then retry.")
-    if authenticate(db, user.email, current) is None:
-        record_failed_sign_in(db, user.email)
+    if _check_password_counted(db, user.email, current) is None:
         raise WrongPassword("This is not your current password.")
     check_password_rules(new)
     set_password(db, user, new)
