@@ -40,6 +40,7 @@ from portal.ltiaas import (
     PlatformNotFound,
 )
 from portal.migrations import alembic_config
+from portal.notifications.delivery import DeliveryFailed, reach_mail_server
 
 # An issuer no LMS has: the platforms list filtered by it is empty, but proves path and key.
 PROBE_ISSUER = "https://preflight.invalid"
@@ -391,8 +392,6 @@ def check_mail_server(config: Mapping[str, Any]) -> Finding | None:
     """When e-mail is set up: the mail server takes the connection, TLS and login (nothing is sent)."""
     if not config["SMTP_HOST"]:
         return None
-    from portal.notifications.delivery import DeliveryFailed, reach_mail_server
-
     try:
         answered = reach_mail_server(config)
     except DeliveryFailed as error:

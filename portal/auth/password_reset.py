@@ -15,10 +15,8 @@ Functions do not commit; the caller commits once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,10 +43,6 @@ class ResetOutcome(StrEnum):
     NO_ACCOUNT = "no-account"
     DISABLED = "disabled"
     ALREADY_SENT = "already-sent"  # a link went out less than RESEND_AFTER ago and still works
-
-
-def emails_available(config: Mapping[str, Any]) -> bool:
-    return outbox.email_configured(config)
 
 
 def request_reset(db: Session, email: str, now: datetime | None = None) -> ResetOutcome:

@@ -20,7 +20,7 @@ from portal.auth import bp
 from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import safe_next, with_session_token
-from portal.auth.password_reset import emails_available, request_reset
+from portal.auth.password_reset import request_reset
 from portal.auth.service import (
     AccountError,
     TooManyAttempts,
@@ -35,6 +35,7 @@ from portal.auth.users import signed_in_user
 from portal.db import get_session
 from portal.extensions import login_manager
 from portal.models import User
+from portal.notifications import outbox
 
 DEFAULT_ENDPOINT = "auth.account"
 GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
@@ -89,7 +90,7 @@ def forgot_password() -> ResponseReturnValue:
     """Ask for a link to choose a new password, by e-mail; the same answer whether an account uses
     the address or not. Without e-mail (no SMTP settings) the page says whom to ask instead."""
     target = _requested_next()
-    if not emails_available(current_app.config):
+    if not outbox.email_configured(current_app.config):
         return render_template(
             "auth/forgot_password.html", form=None, next_path=target, signup_enabled=signup_enabled()
         )
