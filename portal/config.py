@@ -118,6 +118,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "SANDBOX_REGISTRATION_LIFETIME": int(_number(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600)),
         "SANDBOX_LTIAAS_DELAY_MS": int(_number(environ, "SANDBOX_LTIAAS_DELAY_MS", 0)),
         "SANDBOX_STRIPE_WEBHOOK_URL": environ.get("SANDBOX_STRIPE_WEBHOOK_URL", "").strip(),
+        "SANDBOX_MAILDIR": environ.get("SANDBOX_MAILDIR", "").strip(),
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
         "DEFAULT_AUTO_ACTIVATE": _flag(environ.get("DEFAULT_AUTO_ACTIVATE"), True),
         "ALLOW_AUTO_ACTIVATE_CHOICE": _flag(environ.get("ALLOW_AUTO_ACTIVATE_CHOICE"), True),

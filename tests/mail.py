@@ -1,12 +1,18 @@
-"""A local mail server (aiosmtpd) on a free port, which keeps every message it accepts: for the tests
-of what the portal e-mails (staff notifications, a forgotten password's link)."""
+"""Local mail servers (aiosmtpd) on free ports, for the tests of what the portal e-mails (staff
+notifications, a forgotten password's link): one in this process that keeps every message it
+accepts, and the sandbox's mailbox, started as `scripts/run` starts it."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +64,42 @@ def mail_server() -> Iterator[MailServer]:
     controller.start()
     yield server
     controller.stop()
+
+
+@dataclass(frozen=True)
+class SandboxMailbox:
+    """The sandbox's mail server: the Maildir it files every message in, and its port."""
+
+    folder: Path
+    port: int
+
+
+@pytest.fixture
+def sandbox_mailbox(tmp_path: Path) -> Iterator[SandboxMailbox]:
+    """aiosmtpd's Mailbox handler on a free port, started as `scripts/run` starts it."""
+    mail = SandboxMailbox(tmp_path / "sandbox-mail", free_port())
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", f"127.0.0.1:{mail.port}"),
+            *("--class", "aiosmtpd.handlers.Mailbox", str(mail.folder)),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_listening(mail.port, server)
+        yield mail
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the mail server stopped"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the mail server did not listen")

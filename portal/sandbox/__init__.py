@@ -15,7 +15,7 @@ from portal.extensions import csrf
 def init_sandbox(app: Flask) -> None:
     """Register the sandbox's blueprints (machine-to-machine endpoints are CSRF-exempt) and its
     commands (`flask sandbox seed`, `flask sandbox staff`)."""
-    from portal.sandbox import lms_views, ltiaas_views, staff_chat
+    from portal.sandbox import lms_views, ltiaas_views, mailbox, staff_chat
     from portal.sandbox.cli import sandbox_cli
 
     for blueprint in (ltiaas_views.register_bp, ltiaas_views.api_bp, ltiaas_views.platforms_bp):
@@ -29,6 +29,7 @@ def init_sandbox(app: Flask) -> None:
     app.register_blueprint(lms_views.lms_bp)
     app.register_blueprint(lms_views.index_bp)
     app.register_blueprint(staff_chat.bp)
+    app.register_blueprint(mailbox.bp)
     app.cli.add_command(sandbox_cli)
     if app.config["STRIPE_SECRET_KEY"] == SANDBOX_STRIPE_SECRET_KEY:
         from portal.sandbox.stripe_standin import register_stripe_standin

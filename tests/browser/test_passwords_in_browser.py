@@ -19,9 +19,9 @@ from tests.browser.conftest import strip_portal_cookies
 from tests.browser.helpers import PASSWORD, new_email, open_lms, portal_frame, sign_in, start_registration
 from tests.browser.looks import assert_accessible, content_frame
 from tests.conftest import LiveServer, start_live_server, stop_live_server
-from tests.mail import MailServer, mail_server
+from tests.mail import MailServer, SandboxMailbox, mail_server, sandbox_mailbox
 
-__all__ = ["mail_server"]
+__all__ = ["mail_server", "sandbox_mailbox"]
 
 NEW_PASSWORD = "remembered at last, this time"
 
@@ -97,6 +97,56 @@ def test_an_admin_who_forgot_their_password_gets_back_in_without_leaving_the_reg
     sign_in(frame, email, NEW_PASSWORD)
     expect(frame.locator('[data-page="configure"]')).to_be_visible()
     expect(frame.locator("#signed-in-as")).to_have_text(email)
+
+
+@pytest.fixture
+def sandbox_emailing(tmp_path: Path, sandbox_mailbox: SandboxMailbox) -> Iterator[LiveServer]:
+    """The sandbox as `scripts/run` sets it up: e-mail goes to its mailbox, shown on /sandbox/mail/."""
+    live = start_live_server(
+        tmp_path,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=sandbox_mailbox.port,
+        SMTP_TLS="none",
+        SMTP_FROM="no-reply@acme-learning.example",
+        SANDBOX_MAILDIR=str(sandbox_mailbox.folder),
+        NOTIFY_DRAIN_INTERVAL=1,
+    )
+    yield live
+    live.app.extensions["staff_notification_sender"].stop()
+    stop_live_server(live)
+
+
+def test_in_the_sandbox_the_link_is_opened_from_its_mailbox(
+    page: Page, other_context: BrowserContext, sandbox_emailing: LiveServer
+) -> None:
+    email = new_email()
+    create_user(sandbox_emailing.app, email)
+    page.goto(f"{sandbox_emailing.url}/auth/sign-in")
+    page.locator("#forgot-password-link").click()
+    page.locator("#email").fill(email)
+    page.locator("#forgot-password-submit").click()
+    expect(page.locator('[data-page="reset-requested"]')).to_be_visible()
+
+    mailbox = other_context.new_page()
+    mailbox.goto(f"{sandbox_emailing.url}/sandbox/mail/")
+    message = mailbox.locator(".mail-message").filter(has_text=email)
+    for _ in range(30):  # the background sender delivers within a second or two; reload as a person would
+        if message.count():
+            break
+        time.sleep(0.5)
+        mailbox.reload()
+    expect(message.locator(".mail-subject")).to_have_text(re.compile("Choose a new password"))
+    assert_accessible(mailbox, mailbox, "sandbox-mailbox")
+    message.get_by_role("link").click()
+    expect(mailbox.locator('[data-page="set-password"]')).to_be_visible()
+    mailbox.locator("#password").fill(NEW_PASSWORD)
+    mailbox.locator("#confirm").fill(NEW_PASSWORD)
+    mailbox.locator("#set-password-submit").click()
+    expect(mailbox.locator("#back-to-lms")).to_be_visible()
+
+    page.goto(f"{sandbox_emailing.url}/auth/sign-in")
+    sign_in(page, email, NEW_PASSWORD)
+    expect(page.locator('[data-page="account"]')).to_be_visible()
 
 
 def test_a_signed_in_admin_changes_their_password_from_their_account_page(
