@@ -20,10 +20,12 @@ from portal.admin.access import staff_required
 from portal.admin.people_forms import DisableForm, EnableForm, NewStaffForm, ResetPasswordForm
 from portal.auth import password_links
 from portal.auth import people as accounts
+from portal.auth.people import PasswordChoice
 from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.models import User, UserRole
+from portal.notifications import outbox
 from portal.urls import portal_url
 
 
@@ -44,6 +46,25 @@ def link_lifetime() -> str:
         hours = seconds // 3600
         return f"{hours} hour{'s' if hours != 1 else ''}"
     return f"{max(1, seconds // 60)} minutes"
+
+
+def _can_email() -> bool:
+    return outbox.email_configured(current_app.config)
+
+
+def _reset_form() -> ResetPasswordForm:
+    return ResetPasswordForm(link_lifetime=link_lifetime(), can_email=_can_email())
+
+
+def _emailed(person: User, created: bool) -> Response:
+    what = f"Staff account {person.email} created. We" if created else "We"
+    flash(
+        f"{what} are e-mailing {person.email} a one-time link to choose "
+        f"{'their' if created else 'a new'} password; it works once, for {link_lifetime()}. "
+        "Whether the e-mail went out shows below.",
+        "success",
+    )
+    return _to_person(person)
 
 
 def _to_person(person: User) -> Response:
@@ -70,7 +91,8 @@ def _person_page(person: User, reset_form: ResetPasswordForm | None = None, stat
         person=person,
         is_me=person.email == _actor(),
         open_link=password_links.open_link_of(get_session(), person),
-        reset_form=reset_form or ResetPasswordForm(link_lifetime=link_lifetime()),
+        last_email=outbox.latest_email_to(get_session(), person.email),
+        reset_form=reset_form or _reset_form(),
         disable_form=DisableForm(),
         enable_form=EnableForm(),
     )
@@ -90,7 +112,7 @@ def people_list() -> str:
 @bp.route("/people/new", methods=["GET", "POST"], endpoint="new_staff")
 @staff_required
 def new_staff() -> ResponseReturnValue:
-    form = NewStaffForm(link_lifetime=link_lifetime())
+    form = NewStaffForm(link_lifetime=link_lifetime(), can_email=_can_email())
     if form.validate_on_submit():
         db = get_session()
         try:
@@ -107,6 +129,8 @@ def new_staff() -> ResponseReturnValue:
             db.commit()
             if token is not None:
                 return _link_shown_once(person, token, created=True)
+            if form.password_choice is PasswordChoice.EMAIL:
+                return _emailed(person, created=True)
             flash(f"Staff account {person.email} created, with the password you typed.", "success")
             return _to_person(person)
     status = 400 if form.errors else 200
@@ -124,7 +148,7 @@ def person_page(user_id: int) -> Response:
 def reset_password(user_id: int) -> ResponseReturnValue:
     """A new password typed twice, or a one-time link for the person to choose one."""
     person = _person_or_404(user_id)
-    form = ResetPasswordForm(link_lifetime=link_lifetime())
+    form = _reset_form()
     if not form.validate_on_submit():
         return _person_page(person, reset_form=form, status=400)
     db = get_session()
@@ -136,6 +160,8 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     db.commit()
     if token is not None:
         return _link_shown_once(person, token, created=False)
+    if form.password_choice is PasswordChoice.EMAIL:
+        return _emailed(person, created=False)
     if person is signed_in_user():  # a new password signs out its old sessions, but not this one
         login_user(person)
     flash(f"The password of {person.email} is now the one you typed.", "success")

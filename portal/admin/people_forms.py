@@ -14,19 +14,30 @@ from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from portal.forms import PortalForm
 
 
-def _choices(link_label: str) -> list[tuple[str, str]]:
-    return [
-        (PasswordChoice.LINK.value, link_label),
-        (PasswordChoice.TYPED.value, "I type a password for them now (and tell them myself)"),
-    ]
-
-
 class PasswordChoiceForm(PortalForm):
-    """Either a one-time link for the person, or a password the staff member types twice."""
+    """Either a one-time link for the person (passed on by the staff member, or e-mailed where the
+    portal can e-mail), or a password the staff member types twice."""
 
+    LINK_LABEL = "They choose it with a one-time link I pass on (shown once, valid {lifetime})"
+    EMAIL_LABEL = "They choose it with a one-time link we e-mail them (valid {lifetime})"
+
+    # A POST without a choice (no browser sends one) gets the link shown to its maker.
     choice = RadioField("Password", default=PasswordChoice.LINK.value, validators=[DataRequired()])
     password = PasswordField("Password", description=f"At least {MIN_PASSWORD_LENGTH} characters.")
     confirm = PasswordField("Repeat the password")
+
+    def __init__(
+        self, *args: Any, link_lifetime: str = "a few hours", can_email: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        emailed = [(PasswordChoice.EMAIL.value, self.EMAIL_LABEL.format(lifetime=link_lifetime))]
+        self.choice.choices = [
+            *(emailed if can_email else []),
+            (PasswordChoice.LINK.value, self.LINK_LABEL.format(lifetime=link_lifetime)),
+            (PasswordChoice.TYPED.value, "I type a password for them now (and tell them myself)"),
+        ]
+        if not self.is_submitted():  # the page opens with the first way chosen
+            self.choice.data = self.choice.choices[0][0]
 
     @property
     def password_choice(self) -> PasswordChoice:
@@ -54,24 +65,20 @@ class NewStaffForm(PasswordChoiceForm):
         validators=[DataRequired("Enter their email address."), Length(max=320), EMAIL_SHAPE],
     )
 
-    def __init__(self, *args: Any, link_lifetime: str = "a few hours", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.choice.choices = _choices(
-            f"They choose it with a one-time link I pass on (shown once, valid {link_lifetime})"
-        )
-
 
 class ResetPasswordForm(PasswordChoiceForm):
+    LINK_LABEL = (
+        "They choose a new one with a one-time link I pass on (shown once, valid {lifetime};"
+        " their old password works until then)"
+    )
+    EMAIL_LABEL = (
+        "They choose a new one with a one-time link we e-mail them (valid {lifetime};"
+        " their old password works until then)"
+    )
+
     confirm_reset = BooleanField(
         "Yes, replace this person's password", validators=[DataRequired("Tick this box to confirm.")]
     )
-
-    def __init__(self, *args: Any, link_lifetime: str = "a few hours", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.choice.choices = _choices(
-            f"They choose a new one with a one-time link I pass on (shown once, valid {link_lifetime};"
-            " their old password works until then)"
-        )
 
 
 class DisableForm(PortalForm):

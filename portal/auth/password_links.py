@@ -9,9 +9,9 @@ member who made it, and cannot be shown again. It works once, for
 PASSWORD_LINK_MAX_AGE seconds, and only while it is the user's newest link and the
 account is enabled (`service.set_password` and `service.disable_user` revoke it).
 
-An e-mailed link's secret is not random but made from a random seed and SECRET_KEY
-(`secret_of_seed`), so the outbox keeps only the seed until it sends the e-mail: the
-database alone still hands out no usable link.
+An e-mailed link's secret (`link_emails`: a forgotten password, or a staff member's choice) is
+not random but made from a random seed and SECRET_KEY (`secret_of_seed`), so the outbox keeps
+only the seed until it sends the e-mail: the database alone still hands out no usable link.
 
 Functions do not commit; the caller commits once.
 """
@@ -53,18 +53,20 @@ def issue_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str
     The token is the only copy of the secret: show it once and forget it.
     """
     secret = secrets.token_urlsafe(32)
-    _add_link(db, user, purpose, actor, secret)
+    _add_link(db, user, purpose, actor, secret, emailed=False)
     return token_of(secret)
 
 
-def issue_emailed_link(db: Session, user: User) -> tuple[str, datetime]:
-    """A new link for `user`, who asked for it by e-mail (their earlier links stop working); audited.
+def issue_emailed_link(
+    db: Session, user: User, purpose: PasswordLinkPurpose, actor: str
+) -> tuple[str, datetime]:
+    """A new link for `user`, to be e-mailed to them (their earlier links stop working); audited.
 
     Returns the seed its secret is made from (`secret_of_seed`), for the outbox to keep until it
-    sends the e-mail, and when the link expires.
+    sends the e-mail (`link_emails`), and when the link expires.
     """
     seed = secrets.token_urlsafe(32)
-    link = _add_link(db, user, PasswordLinkPurpose.FORGOT, user.email, secret_of_seed(seed))
+    link = _add_link(db, user, purpose, actor, secret_of_seed(seed), emailed=True)
     return seed, link.expires_at
 
 
@@ -82,7 +84,9 @@ def link_of_secret(db: Session, secret: str) -> PasswordLink | None:
     return db.scalar(select(PasswordLink).where(PasswordLink.token_hash == _hash(secret)))
 
 
-def _add_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str) -> PasswordLink:
+def _add_link(
+    db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str, emailed: bool
+) -> PasswordLink:
     service.revoke_password_links(db, user)
     now = utcnow()
     link = PasswordLink(
@@ -94,7 +98,12 @@ def _add_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str,
         expires_at=now + timedelta(seconds=_max_age()),
     )
     db.add(link)
-    details = {"email": user.email, "purpose": purpose.value, "expires_at": link.expires_at.isoformat()}
+    details = {
+        "email": user.email,
+        "purpose": purpose.value,
+        "delivery": "e-mailed" if emailed else "shown to its maker",
+        "expires_at": link.expires_at.isoformat(),
+    }
     record_event(db, "user:password-link-issued", actor=actor, details=details)
     return link
 

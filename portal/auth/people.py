@@ -1,6 +1,7 @@
 """What the staff console's People pages do with accounts: list them a page at a time, create a staff
 account, reset a password, each either with a password typed by the staff member or with a one-time
-link (`password_links`) for the person to choose their own.
+link (`password_links`) for the person to choose their own, which the staff member passes on or
+the portal e-mails (`link_emails`).
 
 The rules live in `service` (shared with the CLI); functions here do not commit.
 """
@@ -13,14 +14,15 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.auth import password_links, service
+from portal.auth import link_emails, password_links, service
 from portal.models import PasswordLinkPurpose, User, UserRole
 
 PAGE_SIZE = 50
 
 
 class PasswordChoice(StrEnum):
-    LINK = "link"  # the person chooses it, through a one-time link
+    EMAIL = "email"  # the person chooses it, through a one-time link the portal e-mails them
+    LINK = "link"  # the person chooses it, through a one-time link the staff member passes on
     TYPED = "typed"  # the staff member types it (twice)
 
 
@@ -57,21 +59,23 @@ def find_person(db: Session, user_id: int) -> User | None:
 def create_staff_account(
     db: Session, email: str, choice: PasswordChoice, password: str | None, actor: str
 ) -> tuple[User, str | None]:
-    """A new staff account, and the token of its set-password link when `choice` is LINK.
+    """A new staff account, and the token of its set-password link when `choice` is LINK (EMAIL:
+    the link is e-mailed to them).
 
     :raise AccountError: bad or taken email, weak password.
     """
-    if choice is PasswordChoice.LINK:
-        user = service.create_staff(db, email, None, actor)
-        return user, password_links.issue_link(db, user, PasswordLinkPurpose.NEW_ACCOUNT, actor)
-    return service.create_staff(db, email, password or "", actor), None
+    if choice is PasswordChoice.TYPED:
+        return service.create_staff(db, email, password or "", actor), None
+    user = service.create_staff(db, email, None, actor)
+    return user, _link_for(db, user, choice, PasswordLinkPurpose.NEW_ACCOUNT, actor)
 
 
 def reset_password(
     db: Session, user: User, choice: PasswordChoice, password: str | None, actor: str
 ) -> str | None:
-    """Replace `user`'s password: with `password`, or (LINK) with what they choose through a new link,
-    whose token is returned. Until a link is used the old password still works.
+    """Replace `user`'s password: with `password`, or with what they choose through a new link, whose
+    token is returned (LINK) or which is e-mailed to them (EMAIL). Until a link is used the old
+    password still works.
 
     :raise AccountError: weak password; a disabled account gets no link (enable it first).
     """
@@ -80,4 +84,14 @@ def reset_password(
         return None
     if user.is_disabled:
         raise service.AccountError("This account is disabled: enable it before sending a link.")
-    return password_links.issue_link(db, user, PasswordLinkPurpose.RESET, actor)
+    return _link_for(db, user, choice, PasswordLinkPurpose.RESET, actor)
+
+
+def _link_for(
+    db: Session, user: User, choice: PasswordChoice, purpose: PasswordLinkPurpose, actor: str
+) -> str | None:
+    """A new link's token to show its maker (LINK), or None once its e-mail is queued (EMAIL)."""
+    if choice is PasswordChoice.EMAIL:
+        link_emails.email_link(db, user, purpose, actor)
+        return None
+    return password_links.issue_link(db, user, purpose, actor)

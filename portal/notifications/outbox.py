@@ -2,7 +2,7 @@
 
 Staff notifications go on every configured channel (`enqueue`); an e-mail to one person, a link
 to choose a new password, goes by e-mail alone (`enqueue_email_to`), its link made only when it is
-sent (`portal.auth.password_reset.text_to_send`).
+sent (`portal.auth.link_emails.text_to_send`).
 
 Queueing is an INSERT beside the change it reports, committed with it, so a
 notification exists exactly when its event does, and the customer's request
@@ -83,13 +83,23 @@ def enqueue_email_to(
 ) -> bool:
     """Queue one e-mail to `recipient` (not to staff), in the caller's transaction; True if new.
 
-    `text` has `portal.auth.password_reset.LINK_PLACEHOLDER` where the link made from
+    `text` has `portal.auth.link_emails.LINK_PLACEHOLDER` where the link made from
     `secret_seed` goes when it is sent.
     """
     values = _pending(event_key, kind, NotificationChannel.EMAIL, subject, text)
     added = _insert_if_absent(db, {**values, "recipient": recipient, "secret_seed": secret_seed})
     _wake_after_commit(int(added))
     return added
+
+
+def latest_email_to(db: Session, recipient: str) -> Notification | None:
+    """The newest e-mail queued to `recipient` alone (a set-password link), whatever became of it."""
+    return db.scalar(
+        select(Notification)
+        .where(Notification.recipient == recipient)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    )
 
 
 def _pending(
@@ -190,7 +200,7 @@ def _deliver(db: Session, config: Mapping[str, Any], notification: Notification)
 def _deliver_to_recipient(
     db: Session, config: Mapping[str, Any], notification: Notification
 ) -> Failure | None:
-    from portal.auth.password_reset import text_to_send  # imported here: auth imports this module
+    from portal.auth.link_emails import text_to_send  # imported here: auth imports this module
 
     if not email_configured(config):
         return Failure("e-mail is no longer configured")

@@ -296,3 +296,15 @@ def test_a_new_password_signs_out_every_session_of_the_old_one_but_the_staff_mem
     assert staff_elsewhere.get("/admin/").status_code == 302
     assert staff_browser.get("/admin/").status_code == 200  # who typed it stays signed in
     assert can_sign_in(app, customer.email, TYPED)
+
+
+def test_without_email_the_link_is_not_offered_by_email_and_cannot_be_asked_for(
+    app: Flask, staff_browser: FlaskClient
+) -> None:
+    page = text(staff_browser.get("/admin/people/new"))
+    refused = post_from(staff_browser, "/admin/people/new", "/admin/people/new", email=NEW, choice="email")
+
+    assert 'value="email"' not in page
+    choices = re.findall(r'<input[^>]*name="choice"[^>]*>', page)
+    assert 'value="link"' in choices[0] and "checked" in choices[0]
+    assert refused.status_code == 400 and find_user(app, NEW) is None

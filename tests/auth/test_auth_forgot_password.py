@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
 from portal.auth import service
-from portal.auth.password_reset import LINK_PLACEHOLDER, RESEND_AFTER
+from portal.auth.link_emails import LINK_PLACEHOLDER
+from portal.auth.password_reset import RESEND_AFTER
 from portal.db import Base, get_session
 from portal.models import AuditEvent, Notification, PasswordLink, User, utcnow
 from portal.notifications import outbox
