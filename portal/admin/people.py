@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from portal.admin import bp
@@ -22,7 +21,7 @@ from portal.auth import password_links
 from portal.auth import people as accounts
 from portal.auth.people import PasswordChoice
 from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
-from portal.auth.users import actor_of, signed_in_user
+from portal.auth.users import actor_of, signed_in_user, start_signed_in_session
 from portal.db import get_session
 from portal.models import User, UserRole
 from portal.notifications import outbox
@@ -163,7 +162,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     if form.password_choice is PasswordChoice.EMAIL:
         return _emailed(person, created=False)
     if person is signed_in_user():  # a new password signs out its old sessions, but not this one
-        login_user(person)
+        start_signed_in_session(person)
     flash(f"The password of {person.email} is now the one you typed.", "success")
     return _to_person(person)
 

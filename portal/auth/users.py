@@ -6,7 +6,8 @@ Flask-Login's `current_user` is an untyped proxy; everything past the views take
 
 from __future__ import annotations
 
-from flask_login import current_user
+from flask import current_app, session
+from flask_login import current_user, login_user
 
 from portal.models import User
 
@@ -31,3 +32,11 @@ def is_staff(user: User | None) -> bool:
 def actor_of(user: User | None) -> str:
     """The audit trail's name for `user`: their email, or the anonymous LMS admin."""
     return user.email if user is not None and is_signed_in(user) else ANONYMOUS_ACTOR
+
+
+def start_signed_in_session(user: User) -> None:
+    """Sign `user` in under a new session id and CSRF secret (at sign-in, and after a password of
+    their own changed, which signed out its older sessions); the flow's data stays."""
+    session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
+    session.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
+    login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe

@@ -13,7 +13,7 @@ from typing import cast
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
 from portal.auth import bp
@@ -31,10 +31,9 @@ from portal.auth.service import (
     record_sign_out,
     sign_in_with_password,
 )
-from portal.auth.users import signed_in_user
+from portal.auth.users import signed_in_user, start_signed_in_session
 from portal.db import get_session
 from portal.extensions import login_manager
-from portal.models import User
 from portal.notifications import outbox
 
 DEFAULT_ENDPOINT = "auth.account"
@@ -51,13 +50,6 @@ def _requested_next() -> str | None:
 
 def _go_to(target: str | None) -> Response:
     return redirect(with_session_token(target or url_for(DEFAULT_ENDPOINT)))
-
-
-def _start_signed_in_session(user: User) -> None:
-    """A new session id and CSRF secret for the signed-in session; the flow's data stays."""
-    session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
-    session.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
-    login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -79,7 +71,7 @@ def sign_in() -> ResponseReturnValue:
             abort(429)
         db.commit()
         if user is not None:
-            _start_signed_in_session(user)
+            start_signed_in_session(user)
             return _go_to(target)
         error = GENERIC_SIGN_IN_ERROR
     return render_template("auth/sign_in.html", form=form, error=error, signup_enabled=signup_enabled())
@@ -130,7 +122,7 @@ def change_password() -> ResponseReturnValue:
             form.password.errors.append(str(error))
         else:
             db.commit()
-            _start_signed_in_session(user)
+            start_signed_in_session(user)
             flash("Your password is changed, and you are signed out everywhere else.", "success")
             return _go_to(url_for(DEFAULT_ENDPOINT))
     status = 400 if form.errors else 200
@@ -159,7 +151,7 @@ def sign_up() -> ResponseReturnValue:
             field.errors.append(str(error))
         else:
             db.commit()
-            _start_signed_in_session(user)
+            start_signed_in_session(user)
             flash("Your account is ready.", "success")
             return _go_to(target)
     return render_template("auth/sign_up.html", form=form)

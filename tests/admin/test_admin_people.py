@@ -308,3 +308,23 @@ def test_without_email_the_link_is_not_offered_by_email_and_cannot_be_asked_for(
     choices = re.findall(r'<input[^>]*name="choice"[^>]*>', page)
     assert 'value="link"' in choices[0] and "checked" in choices[0]
     assert refused.status_code == 400 and find_user(app, NEW) is None
+
+
+def test_a_staff_member_who_types_their_own_new_password_stays_signed_in_under_a_new_session(
+    app: Flask, staff: User, staff_browser: FlaskClient
+) -> None:
+    elsewhere = signed_in(app.test_client(), staff)
+    page = f"/admin/people/{staff.id}"
+    assert staff_browser.get(page).status_code == 200
+    cookie = app.config["SESSION_COOKIE_NAME"]
+    before = staff_browser.get_cookie(cookie)
+
+    typed = {"choice": "typed", "password": TYPED, "confirm": TYPED, "confirm_reset": "y"}
+    reset = post_from(staff_browser, page, f"{page}/password", **typed)
+
+    assert reset.status_code == 303
+    after = staff_browser.get_cookie(cookie)
+    assert before is not None and after is not None and after.value != before.value
+    assert staff_browser.get(page).status_code == 200
+    assert elsewhere.get(page).status_code == 302  # signed out by the new password
+    assert can_sign_in(app, STAFF, TYPED)
