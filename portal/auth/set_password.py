@@ -46,6 +46,6 @@ def set_password(token: str) -> Response:
             if user is None:  # a second submit of the same form: the first one set it
                 return _page("auth/set_password_invalid.html", 410)
             db.commit()
-            return _page("auth/password_set.html", email=user.email)
+            return _page("auth/password_set.html", email=user.email, staff=user.is_staff)
     status = 400 if form.errors else 200
     return _page("auth/set_password.html", status, form=form, link=link, token=token)

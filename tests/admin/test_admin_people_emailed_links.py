@@ -92,7 +92,9 @@ def test_a_new_staff_colleague_is_emailed_their_link_and_signs_in(
     assert subject == "[Acme Learning] Your staff account: choose your password"
     assert f"{STAFF} made you a staff account, {NEW}, on Acme Learning's tool registration portal" in body
     assert "Then sign in at http://localhost/admin/" in body
-    assert 'data-page="password-set"' in choose_with_link(app, body, CHOSEN)
+    password_set = choose_with_link(app, body, CHOSEN)
+    assert 'data-page="password-set"' in password_set and 'id="back-to-lms"' not in password_set
+    assert 'href="/auth/sign-in?next=/admin/" id="sign-in-link">Sign in to the staff console' in password_set
     assert can_sign_in(app, NEW, CHOSEN)
     after = text(staff_browser.get(person_page))
     sent = r'id="last-email">“\[Acme Learning\] Your staff account[^<]*: sent \d\d:\d\d:\d\d'
