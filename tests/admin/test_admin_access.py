@@ -132,3 +132,13 @@ def test_every_staff_action_needs_the_csrf_token(
 
 def test_an_unknown_request_is_not_found(staff_browser: FlaskClient, pending: ApprovalRequest) -> None:
     assert staff_browser.get("/admin/approvals/nope").status_code == 404
+
+
+def test_every_staff_page_leads_to_the_staff_members_own_account_to_change_their_password(
+    staff_browser: FlaskClient,
+) -> None:
+    for page in ("/admin/", "/admin/people/", "/admin/notifications/"):
+        header = staff_browser.get(page).get_data(as_text=True).split('class="admin-nav"', 1)[1]
+        assert '<a href="/auth/account" id="signed-in-as"' in header.split("</nav>", 1)[0]
+    account = staff_browser.get("/auth/account").get_data(as_text=True)
+    assert 'id="change-password-link"' in account and 'id="staff-approvals"' in account
