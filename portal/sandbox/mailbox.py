@@ -59,7 +59,7 @@ def _summary(message: EmailMessage) -> Received:
         sender=str(message["From"] or ""),
         to=str(message["To"] or ""),
         subject=str(message["Subject"] or ""),
-        text=str(text),
+        text=str(text).rstrip(),
     )
 
 
