@@ -46,6 +46,7 @@ from portal.models import (
     record_event,
     utcnow,
 )
+from portal.notifications import customer_emails
 from portal.registration import labels
 
 logger = logging.getLogger(__name__)
@@ -319,7 +320,10 @@ def _carry_out(
     else:
         _finish(db, action, details, PlatformActionState.DONE, None, None)
     if action.current_state is PlatformActionState.DONE and registration is not None:
+        was_active = registration.platform_active
         effect.apply(registration, action.details)
+        if kind is PlatformActionKind.ACTIVATE and was_active is not True:
+            customer_emails.tool_active(db, registration, event=action.token)
     db.commit()
     return ActionResult(action, carried_out=True)
 

@@ -180,4 +180,7 @@ def account() -> ResponseReturnValue:
         return cast(Response, login_manager.unauthorized())
     connections = connections_of(get_session(), user)
     form = WithdrawForm()
-    return render_template("auth/account.html", user=user, connections=connections, withdraw_form=form)
+    emailed = outbox.email_configured(current_app.config)
+    return render_template(
+        "auth/account.html", user=user, connections=connections, withdraw_form=form, emailed=emailed
+    )

@@ -1,6 +1,7 @@
-"""What staff are told, and when: a live-approval request waits for them; a paid registration needs a
-refund; a test from the console. Each text says what happened, at which LMS, and links (absolute,
-from PORTAL_URL) to the console page to act on; it carries no secret.
+"""What staff are told, and when: a live-approval request waits for them; a new LMS registered the tool
+but is not active yet; a paid registration needs a refund; a test from the console. Each text says
+what happened, at which LMS, and links (absolute, from PORTAL_URL) to the console page to act on;
+it carries no secret.
 
 Each function queues through `outbox.enqueue` in the caller's transaction; the
 event key makes each event notify once. With a `BRAND_NAME`, the subject starts with the vendor's
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from portal.billing.attention import PaidRegistration
 
 APPROVAL_REQUESTED = "approval-requested"
+ACTIVATION_DUE = "activation-due"
 REFUND_DUE = "refund-due"
 TEST = "test"
 
@@ -42,8 +44,7 @@ def _lms(registration: Registration) -> str:
     # (through registration.approvals) import this module.
     from portal.registration import labels
 
-    family = labels.family(registration.family_code).name
-    return f"{family} at {labels.lms_host(registration.platform_url)}"
+    return labels.lms_of(registration.family_code, registration.platform_url)
 
 
 def _platform_name(registration: Registration, choices: dict[str, object] | None = None) -> str:
@@ -64,6 +65,20 @@ def approval_requested(db: Session, approval: ApprovalRequest) -> int:
     return _queue(
         db, f"{APPROVAL_REQUESTED}:{approval.public_id}", APPROVAL_REQUESTED, f"Approval needed: {lms}", text
     )
+
+
+def activation_due(db: Session, registration: Registration) -> int:
+    """An LMS registered the tool without activating it: it cannot launch the tool until a staff member
+    activates the platform (the customer was told the vendor would)."""
+    lms = _lms(registration)
+    who = registration.customer.email if registration.customer is not None else "A customer"
+    text = (
+        f"{who} registered the tool with {lms}, as {_platform_name(registration)}. It is not active "
+        f"yet: the LMS cannot launch the tool until you activate it.\n"
+        f"Review and activate it: {portal_url('admin.platform', platform_id=registration.platform_id)}"
+    )
+    key = f"{ACTIVATION_DUE}:{registration.public_id}"
+    return _queue(db, key, ACTIVATION_DUE, f"Activation due: {lms}", text)
 
 
 def refund_due_key(paid: PaidRegistration) -> str:

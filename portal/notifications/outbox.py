@@ -1,8 +1,9 @@
 """The outbox: queue a notification in the caller's transaction, and send what is due, once.
 
-Staff notifications go on every configured channel (`enqueue`); an e-mail to one person, a link
-to choose a new password, goes by e-mail alone (`enqueue_email_to`), its link made only when it is
-sent (`portal.auth.link_emails.text_to_send`).
+Staff notifications go on every configured channel (`enqueue`); an e-mail to one person (a link
+to choose a password, a customer told their LMS can use the tool) goes by e-mail alone
+(`enqueue_email_to`), a link in it made only when it is sent
+(`portal.auth.link_emails.text_to_send`).
 
 Queueing is an INSERT beside the change it reports, committed with it, so a
 notification exists exactly when its event does, and the customer's request
@@ -79,12 +80,18 @@ def enqueue(db: Session, event_key: str, kind: str, subject: str, text: str) -> 
 
 
 def enqueue_email_to(
-    db: Session, event_key: str, kind: str, recipient: str, subject: str, text: str, secret_seed: str
+    db: Session,
+    event_key: str,
+    kind: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    secret_seed: str | None = None,
 ) -> bool:
     """Queue one e-mail to `recipient` (not to staff), in the caller's transaction; True if new.
 
-    `text` has `portal.auth.link_emails.LINK_PLACEHOLDER` where the link made from
-    `secret_seed` goes when it is sent.
+    With `secret_seed`, `text` has `portal.auth.link_emails.LINK_PLACEHOLDER` where the link made
+    from it goes when it is sent.
     """
     values = _pending(event_key, kind, NotificationChannel.EMAIL, subject, text)
     added = _insert_if_absent(db, {**values, "recipient": recipient, "secret_seed": secret_seed})
@@ -204,7 +211,7 @@ def _deliver_to_recipient(
 
     if not email_configured(config):
         return Failure("e-mail is no longer configured")
-    text = text_to_send(db, notification)
+    text = text_to_send(db, notification) if notification.secret_seed else notification.text
     if text is None:
         return Failure("not sent: its link stopped working first (used, replaced or expired)", retry=False)
     delivery.send_email(config, notification.subject, text, to=[str(notification.recipient)])

@@ -30,6 +30,7 @@ from portal.ltiaas import (
     RegistrationNotFound,
 )
 from portal.models import Problem, Registration, RegistrationState, claim_for_completion, transition
+from portal.notifications import alerts
 from portal.registration.choices import current_choices
 from portal.registration.outcome import find_new_platforms
 
@@ -132,6 +133,8 @@ def _record_completed(
     transition(
         db, registration, RegistrationState.COMPLETED, actor, details={"platformId": platform_id, **details}
     )
+    if active is False:  # the customer was told the vendor's staff would activate it: tell them
+        alerts.activation_due(db, registration)
     db.commit()
 
 

@@ -141,6 +141,11 @@ def lms_host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+def lms_of(family_code: str, url: str) -> str:
+    """An LMS in a sentence: "Moodle at moodle.example.edu"."""
+    return f"{family(family_code).name} at {lms_host(url)}"
+
+
 def default_platform_name(
     url: str, family_code: str, account_name: str | None = None, max_length: int = 255
 ) -> str:

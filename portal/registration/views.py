@@ -19,6 +19,7 @@ from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
 from portal.models import Registration, RegistrationState, approval_of
+from portal.notifications import customer_emails
 from portal.registration import approvals, bp, labels
 from portal.registration.access import (
     find_registration,
@@ -268,6 +269,7 @@ def done(public_id: str) -> Page:
         choices=current_choices(registration),
         active=is_active(registration),
         review_later=approval_policy().customer_platforms_start_inactive,
+        told_at=customer_emails.address_told_on_activation(registration),
         completion_html=completion_html,
         payment=_paid(registration),
     )

@@ -1,0 +1,139 @@
+"""A customer's LMS registered the tool but starts inactive (review-later): staff are told it waits for
+activation, with a link to the platform; when a staff member activates it, the customer is e-mailed
+that their LMS can launch the tool, as the done page promised."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.admin import platforms
+from portal.db import get_session
+from portal.ltiaas import get_ltiaas
+from portal.models import Notification, utcnow
+from portal.notifications import outbox
+from tests.accounts import create_user, signed_in
+from tests.conftest import CUSTOMER_EMAIL, STAFF_EMAIL, make_test_app
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.notifications.conftest import ChatWebhook, MailServer
+from tests.registration.helpers import configured_by, press_register, registration_row
+
+
+def registered_inactive(app: Flask, browser: FlaskClient) -> str:
+    """The customer registers the tool under review-later (CSRF off while they do); its public id."""
+    app.config.update(APPROVAL_POLICY="review-later", WTF_CSRF_ENABLED=False)
+    public_id = configured_by(browser)
+    assert press_register(browser, public_id).status_code == 303
+    app.config["WTF_CSRF_ENABLED"] = True
+    return public_id
+
+
+def queued(app: Flask) -> list[tuple[str, str, str | None]]:
+    with app.app_context():
+        rows = get_session().scalars(select(Notification).order_by(Notification.id))
+        return [(row.kind, row.channel, row.recipient) for row in rows]
+
+
+def drain(app: Flask) -> outbox.DrainReport:
+    with app.app_context():
+        return outbox.drain(get_session(), now=utcnow() + timedelta(seconds=1))
+
+
+def activate(app: Flask, platform_id: str, token: str = "token-activate-01234") -> platforms.ActionResult:
+    """A staff member's "Activate" on the platform's page, through the service the view calls."""
+    with app.app_context():
+        return platforms.activate(get_session(), get_ltiaas(), platform_id, STAFF_EMAIL, token)
+
+
+def bodies_to(mail_server: MailServer, address: str) -> list[str]:
+    return [
+        message.get_payload(decode=True).decode().replace("\r\n", "\n")
+        for (_sender, recipients), message in zip(mail_server.envelopes, mail_server.messages, strict=True)
+        if recipients == [address]
+    ]
+
+
+def test_staff_are_told_once_that_a_new_lms_waits_for_activation(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    mail_server: MailServer,
+    chat_webhook: ChatWebhook,
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+    platform_id = registration_row(app, public_id).platform_id
+
+    assert queued(app) == [("activation-due", "email", None), ("activation-due", "webhook", None)]
+    drain(app)
+    (text,) = chat_webhook.texts
+    assert text.startswith(f"{CUSTOMER_EMAIL} registered the tool with Moodle at moodle.example.edu")
+    assert "It is not active yet" in text
+    assert f"https://portal.vendor.example/admin/platforms/{platform_id}" in text
+    assert mail_server.messages[0]["Subject"] == "Activation due: Moodle at moodle.example.edu"
+
+
+def test_the_done_page_says_the_customer_will_be_emailed(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+
+    done = customer_browser.get(f"/registration/{public_id}/done").get_data(as_text=True)
+    account = customer_browser.get("/auth/account").get_data(as_text=True)
+
+    assert f'We will e-mail <span id="told-at">{CUSTOMER_EMAIL}</span> when it is active.' in done
+    assert "We will e-mail you when they have." in account
+
+
+def test_when_staff_activate_it_the_customer_hears_their_lms_can_launch_the_tool(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+    platform_id = registration_row(app, public_id).platform_id
+    drain(app)
+
+    result = activate(app, platform_id)
+    again = activate(app, platform_id)  # the same form sent twice
+    drain(app)
+
+    assert result.carried_out and not again.carried_out
+    assert registration_row(app, public_id).platform_active is True
+    (body,) = bodies_to(mail_server, CUSTOMER_EMAIL)
+    assert re.match(r"The tool is now active in Moodle at moodle\.example\.edu \(as \"[^\"]+\"\)", body), body
+    assert "your LMS can launch it" in body
+    assert queued(app).count(("tool-active", "email", CUSTOMER_EMAIL)) == 1
+
+
+def test_a_registration_that_starts_active_tells_nobody(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    public_id = configured_by(customer_browser)
+    assert press_register(customer_browser, public_id).status_code == 303
+
+    assert registration_row(app, public_id).platform_active is True
+    assert queued(app) == []
+    done = customer_browser.get(f"/registration/{public_id}/done").get_data(as_text=True)
+    assert 'id="told-at"' not in done
+
+
+def test_without_email_the_customer_is_promised_nothing(
+    tmp_path: Path, ltiaas_settings: dict[str, Any], ltiaas: FakeLtiaas
+) -> None:
+    app = make_test_app(tmp_path, **ltiaas_settings)
+    browser = signed_in(app.test_client(), create_user(app, CUSTOMER_EMAIL))
+    public_id = registered_inactive(app, browser)
+
+    done = browser.get(f"/registration/{public_id}/done").get_data(as_text=True)
+    platform_id = registration_row(app, public_id).platform_id
+    activate(app, platform_id)
+
+    assert "Awaiting activation" in done and 'id="told-at"' not in done
+    assert "We will e-mail you" not in browser.get("/auth/account").get_data(as_text=True)
+    assert [kind for kind, _channel, _to in queued(app)] == []  # no staff channel, no customer e-mail
+    app.extensions["db_engine"].dispose()
