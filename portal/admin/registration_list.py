@@ -76,6 +76,16 @@ def _in_state(state: RegistrationState, only_open_ones: bool = False) -> Clause:
     return clause
 
 
+def _awaiting_activation(now: datetime) -> ColumnElement[bool]:
+    """Registered, but its platform inactive (as the portal last knew it) and not deleted: the LMS
+    cannot launch the tool until a staff member activates it."""
+    return and_(
+        Registration.state == RegistrationState.COMPLETED.value,
+        Registration.platform_active.is_(False),
+        Registration.platform_deleted_at.is_(None),
+    )
+
+
 @dataclass(frozen=True)
 class Standing:
     """A way a registration can stand now, as a filter of the list and a count of the overview."""
@@ -93,6 +103,7 @@ STANDINGS: dict[str, Standing] = {
     "outcome-unknown": Standing("Outcome unknown: to settle", needs_settling_clause),
     "paid-not-registered": Standing("Paid, not registered", _paid_not_registered),
     "completed": Standing("Registered", _in_state(RegistrationState.COMPLETED)),
+    "awaiting-activation": Standing("Registered, awaiting activation", _awaiting_activation),
     "failed": Standing("Not registered (failed)", _in_state(RegistrationState.FAILED)),
     "expired": Standing("Expired", _expired),
 }

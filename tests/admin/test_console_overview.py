@@ -27,7 +27,9 @@ def week_of_registrations(app: Flask, customer: User) -> None:
         db = get_session()
         waiting = add_registration(db, created_at=NOW - timedelta(minutes=30), state="reviewed")
         add_approval(db, waiting, customer)
-        add_registration(db, created_at=NOW - timedelta(hours=3), state="completed", family="canvas")
+        add_registration(
+            db, created_at=NOW - timedelta(hours=3), state="completed", family="canvas", platform_active=False
+        )
         failed_paid = add_registration(db, created_at=NOW - 2 * DAY, state="failed", family="sakai")
         add_payment(db, failed_paid, user=customer)
         add_registration(db, created_at=NOW - 2 * DAY, state="expired")
@@ -48,19 +50,22 @@ def test_each_period_counts_the_registrations_received_in_it_by_where_they_stand
     with app.app_context():
         found = {c.period.key: (c.received, c.by_standing) for c in counts(get_session(), NOW)}
 
-    def standing(waiting: int, paid: int, completed: int, failed: int, expired: int) -> dict[str, int]:
+    def standing(
+        waiting: int, paid: int, completed: int, inactive: int, failed: int, expired: int
+    ) -> dict[str, int]:
         return {
             "waiting": waiting,
             "paid-not-registered": paid,
             "completed": completed,
+            "awaiting-activation": inactive,
             "failed": failed,
             "expired": expired,
         }
 
     assert found == {
-        "today": (2, standing(waiting=1, paid=0, completed=1, failed=0, expired=0)),
-        "week": (5, standing(waiting=1, paid=1, completed=1, failed=1, expired=2)),
-        "all": (9, standing(waiting=1, paid=1, completed=3, failed=2, expired=3)),
+        "today": (2, standing(waiting=1, paid=0, completed=1, inactive=1, failed=0, expired=0)),
+        "week": (5, standing(waiting=1, paid=1, completed=1, inactive=1, failed=1, expired=2)),
+        "all": (9, standing(waiting=1, paid=1, completed=3, inactive=1, failed=2, expired=3)),
     }
 
 
@@ -101,6 +106,7 @@ def test_the_overview_page_shows_the_counts_the_chart_and_its_numbers(
     assert 'data-page="admin-overview"' in body
     assert re.search(r'data-standing="received">\s*<th scope="row">Received</th>', body)
     assert 'href="/admin/registrations/?state=outcome-unknown"' in body
+    assert 'href="/admin/registrations/?state=awaiting-activation" id="to-activate"' in body
     assert 'href="/admin/approvals/"' in body and 'href="/admin/payments/"' in body
     assert '<svg viewBox="0 0 640 240" role="img" aria-labelledby="chart-title chart-desc"' in body
     assert '<title id="chart-title">Registrations per week by LMS' in body

@@ -362,3 +362,16 @@ def test_a_registrations_page_links_to_the_stripe_receipt_when_one_is_stored(
 
     assert f'<a id="payment-receipt" href="{receipt}" target="_blank" rel="noopener">' in shown
     assert 'id="payment-receipt"' not in not_shown
+
+
+def test_platforms_to_activate_are_the_registered_ones_still_inactive_and_not_deleted(app: Flask) -> None:
+    with app.app_context():
+        db = get_session()
+        for name, active in (("Waiting", False), ("Active", True), ("Not known", None), ("Gone", False)):
+            registration = add_registration(
+                db, state="completed", platform_name=name, platform_id=name, platform_active=active
+            )
+        registration.platform_deleted_at = NOW  # the last one: its platform was deleted at LTIAAS
+        db.commit()
+
+        assert listed(db, state="awaiting-activation") == ["Waiting"]
