@@ -24,6 +24,7 @@ from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import InvalidIdentifier, get_ltiaas, validate_identifier
 from portal.models import PlatformActionKind, PlatformActionState
+from portal.notifications import customer_emails
 
 Page = tuple[str, int]
 
@@ -74,8 +75,16 @@ def _platform_page(
         activate_form=activate_form or ActivateForm(),
         deactivate_form=deactivate_form or DeactivateForm(),
         rename_form=rename_form,
+        told_on_activation=_told_on_activation(detail.row),
     )
     return page, 404 if detail.not_found and status == 200 else status
+
+
+def _told_on_activation(row: service.PlatformRow | None) -> str | None:
+    """Whom activating the platform e-mails: the customer who registered it, where the portal can."""
+    if row is None or row.registration is None:
+        return None
+    return customer_emails.address_told_on_activation(row.registration)
 
 
 def _report(result: service.ActionResult) -> None:

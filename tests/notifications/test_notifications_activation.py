@@ -97,6 +97,9 @@ def test_when_staff_activate_it_the_customer_hears_their_lms_can_launch_the_tool
     platform_id = registration_row(app, public_id).platform_id
     drain(app)
 
+    staff_browser = signed_in(app.test_client(), create_user(app, STAFF_EMAIL, role="staff"))
+    page = staff_browser.get(f"/admin/platforms/{platform_id}").get_data(as_text=True)
+    assert f'We will e-mail <span id="told-on-activation">{CUSTOMER_EMAIL}</span>' in page
     result = activate(app, platform_id)
     again = activate(app, platform_id)  # the same form sent twice
     drain(app)
