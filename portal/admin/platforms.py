@@ -233,6 +233,8 @@ def _remember(db: Session, platforms: list[Platform], registrations: dict[str, R
         if registration is None:
             continue
         name = platform.name or registration.platform_name
+        if registration.platform_active is False and platform.active:  # activated outside the portal
+            customer_emails.tool_active(db, registration)
         if registration.platform_active is not platform.active or registration.platform_name != name:
             registration.platform_active = platform.active
             registration.platform_name = name
@@ -323,7 +325,7 @@ def _carry_out(
         was_active = registration.platform_active
         effect.apply(registration, action.details)
         if kind is PlatformActionKind.ACTIVATE and was_active is not True:
-            customer_emails.tool_active(db, registration, event=action.token)
+            customer_emails.tool_active(db, registration)
     db.commit()
     return ActionResult(action, carried_out=True)
 

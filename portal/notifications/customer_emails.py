@@ -1,9 +1,12 @@
-"""What customers are told by e-mail: that the LMS they registered can now launch the tool, once a
-staff member activated it (the done page told them the vendor would, and that they would hear).
+"""What customers are told by e-mail: that the LMS they registered can now launch the tool, once its
+platform is first active (the done page told them the vendor would activate it, and that they
+would hear): when a staff member activates it from the console, or when the console next reads
+it as active from LTIAAS (activated on LTIAAS's own dashboard).
 
 Only where the portal can send e-mail (`outbox.email_configured`); queued through the outbox in the
-caller's transaction, like every other e-mail, and once per activation (its event key). The text
-names the LMS and the platform, and carries no link and no secret.
+caller's transaction, like every other e-mail, once per registration (its event key): activating
+it again after a deactivation tells nobody. The text names the LMS and the platform, and carries
+no link and no secret.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ def address_told_on_activation(registration: Registration) -> str | None:
     return customer.email
 
 
-def tool_active(db: Session, registration: Registration, event: str) -> bool:
+def tool_active(db: Session, registration: Registration) -> bool:
     """Tell the customer who registered `registration` that their LMS can launch the tool now; True
-    if queued (not when the portal cannot e-mail, nobody signed the registration, or `event` was told)."""
+    if queued (not when the portal cannot e-mail, nobody signed the registration, or they were told)."""
     address = address_told_on_activation(registration)
     if address is None:
         return False
@@ -45,4 +48,5 @@ def tool_active(db: Session, registration: Registration, event: str) -> bool:
         "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
     )
     subject = f"[{vendor}] The tool is active in your LMS" if vendor else "The tool is active in your LMS"
-    return outbox.enqueue_email_to(db, f"{TOOL_ACTIVE}:{event}", TOOL_ACTIVE, address, subject, text)
+    key = f"{TOOL_ACTIVE}:{registration.public_id}"
+    return outbox.enqueue_email_to(db, key, TOOL_ACTIVE, address, subject, text)

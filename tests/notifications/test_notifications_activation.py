@@ -112,6 +112,39 @@ def test_when_staff_activate_it_the_customer_hears_their_lms_can_launch_the_tool
     assert queued(app).count(("tool-active", "email", CUSTOMER_EMAIL)) == 1
 
 
+def test_activated_again_after_a_deactivation_the_customer_is_not_told_twice(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    platform_id = registration_row(app, registered_inactive(app, customer_browser)).platform_id
+    activate(app, platform_id)
+    with app.app_context():
+        platforms.deactivate(get_session(), get_ltiaas(), platform_id, STAFF_EMAIL, "token-deactivate-1")
+
+    again = activate(app, platform_id, token="token-activate-2")
+    drain(app)
+
+    assert again.carried_out and again.action.current_state.value == "done"
+    assert len(bodies_to(mail_server, CUSTOMER_EMAIL)) == 1
+
+
+def test_activated_on_ltiaas_dashboard_the_customer_hears_when_the_console_next_reads_it(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+    platform_id = registration_row(app, public_id).platform_id
+    drain(app)
+    ltiaas.add_platform("Springfield Moodle", active=True, id=platform_id)  # done at LTIAAS itself
+    staff_browser = signed_in(app.test_client(), create_user(app, STAFF_EMAIL, role="staff"))
+
+    staff_browser.get("/admin/platforms/")
+    staff_browser.get(f"/admin/platforms/{platform_id}")
+    drain(app)
+
+    assert registration_row(app, public_id).platform_active is True
+    (body,) = bodies_to(mail_server, CUSTOMER_EMAIL)
+    assert "is now active in Moodle at moodle.example.edu" in body
+
+
 def test_a_registration_that_starts_active_tells_nobody(
     app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
 ) -> None:
