@@ -27,6 +27,8 @@ def test_the_page_says_where_notifications_go_without_the_webhooks_secret(
     assert "to ops@vendor.example, sales@vendor.example, through 127.0.0.1" in body
     assert "to 127.0.0.1" in body and "secret-webhook-path" not in body
     assert 'id="no-notifications"' in body
+    assert '<dd id="channel-password-emails">\n      a link by e-mail, through 127.0.0.1' in body
+    assert "told by e-mail when their LMS can launch the tool, through 127.0.0.1" in body
 
 
 def test_a_test_notification_is_queued_audited_and_sent(
@@ -60,4 +62,6 @@ def test_with_notifications_off_the_page_says_so(tmp_path: Path) -> None:
     body = browser.get("/admin/notifications/").get_data(as_text=True)
 
     assert 'id="notifications-off"' in body and 'id="test-form"' not in body
+    assert "off: people ask you instead" in body
+    assert "off: they see it on their account page only" in body
     app.extensions["db_engine"].dispose()
