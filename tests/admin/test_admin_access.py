@@ -139,6 +139,6 @@ def test_every_staff_page_leads_to_the_staff_members_own_account_to_change_their
 ) -> None:
     for page in ("/admin/", "/admin/people/", "/admin/notifications/"):
         header = staff_browser.get(page).get_data(as_text=True).split('class="admin-nav"', 1)[1]
-        assert '<a href="/auth/account" id="signed-in-as"' in header.split("</nav>", 1)[0]
+        assert '<a href="/auth/account" id="nav-account">your account</a>' in header.split("</nav>", 1)[0]
     account = staff_browser.get("/auth/account").get_data(as_text=True)
     assert 'id="change-password-link"' in account and 'id="staff-approvals"' in account
