@@ -39,6 +39,14 @@ class MailServer:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
+    def received_by(self, address: str) -> list[tuple[str, str]]:
+        """(subject, text) of each message addressed to `address` alone, oldest first."""
+        return [
+            (str(message["Subject"]), message.get_payload(decode=True).decode().replace("\r\n", "\n"))
+            for (_sender, recipients), message in zip(self.envelopes, self.messages, strict=True)
+            if recipients == [address]
+        ]
+
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
             SMTP_USER.encode(),
@@ -72,6 +80,17 @@ class SandboxMailbox:
 
     folder: Path
     port: int
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The portal's settings that send its e-mail here, as `scripts/run` sets them."""
+        return {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": self.port,
+            "SMTP_TLS": "none",
+            "SMTP_FROM": "no-reply@acme-learning.example",
+            "SANDBOX_MAILDIR": str(self.folder),
+        }
 
 
 @pytest.fixture

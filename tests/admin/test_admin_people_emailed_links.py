@@ -48,14 +48,8 @@ def send_what_is_queued(app: Flask) -> outbox.DrainReport:
 
 def the_email_to(mail_server: MailServer, email: str) -> tuple[str, str]:
     """The subject and text of the one e-mail `email` got."""
-    received = [
-        message
-        for (_sender, recipients), message in zip(mail_server.envelopes, mail_server.messages, strict=True)
-        if recipients == [email]
-    ]
-    assert len(received) == 1, [message["Subject"] for message in mail_server.messages]
-    body = received[0].get_payload(decode=True).decode().replace("\r\n", "\n")
-    return str(received[0]["Subject"]), body
+    (received,) = mail_server.received_by(email)
+    return received
 
 
 def choose_with_link(app: Flask, body: str, password: str) -> str:

@@ -44,12 +44,10 @@ def emailing(tmp_path: Path, mail_server: MailServer) -> Iterator[LiveServer]:
 def the_link_emailed_to(mail_server: MailServer, email: str, timeout: float = 15) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for (_sender, recipients), message in zip(mail_server.envelopes, mail_server.messages, strict=True):
-            if recipients == [email]:
-                body = message.get_payload(decode=True).decode()
-                found = re.search(r"https?://\S+/auth/set-password/\S+", body)
-                assert found is not None, body
-                return found.group(0)
+        for _subject, body in mail_server.received_by(email):
+            found = re.search(r"https?://\S+/auth/set-password/\S+", body)
+            assert found is not None, body
+            return found.group(0)
         time.sleep(0.1)
     raise AssertionError(f"no e-mail reached {email} within {timeout} s")
 
@@ -102,15 +100,7 @@ def test_an_admin_who_forgot_their_password_gets_back_in_without_leaving_the_reg
 @pytest.fixture
 def sandbox_emailing(tmp_path: Path, sandbox_mailbox: SandboxMailbox) -> Iterator[LiveServer]:
     """The sandbox as `scripts/run` sets it up: e-mail goes to its mailbox, shown on /sandbox/mail/."""
-    live = start_live_server(
-        tmp_path,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=sandbox_mailbox.port,
-        SMTP_TLS="none",
-        SMTP_FROM="no-reply@acme-learning.example",
-        SANDBOX_MAILDIR=str(sandbox_mailbox.folder),
-        NOTIFY_DRAIN_INTERVAL=1,
-    )
+    live = start_live_server(tmp_path, **sandbox_mailbox.settings, NOTIFY_DRAIN_INTERVAL=1)
     yield live
     live.app.extensions["staff_notification_sender"].stop()
     stop_live_server(live)

@@ -52,11 +52,7 @@ def activate(app: Flask, platform_id: str, token: str = "token-activate-01234") 
 
 
 def bodies_to(mail_server: MailServer, address: str) -> list[str]:
-    return [
-        message.get_payload(decode=True).decode().replace("\r\n", "\n")
-        for (_sender, recipients), message in zip(mail_server.envelopes, mail_server.messages, strict=True)
-        if recipients == [address]
-    ]
+    return [text for _subject, text in mail_server.received_by(address)]
 
 
 def test_staff_are_told_once_that_a_new_lms_waits_for_activation(

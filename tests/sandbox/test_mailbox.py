@@ -29,15 +29,8 @@ ADMIN = "admin@college.example"
 @pytest.fixture
 def mailing_sandbox(tmp_path: Path, sandbox_mailbox: SandboxMailbox) -> Iterator[LiveServer]:
     """The sandbox sending its e-mail to the mailbox, as `scripts/run` sets it up."""
-    live = start_live_server(
-        tmp_path,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=sandbox_mailbox.port,
-        SMTP_TLS="none",
-        SMTP_FROM="no-reply@acme-learning.example",
-        SANDBOX_MAILDIR=str(sandbox_mailbox.folder),
-        NOTIFY_DRAIN_INTERVAL=0,  # the test sends what is queued
-    )
+    # NOTIFY_DRAIN_INTERVAL 0: no background sender, the test sends what is queued.
+    live = start_live_server(tmp_path, **sandbox_mailbox.settings, NOTIFY_DRAIN_INTERVAL=0)
     yield live
     stop_live_server(live)
 
