@@ -52,15 +52,25 @@ def _parsed(raw: bytes) -> EmailMessage:
 
 
 def _summary(message: EmailMessage) -> Received:
-    body = message.get_body(preferencelist=("plain",))
-    text = body.get_content() if isinstance(body, EmailMessage) else ""
     return Received(
         sent_at=_date(message["Date"]),
         sender=str(message["From"] or ""),
         to=str(message["To"] or ""),
         subject=str(message["Subject"] or ""),
-        text=str(text).rstrip(),
+        text=_plain_text(message),
     )
+
+
+def _plain_text(message: EmailMessage) -> str:
+    """The message's plain-text part; a word of why not, for one this page cannot read (anyone on
+    this machine can send the sandbox's mail server anything)."""
+    body = message.get_body(preferencelist=("plain",))
+    if not isinstance(body, EmailMessage):
+        return "(no plain-text part)"
+    try:
+        return str(body.get_content()).rstrip()
+    except (LookupError, ValueError) as error:  # an unknown charset, a broken encoding
+        return f"(its text could not be read: {error})"
 
 
 def _date(header: str | None) -> datetime | None:

@@ -95,6 +95,18 @@ def test_messages_are_listed_newest_first(tmp_path: Path) -> None:
     assert read_mailbox(tmp_path / "nowhere") == []
 
 
+def test_a_message_the_page_cannot_read_is_listed_with_why(tmp_path: Path) -> None:
+    box = mailbox.Maildir(tmp_path / "mail")
+    box.add(b"Subject: Odd\r\nContent-Type: text/plain; charset=x-unknown\r\nDate: no date\r\n\r\nHello\r\n")
+    box.add(b"Subject: Attachment only\r\nContent-Type: application/octet-stream\r\n\r\nxx\r\n")
+
+    received = {one.subject: one for one in read_mailbox(tmp_path / "mail")}
+
+    assert received["Odd"].text == "(its text could not be read: unknown encoding: x-unknown)"
+    assert received["Odd"].sent_at is None
+    assert received["Attachment only"].text == "(no plain-text part)"
+
+
 def test_only_web_addresses_become_links_and_the_rest_is_escaped() -> None:
     text = "Open https://portal.example/auth/set-password/a.b-c. Not javascript:alert(1), <script>x</script>"
 
