@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from uuid import uuid4
 
 import requests
-from playwright.sync_api import Frame, FrameLocator, Page, Response, expect
+from playwright.sync_api import Frame, FrameLocator, Locator, Page, Response, expect
 
 from tests.accounts import PASSWORD  # one password for every test account, typed in a browser or not
 
@@ -164,3 +165,13 @@ def watch_portal_set_cookies(page: Page, portal_url: str) -> list[str]:
 
     page.on("response", note)
     return seen
+
+
+def reload_until_shown(page: Page, wanted: Locator, seconds: float = 15) -> None:
+    """Reload `page` until `wanted` is on it, as a person waiting for a message would (the portal's
+    background sender delivers within a second or two)."""
+    deadline = time.monotonic() + seconds
+    while not wanted.count():
+        assert time.monotonic() < deadline, f"not shown within {seconds} s: {wanted}"
+        time.sleep(0.5)
+        page.reload()

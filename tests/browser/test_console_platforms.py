@@ -19,12 +19,16 @@ from tests.browser.helpers import (
     new_email,
     open_lms,
     portal_frame,
+    reload_until_shown,
     sign_in,
     start_registration,
     wait_for_close,
     walk_to_confirm,
 )
 from tests.conftest import LiveServer, stop_live_server
+from tests.mail import SandboxMailbox, sandbox_mailbox
+
+__all__ = ["sandbox_mailbox"]
 
 STAFF_EMAIL = "staff@vendor.example"
 MOODLE = Choices("Springfield Moodle", {"LtiResourceLinkRequest": []})
@@ -119,6 +123,56 @@ def test_review_later_a_staff_member_activates_the_new_platform_and_ltiaas_shows
     expect(account.locator(".connection", has_text="Springfield Moodle")).to_contain_text(
         "Registered and active"
     )
+
+
+@pytest.fixture
+def telling_review_later_server(tmp_path: Path, sandbox_mailbox: SandboxMailbox) -> Iterator[LiveServer]:
+    """Review-later, as `scripts/run` sets up notifications: staff's in the sandbox chat, e-mail in
+    the sandbox mailbox, sent by the portal's own background sender."""
+    live = serve(
+        tmp_path, APPROVAL_POLICY="review-later", **sandbox_mailbox.settings, NOTIFY_DRAIN_INTERVAL=1
+    )
+    live.app.config["NOTIFY_WEBHOOK_URL"] = f"{live.url}/sandbox/chat/webhook"
+    yield live
+    live.app.extensions["staff_notification_sender"].stop()
+    stop_live_server(live)
+
+
+def test_review_later_staff_hear_of_the_new_lms_and_the_customer_hears_when_it_is_active(
+    context: BrowserContext, other_context: BrowserContext, telling_review_later_server: LiveServer
+) -> None:
+    live = telling_review_later_server
+    customer = context.new_page()
+    email = new_email()
+    register_in_the_iframe(customer, live, email).locator("#register-tool").click()
+    wait_for_close(customer)
+    account = account_page(context, live, email)
+    expect(account.locator(".connection", has_text="Springfield Moodle")).to_contain_text(
+        "We will e-mail you when they have."
+    )
+
+    chat = other_context.new_page()
+    chat.goto(f"{live.url}/sandbox/chat/")
+    alert = chat.locator(".chat-message", has_text=email)
+    reload_until_shown(chat, alert)
+    expect(alert).to_contain_text("It is not active yet: the LMS cannot launch the tool until you activate")
+    staff = other_context.new_page()
+    staff.goto(f"{live.url}/admin/")
+    sign_in(staff, STAFF_EMAIL)
+    staff.locator("#to-activate").click()
+    staff.locator(".registration-link", has_text="Springfield Moodle").click()
+    staff.locator("#open-platform").click()
+    expect(staff.locator("#told-on-activation")).to_have_text(email)
+    staff.locator("#activate-confirm").check()
+    staff.locator("#activate").click()
+    expect(staff.locator("#platform-state")).to_have_text("active")
+
+    mailbox = context.new_page()
+    mailbox.goto(f"{live.url}/sandbox/mail/")
+    told = mailbox.locator(".mail-message", has_text=email)
+    reload_until_shown(mailbox, told)
+    expect(told.locator(".mail-subject")).to_have_text("[Acme Learning] The tool is active in your LMS")
+    expect(told.locator(".mail-text")).to_contain_text("is now active in Moodle at")
 
 
 def test_a_staff_member_renames_and_deletes_a_platform(

@@ -16,7 +16,15 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.accounts import create_user
 from tests.browser.conftest import strip_portal_cookies
-from tests.browser.helpers import PASSWORD, new_email, open_lms, portal_frame, sign_in, start_registration
+from tests.browser.helpers import (
+    PASSWORD,
+    new_email,
+    open_lms,
+    portal_frame,
+    reload_until_shown,
+    sign_in,
+    start_registration,
+)
 from tests.browser.looks import assert_accessible, content_frame
 from tests.conftest import LiveServer, start_live_server, stop_live_server
 from tests.mail import MailServer, SandboxMailbox, mail_server, sandbox_mailbox
@@ -120,11 +128,7 @@ def test_in_the_sandbox_the_link_is_opened_from_its_mailbox(
     mailbox = other_context.new_page()
     mailbox.goto(f"{sandbox_emailing.url}/sandbox/mail/")
     message = mailbox.locator(".mail-message").filter(has_text=email)
-    for _ in range(30):  # the background sender delivers within a second or two; reload as a person would
-        if message.count():
-            break
-        time.sleep(0.5)
-        mailbox.reload()
+    reload_until_shown(mailbox, message)
     expect(message.locator(".mail-subject")).to_have_text(re.compile("Choose a new password"))
     assert_accessible(mailbox, mailbox, "sandbox-mailbox")
     message.get_by_role("link").click()
