@@ -56,13 +56,13 @@ def _reset_form() -> ResetPasswordForm:
 
 
 def _emailed(person: User, created: bool) -> Response:
-    what = f"Staff account {person.email} created. We" if created else "We"
-    flash(
-        f"{what} are e-mailing {person.email} a one-time link to choose "
-        f"{'their' if created else 'a new'} password; it works once, for {link_lifetime()}. "
-        "Whether the e-mail went out shows below.",
-        "success",
-    )
+    """Back to the person's page, saying the link is on its way (the page shows what became of it)."""
+    lifetime = link_lifetime()
+    if created:
+        said = f"Staff account {person.email} created. We are e-mailing them a link to choose their password"
+    else:
+        said = f"We are e-mailing {person.email} a link to choose a new password"
+    flash(f"{said}; it works once, for {lifetime}. Whether the e-mail went out shows below.", "success")
     return _to_person(person)
 
 
