@@ -1,12 +1,17 @@
-"""What customers are told by e-mail: that the LMS they registered can now launch the tool, once its
-platform is first active (the done page told them the vendor would activate it, and that they
-would hear): when a staff member activates it from the console, or when the console next reads
-it as active from LTIAAS (activated on LTIAAS's own dashboard).
+"""What customers are told by e-mail.
 
-Only where the portal can send e-mail (`outbox.email_configured`); queued through the outbox in the
-caller's transaction, like every other e-mail, once per registration (its event key): activating
-it again after a deactivation tells nobody. The text names the LMS and the platform, and carries
-no link and no secret.
+- What the vendor's staff decided on their request (live approval): registered, or declined with
+  the reason; whether or not the LMS's window is still open.
+- That the LMS they registered can now launch the tool, once its platform is first active (the
+  done page told them the vendor would activate it, and that they would hear): when a staff
+  member activates it from the console, or when the console next reads it as active from LTIAAS
+  (activated on LTIAAS's own dashboard).
+
+Only where the portal can send e-mail (`outbox.email_configured`); queued through the outbox in
+the caller's transaction, like every other e-mail, once per event (its key): a decision once per
+request, activation once per registration (activating it again after a deactivation tells
+nobody). Each text names the LMS and the platform and carries no secret; the only link is to the
+customer's account page.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from portal.branding import brand
-from portal.models import Registration
+from portal.models import ApprovalRequest, Registration
 from portal.notifications import outbox
+from portal.urls import portal_url
 
 TOOL_ACTIVE = "tool-active"
+REQUEST_DECIDED = "request-decided"
 
 
 def address_told_on_activation(registration: Registration) -> str | None:
@@ -35,18 +42,79 @@ def tool_active(db: Session, registration: Registration) -> bool:
     address = address_told_on_activation(registration)
     if address is None:
         return False
-    from portal.registration import labels  # imported here: the registration package imports this one
-
-    lms = labels.lms_of(registration.family_code, registration.platform_url)
     vendor, support = brand().name, brand().support_email
     tool = f"{vendor}'s tool" if vendor else "The tool"
-    name = registration.platform_name or (registration.overrides or {}).get("platformName")
-    named = f' (as "{name}")' if name else ""
     text = (
-        f"{tool} is now active in {lms}{named}, which you registered on "
+        f"{tool} is now active in {_lms(registration)}{_named(registration)}, which you registered on "
         f"{registration.created_at:%Y-%m-%d}: your LMS can launch it.\n\n"
         "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
     )
     subject = f"[{vendor}] The tool is active in your LMS" if vendor else "The tool is active in your LMS"
     key = f"{TOOL_ACTIVE}:{registration.public_id}"
     return outbox.enqueue_email_to(db, key, TOOL_ACTIVE, address, subject, text)
+
+
+def address_told_of_decision(approval: ApprovalRequest) -> str | None:
+    """Where the staff's decision on `approval` will be e-mailed, or None."""
+    return approval.requested_by_email if outbox.email_configured(current_app.config) else None
+
+
+def request_registered(db: Session, approval: ApprovalRequest) -> bool:
+    """Tell the customer who asked that their request was approved and the tool is registered."""
+    registration = approval.registration
+    then = _activation_sentence(registration)
+    text = (
+        f"{_vendor_or('The vendor')} approved your request to register the tool with "
+        f"{_lms(registration)}{_named(registration)}, and it is registered.{then}\n\n"
+        "If the registration window in your LMS is still open, it closes by itself."
+    )
+    return _tell_requester(db, approval, "Your request was approved: the tool is registered", text)
+
+
+def request_declined(db: Session, approval: ApprovalRequest) -> bool:
+    """Tell the customer who asked that their request was declined, and why."""
+    text = (
+        f"{_vendor_or('The vendor')} declined your request to register the tool with "
+        f"{_lms(approval.registration)}{_named(approval.registration)}. Nothing was registered.\n\n"
+        f"Their reason: {approval.reason or '(none given)'}\n\n"
+        "To ask again, start the registration again from your LMS."
+    )
+    return _tell_requester(db, approval, "Your request was declined", text)
+
+
+def _activation_sentence(registration: Registration) -> str:
+    """What the portal knows of the platform's activation (nothing, for LTIAAS's own default)."""
+    if registration.platform_active is True:
+        return " It is active: your LMS can launch it."
+    if registration.platform_active is False:
+        later = " We will e-mail you when they have." if address_told_on_activation(registration) else ""
+        return f" It is not active yet: the vendor's staff activate it before your LMS can launch it.{later}"
+    return ""
+
+
+def _tell_requester(db: Session, approval: ApprovalRequest, title: str, text: str) -> bool:
+    address = address_told_of_decision(approval)
+    if address is None:
+        return False
+    vendor, support = brand().name, brand().support_email
+    text += f"\n\nYour account: {portal_url('auth.account')}"
+    if support:
+        text += f"\nQuestions? Write to {support}."
+    subject = f"[{vendor}] {title}" if vendor else title
+    key = f"{REQUEST_DECIDED}:{approval.public_id}"
+    return outbox.enqueue_email_to(db, key, REQUEST_DECIDED, address, subject, text)
+
+
+def _vendor_or(default: str) -> str:
+    return brand().name or default
+
+
+def _lms(registration: Registration) -> str:
+    from portal.registration import labels  # imported here: the registration package imports this one
+
+    return labels.lms_of(registration.family_code, registration.platform_url)
+
+
+def _named(registration: Registration) -> str:
+    name = registration.platform_name or (registration.overrides or {}).get("platformName")
+    return f' (as "{name}")' if name else ""

@@ -35,7 +35,7 @@ from portal.models import (
     record_event,
     utcnow,
 )
-from portal.notifications import alerts
+from portal.notifications import alerts, customer_emails
 from portal.registration.completion import complete
 from portal.registration.lifecycle import SYSTEM_ACTOR, WITHDRAWN, expire_if_past_lifetime
 
@@ -177,6 +177,8 @@ def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staf
     if not complete(db, ltiaas, registration, actor=staff.email, choices=approval.approved_choices):
         return Outcome.ALREADY_DECIDED
     if registration.current_state is RegistrationState.COMPLETED:
+        customer_emails.request_registered(db, approval)
+        db.commit()
         return Outcome.COMPLETED
     logger.warning("approved request %s did not complete: %s", approval.public_id, registration.last_error)
     return Outcome.NOT_COMPLETED
@@ -193,6 +195,7 @@ def reject(
         db, approval, ApprovalState.REJECTED, staff.email, details={"reason": reason}, reason=reason
     ):
         return Outcome.ALREADY_DECIDED
+    customer_emails.request_declined(db, approval)
     db.commit()
     return Outcome.REJECTED
 

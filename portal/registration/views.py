@@ -251,6 +251,7 @@ def waiting(public_id: str) -> Page:
         lms=describe(registration),
         choices=approval.approved_choices or approval.requested_choices,
         payment=_paid(registration),
+        decision_told_at=customer_emails.address_told_of_decision(approval),
     )
 
 

@@ -28,7 +28,7 @@ def test_the_page_says_where_notifications_go_without_the_webhooks_secret(
     assert "to 127.0.0.1" in body and "secret-webhook-path" not in body
     assert 'id="no-notifications"' in body
     assert '<dd id="channel-password-emails">\n      a link by e-mail, through 127.0.0.1' in body
-    assert "told by e-mail when their LMS can launch the tool, through 127.0.0.1" in body
+    assert "told by e-mail what you decide on their requests and when their LMS can launch the tool" in body
 
 
 def test_a_test_notification_is_queued_audited_and_sent(

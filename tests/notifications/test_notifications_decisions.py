@@ -1,0 +1,104 @@
+"""Live approval: the customer who asked hears the staff's decision by e-mail (registered, or declined
+with the reason), whether or not their LMS's window is still open; once, and only once it is known."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.db import get_session
+from portal.ltiaas import get_ltiaas
+from portal.models import ApprovalRequest, User, utcnow
+from portal.notifications import outbox
+from portal.registration import approvals
+from tests.conftest import CUSTOMER_EMAIL
+from tests.fakes.ltiaas import FakeLtiaas
+from tests.notifications.conftest import MailServer
+from tests.notifications.test_notifications_approval import ask_for_approval
+
+
+def registration_waiting(app: Flask) -> str:
+    """The public id of the registration whose request waits."""
+    with app.app_context():
+        return get_session().scalars(select(ApprovalRequest)).one().registration.public_id
+
+
+def decide(app: Flask, staff: User, how: str, *args: object) -> approvals.Outcome:
+    """A staff member's decision, through the functions the console's buttons call."""
+    with app.app_context():
+        db = get_session()
+        approval = db.scalars(select(ApprovalRequest)).one()
+        decider = db.get(User, staff.id)
+        if how == "reject":
+            return approvals.reject(db, approval, decider, *args)  # type: ignore[arg-type]
+        if how == "finish":
+            return approvals.finish(db, get_ltiaas(), approval, decider)
+        return approvals.approve(db, get_ltiaas(), approval, decider, approval.requested_choices)
+
+
+def told(app: Flask, mail_server: MailServer) -> list[tuple[str, str]]:
+    with app.app_context():
+        outbox.drain(get_session(), now=utcnow() + timedelta(seconds=1))
+    return mail_server.received_by(CUSTOMER_EMAIL)
+
+
+def test_the_waiting_page_says_the_decision_will_be_emailed_too(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
+) -> None:
+    ask_for_approval(app, customer_browser)
+    public_id = registration_waiting(app)
+
+    waiting = customer_browser.get(f"/registration/{public_id}/waiting").get_data(as_text=True)
+
+    assert (
+        f'We will also e-mail <span id="decision-told-at">{CUSTOMER_EMAIL}</span> what they decide.'
+        in waiting
+    )
+
+
+def test_an_approved_request_tells_the_customer_it_is_registered(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+
+    assert decide(app, staff, "approve") is approvals.Outcome.COMPLETED
+    ((subject, text),) = told(app, mail_server)
+
+    assert subject == "Your request was approved: the tool is registered"
+    assert text.startswith(
+        'The vendor approved your request to register the tool with Moodle at moodle.example.edu (as "'
+    )
+    assert "and it is registered. It is active: your LMS can launch it." in text
+    assert "Your account: https://portal.vendor.example/auth/account" in text
+
+
+def test_a_declined_request_tells_the_customer_why(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+
+    assert (
+        decide(app, staff, "reject", "We only serve schools in Ohio & <Indiana>.")
+        is approvals.Outcome.REJECTED
+    )
+    ((subject, text),) = told(app, mail_server)
+
+    assert subject == "Your request was declined"
+    assert "Nothing was registered." in text
+    assert "Their reason: We only serve schools in Ohio & <Indiana>." in text  # plain text, not HTML
+
+
+def test_an_approval_ltiaas_did_not_complete_tells_nobody_until_it_is_finished(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+    ltiaas.fail("complete_registration", 503)  # once: LTIAAS is down, then back
+
+    assert decide(app, staff, "approve") is approvals.Outcome.NOT_COMPLETED
+    assert told(app, mail_server) == []
+
+    assert decide(app, staff, "finish") is approvals.Outcome.COMPLETED
+    assert len(told(app, mail_server)) == 1
