@@ -363,6 +363,9 @@ def start_live_server(tmp_path: Path, **overrides: Any) -> LiveServer:
 
 
 def stop_live_server(live: LiveServer) -> None:
+    """Stop serving, and the app's background sender if a request started it (before the database
+    it drains goes)."""
+    live.app.extensions["staff_notification_sender"].stop()
     live.server.shutdown()
     live.server.server_close()
     live.app.extensions["db_engine"].dispose()

@@ -134,7 +134,6 @@ def telling_review_later_server(tmp_path: Path, sandbox_mailbox: SandboxMailbox)
     )
     live.app.config["NOTIFY_WEBHOOK_URL"] = f"{live.url}/sandbox/chat/webhook"
     yield live
-    live.app.extensions["staff_notification_sender"].stop()
     stop_live_server(live)
 
 

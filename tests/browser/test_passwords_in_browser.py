@@ -45,7 +45,6 @@ def emailing(tmp_path: Path, mail_server: MailServer) -> Iterator[LiveServer]:
         NOTIFY_DRAIN_INTERVAL=1,  # the real background sender; woken after the request anyway
     )
     yield live
-    live.app.extensions["staff_notification_sender"].stop()
     stop_live_server(live)
 
 
@@ -110,7 +109,6 @@ def sandbox_emailing(tmp_path: Path, sandbox_mailbox: SandboxMailbox) -> Iterato
     """The sandbox as `scripts/run` sets it up: e-mail goes to its mailbox, shown on /sandbox/mail/."""
     live = start_live_server(tmp_path, **sandbox_mailbox.settings, NOTIFY_DRAIN_INTERVAL=1)
     yield live
-    live.app.extensions["staff_notification_sender"].stop()
     stop_live_server(live)
 
 

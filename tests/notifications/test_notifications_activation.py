@@ -87,13 +87,16 @@ def test_the_done_page_says_the_customer_will_be_emailed(
 
 
 def test_when_staff_activate_it_the_customer_hears_their_lms_can_launch_the_tool(
-    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    mail_server: MailServer,
 ) -> None:
     public_id = registered_inactive(app, customer_browser)
     platform_id = registration_row(app, public_id).platform_id
     drain(app)
 
-    staff_browser = signed_in(app.test_client(), create_user(app, STAFF_EMAIL, role="staff"))
     page = staff_browser.get(f"/admin/platforms/{platform_id}").get_data(as_text=True)
     assert f'We will e-mail <span id="told-on-activation">{CUSTOMER_EMAIL}</span>' in page
     result = activate(app, platform_id)
@@ -124,13 +127,16 @@ def test_activated_again_after_a_deactivation_the_customer_is_not_told_twice(
 
 
 def test_activated_on_ltiaas_dashboard_the_customer_hears_when_the_console_next_reads_it(
-    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    mail_server: MailServer,
 ) -> None:
     public_id = registered_inactive(app, customer_browser)
     platform_id = registration_row(app, public_id).platform_id
     drain(app)
     ltiaas.add_platform("Springfield Moodle", active=True, id=platform_id)  # done at LTIAAS itself
-    staff_browser = signed_in(app.test_client(), create_user(app, STAFF_EMAIL, role="staff"))
 
     staff_browser.get("/admin/platforms/")
     staff_browser.get(f"/admin/platforms/{platform_id}")
