@@ -52,6 +52,11 @@ class Brand:
         """How texts name the vendor: its name, or "the tool's vendor"."""
         return self.name or _VENDOR
 
+    def subject(self, title: str) -> str:
+        """An e-mail's subject: `title` after the vendor's name in brackets, when it has one, so a
+        reader of several vendors' mail (or a vendor running several brands) tells them apart."""
+        return f"[{self.name}] {title}" if self.name else title
+
     @property
     def support_link(self) -> str:
         """Where "contact the tool's vendor" points: the support page, else a mailto:, else ""."""

@@ -72,7 +72,7 @@ def _letter(user: User, purpose: PasswordLinkPurpose, actor: str, expires_at: da
             f"{until} {keeps_working}\n\n"
             "If you did not ask for this, you can ignore this e-mail."
         )
-    return (f"[{vendor}] {title}" if vendor else title), text
+    return brand().subject(title), text
 
 
 def text_to_send(db: Session, notification: Notification) -> str | None:

@@ -34,9 +34,8 @@ def _queue(db: Session, event_key: str, kind: str, subject: str, text: str) -> i
     """Queue on every channel, in the vendor's name when it has one."""
     vendor = brand().name
     if vendor:
-        subject = f"[{vendor}] {subject}"
         text = f"{text}\n— {vendor}'s approval portal"
-    return outbox.enqueue(db, event_key, kind, subject, text)
+    return outbox.enqueue(db, event_key, kind, brand().subject(subject), text)
 
 
 def _lms(registration: Registration) -> str:

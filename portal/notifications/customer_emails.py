@@ -49,7 +49,7 @@ def tool_active(db: Session, registration: Registration) -> bool:
         f"{registration.created_at:%Y-%m-%d}: your LMS can launch it.\n\n"
         "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
     )
-    subject = f"[{vendor}] The tool is active in your LMS" if vendor else "The tool is active in your LMS"
+    subject = brand().subject("The tool is active in your LMS")
     key = f"{TOOL_ACTIVE}:{registration.public_id}"
     return outbox.enqueue_email_to(db, key, TOOL_ACTIVE, address, subject, text)
 
@@ -96,11 +96,11 @@ def _tell_requester(db: Session, approval: ApprovalRequest, title: str, text: st
     address = address_told_of_decision(approval)
     if address is None:
         return False
-    vendor, support = brand().name, brand().support_email
+    support = brand().support_email
     text += f"\n\nYour account: {portal_url('auth.account')}"
     if support:
         text += f"\nQuestions? Write to {support}."
-    subject = f"[{vendor}] {title}" if vendor else title
+    subject = brand().subject(title)
     key = f"{REQUEST_DECIDED}:{approval.public_id}"
     return outbox.enqueue_email_to(db, key, REQUEST_DECIDED, address, subject, text)
 
