@@ -38,7 +38,8 @@ def _queue(db: Session, event_key: str, kind: str, subject: str, text: str) -> i
     return outbox.enqueue(db, event_key, kind, brand().subject(subject), text)
 
 
-def _lms(registration: Registration) -> str:
+def lms_in_words(registration: Registration) -> str:
+    """The registration's LMS in a sentence: "Moodle at moodle.example.edu"."""
     # Imported here, not above: the registration and billing packages import their views, which
     # (through registration.approvals) import this module.
     from portal.registration import labels
@@ -54,7 +55,7 @@ def _platform_name(registration: Registration, choices: dict[str, object] | None
 def approval_requested(db: Session, approval: ApprovalRequest) -> int:
     """A customer is waiting in their LMS for a staff member to approve or decline their request."""
     registration = approval.registration
-    lms = _lms(registration)
+    lms = lms_in_words(registration)
     text = (
         f"{approval.requested_by_email} asks to register the tool with {lms}, as "
         f"{_platform_name(registration, approval.requested_choices)}. They are waiting in their LMS for "
@@ -69,7 +70,7 @@ def approval_requested(db: Session, approval: ApprovalRequest) -> int:
 def activation_due(db: Session, registration: Registration) -> int:
     """An LMS registered the tool without activating it: it cannot launch the tool until a staff member
     activates the platform (the customer was told the vendor would)."""
-    lms = _lms(registration)
+    lms = lms_in_words(registration)
     who = registration.customer.email if registration.customer is not None else "A customer"
     text = (
         f"{who} registered the tool with {lms}, as {_platform_name(registration)}. It is not active "
@@ -98,7 +99,7 @@ def refund_due(db: Session, paid: PaidRegistration) -> int:
     from portal.billing.money import format_money
 
     payment, registration = paid.payment, paid.registration
-    lms = _lms(registration)
+    lms = lms_in_words(registration)
     stripe_payment = payment.stripe_payment_intent or payment.stripe_subscription or payment.stripe_session_id
     amount = format_money(payment.amount_total, payment.currency)
     text = (

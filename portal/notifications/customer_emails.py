@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal.branding import brand
 from portal.models import ApprovalRequest, Registration
 from portal.notifications import outbox
+from portal.notifications.alerts import lms_in_words
 from portal.urls import portal_url
 
 TOOL_ACTIVE = "tool-active"
@@ -45,8 +46,8 @@ def tool_active(db: Session, registration: Registration) -> bool:
     vendor, support = brand().name, brand().support_email
     tool = f"{vendor}'s tool" if vendor else "The tool"
     text = (
-        f"{tool} is now active in {_lms(registration)}{_named(registration)}, which you registered on "
-        f"{registration.created_at:%Y-%m-%d}: your LMS can launch it.\n\n"
+        f"{tool} is now active in {lms_in_words(registration)}{_named(registration)}, which you "
+        f"registered on {registration.created_at:%Y-%m-%d}: your LMS can launch it.\n\n"
         "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
     )
     subject = brand().subject("The tool is active in your LMS")
@@ -65,7 +66,7 @@ def request_registered(db: Session, approval: ApprovalRequest) -> bool:
     then = _activation_sentence(registration)
     text = (
         f"{_vendor_or('The vendor')} approved your request to register the tool with "
-        f"{_lms(registration)}{_named(registration)}, and it is registered.{then}\n\n"
+        f"{lms_in_words(registration)}{_named(registration)}, and it is registered.{then}\n\n"
         "If the registration window in your LMS is still open, it closes by itself."
     )
     return _tell_requester(db, approval, "Your request was approved: the tool is registered", text)
@@ -75,7 +76,7 @@ def request_declined(db: Session, approval: ApprovalRequest) -> bool:
     """Tell the customer who asked that their request was declined, and why."""
     text = (
         f"{_vendor_or('The vendor')} declined your request to register the tool with "
-        f"{_lms(approval.registration)}{_named(approval.registration)}. Nothing was registered.\n\n"
+        f"{lms_in_words(approval.registration)}{_named(approval.registration)}. Nothing was registered.\n\n"
         f"Their reason: {approval.reason or '(none given)'}\n\n"
         "To ask again, start the registration again from your LMS."
     )
@@ -107,12 +108,6 @@ def _tell_requester(db: Session, approval: ApprovalRequest, title: str, text: st
 
 def _vendor_or(default: str) -> str:
     return brand().name or default
-
-
-def _lms(registration: Registration) -> str:
-    from portal.registration import labels  # imported here: the registration package imports this one
-
-    return labels.lms_of(registration.family_code, registration.platform_url)
 
 
 def _named(registration: Registration) -> str:
