@@ -1,8 +1,8 @@
 """The outbox: queue a notification in the caller's transaction, and send what is due, once.
 
 Staff notifications go on every configured channel (`enqueue`); an e-mail to one person (a link
-to choose a password, a customer told their LMS can use the tool) goes by e-mail alone
-(`enqueue_email_to`), a link in it made only when it is sent
+to choose a password; what a customer is told, `customer_emails`) goes by e-mail alone
+(`enqueue_email_to`), a set-password link in it made only when it is sent
 (`portal.auth.link_emails.text_to_send`).
 
 Queueing is an INSERT beside the change it reports, committed with it, so a
@@ -100,7 +100,8 @@ def enqueue_email_to(
 
 
 def latest_email_to(db: Session, recipient: str) -> Notification | None:
-    """The newest e-mail queued to `recipient` alone (a set-password link), whatever became of it."""
+    """The newest e-mail queued to `recipient` alone (a set-password link, a customer's news),
+    whatever became of it."""
     return db.scalar(
         select(Notification)
         .where(Notification.recipient == recipient)
