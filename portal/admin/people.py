@@ -10,6 +10,8 @@ never cached.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
@@ -47,12 +49,13 @@ def link_lifetime() -> str:
     return f"{max(1, seconds // 60)} minutes"
 
 
-def _can_email() -> bool:
-    return outbox.email_configured(current_app.config)
+def _password_choices() -> dict[str, Any]:
+    """What the new-staff and reset forms offer: the link's lifetime, and e-mail where it is set up."""
+    return {"link_lifetime": link_lifetime(), "can_email": outbox.email_configured(current_app.config)}
 
 
 def _reset_form() -> ResetPasswordForm:
-    return ResetPasswordForm(link_lifetime=link_lifetime(), can_email=_can_email())
+    return ResetPasswordForm(**_password_choices())
 
 
 def _emailed(person: User, created: bool) -> Response:
@@ -111,7 +114,7 @@ def people_list() -> str:
 @bp.route("/people/new", methods=["GET", "POST"], endpoint="new_staff")
 @staff_required
 def new_staff() -> ResponseReturnValue:
-    form = NewStaffForm(link_lifetime=link_lifetime(), can_email=_can_email())
+    form = NewStaffForm(**_password_choices())
     if form.validate_on_submit():
         db = get_session()
         try:
