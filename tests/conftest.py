@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -394,24 +394,29 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        _wait_for_redis(url, process)
+        wait_until_serving(process, lambda: _redis_answers(url), "redis-server")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until_serving(process: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> None:
+    """Wait (15 s at most) until `ready()` says the server `process` started answers."""
     deadline = time.monotonic() + 15
-    while True:
-        try:
-            with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
-                client.ping()
-            return
-        except redis.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start (exit status {process.poll()})") from None
-            time.sleep(0.05)
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start (exit status {process.poll()})")
+        time.sleep(0.05)
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
+            client.ping()
+    except redis.ConnectionError:
+        return False
+    return True
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -19,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 
 SMTP_USER = "portal-mailer"
 SMTP_PASSWORD = "smtp-secret-password"
@@ -105,20 +104,16 @@ def sandbox_mailbox(tmp_path: Path) -> Iterator[SandboxMailbox]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until_listening(mail.port, server)
+        wait_until_serving(server, lambda: _accepts_connections(mail.port), "the sandbox's mail server")
         yield mail
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the mail server stopped"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the mail server did not listen")
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
