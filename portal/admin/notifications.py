@@ -34,7 +34,7 @@ def _where_they_go() -> dict[str, Any]:
         "channels": outbox.channels(config),
         "email_to": recipients(config) if config["SMTP_HOST"] else [],
         "smtp_host": config["SMTP_HOST"],
-        "password_emails": outbox.email_configured(config),
+        "emails_to_people": outbox.email_configured(config),
         # Only the host: a webhook's path is its secret.
         "webhook_host": urlsplit(webhook).hostname if webhook else None,
     }
