@@ -233,14 +233,21 @@ def _remember(db: Session, platforms: list[Platform], registrations: dict[str, R
         if registration is None:
             continue
         name = platform.name or registration.platform_name
-        if registration.platform_active is False and platform.active:  # activated outside the portal
-            customer_emails.tool_active(db, registration)
         if registration.platform_active is not platform.active or registration.platform_name != name:
+            was_active = registration.platform_active
             registration.platform_active = platform.active
             registration.platform_name = name
+            _tell_customer_if_now_active(db, registration, was_active)  # activated outside the portal
             changed = True
     if changed:
         db.commit()
+
+
+def _tell_customer_if_now_active(db: Session, registration: Registration, was_active: bool | None) -> None:
+    """The customer hears when a platform known to be inactive becomes active, whoever activated
+    it (the done page promised it); `customer_emails` tells them once per registration."""
+    if was_active is False and registration.platform_active is True:
+        customer_emails.tool_active(db, registration)
 
 
 # Changing
@@ -324,8 +331,7 @@ def _carry_out(
     if action.current_state is PlatformActionState.DONE and registration is not None:
         was_active = registration.platform_active
         effect.apply(registration, action.details)
-        if kind is PlatformActionKind.ACTIVATE and was_active is not True:
-            customer_emails.tool_active(db, registration)
+        _tell_customer_if_now_active(db, registration, was_active)
     db.commit()
     return ActionResult(action, carried_out=True)
 

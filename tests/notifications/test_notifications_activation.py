@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from portal.admin import platforms
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import Notification, utcnow
+from portal.models import Notification, Registration, utcnow
 from portal.notifications import outbox
 from tests.accounts import create_user, signed_in
 from tests.conftest import CUSTOMER_EMAIL, STAFF_EMAIL, make_test_app
@@ -145,6 +146,35 @@ def test_activated_on_ltiaas_dashboard_the_customer_hears_when_the_console_next_
     assert registration_row(app, public_id).platform_active is True
     (body,) = bodies_to(mail_server, CUSTOMER_EMAIL)
     assert "is now active in Moodle at moodle.example.edu" in body
+
+
+@pytest.mark.parametrize("activated_by", ["the console", "LTIAAS's dashboard"])
+def test_a_platform_whose_state_the_portal_never_knew_is_not_announced(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    mail_server: MailServer,
+    activated_by: str,
+) -> None:
+    """The customer was promised an e-mail only for a platform known to start inactive: the console's
+    Activate and a read of LTIAAS follow the same rule."""
+    public_id = registered_inactive(app, customer_browser)
+    platform_id = registration_row(app, public_id).platform_id
+    with app.app_context():
+        db = get_session()
+        db.get(Registration, registration_row(app, public_id).id).platform_active = None
+        db.commit()
+
+    if activated_by == "the console":
+        activate(app, platform_id)
+    else:
+        ltiaas.add_platform("Springfield Moodle", active=True, id=platform_id)
+        staff_browser.get("/admin/platforms/")
+    drain(app)
+
+    assert registration_row(app, public_id).platform_active is True
+    assert bodies_to(mail_server, CUSTOMER_EMAIL) == []
 
 
 def test_a_registration_that_starts_active_tells_nobody(
