@@ -47,6 +47,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("event_key", "channel", name="uq_staff_notifications_event_channel"),
         Index("ix_staff_notifications_state_due", "state", "next_attempt_at"),
+        Index("ix_staff_notifications_recipient", "recipient", "id"),  # a person's newest e-mail
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
