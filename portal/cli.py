@@ -9,9 +9,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
+from portal.admin import platforms
 from portal.auth import service as accounts
 from portal.billing import receipts
 from portal.db import get_session
+from portal.ltiaas import get_ltiaas
 from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
 from portal.preflight import failed, run_preflight, summary
@@ -117,7 +119,20 @@ def fetch_receipts(limit: int) -> None:
         raise click.exceptions.Exit(1)
 
 
+@click.command("refresh-platforms")
+@with_appcontext
+def refresh_platforms() -> None:
+    """Read LTIAAS's platforms (one call) and remember whether each registration's is active, e-mailing
+    customers whose LMS became active (e.g. activated on LTIAAS's dashboard). For a timer."""
+    refresh = platforms.refresh_remembered(get_session(), get_ltiaas())
+    for change in refresh.changes:
+        click.echo(change.line())
+    click.echo(refresh.summary())
+    if refresh.error is not None:
+        raise click.exceptions.Exit(1)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
-    for command in (create_staff, reset_password, disable_user, check, fetch_receipts):
+    for command in (create_staff, reset_password, disable_user, check, fetch_receipts, refresh_platforms):
         app.cli.add_command(command)

@@ -225,29 +225,88 @@ def _registrations_by_platform(db: Session, platform_ids: Iterable[str]) -> dict
     return found
 
 
-def _remember(db: Session, platforms: list[Platform], registrations: dict[str, Registration]) -> None:
+@dataclass(frozen=True)
+class RememberedChange:
+    """What a read of LTIAAS changed in the portal's copy of one registration's platform."""
+
+    registration: Registration
+    was_active: bool | None
+    renamed: bool
+    customer_told: bool
+
+    def line(self) -> str:
+        registration = self.registration
+        what = []
+        if registration.platform_active is not self.was_active:
+            what.append("now active" if registration.platform_active else "now inactive")
+        if self.renamed:
+            what.append(f'now named "{registration.platform_name}"')
+        told = " (the customer is e-mailed)" if self.customer_told else ""
+        return (
+            f"{registration.public_id} {labels.lms_host(registration.platform_url)}: {', '.join(what)}{told}"
+        )
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """A read of every platform LTIAAS holds, and what it changed; `error` says why there was none."""
+
+    platforms_read: int = 0
+    changes: tuple[RememberedChange, ...] = ()
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return self.error
+        told = sum(1 for change in self.changes if change.customer_told)
+        return (
+            f"Read {self.platforms_read} platforms from LTIAAS: {len(self.changes)} registrations "
+            f"changed, {told} customers to be e-mailed that their LMS is active."
+        )
+
+
+def refresh_remembered(db: Session, ltiaas: LtiaasClient) -> Refresh:
+    """Read every platform from LTIAAS (one call) and remember what it says of the portal's
+    registrations, as a staff member's read of the platforms page does: for a timer, so that a
+    platform activated on LTIAAS's own dashboard is learnt (and its customer told) without one."""
+    try:
+        platforms = ltiaas.list_platforms()
+    except LtiaasError as error:
+        logger.warning("could not list LTIAAS's platforms: %s", type(error).__name__)
+        return Refresh(error=read_failure(error))
+    registrations = _registrations_by_platform(db, [platform.id for platform in platforms])
+    changes = _remember(db, platforms, registrations)
+    return Refresh(platforms_read=len(platforms), changes=tuple(changes))
+
+
+def _remember(
+    db: Session, platforms: list[Platform], registrations: dict[str, Registration]
+) -> list[RememberedChange]:
     """Keep the portal's copy of LTIAAS's truth current (what customers' pages show); one commit."""
-    changed = False
+    changes = []
     for platform in platforms:
         registration = registrations.get(platform.id)
         if registration is None:
             continue
         name = platform.name or registration.platform_name
         if registration.platform_active is not platform.active or registration.platform_name != name:
-            was_active = registration.platform_active
+            was_active, renamed = registration.platform_active, registration.platform_name != name
             registration.platform_active = platform.active
             registration.platform_name = name
-            _tell_customer_if_now_active(db, registration, was_active)  # activated outside the portal
-            changed = True
-    if changed:
+            told = _tell_customer_if_now_active(db, registration, was_active)  # activated outside the portal
+            changes.append(RememberedChange(registration, was_active, renamed, told))
+    if changes:
         db.commit()
+    return changes
 
 
-def _tell_customer_if_now_active(db: Session, registration: Registration, was_active: bool | None) -> None:
+def _tell_customer_if_now_active(db: Session, registration: Registration, was_active: bool | None) -> bool:
     """The customer hears when a platform known to be inactive becomes active, whoever activated
-    it (the done page promised it); `customer_emails` tells them once per registration."""
+    it (the done page promised it); `customer_emails` tells them once per registration. True if
+    an e-mail was queued."""
     if was_active is False and registration.platform_active is True:
-        customer_emails.tool_active(db, registration)
+        return customer_emails.tool_active(db, registration)
+    return False
 
 
 # Changing

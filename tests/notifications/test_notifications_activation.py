@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -205,3 +206,71 @@ def test_without_email_the_customer_is_promised_nothing(
     assert "We will e-mail you" not in browser.get("/auth/account").get_data(as_text=True)
     assert [kind for kind, _channel, _to in queued(app)] == []  # no staff channel, no customer e-mail
     app.extensions["db_engine"].dispose()
+
+
+# --- the timer's refresh (`flask refresh-platforms`) -----------------------------------------------
+
+
+def refresh_platforms(app: Flask) -> Result:
+    return app.test_cli_runner().invoke(args=["refresh-platforms"])
+
+
+def test_activated_on_ltiaas_dashboard_the_timers_refresh_tells_the_customer_with_no_staff_page_open(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+    platform_id = registration_row(app, public_id).platform_id
+    drain(app)
+    ltiaas.add_platform("Springfield Moodle", active=True, id=platform_id)  # done at LTIAAS itself
+    ltiaas.add_platform("Shelbyville Moodle", active=True)  # registered by hand: not the portal's
+    reads_before = ltiaas.operations().count("list_platforms")
+
+    first = refresh_platforms(app)
+    second = refresh_platforms(app)  # the timer's next turn: nothing new
+    drain(app)
+
+    assert first.exit_code == 0, first.output
+    assert f"{public_id} moodle.example.edu: now active (the customer is e-mailed)" in first.output
+    assert "2 platforms from LTIAAS: 1 registrations changed, 1 customers" in first.output
+    assert second.exit_code == 0 and "0 registrations changed, 0 customers" in second.output
+    assert ltiaas.operations().count("list_platforms") == reads_before + 2  # one read a turn
+    (body,) = bodies_to(mail_server, CUSTOMER_EMAIL)
+    assert "is now active in Moodle at moodle.example.edu" in body
+    account = customer_browser.get("/auth/account").get_data(as_text=True)
+    assert "Registered and active" in account
+
+
+def test_deactivated_or_renamed_at_ltiaas_the_refresh_remembers_it_and_emails_nobody(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    public_id = configured_by(customer_browser)
+    assert press_register(customer_browser, public_id).status_code == 303
+    platform_id = registration_row(app, public_id).platform_id
+    ltiaas.add_platform("Springfield's Moodle", active=False, id=platform_id)
+
+    result = refresh_platforms(app)
+    drain(app)
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f'{public_id} moodle.example.edu: now inactive, now named "Springfield\'s Moodle"\n' in result.output
+    )
+    row = registration_row(app, public_id)
+    assert (row.platform_active, row.platform_name) == (False, "Springfield's Moodle")
+    assert bodies_to(mail_server, CUSTOMER_EMAIL) == []
+
+
+def test_when_ltiaas_cannot_be_read_the_refresh_says_why_fails_and_changes_nothing(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
+) -> None:
+    public_id = registered_inactive(app, customer_browser)
+    ltiaas.add_platform("Springfield Moodle", active=True, id=registration_row(app, public_id).platform_id)
+    ltiaas.fail("list_platforms", 503)
+
+    result = refresh_platforms(app)
+
+    assert result.exit_code == 1
+    assert "LTIAAS could not be read just now" in result.output
+    assert registration_row(app, public_id).platform_active is False
+    assert queued(app).count(("tool-active", "email", CUSTOMER_EMAIL)) == 0
