@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, render_template, request
 
 from portal.admin import bp
 from portal.admin.access import staff_required
 from portal.admin.audit_forms import TrailFilterForm
+from portal.admin.spreadsheet import download
 from portal.admin.trail import TrailFilters, csv_lines, details_summary, trail_page
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
-from portal.models import record_event, utcnow
+from portal.models import record_event
 
 
 def _cursor(name: str) -> int | None:
@@ -52,8 +53,4 @@ def audit_export() -> Response | tuple[str, int]:
     actor = actor_of(signed_in_user())
     record_event(db, "audit:exported", actor=actor, details={"filters": filters.as_args()})
     db.commit()
-    response = Response(stream_with_context(_streamed(filters)), mimetype="text/csv")
-    filename = f"audit-trail-{utcnow():%Y%m%d-%H%M%S}.csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(_streamed(filters), "audit-trail")

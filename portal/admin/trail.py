@@ -1,15 +1,10 @@
 """The audit trail as staff read it: every `AuditEvent`, newest first, filtered by actor, action,
-registration and date, a page at a time (keyset on the id), or all of it as CSV.
-
-The CSV is made for spreadsheets, so a cell that a spreadsheet would run as a
-formula (starting with `=`, `+`, `-`, `@`, a tab or a line break, after OWASP's
-advice on CSV injection) gets a leading `'`; every cell is quoted.
+registration and date, a page at a time (keyset on the id), or all of it as CSV (`spreadsheet`:
+quoted, formulas made inert).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +14,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
+from portal.admin.spreadsheet import csv_line, heading
 from portal.models import AuditEvent, Registration
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 500
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CSV_COLUMNS = ("time (UTC)", "actor", "action", "registration", "from state", "to state", "details")
 
 
@@ -128,14 +123,9 @@ def trail_page(
     )
 
 
-def neutralise(cell: str) -> str:
-    """`cell`, made inert for spreadsheets: a leading `'` when it would start a formula."""
-    return f"'{cell}" if cell.startswith(FORMULA_TRIGGERS) else cell
-
-
 def csv_row(entry: TrailEntry) -> list[str]:
     event = entry.event
-    cells = [
+    return [
         event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         event.actor,
         event.action,
@@ -144,21 +134,11 @@ def csv_row(entry: TrailEntry) -> list[str]:
         event.to_state or "",
         json.dumps(event.details or {}, sort_keys=True, ensure_ascii=False) if event.details else "",
     ]
-    return [neutralise(cell) for cell in cells]
-
-
-def _csv_line(cells: list[str] | tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
 
 
 def csv_lines(db: Session, filters: TrailFilters) -> Iterator[str]:
-    """The filtered trail as CSV, newest first, a line at a time (read in batches, so it streams).
-
-    Starts with a byte-order mark, so that spreadsheet programs read it as UTF-8.
-    """
-    yield "\ufeff" + _csv_line(CSV_COLUMNS)
+    """The filtered trail as CSV, newest first, a line at a time (read in batches, so it streams)."""
+    yield heading(CSV_COLUMNS)
     before: int | None = None
     while True:
         query = _selection(filters).order_by(AuditEvent.id.desc()).limit(EXPORT_BATCH)
@@ -166,7 +146,7 @@ def csv_lines(db: Session, filters: TrailFilters) -> Iterator[str]:
             query = query.where(AuditEvent.id < before)
         rows = db.execute(query).all()
         for event, public_id in rows:
-            yield _csv_line(csv_row(TrailEntry(event, public_id)))
+            yield csv_line(csv_row(TrailEntry(event, public_id)))
         if len(rows) < EXPORT_BATCH:
             return
         before = rows[-1][0].id

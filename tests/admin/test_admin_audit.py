@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from portal.admin.trail import neutralise
+from portal.admin.spreadsheet import neutralise
 from portal.db import get_session
 from portal.models import AuditEvent, Registration, utcnow
 from tests.registration.helpers import links_in
