@@ -214,7 +214,7 @@ def _by_customers_matching(db: Session, needle: str) -> ColumnElement[bool]:
     return Registration.customer_id.in_(found)
 
 
-def _older_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
+def older_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
     # The first term is a range the (…, created_at, id) indexes can seek to; the second breaks ties.
     return and_(
         Registration.created_at <= created_at,
@@ -222,7 +222,7 @@ def _older_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
     )
 
 
-def _newer_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
+def newer_than(created_at: datetime, row_id: int) -> ColumnElement[bool]:
     return and_(
         Registration.created_at >= created_at,
         or_(Registration.created_at > created_at, Registration.id > row_id),
@@ -259,7 +259,7 @@ def list_registrations(
     cursor = after or before
     anchor = _anchor(db, cursor) if cursor else None
     going_back = anchor is not None and not after
-    edge = [] if anchor is None else [(_newer_than if going_back else _older_than)(*anchor)]
+    edge = [] if anchor is None else [(newer_than if going_back else older_than)(*anchor)]
     if filters.q.strip():
         *kept, search = clauses
         found = _search_page(db, [*kept, *edge], search, going_back, page_size + 1)
@@ -339,7 +339,7 @@ def _any(db: Session, clauses: list[ColumnElement[bool]], rows: list[Row], *, ne
     if not rows:
         return False
     edge = rows[0].registration if newer else rows[-1].registration
-    beyond = (_newer_than if newer else _older_than)(edge.created_at, edge.id)
+    beyond = (newer_than if newer else older_than)(edge.created_at, edge.id)
     return bool(db.scalar(select(exists().where(*clauses, beyond))))
 
 

@@ -17,6 +17,7 @@ from tests.registration.helpers import add_person, become
 STAFF_URLS = [
     ("GET", "/admin/", 200),
     ("GET", "/admin/registrations/", 200),
+    ("GET", "/admin/registrations/export.csv", 200),
     ("GET", "/admin/registrations/{registration}", 200),
     ("POST", "/admin/registrations/{registration}/lookup", 400),  # no confirmation ticked: nothing done
     ("POST", "/admin/registrations/{registration}/settle/registered", 400),
