@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.admin.settling import needs_settling, needs_settling_clause
+from portal.admin.settling import answer_lost, answer_lost_clause, needs_settling, needs_settling_clause
 from portal.config import ApprovalPolicy
 from portal.models import (
     OPEN_STATES,
@@ -25,6 +25,7 @@ from portal.models import (
     ApprovalState,
     Payment,
     PaymentStatus,
+    Problem,
     Registration,
     RegistrationState,
     User,
@@ -60,10 +61,44 @@ def _paid_not_registered(now: datetime) -> ColumnElement[bool]:
 
 
 def _expired(now: datetime) -> ColumnElement[bool]:
-    """Expired, or still open past its lifetime (a page that looks at it next marks it expired)."""
+    """Expired, or still open past its lifetime (a page that looks at it next marks it expired),
+    unless LTIAAS's answer to its last attempt was lost: that one needs settling instead."""
     return or_(
         Registration.state == RegistrationState.EXPIRED.value,
-        and_(Registration.state.in_([state.value for state in OPEN_STATES]), Registration.expires_at <= now),
+        and_(
+            Registration.state.in_([state.value for state in OPEN_STATES]),
+            Registration.expires_at <= now,
+            _no_answer_lost(),
+        ),
+    )
+
+
+def _no_answer_lost() -> ColumnElement[bool]:
+    return or_(Registration.problem.is_(None), Registration.problem != Problem.UNCONFIRMED.value)
+
+
+def _with_approval(*states: ApprovalState) -> Select[int]:
+    return select(ApprovalRequest.registration_id).where(
+        ApprovalRequest.state.in_([state.value for state in states])
+    )
+
+
+def _choices_saved(now: datetime) -> ColumnElement[bool]:
+    """Open with its choices saved, and nothing more to say of it: not waiting for the staff nor
+    declined by them, and no answer from LTIAAS lost."""
+    return and_(
+        Registration.state == RegistrationState.REVIEWED.value,
+        _open_until_now(now),
+        Registration.id.not_in(_with_approval(ApprovalState.PENDING, ApprovalState.REJECTED)),
+        _no_answer_lost(),
+    )
+
+
+def _declined(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Registration.state == RegistrationState.REVIEWED.value,
+        _open_until_now(now),
+        Registration.id.in_(_with_approval(ApprovalState.REJECTED)),
     )
 
 
@@ -94,12 +129,17 @@ class Standing:
     clause: Clause
 
 
-# slug -> standing. They overlap (a paid, expired registration is both), except the stored states.
+# slug -> standing. Some overlap (a paid, expired registration is both; a registered one awaiting
+# activation is registered); a row's label (`standing_label`) is the most telling that applies.
 STANDINGS: dict[str, Standing] = {
     "received": Standing("Opened, nothing chosen yet", _in_state(RegistrationState.RECEIVED, True)),
-    "reviewed": Standing("Choices saved, not registered yet", _in_state(RegistrationState.REVIEWED, True)),
+    "reviewed": Standing("Choices saved, not registered yet", _choices_saved),
     "waiting": Standing("Waiting for approval", _waiting),
+    "declined": Standing("Declined by the staff", _declined),
     "completing": Standing("Being registered (or stuck)", _in_state(RegistrationState.COMPLETING)),
+    "answer-lost": Standing(
+        "LTIAAS's answer lost: may be registered, can be tried again", answer_lost_clause
+    ),
     "outcome-unknown": Standing("Outcome unknown: to settle", needs_settling_clause),
     "paid-not-registered": Standing("Paid, not registered", _paid_not_registered),
     "completed": Standing("Registered", _in_state(RegistrationState.COMPLETED)),
@@ -351,15 +391,21 @@ def _row(values: tuple[Any, ...]) -> Row:
 def standing_label(
     registration: Registration, approval_state: str | None, now: datetime | None = None
 ) -> str:
-    """Where one registration stands, in the words of `STANDINGS`."""
+    """Where one registration stands, in the words of `STANDINGS` (the most telling that applies)."""
     now = now or utcnow()
     state = registration.current_state
     if needs_settling(registration, now):
         return STANDINGS["outcome-unknown"].label
     if state in OPEN_STATES and registration.is_past_lifetime(now):
         return STANDINGS["expired"].label
+    if answer_lost(registration):
+        return STANDINGS["answer-lost"].label
     if state is RegistrationState.REVIEWED and approval_state == ApprovalState.PENDING.value:
         return STANDINGS["waiting"].label
     if state is RegistrationState.REVIEWED and approval_state == ApprovalState.REJECTED.value:
-        return "Declined by the staff"
+        return STANDINGS["declined"].label
+    if state is RegistrationState.COMPLETED and registration.platform_deleted_at is not None:
+        return "Registered; its platform was deleted since"
+    if state is RegistrationState.COMPLETED and registration.platform_active is False:
+        return STANDINGS["awaiting-activation"].label
     return STANDINGS[state.value].label

@@ -48,6 +48,7 @@ from portal.models import (
     utcnow,
 )
 from portal.registration import labels
+from portal.registration.lifecycle import expire_if_past_lifetime
 from portal.registration.outcome import find_new_platforms, platform_summary
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ def needs_settling(registration: Registration, now: datetime | None = None) -> b
     """Whether the registration's completion has an unknown outcome a staff member may settle."""
     if registration.current_state is RegistrationState.COMPLETING:
         return registration.updated_at <= stuck_before(now)
+    if answer_lost(registration):  # nobody tried again in time: it fails with an unknown outcome
+        return registration.is_past_lifetime(now)
     return registration.outcome_unknown
 
 
@@ -138,6 +141,28 @@ def needs_settling_clause(now: datetime | None = None) -> ColumnElement[bool]:
             Registration.state == RegistrationState.COMPLETING.value,
             Registration.updated_at <= stuck_before(now),
         ),
+        and_(_answer_lost_clause(), Registration.expires_at <= (now or utcnow())),
+    )
+
+
+def answer_lost(registration: Registration) -> bool:
+    """LTIAAS's answer to the last attempt was lost and nothing was found: it may have registered
+    the tool. Trying again is safe (it finds the platform, or LTIAAS refuses a used registration)."""
+    return (
+        registration.current_state is RegistrationState.REVIEWED
+        and registration.problem == Problem.UNCONFIRMED.value
+    )
+
+
+def answer_lost_clause(now: datetime | None = None) -> ColumnElement[bool]:
+    """`answer_lost` and still open (past its lifetime it needs settling instead), for lists and counts."""
+    return and_(_answer_lost_clause(), Registration.expires_at > (now or utcnow()))
+
+
+def _answer_lost_clause() -> ColumnElement[bool]:
+    return and_(
+        Registration.state == RegistrationState.REVIEWED.value,
+        Registration.problem == Problem.UNCONFIRMED.value,
     )
 
 
@@ -203,6 +228,7 @@ def settle_registered(
 ) -> Decision:
     """Record the registration as completed with `platform_id`, once LTIAAS confirms that platform is
     this LMS's (one read) and no other registration of the portal has it."""
+    expire_if_past_lifetime(db, registration)  # an answer lost, then nobody tried again: now failed
     if not needs_settling(registration):
         return Decision(Settled.NOTHING_TO_SETTLE)
     try:
@@ -240,6 +266,7 @@ def settle_registered(
 
 def settle_not_registered(db: Session, registration: Registration, actor: str) -> Decision:
     """Record that LTIAAS did not register it: failed for good (a paid one is then due a refund)."""
+    expire_if_past_lifetime(db, registration)
     if not needs_settling(registration):
         return Decision(Settled.NOTHING_TO_SETTLE)
     payment = _unrefunded_payment(db, registration)

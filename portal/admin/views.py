@@ -29,6 +29,16 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
         "error",
         "Approved, but the tool is not registered yet (see below). You can try again.",
     ),
+    Outcome.ANSWER_LOST: (
+        "warning",
+        "Approved, but LTIAAS's answer was lost: whether the tool is registered is not known yet "
+        "(see below). Trying again is safe: it finds the platform if LTIAAS made one.",
+    ),
+    Outcome.OUTCOME_UNKNOWN: (
+        "warning",
+        "Approved, but whether LTIAAS registered the tool is not known: check LTIAAS and settle it on "
+        "the registration's page.",
+    ),
     Outcome.REJECTED: ("success", "Declined. The customer's window shows your reason."),
     Outcome.ALREADY_DECIDED: ("warning", "Someone else already decided this request; nothing was changed."),
     Outcome.EXPIRED: ("warning", "This request expired with its registration; nothing was registered."),

@@ -49,6 +49,8 @@ class Outcome(StrEnum):
 
     COMPLETED = "completed"  # approved, and LTIAAS registered the tool
     NOT_COMPLETED = "not_completed"  # approved, but LTIAAS did not register it (see last_error)
+    ANSWER_LOST = "answer_lost"  # approved, but LTIAAS's answer was lost: it may be registered; retry is safe
+    OUTCOME_UNKNOWN = "outcome_unknown"  # approved, but whether LTIAAS registered it is unknown: to settle
     REJECTED = "rejected"
     ALREADY_DECIDED = "already_decided"  # someone else decided first: nothing done
     EXPIRED = "expired"  # the registration outlived its lifetime: nothing done
@@ -167,6 +169,8 @@ def finish(
     expire_if_past_lifetime(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
         return Outcome.EXPIRED
+    if registration.outcome_unknown:  # its answer was lost and it expired before anyone tried again
+        return Outcome.OUTCOME_UNKNOWN
     if not can_finish(approval, now):
         return Outcome.ALREADY_DECIDED
     return _complete(db, ltiaas, approval, staff)
@@ -181,7 +185,9 @@ def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staf
         db.commit()
         return Outcome.COMPLETED
     logger.warning("approved request %s did not complete: %s", approval.public_id, registration.last_error)
-    return Outcome.NOT_COMPLETED
+    if registration.problem == Problem.UNCONFIRMED.value:
+        return Outcome.ANSWER_LOST
+    return Outcome.OUTCOME_UNKNOWN if registration.outcome_unknown else Outcome.NOT_COMPLETED
 
 
 def reject(

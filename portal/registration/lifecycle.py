@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from portal.db import update_if
@@ -43,14 +44,29 @@ STALE_COMPLETION = (
     "The registration was interrupted while LTIAAS was completing it, so the outcome is unknown: LTIAAS may "
     "or may not have registered the tool. The tool's vendor must check LTIAAS's platform list."
 )
+UNCONFIRMED_AT_EXPIRY = (
+    "LTIAAS's answer to the last attempt was lost, and the registration expired before anyone tried "
+    "again, so the outcome is unknown: LTIAAS may or may not have registered the tool. The tool's "
+    "vendor must check LTIAAS's platform list."
+)
 WITHDRAWN = "You withdrew your request for approval, so nothing was registered."
 
 
 def expire_if_past_lifetime(db: Session, registration: Registration, now: datetime | None = None) -> bool:
     """Expire an open registration past its lifetime, with its pending approval request; True if this
-    call did (a conditional UPDATE: two processes sweeping at once expire it once, audited once)."""
+    call did (a conditional UPDATE: two processes sweeping at once expire it once, audited once).
+
+    One whose last attempt's answer from LTIAAS was lost (unconfirmed) is not simply expired:
+    LTIAAS may have registered the tool, so it fails with an unknown outcome, for the staff to
+    settle, as a stale completion does (its request, if any, was approved already).
+    """
     if registration.current_state not in OPEN_STATES or not registration.is_past_lifetime(now):
         return False
+    if registration.problem == Problem.UNCONFIRMED.value:
+        open_states = Registration.state.in_([state.value for state in OPEN_STATES])
+        return _fail_with_unknown_outcome(
+            db, registration, UNCONFIRMED_AT_EXPIRY, "expired-unconfirmed", open_states
+        )
     was = registration.state
     won = update_if(
         db,
@@ -87,24 +103,33 @@ def fail_if_completion_stale(db: Session, registration: Registration, now: datet
     cutoff = (now or utcnow()) - timedelta(seconds=current_app.config["COMPLETION_STALE_AFTER"])
     if registration.updated_at > cutoff:
         return False
+    still_stale = (
+        Registration.state == RegistrationState.COMPLETING.value,
+        Registration.updated_at <= cutoff,
+    )
+    if not _fail_with_unknown_outcome(db, registration, STALE_COMPLETION, "completion-stale", *still_stale):
+        return False
+    logger.warning("registration %s was left completing; marked failed", registration.public_id)
+    return True
+
+
+def _fail_with_unknown_outcome(
+    db: Session, registration: Registration, message: str, reason: str, *still: ColumnElement[bool]
+) -> bool:
+    """Fail `registration` with an unknown outcome (the staff settle it), if `still` holds; True if
+    this call did."""
     won = update_if(
         db,
         registration,
-        Registration.state == RegistrationState.COMPLETING.value,
-        Registration.updated_at <= cutoff,
-        last_error=STALE_COMPLETION,
+        *still,
+        last_error=message,
         problem=Problem.OUTCOME_UNKNOWN.value,
         updated_at=utcnow(),
     )
     if not won:
         return False
-    logger.warning("registration %s was left completing; marked failed", registration.public_id)
     transition(
-        db,
-        registration,
-        RegistrationState.FAILED,
-        SYSTEM_ACTOR,
-        details={"reason": "completion-stale", "error": STALE_COMPLETION},
+        db, registration, RegistrationState.FAILED, SYSTEM_ACTOR, details={"reason": reason, "error": message}
     )
     db.commit()
     return True

@@ -175,3 +175,44 @@ def test_an_approval_ltiaas_did_not_register_can_be_finished_from_its_page(
 
     assert state_of(app) == ("approved", "completed")
     assert len(ltiaas.requests_to("complete_registration")) == 1  # the first never left the portal
+
+
+def test_an_approval_whose_answer_from_ltiaas_was_lost_is_never_called_unregistered(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    public_id = pending.registration.public_id
+    ltiaas.time_out("complete_registration", acted="completed")  # LTIAAS registered it; its answer is lost
+    ltiaas.fail("list_platforms", 503)  # and the look for its platform finds nothing
+
+    page = staff_browser.get(act(staff_browser, pending, "approve", STAFF_FORM).location).text
+
+    assert "answer was lost: whether the tool is registered is not known yet" in page
+    assert "not registered yet" not in page
+    assert "it may be registered" in staff_browser.get("/admin/approvals/").text
+    lost = staff_browser.get("/admin/registrations/?state=answer-lost").text
+    assert public_id in lost and "answer lost: may be registered, can be tried again" in lost
+    assert public_id not in staff_browser.get("/admin/registrations/?state=reviewed").text
+
+
+def test_a_lost_answer_nobody_retried_in_time_is_an_outcome_to_settle_not_an_expiry(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest
+) -> None:
+    public_id = pending.registration.public_id
+    ltiaas.time_out("complete_registration", acted="completed")
+    ltiaas.fail("list_platforms", 503)
+    act(staff_browser, pending, "approve", STAFF_FORM)
+    with app.app_context():
+        db = get_session()
+        db.get(Registration, pending.registration_id).expires_at = utcnow() - timedelta(minutes=1)
+        db.commit()
+
+    unknown = staff_browser.get("/admin/registrations/?state=outcome-unknown").text
+    expired = staff_browser.get("/admin/registrations/?state=expired").text
+    finished = act(staff_browser, pending, "finish", {"confirm_finish": "y"})
+
+    assert public_id in unknown and "Outcome unknown: to settle" in unknown
+    assert public_id not in expired
+    assert "whether LTIAAS registered the tool is not known" in staff_browser.get(finished.location).text
+    assert state_of(app) == ("approved", "failed")
+    assert len(ltiaas.requests_to("complete_registration")) == 1  # nothing sent again
+    assert 'id="settle"' in staff_browser.get(f"/admin/registrations/{public_id}").text

@@ -101,7 +101,7 @@ def test_the_download_has_every_registration_with_what_accounting_and_follow_up_
     assert moodle == {
         "registration": registered_and_paid["moodle"],
         "received (UTC)": "2026-12-02 11:00:00",
-        "where it stands": "Registered",
+        "where it stands": "Registered, awaiting activation",
         "LMS": "Moodle",
         "LMS address": "https://moodle.example.edu",
         "LMS version": "",
@@ -122,6 +122,7 @@ def test_the_download_has_every_registration_with_what_accounting_and_follow_up_
     )
     assert (canvas["payment"], canvas["amount"], canvas["platform active"]) == ("pending", "", "")
     assert (sakai["LMS"], sakai["platform active"], sakai["payment"]) == ("Sakai", "deleted", "")
+    assert sakai["where it stands"] == "Registered; its platform was deleted since"
 
 
 def test_the_download_keeps_the_lists_filters_and_the_list_links_to_it_with_them(

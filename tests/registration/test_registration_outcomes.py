@@ -9,12 +9,15 @@ comes back in its own words.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from portal.db import get_session
+from portal.models import Registration, utcnow
 from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas, Fault
 from tests.registration.helpers import (
     audit_trail,
@@ -106,6 +109,27 @@ def test_a_complete_that_timed_out_leaves_the_lookup_its_own_read_budget(
     assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
 
     assert registration_row(app, public_id).platform_id == ltiaas.platform_created_by("reg-moodle")["id"]  # type: ignore[index]
+
+
+@QUICK
+def test_a_lost_answer_nobody_retried_before_the_registration_expired_is_an_unknown_outcome_not_an_expiry(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = configured_by(customer_browser)
+    ltiaas.time_out("complete_registration", acted="completed")
+    ltiaas.fail("list_platforms", 503)
+    press_register(customer_browser, public_id)
+    with app.app_context():
+        db = get_session()
+        db.get(Registration, registration_row(app, public_id).id).expires_at = utcnow() - timedelta(minutes=1)
+        db.commit()
+
+    page = customer_browser.get(f"/registration/{public_id}/confirm")
+
+    registration = registration_row(app, public_id)
+    assert (registration.state, registration.problem) == ("failed", "outcome_unknown")
+    assert "We don&#39;t know whether the tool was registered" in page.text
+    assert "This registration has expired" not in page.text
     assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]
 
 
