@@ -13,12 +13,12 @@ HANDLED_CODES = (400, 403, 404, 405, 413, 429, 500)
 API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz", "/billing/webhook")
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
     return request.path.startswith(API_PREFIXES) or (request.accept_mimetypes.best == "application/json")
 
 
 def _render(code: int, template: str, **context: object) -> tuple[str | dict[str, object], int]:
-    if _wants_json():
+    if wants_json():
         return {"status": code, "error": context.get("title", "Error")}, code
     return render_template(template, code=code, **context), code
 

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
+from portal.admin.not_found import PERSON, not_found
 from portal.admin.people_forms import DisableForm, EnableForm, NewStaffForm, ResetPasswordForm
 from portal.auth import password_links
 from portal.auth import people as accounts
@@ -37,7 +38,7 @@ def _actor() -> str:
 def _person_or_404(user_id: int) -> User:
     person = accounts.find_person(get_session(), user_id)
     if person is None:
-        abort(404)
+        not_found(PERSON, user_id)
     return person
 
 

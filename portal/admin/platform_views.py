@@ -8,12 +8,13 @@ ends in a redirect with a message that says what LTIAAS did, or that it is unkno
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin import platforms as service
 from portal.admin.access import staff_required
+from portal.admin.not_found import PLATFORM, not_found
 from portal.admin.platform_forms import (
     ActivateForm,
     DeactivateForm,
@@ -45,7 +46,7 @@ def _checked_id(platform_id: str) -> str:
     try:
         return validate_identifier(platform_id)
     except InvalidIdentifier:
-        abort(404)
+        not_found(PLATFORM, platform_id)
 
 
 def _staff_email() -> str:

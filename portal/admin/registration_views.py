@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from portal.admin import bp, registration_export
 from portal.admin.access import staff_required
+from portal.admin.not_found import REGISTRATION, not_found
 from portal.admin.overview import counts, weekly_chart
 from portal.admin.registration_detail import detail_of, find, readable
 from portal.admin.registration_forms import (
@@ -75,7 +76,7 @@ DECISION_MESSAGES: dict[Settled, tuple[str, str]] = {
 def _registration_or_404(public_id: str) -> Registration:
     registration = find(get_session(), public_id)
     if registration is None:
-        abort(404)
+        not_found(REGISTRATION, public_id)
     return registration
 
 

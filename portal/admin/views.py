@@ -3,7 +3,7 @@ payments that did not end in a registration, and recording their refund."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from portal.admin import bp
 from portal.admin.access import staff_required
 from portal.admin.forms import ApproveForm, FinishForm, RefundForm, RejectForm, build_approve_form
+from portal.admin.not_found import APPROVAL, PAYMENT, not_found
 from portal.billing import attention
 from portal.billing.flow import paid_payment
 from portal.db import get_session
@@ -48,7 +49,7 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
 def _approval_or_404(public_id: str) -> ApprovalRequest:
     approval = approvals.find_by_public_id(get_session(), public_id)
     if approval is None:
-        abort(404)
+        not_found(APPROVAL, public_id)
     return approval
 
 
@@ -164,7 +165,7 @@ def record_refund(public_id: str) -> Response:
     db = get_session()
     payment = attention.find_payment(db, public_id)
     if payment is None:
-        abort(404)
+        not_found(PAYMENT, public_id)
     if not RefundForm().validate_on_submit():
         flash("Tick the box to confirm that you refunded the payment in Stripe.", "error")
     elif attention.record_refund(db, payment, current_user.email):
