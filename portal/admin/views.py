@@ -83,6 +83,7 @@ def _request_page(
         reject_form=reject_form or RejectForm(),
         finish_form=FinishForm(),
         can_finish=approvals.can_finish(approval),
+        next_request=None if approval.is_pending else approvals.next_pending(db, approval),
     )
     return page, status
 

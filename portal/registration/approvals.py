@@ -120,6 +120,11 @@ def pending_requests(db: Session, now: datetime | None = None) -> list[ApprovalR
     return [approval for approval in waiting if not expire_if_stale(db, approval, now)]
 
 
+def next_pending(db: Session, after: ApprovalRequest, now: datetime | None = None) -> ApprovalRequest | None:
+    """The oldest request waiting for a decision other than `after`: where staff go on to."""
+    return next((approval for approval in pending_requests(db, now) if approval.id != after.id), None)
+
+
 def unfinished_approvals(db: Session, now: datetime | None = None) -> list[ApprovalRequest]:
     """Approved requests whose completion did not go through and may be tried again."""
     approved = db.scalars(
