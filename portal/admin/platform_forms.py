@@ -1,7 +1,7 @@
 """The staff's forms for a platform at LTIAAS: activate, deactivate, rename, delete.
 
 Each carries a required confirmation box and a one-time `action_token`, made fresh
-each time the form is shown: the action is taken once per token
+each time the form is shown (`fresh`): the action is taken once per token
 (`portal.admin.platforms`), so a double submit changes nothing twice. Each form has
 its own prefix, so several can share a page.
 """
@@ -9,7 +9,7 @@ its own prefix, so several can share a page.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Self
 
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -33,8 +33,15 @@ class PlatformActionForm(PortalForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", self.prefix_name)
         super().__init__(*args, **kwargs)
-        if not self.is_submitted():
-            self.action_token.data = secrets.token_urlsafe(24)
+
+    @classmethod
+    def fresh(cls, **data: Any) -> Self:
+        """The form as first shown, with `data` and a new one-time token. Never read from the
+        request: shown beside another form's refused POST, it must not take that POST's (absent)
+        fields for its own and come back blank."""
+        form = cls(formdata=None, **data)
+        form.action_token.data = secrets.token_urlsafe(24)
+        return form
 
     @property
     def token(self) -> str:

@@ -65,17 +65,16 @@ def _platform_page(
     rename_form: RenameForm | None = None,
     status: int = 200,
 ) -> Page:
+    """The page with the refused form as it was sent, and every other form as first shown."""
     detail = service.read_platform(get_session(), get_ltiaas(), platform_id)
-    rename_form = rename_form or RenameForm()
-    if detail.row is not None and not rename_form.is_submitted():
-        rename_form.name.data = detail.row.platform.name
+    current_name = detail.row.platform.name if detail.row is not None else None
     page = render_template(
         "admin/platform.html",
         detail=detail,
         row=detail.row,
-        activate_form=activate_form or ActivateForm(),
-        deactivate_form=deactivate_form or DeactivateForm(),
-        rename_form=rename_form,
+        activate_form=activate_form or ActivateForm.fresh(),
+        deactivate_form=deactivate_form or DeactivateForm.fresh(),
+        rename_form=rename_form or RenameForm.fresh(name=current_name),
         told_on_activation=_told_on_activation(detail.row),
     )
     return page, 404 if detail.not_found and status == 200 else status
@@ -167,7 +166,7 @@ def rename(platform_id: str) -> Response | Page:
 @staff_required
 def confirm_delete(platform_id: str) -> Page:
     """The confirmation page, naming the platform and its LMS as LTIAAS has them now."""
-    return _delete_page(_checked_id(platform_id), DeleteForm())
+    return _delete_page(_checked_id(platform_id), DeleteForm.fresh())
 
 
 def _delete_page(platform_id: str, form: DeleteForm, status: int = 200) -> Page:

@@ -541,6 +541,58 @@ def test_a_rename_with_a_bad_name_is_refused_with_the_name_kept(
     assert [method for method, _ in sent(lti)] == ["GET"]
 
 
+def form_html(page: TestResponse, form_id: str) -> str:
+    return text(page).split(f'id="{form_id}"', 1)[1].split("</form>", 1)[0]
+
+
+@pytest.mark.parametrize(("kind", "active"), [("activate", False), ("deactivate", True)])
+def test_an_unconfirmed_activation_keeps_the_rename_form_as_it_was(
+    console: Flask, lti: FakeLtiaas, staff: FlaskClient, kind: str, active: bool
+) -> None:
+    console.config["WTF_CSRF_ENABLED"] = True
+    lti.reply(200, platform_json(PLATFORM_ID, name="Springfield Moodle", active=active))
+    action, hidden = form_on(staff.get(f"/admin/platforms/{PLATFORM_ID}"), f"{kind}-form")
+
+    lti.reply(200, platform_json(PLATFORM_ID, name="Springfield Moodle", active=active))
+    refused = staff.post(action, data=hidden)
+
+    assert refused.status_code == 400
+    assert "Tick this box to confirm." in form_html(refused, f"{kind}-form")
+    rename = form_html(refused, "rename-form")
+    assert 'value="Springfield Moodle"' in rename and "Tick this box" not in rename
+
+    # The rename form on that page works as it is.
+    rename_action, rename_hidden = form_on(refused, "rename-form")
+    assert rename_hidden["rename-action_token"]
+    read = platform_json(PLATFORM_ID, name="Springfield Moodle", active=active)
+    lti.reply(200, read)
+    lti.reply(200, {**read, "name": "Springfield University Moodle"})
+    renamed = staff.post(
+        rename_action,
+        data={**rename_hidden, "rename-name": "Springfield University Moodle", "rename-confirm": "y"},
+    )
+    assert renamed.status_code == 303
+    assert [event[3]["name"] for event in platform_events(console)] == ["Springfield University Moodle"]
+
+
+def test_a_refused_rename_leaves_the_activate_form_ready_to_use(
+    console: Flask, lti: FakeLtiaas, staff: FlaskClient
+) -> None:
+    console.config["WTF_CSRF_ENABLED"] = True
+    lti.reply(200, platform_json(PLATFORM_ID, name="Springfield Moodle"))
+    action, hidden = form_on(staff.get(f"/admin/platforms/{PLATFORM_ID}"), "rename-form")
+
+    lti.reply(200, platform_json(PLATFORM_ID, name="Springfield Moodle"))
+    refused = staff.post(action, data={**hidden, "rename-name": "", "rename-confirm": "y"})
+
+    assert refused.status_code == 400
+    assert "Type the new name." in form_html(refused, "rename-form")
+    activate = form_html(refused, "activate-form")
+    assert "Tick this box" not in activate and "checked" not in activate
+    _, activate_hidden = form_on(refused, "activate-form")
+    assert activate_hidden["activate-action_token"] not in ("", hidden["rename-action_token"])
+
+
 def test_deleting_asks_first_naming_the_platform_and_its_lms(
     console: Flask, lti: FakeLtiaas, staff: FlaskClient
 ) -> None:
