@@ -53,8 +53,9 @@ class RefundForm(PortalForm):
     )
 
 
-def build_approve_form(approval: ApprovalRequest) -> ApproveForm:
-    """An approval form for the request's LMS: only what it supports, prefilled with what was asked."""
+def build_approve_form(approval: ApprovalRequest, *, from_request: bool = True) -> ApproveForm:
+    """An approval form for the request's LMS: only what it supports, prefilled with what was asked
+    (and, `from_request`, filled with what the staff member sent)."""
     registration = approval.registration
     form = build_configure_form(
         registration.supported_messages,
@@ -62,5 +63,6 @@ def build_approve_form(approval: ApprovalRequest) -> ApproveForm:
         default_placements_by_type(registration),
         allow_auto_activate_choice=True,
         form_class=ApproveForm,
+        from_request=from_request,
     )
     return cast(ApproveForm, form)

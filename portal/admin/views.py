@@ -79,8 +79,9 @@ def _request_page(
         refund_form=RefundForm(),
         registration=approval.registration,
         lms=describe(approval.registration),
-        approve_form=approve_form or build_approve_form(approval),
-        reject_form=reject_form or RejectForm(),
+        # Beside a refused POST, the other form is shown as first shown, not read from that POST.
+        approve_form=approve_form or build_approve_form(approval, from_request=False),
+        reject_form=reject_form or RejectForm(formdata=None),
         finish_form=FinishForm(),
         can_finish=approvals.can_finish(approval),
         next_request=None if approval.is_pending else approvals.next_pending(db, approval),

@@ -108,12 +108,14 @@ def build_configure_form(
     *,
     allow_auto_activate_choice: bool,
     form_class: type[ConfigureForm] = ConfigureForm,
+    from_request: bool = True,
 ) -> ConfigureForm:
     """A `form_class` form for these supported messages, prefilled from `choices` (a complete body).
 
     Placements of a type not in `choices` are prefilled from `default_placements`,
     so that ticking the type later starts from sensible placements. On POST the
-    submitted data replaces the prefill.
+    submitted data replaces the prefill, unless not `from_request` (the form is shown beside
+    another form's POST).
     """
 
     shape = tuple((m["type"], tuple(m.get("placements") or [])) for m in supported_messages)
@@ -129,7 +131,7 @@ def build_configure_form(
         kind = message["type"]
         data[f"placements_{index}"] = chosen.get(kind, default_placements.get(kind, []))
 
-    form = form_with_placements(data=data)
+    form = form_with_placements(data=data) if from_request else form_with_placements(formdata=None, data=data)
     form.supported_messages = supported_messages
     form.messages.choices = [
         SelectChoice(m["type"], labels.message_type_label(m["type"])) for m in supported_messages

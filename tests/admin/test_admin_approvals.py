@@ -216,3 +216,29 @@ def test_a_lost_answer_nobody_retried_in_time_is_an_outcome_to_settle_not_an_exp
     assert state_of(app) == ("approved", "failed")
     assert len(ltiaas.requests_to("complete_registration")) == 1  # nothing sent again
     assert 'id="settle"' in staff_browser.get(f"/admin/registrations/{public_id}").text
+
+
+def test_a_refused_decline_leaves_the_approval_form_as_the_customer_asked(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    refused = act(staff_browser, pending, "reject", {"reason": "", "confirm_reject": "y"})
+
+    assert refused.status_code == 400
+    assert "Tell the customer why." in refused.text
+    _, checked = checkboxes(refused.text)
+    assert checked["messages"] == ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+    assert checked["placements_1"] == ["ContentArea"]
+    assert "confirm_approve" not in checked
+    assert 'value="Springfield Moodle"' in refused.text
+    assert state_of(app) == ("pending", "reviewed")
+
+
+def test_a_refused_approval_leaves_the_decline_form_empty_and_unticked(
+    staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    refused = act(staff_browser, pending, "approve", {**STAFF_FORM, "confirm_approve": ""})
+
+    assert refused.status_code == 400
+    _, checked = checkboxes(refused.text)
+    assert checked["messages"] == ["LtiDeepLinkingRequest"]  # as the staff member sent it
+    assert "confirm_reject" not in checked
