@@ -19,7 +19,9 @@ from portal.notifications import alerts, outbox
 from portal.notifications.delivery import recipients
 
 
-@bp.context_processor
+# App-wide, for the console's menu wherever it shows (a staff member's account page too); it is
+# only a function, so other pages never query.
+@bp.app_context_processor
 def _notification_status() -> dict[str, Any]:
     def notification_trouble() -> list[Notification]:
         return outbox.trouble(get_session())

@@ -35,6 +35,7 @@ from portal.auth.users import signed_in_user, start_signed_in_session
 from portal.db import get_session
 from portal.extensions import login_manager
 from portal.notifications import outbox
+from portal.registration import approvals
 
 DEFAULT_ENDPOINT = "auth.account"
 GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
@@ -174,13 +175,17 @@ def sign_out() -> Response:
 @bp.get("/account")
 def account() -> ResponseReturnValue:
     """Who is signed in, with a way out, and their LMS connections with what they paid; where
-    sign-in lands without `next`. Anyone not signed in is sent to sign in first."""
+    sign-in lands without `next`; for staff, under the console's menu, how many approval requests
+    wait. Anyone not signed in is sent to sign in first."""
     user = signed_in_user()
     if user is None:
         return cast(Response, login_manager.unauthorized())
-    connections = connections_of(get_session(), user)
-    form = WithdrawForm()
-    emailed = outbox.email_configured(current_app.config)
+    db = get_session()
     return render_template(
-        "auth/account.html", user=user, connections=connections, withdraw_form=form, emailed=emailed
+        "auth/account.html",
+        user=user,
+        connections=connections_of(db, user),
+        withdraw_form=WithdrawForm(),
+        emailed=outbox.email_configured(current_app.config),
+        waiting=len(approvals.pending_requests(db)) if user.is_staff else 0,
     )

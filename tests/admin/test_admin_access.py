@@ -142,4 +142,4 @@ def test_every_staff_page_leads_to_the_staff_members_own_account_to_change_their
         header = staff_browser.get(page).get_data(as_text=True).split('class="admin-nav"', 1)[1]
         assert '<a href="/auth/account" id="nav-account">your account</a>' in header.split("</nav>", 1)[0]
     account = staff_browser.get("/auth/account").get_data(as_text=True)
-    assert 'id="change-password-link"' in account and 'id="staff-approvals"' in account
+    assert 'id="change-password-link"' in account and 'id="staff-next-step"' in account
