@@ -444,6 +444,7 @@ def test_waiting_for_an_approval_announces_the_decision_and_every_page_passes_ax
     staff.locator("#confirm_approve").check()
     staff.locator("#approve").click()
     expect(staff.locator(".notice-success")).to_be_visible()
+    check(staff, "staff: a decided approval request", in_dialog=False)
 
     expect(frame.locator('[data-page="done"][data-state="completed"]')).to_be_visible()
     lms.wait_for_function("() => window.closeHeard === true")
@@ -508,3 +509,4 @@ def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveS
     visit("a new staff account", "/admin/people/new", "admin-new-staff")
     visit("audit trail", "/admin/audit/", "admin-audit")
     visit("notifications", "/admin/notifications/", "admin-notifications")
+    visit("a wrong link", "/admin/registrations/no-such-registration", "admin-not-found")
