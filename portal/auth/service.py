@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -56,7 +56,11 @@ class UnknownUser(AccountError):
 
 
 class TooManyAttempts(AccountError):
-    pass
+    """The email's sign-ins are paused until `until` (UTC), whether or not an account uses it."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__("Too many failed sign-ins for this email address.")
+        self.until = until
 
 
 class WrongPassword(AccountError):
@@ -309,21 +313,26 @@ def _email_key(email: str) -> str:
 
 def _failure_limit() -> tuple[int, timedelta]:
     config = current_app.config
-    limit = int(config["LOGIN_FAILURE_LIMIT"])
+    limit = max(1, int(config["LOGIN_FAILURE_LIMIT"]))  # 0 cannot mean "locked before any failure"
     window = timedelta(seconds=int(config["LOGIN_FAILURE_WINDOW"]))
     return limit, window
 
 
-def is_account_locked(db: Session, email: str, now: datetime | None = None) -> bool:
-    """Whether `email` (known or not) has used up its failed sign-ins for the window."""
+def account_locked_until(db: Session, email: str, now: datetime | None = None) -> datetime | None:
+    """When `email`'s (known or not) sign-ins may start again, or None if it is not locked.
+
+    Locked while the window holds LIMIT failures; none are counted while locked, so the lock
+    ends when the oldest of the newest LIMIT leaves the window.
+    """
     limit, window = _failure_limit()
     since = (now or utcnow()) - window
-    failures = db.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
+    newest = db.scalars(
+        select(LoginAttempt.created_at)
         .where(LoginAttempt.email_key == _email_key(email), LoginAttempt.created_at > since)
-    )
-    return (failures or 0) >= limit
+        .order_by(LoginAttempt.created_at.desc())
+        .limit(limit)
+    ).all()
+    return newest[-1] + window if len(newest) >= limit else None
 
 
 def record_failed_sign_in(db: Session, email: str) -> None:
@@ -343,10 +352,9 @@ def _check_password_counted(db: Session, email: str, password: str) -> User | No
     :raise TooManyAttempts: this email has too many recent failures (checked
         before the password, so a locked account reveals nothing about it).
     """
-    if is_account_locked(db, email):
-        raise TooManyAttempts(
-            "Too many failed sign-ins for this account. Wait a few minutes, then try again."
-        )
+    until = account_locked_until(db, email)
+    if until is not None:
+        raise TooManyAttempts(until)
     user = authenticate(db, email, password)
     if user is None:
         record_failed_sign_in(db, email)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
@@ -21,6 +21,7 @@ from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import safe_next, with_session_token
 from portal.auth.password_reset import request_reset
+from portal.auth.pauses import locked_out
 from portal.auth.service import (
     AccountError,
     TooManyAttempts,
@@ -57,7 +58,8 @@ def _go_to(target: str | None) -> Response:
 def sign_in() -> ResponseReturnValue:
     """Sign in by email and password; one generic error whatever was wrong.
 
-    :raise 429: too many failed attempts for this email (or from this address).
+    :raise 429: too many failed attempts from this address (`pauses`); too many for this
+        email is a 429 page of its own, saying until when.
     """
     target = _requested_next()
     if current_user.is_authenticated:
@@ -68,8 +70,8 @@ def sign_in() -> ResponseReturnValue:
         db = get_session()
         try:
             user = sign_in_with_password(db, form.email.data, form.password.data)
-        except TooManyAttempts:
-            abort(429)
+        except TooManyAttempts as locked:
+            return locked_out(locked.until, url_for("auth.sign_in", next=target), target)
         db.commit()
         if user is not None:
             start_signed_in_session(user)
@@ -103,7 +105,7 @@ def change_password() -> ResponseReturnValue:
     """A signed-in person changes their password (the current one first). This session stays
     signed in, under a new id; every other one of theirs is signed out.
 
-    :raise 429: too many wrong passwords for this account.
+    Too many wrong passwords for this account: the lockout's 429 page, saying until when.
     """
     user = signed_in_user()
     if user is None:
@@ -113,9 +115,9 @@ def change_password() -> ResponseReturnValue:
         db = get_session()
         try:
             change_own_password(db, user, form.current.data, form.password.data)
-        except TooManyAttempts:
+        except TooManyAttempts as locked:
             db.commit()  # the failure counted
-            abort(429)
+            return locked_out(locked.until, url_for("auth.change_password"), None)
         except WrongPassword as error:
             db.commit()
             form.current.errors.append(str(error))

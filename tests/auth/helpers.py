@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -94,3 +95,17 @@ def normalised(page: TestResponse, *values: str) -> str:
     for value in values:
         html = html.replace(value, "VALUE")
     return re.sub(r'nonce="[^"]*"', 'nonce=""', html)
+
+
+def words(page: TestResponse) -> str:
+    """The page's text as a person reads it: no tags, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.get_data(as_text=True))).split())
+
+
+def href_of(page: TestResponse, element_id: str) -> str:
+    """Where the link with `element_id` leads (its href, entities decoded)."""
+    found = re.search(rf'<a\b[^>]*\bid="{element_id}"[^>]*>', page.get_data(as_text=True))
+    assert found, f"no link #{element_id}"
+    href = re.search(r'\bhref="([^"]*)"', found.group(0))
+    assert href, f"link #{element_id} has no href"
+    return html.unescape(href.group(1))

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.accounts import PASSWORD, create_user, read_form, sign_in
-from tests.auth.helpers import audit_actions
+from tests.auth.helpers import audit_actions, href_of
 
 NEW_PASSWORD = "a new and longer passphrase"
 
@@ -82,9 +82,11 @@ def test_guessing_the_current_password_counts_toward_the_accounts_lockout(app: F
     create_user(app)
     browser = signed_in_browser(app)
 
-    answers = [change(browser, f"guess number {n}").status_code for n in range(4)]
+    answers = [change(browser, f"guess number {n}") for n in range(4)]
 
-    assert answers == [400, 400, 400, 429]
+    assert [answer.status_code for answer in answers] == [400, 400, 400, 429]
+    assert "Signing in is paused for this email address" in words(answers[-1])
+    assert href_of(answers[-1], "try-again-link") == "/auth/password"
     assert sign_in(app.test_client(), "admin@school.edu", PASSWORD).status_code == 429
 
 

@@ -1,0 +1,59 @@
+"""The pages that say signing in is paused, and until when: an email's lockout after too many wrong
+passwords (`service.account_locked_until`), and the per-address limit on account POSTs.
+
+Both answer 429 with a Retry-After, say the real end of the pause, and link back to the form
+(with the flow's `next`, and the session token when URLs carry it: these are pages of the flow,
+inside the LMS's iframe, where there is no address bar to go back with).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import make_response, render_template
+from werkzeug.wrappers import Response
+
+from portal.models import utcnow
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A pause from `now` until `until` (UTC), as a page and a Retry-After header say it."""
+
+    until: datetime
+    now: datetime
+
+    @property
+    def seconds(self) -> int:
+        return max(1, math.ceil((self.until - self.now).total_seconds()))
+
+    @property
+    def minutes(self) -> int:
+        return math.ceil(self.seconds / 60)
+
+    @property
+    def clock(self) -> str:
+        """The end as "14:32 UTC", rounded up to the minute (never earlier than the real end),
+        with the date when it is not today's."""
+        until = self.until.astimezone(UTC)
+        shown = until.replace(second=0, microsecond=0)
+        if shown < until:
+            shown += timedelta(minutes=1)
+        if shown.date() != self.now.astimezone(UTC).date():
+            return shown.strftime("%Y-%m-%d %H:%M UTC")
+        return shown.strftime("%H:%M UTC")
+
+
+def _answer(template: str, pause: Pause, **context: object) -> Response:
+    response = make_response(render_template(template, pause=pause, **context), 429)
+    response.headers["Retry-After"] = str(pause.seconds)
+    return response
+
+
+def locked_out(until: datetime, try_again: str, next_path: str | None) -> Response:
+    """The lockout of the email just typed: until when, "Try again" (`try_again`) and
+    "Forgot your password?". Worded for an email address, not an account: unknown emails are
+    locked alike, so the page tells nobody whether an account exists."""
+    return _answer("auth/locked.html", Pause(until, utcnow()), try_again=try_again, next_path=next_path)
