@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, current_app, request
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from portal.sessions import carry_session_token
@@ -34,6 +34,8 @@ def _address_limit() -> str:
 
 
 def _init_rate_limits(app: Flask) -> None:
+    from portal.auth.pauses import address_limited
+
     # One Limiter per app: Flask-Limiter keeps its storage and `enabled` flag on
     # the instance, so a shared one would leak between apps (tests build many).
     limiter = Limiter(
@@ -49,6 +51,7 @@ def _init_rate_limits(app: Flask) -> None:
     # per-request work (about a sixth of a plain page's time).
     limiter.request_filter(_not_an_account_post)
     app.extensions["auth_limiter"] = limiter
+    app.register_error_handler(RateLimitExceeded, address_limited)
 
 
 def _not_an_account_post() -> bool:

@@ -12,10 +12,14 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import make_response, render_template
+from flask import current_app, make_response, render_template, request, url_for
+from flask_limiter import Limiter, RateLimitExceeded
 from werkzeug.wrappers import Response
 
+from portal.auth.navigation import safe_next
 from portal.models import utcnow
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,45 @@ def locked_out(until: datetime, try_again: str, next_path: str | None) -> Respon
     "Forgot your password?". Worded for an email address, not an account: unknown emails are
     locked alike, so the page tells nobody whether an account exists."""
     return _answer("auth/locked.html", Pause(until, utcnow()), try_again=try_again, next_path=next_path)
+
+
+def address_limited(error: RateLimitExceeded) -> Response:
+    """The per-address limit on account POSTs (`AUTH_RATE_LIMIT`, Flask-Limiter): how many in
+    what time, until when, and "Try again" back to the form the POST came from."""
+    amount, window = error.limit.limit.amount, error.limit.limit.get_expiry()
+    next_path = safe_next(request.values.get("next"))
+    return _answer(
+        "auth/address_limited.html",
+        Pause(_limit_resets_at(window), utcnow()),
+        amount=amount,
+        window=_duration_words(window),
+        try_again=_form_page(next_path),
+    )
+
+
+def _limit_resets_at(window: int) -> datetime:
+    limiter: Limiter = current_app.extensions["auth_limiter"]
+    breached = limiter.current_limit
+    if breached is None:  # not known: say the longest it can be
+        return utcnow() + timedelta(seconds=window)
+    return datetime.fromtimestamp(breached.reset_at, UTC)
+
+
+def _duration_words(seconds: int) -> str:
+    """`seconds` as "a minute", "an hour", "5 minutes"."""
+    for unit, size in _UNITS:
+        if seconds % size == 0:
+            count = seconds // size
+            if count == 1:
+                return f"an {unit}" if unit == "hour" else f"a {unit}"
+            return f"{count} {unit}s"
+    return f"{seconds} seconds"
+
+
+def _form_page(next_path: str | None) -> str:
+    """The page whose form was sent, to open again; the account page for a POST-only action
+    (signing out, withdrawing a request)."""
+    rule = request.url_rule
+    if request.endpoint and rule is not None and "GET" in (rule.methods or ()):
+        return url_for(request.endpoint, **(request.view_args or {}), next=next_path)
+    return url_for("auth.account")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +58,31 @@ def test_too_many_sign_ins_from_one_address_get_the_429_page(app: Flask, client:
     assert "Too many attempts" in next_sign_in_page(client)
     assert sign_up.status_code == 429
     assert other_address.status_code == 200
+
+
+def test_the_address_limit_says_its_window_and_leads_back_to_the_form(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config["AUTH_RATE_LIMIT"] = "3 per minute"
+    for n in range(3):
+        guess(client, f"user{n}@school.edu")
+
+    limited = sign_in(
+        client,
+        "user4@school.edu",
+        page=f"/auth/sign-in?next={REVIEW}",
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    sign_up = client.post("/auth/sign-up", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+
+    assert limited.status_code == 429
+    page = words(limited)
+    assert "Wait a minute" not in page
+    assert "more than 3 sign-in, sign-up or password requests in a minute" in page
+    assert re.search(r"until \d\d:\d\d UTC \(in about 1 minute\)", page)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert href_of(limited, "try-again-link") == f"/auth/sign-in?next={REVIEW}"
+    assert href_of(sign_up, "try-again-link") == "/auth/sign-up"
 
 
 def test_too_many_failures_for_one_account_lock_it_from_every_address(
