@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import session
+from flask import session, url_for
 
 from portal.sessions import TOKEN_PARAM, needs_token, session_token
 
@@ -45,3 +45,17 @@ def with_session_token(path: str) -> str:
     bare = _without_token(parts.path, parts.query)
     separator = "&" if "?" in bare else "?"
     return f"{bare}{separator}{urlencode({TOKEN_PARAM: session_token()})}"
+
+
+def leads_to_console(path: str | None) -> bool:
+    """Whether `path` (a safe `next`) is a page of the staff console: the sign-in page before it
+    speaks to staff."""
+    if path is None:
+        return False
+    console = url_for("admin.index", _st=None)
+    return f"{urlsplit(path).path.rstrip('/')}/".startswith(console)
+
+
+def console_sign_in() -> str:
+    """The sign-in page that leads back into the console (where staff land after signing out)."""
+    return url_for("auth.sign_in", next=url_for("admin.index", _st=None), _st=None)

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from portal.auth import bp
 from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
-from portal.auth.navigation import safe_next, with_session_token
+from portal.auth.navigation import console_sign_in, leads_to_console, safe_next, with_session_token
 from portal.auth.password_reset import request_reset
 from portal.auth.pauses import locked_out
 from portal.auth.service import (
@@ -41,9 +41,17 @@ from portal.registration import approvals
 DEFAULT_ENDPOINT = "auth.account"
 GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
 
+bp.add_app_template_global(console_sign_in, "console_sign_in")  # where staff land after signing out
+
 
 def signup_enabled() -> bool:
     return bool(current_app.config["SIGNUP_ENABLED"])
+
+
+def _offer_sign_up(target: str | None) -> bool:
+    """Whether a page on the way to `target` offers to create an account: never on the way into
+    the staff console, whose accounts staff make (People)."""
+    return signup_enabled() and not leads_to_console(target)
 
 
 def _requested_next() -> str | None:
@@ -77,7 +85,13 @@ def sign_in() -> ResponseReturnValue:
             start_signed_in_session(user)
             return _go_to(target)
         error = GENERIC_SIGN_IN_ERROR
-    return render_template("auth/sign_in.html", form=form, error=error, signup_enabled=signup_enabled())
+    return render_template(
+        "auth/sign_in.html",
+        form=form,
+        error=error,
+        for_staff=leads_to_console(target),
+        signup_enabled=_offer_sign_up(target),
+    )
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
@@ -87,7 +101,7 @@ def forgot_password() -> ResponseReturnValue:
     target = _requested_next()
     if not outbox.email_configured(current_app.config):
         return render_template(
-            "auth/forgot_password.html", form=None, next_path=target, signup_enabled=signup_enabled()
+            "auth/forgot_password.html", form=None, next_path=target, signup_enabled=_offer_sign_up(target)
         )
     form = ForgotPasswordForm(next=target)
     if form.validate_on_submit():
