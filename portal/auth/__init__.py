@@ -1,8 +1,9 @@
 """Accounts: sign in, sign up and sign out, as pages of the registration flow.
 
-`init_auth(app)` wires Flask-Login (a disabled user is signed out on the next
-request), the password hasher, the per-address rate limit on the blueprint's
-POSTs and the blueprint itself. The per-account limit lives in `service`.
+`init_auth(app)` wires Flask-Login (a disabled user, or one whose password changed, is
+signed out on the next request, and the sign-in page says why), the password hasher, the
+per-address rate limit on the blueprint's POSTs and the blueprint itself. The per-account
+limit lives in `service`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ carry_session_token(bp)
 
 
 def _load_user(user_id: str) -> User | None:
-    from portal.auth.service import load_active_user
+    from portal.auth.service import SignedOut, load_active_user
+    from portal.auth.users import end_sign_in
     from portal.db import get_session
 
-    return load_active_user(get_session(), user_id)
+    try:
+        return load_active_user(get_session(), user_id)
+    except SignedOut as signed_out:
+        end_sign_in(signed_out.reason)
+        return None
 
 
 def _address_limit() -> str:

@@ -16,7 +16,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import delete, exists, select, update
@@ -65,6 +65,17 @@ class TooManyAttempts(AccountError):
 
 class WrongPassword(AccountError):
     pass
+
+
+SignOutReason = Literal["disabled", "password-changed"]
+
+
+class SignedOut(Exception):
+    """A session's sign-in no longer holds: `reason` says why, None when its user is unknown."""
+
+    def __init__(self, reason: SignOutReason | None) -> None:
+        super().__init__(reason or "unknown user")
+        self.reason = reason
 
 
 class LastActiveStaff(AccountError):
@@ -135,16 +146,20 @@ def find_user(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def load_active_user(db: Session, session_user_id: str) -> User | None:
-    """The user behind a session's user id (`User.get_id`), or None if unknown, disabled, or their
-    password changed since that session signed in."""
+def load_active_user(db: Session, session_user_id: str) -> User:
+    """The user behind a session's user id (`User.get_id`).
+
+    :raise SignedOut: unknown, disabled, or their password changed since that session signed in.
+    """
     user_id, _, stamp = session_user_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.get(User, int(user_id))
-    if user is None or not user.is_active:
-        return None
-    return user if hmac.compare_digest(stamp, user.password_stamp) else None
+    user = db.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None:
+        raise SignedOut(None)
+    if not user.is_active:
+        raise SignedOut("disabled")
+    if not hmac.compare_digest(stamp, user.password_stamp):
+        raise SignedOut("password-changed")
+    return user
 
 
 def check_password_rules(password: str) -> None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 from flask import current_app, session
 from flask_login import current_user, login_user
 
+from portal.auth.service import SignOutReason
 from portal.models import User
 
 # The audit trail's name for someone who is not signed in: the LMS admin in the iframe.
 ANONYMOUS_ACTOR = "lms-admin"
+# Why the portal signed this session out, kept in it (never in a URL) for its sign-in page.
+SIGNED_OUT_KEY = "signed_out_because"
+_SIGN_IN_KEYS = ("_user_id", "_fresh", "_id")
 
 
 def signed_in_user() -> User | None:
@@ -39,4 +43,22 @@ def start_signed_in_session(user: User) -> None:
     their own changed, which signed out its older sessions); the flow's data stays."""
     session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
     session.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
+    session.pop(SIGNED_OUT_KEY, None)
     login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe
+
+
+def end_sign_in(reason: SignOutReason | None) -> None:
+    """Forget a sign-in the portal no longer honours, keeping why for the sign-in page.
+
+    Called from Flask-Login's user loader, where `logout_user` would load the user again.
+    """
+    for key in _SIGN_IN_KEYS:
+        session.pop(key, None)
+    if reason is not None:
+        session[SIGNED_OUT_KEY] = reason
+
+
+def why_signed_out() -> SignOutReason | None:
+    """Why the portal signed this session out, once (the sign-in page says it), or None."""
+    reason: SignOutReason | None = session.pop(SIGNED_OUT_KEY, None)
+    return reason

@@ -24,6 +24,7 @@ from portal.auth.password_reset import request_reset
 from portal.auth.pauses import locked_out
 from portal.auth.service import (
     AccountError,
+    SignOutReason,
     TooManyAttempts,
     WeakPassword,
     WrongPassword,
@@ -32,7 +33,7 @@ from portal.auth.service import (
     record_sign_out,
     sign_in_with_password,
 )
-from portal.auth.users import signed_in_user, start_signed_in_session
+from portal.auth.users import signed_in_user, start_signed_in_session, why_signed_out
 from portal.db import get_session
 from portal.extensions import login_manager
 from portal.notifications import outbox
@@ -42,6 +43,12 @@ DEFAULT_ENDPOINT = "auth.account"
 GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
 
 bp.add_app_template_global(console_sign_in, "console_sign_in")  # where staff land after signing out
+
+# Said on the sign-in page to the session the portal signed out, and to nobody else.
+SIGNED_OUT_BECAUSE: dict[SignOutReason, str] = {
+    "disabled": "You were signed out because your account was disabled.",
+    "password-changed": "You were signed out because your password was changed after you signed in here.",
+}
 
 
 def signup_enabled() -> bool:
@@ -60,6 +67,11 @@ def _requested_next() -> str | None:
 
 def _go_to(target: str | None) -> Response:
     return redirect(with_session_token(target or url_for(DEFAULT_ENDPOINT)))
+
+
+def _signed_out_sentence() -> str | None:
+    reason = why_signed_out()
+    return SIGNED_OUT_BECAUSE[reason] if reason else None
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -91,6 +103,7 @@ def sign_in() -> ResponseReturnValue:
         error=error,
         for_staff=leads_to_console(target),
         signup_enabled=_offer_sign_up(target),
+        signed_out=_signed_out_sentence(),
     )
 
 
