@@ -34,6 +34,8 @@ from portal.models import WebSession, utcnow
 
 TOKEN_PARAM = "_st"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name
+# Kept in the session that replaced one that had ended, until its sign-in page says so.
+ENDED_KEY = "_previous_session_ended"
 # A session that did not change gets its expiry moved on at most this often (one write).
 EXTEND_EVERY = timedelta(minutes=1)
 _SESSION_ROW = select(WebSession.data, WebSession.expires_at).where(
@@ -46,7 +48,8 @@ def _hash(session_id: str) -> str:
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
-    """Session data keyed by a server-side id. `via` is how the id arrived.
+    """Session data keyed by a server-side id. `via` is how the id arrived; `ended`, that the
+    browser came with the id of a session that has ended (past its lifetime, or gone).
 
     `stored_json` is the data as its row holds it (None: no row yet) and `expires_at` the row's
     expiry, so that saving writes only what changed.
@@ -58,6 +61,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         sid: str | None = None,
         via: str = "new",
         expires_at: datetime | None = None,
+        ended: bool = False,
     ) -> None:
         def on_update(_: Any) -> None:
             self.modified = True
@@ -68,6 +72,8 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.rotated_from: str | None = None
         self.expires_at = expires_at
+        self.ended = ended
+        self.ended_said = False
         self.stored_json: str | None = _as_json(self) if sid is not None else None
 
     @property
@@ -144,14 +150,18 @@ class PortalSessionInterface(SessionInterface):
         # On the request's own connection, without the ORM: this runs on every request.
         found = get_session().connection().execute(_SESSION_ROW, {"id_hash": _hash(session_id)}).one_or_none()
         if found is None or found.expires_at <= utcnow():
-            return ServerSession()
+            return ServerSession(ended=True)
         return ServerSession(found.data, sid=session_id, via=via, expires_at=found.expires_at)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
-        if session.sid is None and not session:
-            return  # nothing worth a row or a cookie (static files, anonymous pages)
-        session_id = session.ensure_id()
         name = app.config["SESSION_COOKIE_NAME"]
+        if session.sid is None and not session:
+            if session.ended_said:  # told of: the ended session's cookie need not come again
+                response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
+            return  # nothing worth a row or a cookie (static files, anonymous pages)
+        if session.ended and session:
+            session[ENDED_KEY] = True  # e.g. a redirect to sign in that flashed a message
+        session_id = session.ensure_id()
         if not session and session.modified:
             self._write(app, session, delete_current=True)
             response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
@@ -224,6 +234,15 @@ def session_token() -> str:
         signed = (session_id, interface.make_token(current_app, server_session))
         g._session_token = signed
     return signed[1]
+
+
+def previous_session_ended() -> bool:
+    """Whether the browser came with a session that has since ended, in this request or the one
+    that made this session; True once."""
+    server_session: ServerSession = session  # type: ignore[assignment]
+    ended = server_session.ended
+    server_session.ended, server_session.ended_said = False, server_session.ended_said or ended
+    return bool(server_session.pop(ENDED_KEY, False)) or ended
 
 
 def needs_token() -> bool:

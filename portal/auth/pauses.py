@@ -72,7 +72,7 @@ def address_limited(error: RateLimitExceeded) -> Response:
         "auth/address_limited.html",
         Pause(_limit_resets_at(window), utcnow()),
         amount=amount,
-        window=_duration_words(window),
+        window=duration_words(window),
         try_again=_form_page(next_path),
     )
 
@@ -85,7 +85,7 @@ def _limit_resets_at(window: int) -> datetime:
     return datetime.fromtimestamp(breached.reset_at, UTC)
 
 
-def _duration_words(seconds: int) -> str:
+def duration_words(seconds: int) -> str:
     """`seconds` as "a minute", "an hour", "5 minutes"."""
     for unit, size in _UNITS:
         if seconds % size == 0:

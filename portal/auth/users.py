@@ -11,6 +11,7 @@ from flask_login import current_user, login_user
 
 from portal.auth.service import SignOutReason
 from portal.models import User
+from portal.sessions import previous_session_ended
 
 # The audit trail's name for someone who is not signed in: the LMS admin in the iframe.
 ANONYMOUS_ACTOR = "lms-admin"
@@ -44,6 +45,7 @@ def start_signed_in_session(user: User) -> None:
     session.regenerate()  # type: ignore[attr-defined]  # portal.sessions.ServerSession
     session.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
     session.pop(SIGNED_OUT_KEY, None)
+    previous_session_ended()  # forgotten: it is over
     login_user(user, remember=False)  # no remember-me: its cookie cannot live in the iframe
 
 

@@ -21,7 +21,7 @@ from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import console_sign_in, leads_to_console, safe_next, with_session_token
 from portal.auth.password_reset import request_reset
-from portal.auth.pauses import locked_out
+from portal.auth.pauses import duration_words, locked_out
 from portal.auth.service import (
     AccountError,
     SignOutReason,
@@ -38,6 +38,7 @@ from portal.db import get_session
 from portal.extensions import login_manager
 from portal.notifications import outbox
 from portal.registration import approvals
+from portal.sessions import previous_session_ended
 
 DEFAULT_ENDPOINT = "auth.account"
 GENERIC_SIGN_IN_ERROR = "The email or password is incorrect. Check both and try again."
@@ -71,7 +72,12 @@ def _go_to(target: str | None) -> Response:
 
 def _signed_out_sentence() -> str | None:
     reason = why_signed_out()
-    return SIGNED_OUT_BECAUSE[reason] if reason else None
+    if reason:
+        return SIGNED_OUT_BECAUSE[reason]
+    if previous_session_ended():
+        idle = duration_words(int(current_app.config["SESSION_LIFETIME"]))
+        return f"You are signed out: your session ended after {idle} without activity."
+    return None
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -1,19 +1,23 @@
-"""When the portal signs someone out (their account disabled, their password changed elsewhere),
-their sign-in page says why, once; nobody else's does."""
+"""When the portal signs someone out (their account disabled, their password changed elsewhere,
+their session ended), their sign-in page says why, once; nobody else's does."""
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from portal.auth.service import disable_user, reset_password
 from portal.db import get_session
+from portal.models import WebSession, utcnow
 from tests.accounts import PASSWORD, create_user, sign_in
 from tests.auth.helpers import words
 from tests.conftest import STAFF_EMAIL
 
 DISABLED = "You were signed out because your account was disabled."
 PASSWORD_CHANGED = "You were signed out because your password was changed after you signed in here."
+ENDED = "You are signed out: your session ended after 2 hours without activity."
 NEW_PASSWORD = "a new and longer passphrase"
 
 
@@ -102,3 +106,41 @@ def test_the_reason_is_not_said_again_beside_a_wrong_password(app: Flask) -> Non
 
     assert "The email or password is incorrect." in words(answer)
     assert PASSWORD_CHANGED not in words(answer)
+
+
+def end_every_session(app: Flask) -> None:
+    """Every session past its lifetime, as after SESSION_LIFETIME without a request."""
+    with app.app_context():
+        db = get_session()
+        db.execute(update(WebSession).values(expires_at=utcnow()))
+        db.commit()
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "page"),
+    [("admin@school.edu", "customer", "/auth/account"), (STAFF_EMAIL, "staff", "/admin/")],
+)
+def test_a_session_that_ended_says_so_on_the_way_to_sign_in_once(
+    app: Flask, email: str, role: str, page: str
+) -> None:
+    create_user(app, email, role=role)
+    browser = signed_in_browser(app, email)
+    end_every_session(app)
+
+    said = sign_in_page_on_the_way(browser, page)
+
+    assert ENDED in said
+    assert ENDED not in words(browser.get("/auth/sign-in"))
+    assert ENDED not in words(app.test_client().get("/auth/sign-in"))
+
+
+def test_signing_in_after_a_session_ended_forgets_it(app: Flask) -> None:
+    create_user(app)
+    browser = signed_in_browser(app)
+    end_every_session(app)
+
+    again = browser.post("/auth/sign-in", data={"email": "admin@school.edu", "password": PASSWORD})
+    assert again.status_code == 302
+    browser.post("/auth/sign-out")
+
+    assert ENDED not in words(browser.get("/auth/sign-in"))
