@@ -84,7 +84,7 @@ def _told_on_activation(row: service.PlatformRow | None) -> str | None:
     """Whom activating the platform e-mails: the customer who registered it, where the portal can."""
     if row is None or row.registration is None:
         return None
-    return customer_emails.address_told_on_activation(row.registration)
+    return customer_emails.told_when_activated(get_session(), row.registration)
 
 
 def _report(result: service.ActionResult) -> None:

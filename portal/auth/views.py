@@ -36,7 +36,7 @@ from portal.auth.service import (
 from portal.auth.users import signed_in_user, start_signed_in_session, why_signed_out
 from portal.db import get_session
 from portal.extensions import login_manager
-from portal.notifications import outbox
+from portal.notifications import customer_emails, outbox
 from portal.registration import approvals
 from portal.sessions import previous_session_ended
 
@@ -216,11 +216,16 @@ def account() -> ResponseReturnValue:
     if user is None:
         return cast(Response, login_manager.unauthorized())
     db = get_session()
+    connections = connections_of(db, user)
     return render_template(
         "auth/account.html",
         user=user,
-        connections=connections_of(db, user),
+        connections=connections,
         withdraw_form=WithdrawForm(),
-        emailed=outbox.email_configured(current_app.config),
+        told_when_activated={
+            connection.registration.id
+            for connection in connections
+            if customer_emails.told_when_activated(db, connection.registration)
+        },
         waiting=len(approvals.pending_requests(db)) if user.is_staff else 0,
     )

@@ -19,10 +19,12 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from portal.billing.money import format_money
 from portal.branding import brand
 from portal.models import ApprovalRequest, Registration
 from portal.notifications import outbox
 from portal.notifications.alerts import lms_in_words
+from portal.registration.payments import payments
 from portal.urls import portal_url
 
 TOOL_ACTIVE = "tool-active"
@@ -35,6 +37,20 @@ def address_told_on_activation(registration: Registration) -> str | None:
     if customer is None or not outbox.email_configured(current_app.config):
         return None
     return customer.email
+
+
+def told_when_activated(db: Session, registration: Registration) -> str | None:
+    """Whom activating the registration's platform now would e-mail (`tool_active`): its customer,
+    where the portal can e-mail, while the platform is known to be inactive and nobody was told of
+    its activation before (a re-activation after a deactivation tells nobody); else None."""
+    address = address_told_on_activation(registration)
+    if address is None or registration.platform_active is not False:
+        return None
+    return None if outbox.already_queued(db, [_tool_active_key(registration)]) else address
+
+
+def _tool_active_key(registration: Registration) -> str:
+    return f"{TOOL_ACTIVE}:{registration.public_id}"
 
 
 def tool_active(db: Session, registration: Registration) -> bool:
@@ -51,8 +67,7 @@ def tool_active(db: Session, registration: Registration) -> bool:
         "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
     )
     subject = brand().subject("The tool is active in your LMS")
-    key = f"{TOOL_ACTIVE}:{registration.public_id}"
-    return outbox.enqueue_email_to(db, key, TOOL_ACTIVE, address, subject, text)
+    return outbox.enqueue_email_to(db, _tool_active_key(registration), TOOL_ACTIVE, address, subject, text)
 
 
 def address_told_of_decision(approval: ApprovalRequest) -> str | None:
@@ -78,9 +93,22 @@ def request_declined(db: Session, approval: ApprovalRequest) -> bool:
         f"{_vendor_or('The vendor')} declined your request to register the tool with "
         f"{lms_in_words(approval.registration)}{_named(approval.registration)}. Nothing was registered.\n\n"
         f"Their reason: {approval.reason or '(none given)'}\n\n"
+        f"{_refund_sentence(db, approval.registration)}"
         "To ask again, start the registration again from your LMS."
     )
     return _tell_requester(db, approval, "Your request was declined", text)
+
+
+def _refund_sentence(db: Session, registration: Registration) -> str:
+    """What becomes of a payment for a declined request (its own paragraph), or nothing."""
+    paid = payments().paid(db, registration)
+    if paid is None:
+        return ""
+    reference = f" (payment reference {paid.reference})" if paid.reference else ""
+    return (
+        f"You paid {format_money(paid.amount_total, paid.currency)} for this registration{reference}: "
+        "the vendor refunds it. You don't need to do anything.\n\n"
+    )
 
 
 def _activation_sentence(registration: Registration) -> str:

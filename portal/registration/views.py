@@ -160,7 +160,15 @@ def review(public_id: str) -> Page:
         registration=registration,
         lms=describe(registration),
         earlier=earlier_platforms(registration),
+        asks_approval=_asks_approval(),
+        charges=payments().charges(signed_in_user()),
     )
+
+
+def _asks_approval() -> bool:
+    """Whether a customer's registration goes to the vendor's staff for approval (not a staff member's)."""
+    user = signed_in_user()
+    return approval_policy().staff_approve_each_request and not (user is not None and user.is_staff)
 
 
 @bp.route("/registration/<public_id>/configure", methods=["GET", "POST"])

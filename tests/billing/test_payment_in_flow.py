@@ -193,8 +193,14 @@ def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_st
 ) -> None:
     app.config["APPROVAL_POLICY"] = "live-approval"
     public_id = configured_by(customer_browser)
+    review = customer_browser.get(f"/registration/{public_id}/").text
     early = customer_browser.post(f"/registration/{public_id}/request")
     assert early.status_code == 303 and early.location.startswith("/billing/checkout/")
+    payment_page = customer_browser.get(early.location).text
+    assert "on the last step you send them your request" in review
+    assert "You pay before you send it; if they decline it, they refund your payment." in review
+    assert "then send your request to the tool's vendor, who approves each new LMS" in payment_page
+    assert "register the tool on the next page" not in payment_page
     pay_for(customer_browser, stripe_over_http, public_id)
     confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="request-approval"' in confirm and 'data-payment="paid"' in confirm

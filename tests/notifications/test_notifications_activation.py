@@ -113,17 +113,26 @@ def test_when_staff_activate_it_the_customer_hears_their_lms_can_launch_the_tool
     assert queued(app).count(("tool-active", "email", CUSTOMER_EMAIL)) == 1
 
 
-def test_activated_again_after_a_deactivation_the_customer_is_not_told_twice(
-    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+def test_activated_again_after_a_deactivation_the_customer_is_not_told_twice_nor_promised_it(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+    mail_server: MailServer,
 ) -> None:
     platform_id = registration_row(app, registered_inactive(app, customer_browser)).platform_id
     activate(app, platform_id)
     with app.app_context():
         platforms.deactivate(get_session(), get_ltiaas(), platform_id, STAFF_EMAIL, "token-deactivate-1")
 
+    platform_page = staff_browser.get(f"/admin/platforms/{platform_id}").text
+    account = customer_browser.get("/auth/account").text
     again = activate(app, platform_id, token="token-activate-2")
     drain(app)
 
+    assert "LTIAAS will let this LMS launch the tool." in platform_page
+    assert 'id="told-on-activation"' not in platform_page
+    assert "Registered, waiting for activation" in account and "We will e-mail you" not in account
     assert again.carried_out and again.action.current_state.value == "done"
     assert len(bodies_to(mail_server, CUSTOMER_EMAIL)) == 1
 

@@ -14,6 +14,7 @@ from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, User, utcnow
 from portal.notifications import outbox
 from portal.registration import approvals
+from tests.admin.console_helpers import add_payment
 from tests.conftest import CUSTOMER_EMAIL
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.notifications.conftest import MailServer
@@ -91,14 +92,34 @@ def test_a_declined_request_tells_the_customer_why(
     assert "Their reason: We only serve schools in Ohio & <Indiana>." in text  # plain text, not HTML
 
 
-def test_an_approval_ltiaas_did_not_complete_tells_nobody_until_it_is_finished(
+def test_an_approval_whose_completion_did_not_go_through_tells_nobody_until_it_is_finished(
     app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
 ) -> None:
     ask_for_approval(app, customer_browser)
-    ltiaas.fail("complete_registration", 503)  # once: LTIAAS is down, then back
+    ltiaas.fail("complete_registration", 503)  # once: LTIAAS failed (it may have acted), then back
 
-    assert decide(app, staff, "approve") is approvals.Outcome.NOT_COMPLETED
+    assert decide(app, staff, "approve") is approvals.Outcome.ANSWER_LOST
     assert told(app, mail_server) == []
 
     assert decide(app, staff, "finish") is approvals.Outcome.COMPLETED
     assert len(told(app, mail_server)) == 1
+
+
+def test_a_declined_request_that_was_paid_for_says_the_payment_is_refunded(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+    with app.app_context():
+        db = get_session()
+        approval = db.scalars(select(ApprovalRequest)).one()
+        payment = add_payment(db, approval.registration, user=db.get(User, approval.requested_by_id))
+        reference = payment.stripe_payment_intent
+        db.commit()
+
+    decide(app, staff, "reject", "Not a customer of ours.")
+    ((_subject, text),) = told(app, mail_server)
+
+    assert (
+        f"You paid 49.00 EUR for this registration (payment reference {reference}): the vendor refunds it."
+        in text
+    )
