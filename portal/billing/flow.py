@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import url_for
 from sqlalchemy.orm import Session
 
+from portal.billing.carry_over import carry_over
 from portal.billing.fulfilment import get_or_create_payment, payment_of, payment_required
+from portal.billing.money import format_money
 from portal.models import Payment, Registration, User
 from portal.registration.payments import PaidSummary
 
@@ -31,7 +33,16 @@ class StripePayments:
 
     def paid(self, db: Session, registration: Registration) -> PaidSummary | None:
         payment = paid_payment(db, registration)
-        if payment is None:
+        return _summary(payment) if payment is not None else None
+
+    def carry_over(self, db: Session, registration: Registration, user: User | None) -> PaidSummary | None:
+        if user is None or not payment_required(user):
             return None
-        reference = payment.stripe_payment_intent or payment.stripe_session_id
-        return PaidSummary(payment.amount_total, payment.currency, reference)
+        payment = carry_over(db, registration, user)
+        return _summary(payment) if payment is not None else None
+
+
+def _summary(payment: Payment) -> PaidSummary:
+    reference = payment.stripe_payment_intent or payment.stripe_session_id
+    amount = format_money(payment.amount_total, payment.currency)
+    return PaidSummary(payment.amount_total, payment.currency, reference, amount)

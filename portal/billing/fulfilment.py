@@ -84,6 +84,14 @@ def payment_of(db: Session, registration: Registration) -> Payment | None:
     return payment
 
 
+def forget_payment_of(*registrations: Registration) -> None:
+    """Let `payment_of` look again for these registrations (a payment moved between them)."""
+    if has_request_context():
+        known: dict[int, Payment] = g.setdefault("payment_of_registration", {})
+        for registration in registrations:
+            known.pop(registration.id, None)
+
+
 def get_or_create_payment(registration: Registration, user: User | None = None) -> Payment:
     """The registration's one payment, created (and committed) on first need; safe under races."""
     db = get_session()

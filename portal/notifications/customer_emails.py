@@ -19,7 +19,6 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from portal.billing.money import format_money
 from portal.branding import brand
 from portal.models import ApprovalRequest, Registration
 from portal.notifications import outbox
@@ -106,7 +105,7 @@ def _refund_sentence(db: Session, registration: Registration) -> str:
         return ""
     reference = f" (payment reference {paid.reference})" if paid.reference else ""
     return (
-        f"You paid {format_money(paid.amount_total, paid.currency)} for this registration{reference}: "
+        f"You paid {paid.amount} for this registration{reference}: "
         "the vendor refunds it. You don't need to do anything.\n\n"
     )
 

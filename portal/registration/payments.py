@@ -25,6 +25,7 @@ class PaidSummary:
     amount_total: int | None
     currency: str | None
     reference: str | None  # what the customer can quote: the payment intent, else the session
+    amount: str = ""  # in words, e.g. "49.00 USD"
 
 
 class Payments(Protocol):
@@ -44,6 +45,11 @@ class Payments(Protocol):
         """What was paid for `registration`, once Stripe confirmed it; None when nothing was."""
         ...
 
+    def carry_over(self, db: Session, registration: Registration, user: User | None) -> PaidSummary | None:
+        """Let `user`'s payment for an earlier, certainly unregistered registration of the same LMS
+        count for `registration` (which they have not paid); what it was, if it now does."""
+        ...
+
 
 class NoPayments:
     """Nobody pays: the flow has no payment step."""
@@ -58,6 +64,9 @@ class NoPayments:
         raise RuntimeError("no payment step is configured")
 
     def paid(self, db: Session, registration: Registration) -> PaidSummary | None:
+        return None
+
+    def carry_over(self, db: Session, registration: Registration, user: User | None) -> PaidSummary | None:
         return None
 
 

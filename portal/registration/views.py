@@ -88,9 +88,18 @@ def _pay_first(registration: Registration) -> BaseResponse:
     The registration's one payment is reused, so reloads, double clicks and a second tab all
     land on the same payment (and its one open Checkout Session).
     """
+    user = signed_in_user()
+    carried = payments().carry_over(get_session(), registration, user)
+    if carried is not None:  # they paid for this LMS before, and it was never registered
+        flash(
+            f"You already paid {carried.amount} for an earlier registration of this LMS that was not "
+            "finished: that payment counts for this one, so you don't pay again.",
+            "success",
+        )
+        return _go("confirm", registration)
     # No token in `next`: the checkout page adds the current one when it sends the browser on.
     back = url_for("registration.confirm", public_id=registration.public_id, _st=None)
-    return redirect(payments().checkout_url(registration, signed_in_user(), back), code=303)
+    return redirect(payments().checkout_url(registration, user, back), code=303)
 
 
 def _step_allowed(registration: Registration, page: str, allowed: frozenset[Step]) -> Step:

@@ -1,0 +1,132 @@
+"""A customer paid, then closed their LMS's dialog before registering, and starts again from the LMS:
+the new registration counts their payment instead of charging them twice, but only a payment whose
+registration was certainly not registered, and only once.
+
+Stripe is the stand-in over real HTTP; LTIAAS is the flow's fake (`test_payment_in_flow`'s setup).
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal.db import get_session
+from portal.models import Payment, Registration
+from tests.accounts import signed_in
+from tests.billing.test_payment_in_flow import pay_for, payment_of
+from tests.fakes.ltiaas import MOODLE_URL, FakeLtiaas, lms_configuration
+from tests.registration.helpers import (
+    add_person,
+    audit_trail,
+    configured_by,
+    press_register,
+    registration_row,
+)
+
+pytestmark = pytest.mark.usefixtures("no_csrf")
+
+MOODLE_AGAIN = "reg-moodle-again"
+
+
+def the_lms_starts_again(ltiaas: FakeLtiaas, registration_id: str = MOODLE_AGAIN) -> None:
+    """The admin presses the LMS's register button again: a new registrationId, the same Moodle."""
+    ltiaas.add_registration(registration_id, lms_configuration("moodle-4.4", MOODLE_URL))
+
+
+def payments_by_registration(app: Flask) -> dict[str, str]:
+    with app.app_context():
+        rows = get_session().execute(select(Registration.public_id, Payment.public_id).join(Payment))
+        return {registration: payment for registration, payment in rows}
+
+
+def test_paid_then_closed_the_dialog_starting_again_counts_the_payment_and_registers(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    paid = payment_of(app, first)
+    the_lms_starts_again(ltiaas)  # the first dialog was closed before "Register"
+
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    confirm = customer_browser.get(f"/registration/{second}/confirm")
+    assert confirm.status_code == 303 and not confirm.location.startswith("/billing/checkout/")
+    page = customer_browser.get(confirm.location).text
+
+    assert "You already paid 49.00 USD for an earlier registration of this LMS" in page
+    assert 'data-payment="paid"' in page
+    assert payments_by_registration(app) == {second: paid.public_id}
+    assert press_register(customer_browser, second).location == f"/registration/{second}/done"
+    assert registration_row(app, second).state == "completed"
+    carried = {"payment": paid.public_id, "from": first, "to": second}
+    assert ("payment:carried-over", "admin@springfield.edu", carried) in audit_trail(app, first)
+    assert ("payment:carried-over", "admin@springfield.edu", carried) in audit_trail(app, second)
+    # The earlier registration is no longer paid: were its window still open, it would ask again.
+    assert customer_browser.get(f"/registration/{first}/confirm").location.startswith("/billing/checkout/")
+
+
+def test_a_payment_whose_registration_may_be_registered_is_not_carried_over(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    ltiaas.time_out("complete_registration", acted="completed")  # registered, but the answer was lost
+    ltiaas.fail("list_platforms", 503)
+    press_register(customer_browser, first)
+    the_lms_starts_again(ltiaas)
+
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    to_payment = customer_browser.get(f"/registration/{second}/confirm")
+
+    assert to_payment.location.startswith("/billing/checkout/")
+    assert payments_by_registration(app)[first] == payment_of(app, first).public_id
+    assert second not in payments_by_registration(app) or payment_of(app, second).status != "paid"
+
+
+def test_another_lms_or_another_account_pays_for_itself(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient, client: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    the_lms_starts_again(ltiaas)
+
+    ltiaas.add_registration(
+        "reg-other-moodle", lms_configuration("moodle-4.4", "https://moodle.other.example")
+    )
+    other_lms = configured_by(customer_browser, registration_id="reg-other-moodle")
+    to_payment = customer_browser.get(f"/registration/{other_lms}/confirm").location
+    colleague = signed_in(client, add_person(app, "customer"))
+    same_lms = configured_by(colleague, registration_id=MOODLE_AGAIN)
+    colleague_to_payment = colleague.get(f"/registration/{same_lms}/confirm").location
+
+    assert to_payment.startswith("/billing/checkout/")
+    assert colleague_to_payment.startswith("/billing/checkout/")
+    assert payments_by_registration(app) == {
+        first: payment_of(app, first).public_id,
+        other_lms: payment_of(app, other_lms).public_id,
+        same_lms: payment_of(app, same_lms).public_id,
+    }
+    assert payment_of(app, first).status == "paid"
+    assert payment_of(app, other_lms).status == payment_of(app, same_lms).status == "pending"
+
+
+def test_one_payment_counts_for_whichever_unfinished_registration_is_finished_and_only_that_one(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    paid = payment_of(app, first).public_id
+    the_lms_starts_again(ltiaas)
+    the_lms_starts_again(ltiaas, "reg-moodle-third")
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    third = configured_by(customer_browser, registration_id="reg-moodle-third")
+
+    assert not customer_browser.get(f"/registration/{second}/confirm").location.startswith("/billing/")
+    assert payments_by_registration(app) == {second: paid}
+    assert not customer_browser.get(f"/registration/{third}/confirm").location.startswith("/billing/")
+    assert payments_by_registration(app) == {third: paid}  # never on two at once
+    assert press_register(customer_browser, third).location == f"/registration/{third}/done"
+
+    assert customer_browser.get(f"/registration/{second}/confirm").location.startswith("/billing/checkout/")
+    assert payments_by_registration(app)[third] == paid
