@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.billing.carry_over import may_carry_from
 from portal.db import update_if
 from portal.models import (
     ApprovalRequest,
@@ -82,6 +83,11 @@ class PaidRegistration:
     @property
     def can_retry(self) -> bool:
         return self.standing is Standing.IN_PROGRESS
+
+    @property
+    def counts_if_started_again(self) -> bool:
+        """Whether the payment would count for a new registration of the same LMS (`carry_over`)."""
+        return self.payment.refunded_at is None and may_carry_from(self.registration, self.approval)
 
 
 def standing_of(db: Session, payment: Payment, now: datetime | None = None) -> PaidRegistration:

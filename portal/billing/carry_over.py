@@ -49,6 +49,16 @@ _MAY_BE_REGISTERED = [Problem.UNCONFIRMED.value, Problem.OUTCOME_UNKNOWN.value, 
 _STAFF_MAY_REGISTER = (ApprovalState.PENDING, ApprovalState.APPROVED)
 
 
+def may_carry_from(registration: Registration, approval: ApprovalRequest | None) -> bool:
+    """Whether a paid, unrefunded payment of `registration` would count for a new registration of
+    its LMS (`unused_payment`'s conditions, for one registration at hand)."""
+    return (
+        registration.current_state in _UNREGISTERED_STATES
+        and registration.problem not in _MAY_BE_REGISTERED
+        and (approval is None or approval.current_state not in _STAFF_MAY_REGISTER)
+    )
+
+
 def unused_payment(db: Session, registration: Registration, user: User) -> Payment | None:
     """`user`'s paid, unrefunded payment for an earlier registration of `registration`'s LMS that
     was certainly not registered (the newest), or None."""

@@ -237,7 +237,9 @@ def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again
     assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
     account = customer_browser.get("/auth/account").text
     assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
-    assert "You won't pay again to finish this registration." in account
+    assert "You won't pay again to finish this registration" in account
+    # Starting again counts the payment only if LTIAAS certainly did not register it (not for a lost 503).
+    assert ("nor if you start again from your LMS" in account) is (how == "unreachable")
 
     assert press_register(customer_browser, public_id).location == f"/registration/{public_id}/done"
     assert len(ltiaas.requests_to("complete_registration")) == (1 if how == "unreachable" else 2)
