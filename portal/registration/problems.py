@@ -61,10 +61,10 @@ PROBLEMS: dict[str, ProblemText] = {
     "another_account": ProblemText(
         403,
         "This registration belongs to another account",
-        "Someone signed in with a different account has already worked on this registration (for "
-        "example chosen its settings or paid for it), so it cannot go on under the account you are "
-        "signed in with. Nothing was changed.",
-        "If you started it under your other account, sign out and sign in with that one. Otherwise ask "
+        "Someone signed in with a different account has already taken this registration on (they "
+        "signed in to continue it, and may have chosen its settings or paid for it), so it cannot go on "
+        "under the account you are signed in with. Nothing was changed.",
+        "If you started it under your other account, sign out below and sign in with that one. Otherwise ask "
         "the person who started it to finish it, or register the tool with your own account by starting "
         "a new registration from your LMS's tool registration page.",
     ),

@@ -55,6 +55,7 @@ def assert_refused(response: Any) -> None:
         page = text(response)
         assert ANOTHER_ACCOUNT in page and 'data-problem="another_account"' in page
         assert "What to do next" in page and "sign in with that one" in page
+        assert 'action="/auth/sign-out"' in page and 'id="sign-out-submit"' in page  # the way out is here
 
 
 def test_the_first_customer_to_act_owns_the_registration(
