@@ -7,7 +7,9 @@ leaked or guessed, opens nothing.
 A registration also belongs to the first customer account signed in on it
 (`Registration.customer_id`, taken when a page serves that account): another
 customer account, even in a browser that holds the registration, is shown
-"another_account" (`keep_to_its_account`). Staff may act on any registration.
+"another_account" (`keep_to_its_account`); that account itself may open it in any
+browser it signs in to (a link copied out of the LMS's window). Staff may act on any
+registration their browser holds.
 """
 
 from __future__ import annotations
@@ -53,20 +55,28 @@ def load_registration(db: Session, public_id: str, now: datetime | None = None) 
     """The registration this browser may act on, first expiring it if it is past its lifetime
     or failing it if its completion never settled (`raise_if_closed`).
 
-    Serving a signed-in customer gives them the registration if no account has it yet.
+    Serving a signed-in customer gives them the registration if no account has it yet; its
+    customer may open it in any browser.
 
-    :raise RegistrationProblem: not_in_session (unknown id or another browser's),
+    :raise RegistrationProblem: not_in_session (unknown id, or another browser's and not theirs),
         another_account (another customer's), expired, outcome_unknown, or failed (with
         LTIAAS's reason as detail).
     """
-    if not may_act_on(public_id):
-        raise RegistrationProblem("not_in_session")
     registration = find_registration(db, public_id)
     if registration is None:
         raise RegistrationProblem("not_in_session")
-    keep_to_its_account(db, registration, signed_in_user())
+    user = signed_in_user()
+    if not may_act_on(public_id):
+        if not _its_customer(registration, user):
+            raise RegistrationProblem("not_in_session")
+        remember_in_session(public_id)  # their own, opened outside the LMS's window (a copied link)
+    keep_to_its_account(db, registration, user)
     raise_if_closed(db, registration, now)
     return registration
+
+
+def _its_customer(registration: Registration, user: User | None) -> bool:
+    return user is not None and not is_staff(user) and registration.customer_id == user.id
 
 
 def refuse_other_accounts(registration: Registration, user: User | None) -> None:

@@ -16,15 +16,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.db import get_session
-from portal.models import Registration, utcnow
+from portal.models import Registration, User, utcnow
+from tests.accounts import signed_in
 from tests.fakes.ltiaas import CLOSE_HTML, MOODLE_URL, FakeLtiaas, lms_configuration
 from tests.registration.helpers import (
     CANVAS,
     SPRINGFIELD,
+    add_person,
     checkboxes,
     configured_by,
     csrf_token_in,
     ltiaas_moved_to,
+    press_register,
     public_id_from,
     registration_row,
     start,
@@ -480,6 +483,21 @@ def test_a_registration_of_another_window_is_not_shown(
         assert response.get_json() == {"state": None, "problem": "not_in_session"}
     else:
         assert "isn&#39;t open in this window" in response.text
+
+
+def test_its_customer_signed_in_elsewhere_opens_it_from_a_copied_link_and_nobody_else_does(
+    app: Flask, customer: User, customer_browser: FlaskClient, ltiaas: FakeLtiaas, no_csrf: Flask
+) -> None:
+    public_id = configured_by(customer_browser)
+    assert press_register(customer_browser, public_id).status_code == 303
+    new_tab = signed_in(app.test_client(), customer)  # the done page's link, pasted into a new tab
+    colleague = signed_in(app.test_client(), add_person(app, "customer"))
+
+    done = new_tab.get(page(public_id, "done"))
+    refused = colleague.get(page(public_id, "done"))
+
+    assert done.status_code == 200 and 'data-page="done"' in done.text
+    assert refused.status_code == 404 and "isn&#39;t open in this window" in refused.text
 
 
 @pytest.mark.parametrize("public_id", ["nope", "x" * 2000, "..", "%2E%2E", "a%2Fb"])
