@@ -112,8 +112,17 @@ def _in_state(state: RegistrationState, only_open_ones: bool = False) -> Clause:
 
 
 def _awaiting_activation(now: datetime) -> ColumnElement[bool]:
-    """Registered, but its platform inactive (as the portal last knew it) and not deleted: the LMS
-    cannot launch the tool until a staff member activates it."""
+    """Registered, but its platform inactive (as the portal last knew it), never active yet, and not
+    deleted: the LMS cannot launch the tool until a staff member activates it."""
+    return and_(_registered_inactive(), Registration.platform_active_since.is_(None))
+
+
+def _deactivated(now: datetime) -> ColumnElement[bool]:
+    """Registered, and its platform was active once but is inactive now (deactivated since)."""
+    return and_(_registered_inactive(), Registration.platform_active_since.is_not(None))
+
+
+def _registered_inactive() -> ColumnElement[bool]:
     return and_(
         Registration.state == RegistrationState.COMPLETED.value,
         Registration.platform_active.is_(False),
@@ -144,6 +153,7 @@ STANDINGS: dict[str, Standing] = {
     "paid-not-registered": Standing("Paid, not registered", _paid_not_registered),
     "completed": Standing("Registered", _in_state(RegistrationState.COMPLETED)),
     "awaiting-activation": Standing("Registered, awaiting activation", _awaiting_activation),
+    "deactivated": Standing("Registered, deactivated since", _deactivated),
     "failed": Standing("Not registered (failed)", _in_state(RegistrationState.FAILED)),
     "expired": Standing("Expired", _expired),
 }
@@ -407,5 +417,6 @@ def standing_label(
     if state is RegistrationState.COMPLETED and registration.platform_deleted_at is not None:
         return "Registered; its platform was deleted since"
     if state is RegistrationState.COMPLETED and registration.platform_active is False:
-        return STANDINGS["awaiting-activation"].label
+        never_active = registration.platform_active_since is None
+        return STANDINGS["awaiting-activation" if never_active else "deactivated"].label
     return STANDINGS[state.value].label

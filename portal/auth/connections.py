@@ -36,6 +36,7 @@ class ConnectionState(StrEnum):
     WAITING_FOR_APPROVAL = "waiting_for_approval"
     ACTIVE = "active"  # registered, and LTIAAS lets the LMS launch the tool
     WAITING_FOR_ACTIVATION = "waiting_for_activation"  # registered; the vendor activates it
+    DEACTIVATED = "deactivated"  # registered and active once; the vendor deactivated it since
     REGISTERED = "registered"  # registered; activation was left to the vendor's LTIAAS settings
     IN_PROGRESS = "in_progress"  # not registered yet, and it still can be
     NOT_REGISTERED = "not_registered"
@@ -45,6 +46,7 @@ STATE_WORDS = {
     ConnectionState.WAITING_FOR_APPROVAL: "Waiting for approval",
     ConnectionState.ACTIVE: "Registered and active",
     ConnectionState.WAITING_FOR_ACTIVATION: "Registered, waiting for activation",
+    ConnectionState.DEACTIVATED: "Registered, deactivated",
     ConnectionState.REGISTERED: "Registered",
     ConnectionState.IN_PROGRESS: "Not registered yet",
     ConnectionState.NOT_REGISTERED: "Not registered",
@@ -137,6 +139,8 @@ def _where_it_stands(
 def _registered(registration: Registration) -> ConnectionState:
     if registration.platform_active is True:
         return ConnectionState.ACTIVE
+    if registration.platform_active is False and registration.platform_active_since is not None:
+        return ConnectionState.DEACTIVATED
     if registration.platform_active is False:
         return ConnectionState.WAITING_FOR_ACTIVATION
     return ConnectionState.REGISTERED

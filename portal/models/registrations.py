@@ -132,6 +132,9 @@ class Registration(Base):
     # pages never ask it): `autoActivate` sent at completion (None: LTIAAS's own default applied),
     # then each staff activation, and what the staff's platforms page last read.
     platform_active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # When the portal first knew it active (`_note_first_active`): an inactive platform that never
+    # was awaits activation; one that was has been deactivated since.
+    platform_active_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The platform's name as the portal last knew it: the platformName chosen (copied by
     # `_copy_platform_name` whenever the choices are set), then its name at LTIAAS once the staff's
     # platforms page read or renamed it. The staff's search reads this column, not the JSON.
@@ -180,6 +183,12 @@ def _copy_platform_name(
 ) -> None:
     name = (overrides or {}).get("platformName")
     registration.platform_name = name[:255] if isinstance(name, str) else None
+
+
+@event.listens_for(Registration.platform_active, "set")
+def _note_first_active(registration: Registration, active: bool | None, _old: Any, _initiator: Any) -> None:
+    if active is True and registration.platform_active_since is None:
+        registration.platform_active_since = utcnow()
 
 
 class AuditEvent(Base):

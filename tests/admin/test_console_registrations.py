@@ -375,3 +375,21 @@ def test_platforms_to_activate_are_the_registered_ones_still_inactive_and_not_de
         db.commit()
 
         assert listed(db, state="awaiting-activation") == ["Waiting"]
+
+
+def test_a_platform_deactivated_after_it_was_active_is_not_one_to_activate(app: Flask) -> None:
+    with app.app_context():
+        db = get_session()
+        waiting = add_registration(db, state="completed", platform_name="Waiting", platform_id="P-1")
+        waiting.platform_active = False  # registered inactive (review-later): never active yet
+        switched_off = add_registration(
+            db, state="completed", platform_name="Switched off", platform_id="P-2"
+        )
+        switched_off.platform_active = True  # registered active, then a staff member deactivated it
+        switched_off.platform_active = False
+        db.commit()
+
+        assert listed(db, state="awaiting-activation") == ["Waiting"]
+        assert listed(db, state="deactivated") == ["Switched off"]
+        assert registration_list.standing_label(switched_off, None) == "Registered, deactivated since"
+        assert registration_list.standing_label(waiting, None) == "Registered, awaiting activation"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from portal import create_app
 from portal.db import build_engine
@@ -140,3 +140,33 @@ def test_the_app_knows_every_table_whatever_the_settings(tmp_path: Path, setting
 
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split() == sorted(ALL_TABLES.tables)
+
+
+def test_upgrading_marks_the_platforms_known_to_have_been_active_and_no_others(empty_sqlite_app) -> None:
+    upgrade_database(empty_sqlite_app, "0013_notifications_by_recipient")
+    registration = (
+        "INSERT INTO registrations (public_id, ltiaas_registration_id, platform_url, family_code, family,"
+        " platform_version, supported_scopes, supported_messages, state, platform_id, platform_active,"
+        " created_at, updated_at, expires_at, completed_at) VALUES (:id, :id, 'https://lms.example', '',"
+        " 'other', '', '[]', '[]', 'completed', :id, :active, :at, :at, :at, :at)"
+    )
+    with empty_sqlite_app.extensions["db_engine"].begin() as connection:
+        for public_id, active in (("active", True), ("deactivated", False), ("waiting", False)):
+            at = "2026-11-30 10:00:00.000000"
+            connection.execute(text(registration), {"id": public_id, "active": active, "at": at})
+        connection.execute(
+            text(
+                "INSERT INTO platform_actions (token, platform_id, kind, state, actor, details, created_at)"
+                " VALUES ('t-1', 'deactivated', 'deactivate', 'done', 'staff@vendor.example', '{}',"
+                " '2026-12-01 10:00:00.000000')"
+            )
+        )
+
+    upgrade_database(empty_sqlite_app)
+
+    with empty_sqlite_app.extensions["db_engine"].connect() as connection:
+        since = dict(
+            connection.execute(text("SELECT public_id, platform_active_since FROM registrations")).all()
+        )
+    assert since["active"] is not None and since["deactivated"] is not None
+    assert since["waiting"] is None

@@ -132,7 +132,8 @@ def test_activated_again_after_a_deactivation_the_customer_is_not_told_twice_nor
 
     assert "LTIAAS will let this LMS launch the tool." in platform_page
     assert 'id="told-on-activation"' not in platform_page
-    assert "Registered, waiting for activation" in account and "We will e-mail you" not in account
+    assert "Registered, deactivated" in account and "We will e-mail you" not in account
+    assert "has deactivated it: your LMS cannot launch the tool until they activate it again" in account
     assert again.carried_out and again.action.current_state.value == "done"
     assert len(bodies_to(mail_server, CUSTOMER_EMAIL)) == 1
 
