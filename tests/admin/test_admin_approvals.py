@@ -242,3 +242,12 @@ def test_a_refused_approval_leaves_the_decline_form_empty_and_unticked(
     _, checked = checkboxes(refused.text)
     assert checked["messages"] == ["LtiDeepLinkingRequest"]  # as the staff member sent it
     assert "confirm_reject" not in checked
+
+
+def test_a_declined_request_says_declined_by_whom_in_the_words_of_its_button(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    assert 'id="request-state">waiting for a decision<' in request_page(staff_browser, pending)
+    act(staff_browser, pending, "reject", {"reason": "Not a customer.", "confirm_reject": "y"})
+
+    assert 'id="request-state">declined by staff@vendor.example<' in request_page(staff_browser, pending)

@@ -204,6 +204,7 @@ def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_st
     pay_for(customer_browser, stripe_over_http, public_id)
     confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="request-approval"' in confirm and 'data-payment="paid"' in confirm
+    assert "Ask the vendor to register the tool?" in confirm  # the heading says what the button does
     assert customer_browser.post(f"/registration/{public_id}/request").location.endswith("/waiting")
 
 
