@@ -24,7 +24,15 @@ from portal.admin.registration_list import STANDINGS, start_of_day
 from portal.models import Registration, utcnow
 from portal.registration import labels
 
-COUNTED = ("waiting", "paid-not-registered", "completed", "awaiting-activation", "failed", "expired")
+COUNTED = (
+    "waiting",
+    "outcome-unknown",
+    "paid-not-registered",
+    "completed",
+    "awaiting-activation",
+    "failed",
+    "expired",
+)
 CHART_WEEKS = 12
 
 

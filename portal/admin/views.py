@@ -24,7 +24,8 @@ from portal.registration.display import describe
 MESSAGES: dict[Outcome, tuple[str, str]] = {
     Outcome.COMPLETED: (
         "success",
-        "Approved: the tool is registered with this LMS, and the customer's window is closing.",
+        "Approved: the tool is registered with this LMS. If the customer's window is still open, it "
+        "closes by itself.",
     ),
     Outcome.NOT_COMPLETED: (
         "error",
