@@ -27,6 +27,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLite's own lower() knows only ASCII, so a search for "Ü" would miss "Ünïcødé" (PostgreSQL's
+    # knows Unicode): Python's, which the searches also apply to the words searched for.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def build_engine(url: str, **engine_options: Any) -> Engine:

@@ -129,6 +129,17 @@ def test_search_finds_words_in_the_address_the_customers_email_and_the_platform_
         assert listed(get_session(), q=words) == expected
 
 
+@pytest.mark.parametrize("words", ["Ü", "ünïcødé", "ACADÉMIE", "école.example"])
+def test_search_ignores_the_case_of_letters_beyond_ascii_on_every_database(app: Flask, words: str) -> None:
+    with app.app_context():
+        db = get_session()
+        add_registration(db, platform_name="Ünïcødé Académie", url="https://ÉCOLE.example/moodle")
+        add_registration(db, platform_name="Springfield Moodle")
+        db.commit()
+
+        assert listed(db, q=words) == ["Ünïcødé Académie"]
+
+
 @pytest.fixture
 def many(app: Flask) -> list[str]:
     """120 registrations (their public ids, newest first); 7 share one instant across page 1's edge."""
