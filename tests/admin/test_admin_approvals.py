@@ -244,6 +244,15 @@ def test_a_refused_approval_leaves_the_decline_form_empty_and_unticked(
     assert "confirm_reject" not in checked
 
 
+def test_the_approval_form_speaks_to_staff_about_activation(
+    staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    page = request_page(staff_browser, pending)
+
+    assert "the tool's vendor activates it later" not in page  # the customer's words, not theirs
+    assert "its page in the console" in page
+
+
 def test_a_declined_request_says_declined_by_whom_in_the_words_of_its_button(
     app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
 ) -> None:

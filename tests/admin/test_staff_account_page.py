@@ -51,5 +51,5 @@ def test_a_customers_account_page_stays_a_page_of_the_flow(
     page = account_of(customer_browser)
 
     assert 'class="admin-nav"' not in page and "approval request" not in page
-    assert "go back to your LMS to continue registering the tool" in page
+    assert "nothing: the tool's vendor is deciding on your request" in page
     assert 'id="sign-out-submit"' in page

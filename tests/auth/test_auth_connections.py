@@ -145,6 +145,23 @@ def test_each_connection_says_where_it_stands_in_plain_words(
     assert all("Withdraw the request" not in text for name, text in said.items() if name != "waiting")
 
 
+def test_what_to_do_next_follows_what_is_unfinished(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    nothing_yet = page_of(customer_browser)
+    registration(app, customer, "Registered", platform_active=True)
+    all_done = page_of(customer_browser)
+    registration(app, customer, "Asked", state=RegistrationState.REVIEWED, approval="pending", how="asked")
+    waiting = page_of(customer_browser)
+    registration(app, customer, "Open", state=RegistrationState.REVIEWED)
+    unfinished = page_of(customer_browser)
+
+    for page in (nothing_yet, all_done):
+        assert "nothing here. To register the tool with another LMS" in page
+    assert "nothing: the tool's vendor is deciding on your request" in waiting
+    assert "go back to your LMS's registration window to finish what is not registered yet" in unfinished
+
+
 def test_payments_show_their_amount_date_and_refund(
     app: Flask, customer: User, customer_browser: FlaskClient
 ) -> None:
