@@ -147,6 +147,16 @@ def test_review_shows_the_lms_its_services_and_placements_in_plain_words(
     assert 'id="continue"' in body
 
 
+def test_review_says_until_when_the_registration_stays_open(
+    app: Flask, customer_browser: FlaskClient
+) -> None:
+    review_url = start(customer_browser)
+    body = customer_browser.get(review_url).text
+    expires_at = registration_row(app, public_id_from(review_url)).expires_at
+
+    assert f"This registration stays open until <strong>{expires_at:%H:%M} UTC</strong>" in body
+
+
 def test_review_explains_scopes_and_shows_unknown_ones_as_given(
     customer_browser: FlaskClient, ltiaas: FakeLtiaas
 ) -> None:
