@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, render_template, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
+from portal.auth.navigation import safe_next
+from portal.auth.pauses import duration_words
 from portal.db import close_session
 from portal.request_checks import UnacceptableInput
 
@@ -30,8 +34,22 @@ def handle_http_error(error: HTTPException) -> tuple[str | dict[str, object], in
 
 
 def handle_csrf_error(error: BadRequest) -> tuple[str | dict[str, object], int]:
-    """Flask-WTF's CSRFError, a BadRequest: the form's token is missing, expired or forged."""
+    """Flask-WTF's CSRFError, a BadRequest: the form's token is missing, expired or forged; or the
+    browser's session ended (signed out after its idle lifetime) since the page showed the form."""
+    if getattr(session, "ended", False):
+        idle = duration_words(int(current_app.config["SESSION_LIFETIME"]))
+        return _render(
+            400, "errors/session_ended.html", title="You were signed out", idle=idle, sign_in=_sign_in_back()
+        )
     return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)
+
+
+def _sign_in_back() -> str:
+    """Sign in, then back to the page that showed the form (this site's, from the Referer)."""
+    referrer = urlsplit(request.referrer or "")
+    page = f"{referrer.path}?{referrer.query}" if referrer.query else referrer.path
+    back = safe_next(page) if referrer.netloc == request.host else None
+    return url_for("auth.sign_in", next=back) if back else url_for("auth.sign_in")
 
 
 def handle_unacceptable_input(error: BadRequest) -> tuple[str | dict[str, object], int]:

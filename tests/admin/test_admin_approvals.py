@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from portal.db import get_session
-from portal.models import ApprovalRequest, Registration, User, utcnow
+from portal.models import ApprovalRequest, Registration, User, WebSession, utcnow
 from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
 from tests.registration.helpers import audit_trail, checkboxes, csrf_token_in, ltiaas_moved_to
 
@@ -260,3 +260,25 @@ def test_a_declined_request_says_declined_by_whom_in_the_words_of_its_button(
     act(staff_browser, pending, "reject", {"reason": "Not a customer.", "confirm_reject": "y"})
 
     assert 'id="request-state">declined by staff@vendor.example<' in request_page(staff_browser, pending)
+
+
+def test_a_decline_sent_after_the_session_ended_says_so_and_leads_back_through_sign_in(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    page = f"/admin/approvals/{pending.public_id}"
+    token = csrf_token_in(request_page(staff_browser, pending))
+    with app.app_context():  # two idle hours later
+        db = get_session()
+        db.execute(update(WebSession).values(expires_at=utcnow()))
+        db.commit()
+
+    answer = staff_browser.post(
+        f"{page}/reject",
+        data={"reason": "Not a customer.", "confirm_reject": "y", "csrf_token": token},
+        headers={"Referer": f"http://localhost{page}"},
+    )
+
+    assert answer.status_code == 400
+    assert "You were signed out" in answer.text and "so this form was not sent" in answer.text
+    assert f'href="/auth/sign-in?next={page}" id="sign-in-again"' in answer.text
+    assert state_of(app) == ("pending", "reviewed")
