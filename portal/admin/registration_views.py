@@ -133,10 +133,7 @@ def registrations_page() -> tuple[str, int]:
     """Every registration, newest first, 50 a page; the filters and the page cursor in the query string."""
     form = FilterForm(formdata=request.args)
     if not form.validate():
-        page = render_template(
-            "admin/registrations.html", form=form, filters=Filters(), page=None, **_list_helpers()
-        )
-        return page, 400
+        return _bad_filters(form)
     filters = form.to_filters()
     listed = list_registrations(
         get_session(), filters, after=request.args.get("after"), before=request.args.get("before")
@@ -154,10 +151,7 @@ def registrations_export() -> Response | tuple[str, int]:
     Exporting customers' details is itself recorded in the audit trail."""
     form = FilterForm(formdata=request.args)
     if not form.validate():
-        page = render_template(
-            "admin/registrations.html", form=form, filters=Filters(), page=None, **_list_helpers()
-        )
-        return page, 400
+        return _bad_filters(form)
     filters = form.to_filters()
     db = get_session()
     record_event(
@@ -170,6 +164,14 @@ def registrations_export() -> Response | tuple[str, int]:
 def _exported(filters: Filters) -> Iterator[str]:
     # Read when streamed, in the session of the request Flask pushes again for it (see `download`).
     yield from registration_export.csv_lines(get_session(), filters)
+
+
+def _bad_filters(form: FilterForm) -> tuple[str, int]:
+    """The list's page with the filters' errors beside them, and nothing listed."""
+    page = render_template(
+        "admin/registrations.html", form=form, filters=Filters(), page=None, **_list_helpers()
+    )
+    return page, 400
 
 
 def _list_helpers() -> dict[str, object]:
