@@ -80,9 +80,11 @@ def address_limited(error: RateLimitExceeded) -> Response:
 def _limit_resets_at(window: int) -> datetime:
     limiter: Limiter = current_app.extensions["auth_limiter"]
     breached = limiter.current_limit
+    longest = utcnow() + timedelta(seconds=window)
     if breached is None:  # not known: say the longest it can be
-        return utcnow() + timedelta(seconds=window)
-    return datetime.fromtimestamp(breached.reset_at, UTC)
+        return longest
+    # The storage rounds its reset up to a whole second, a little past the window at worst.
+    return min(datetime.fromtimestamp(breached.reset_at, UTC), longest)
 
 
 def duration_words(seconds: int) -> str:
