@@ -49,7 +49,7 @@ from portal.db import get_session
 from portal.models import Payment, PaymentStatus
 from portal.registration.access import may_act_on, refuse_other_accounts
 from portal.registration.display import describe
-from portal.registration.policy import approval_policy
+from portal.registration.policy import must_ask_approval
 from portal.registration.problems import RegistrationProblem
 from portal.security import add_csp_source, forbid_framing
 
@@ -148,7 +148,7 @@ def checkout(public_id: str) -> Response | str:
         "billing/checkout.html",
         payment=payment,
         registration=registration,
-        asks_approval=approval_policy().staff_approve_each_request,  # only customers pay
+        asks_approval=must_ask_approval(signed_in_user()),
         lms=describe(registration),
         fee=_fee_label(),
         next_url=with_session_token(_flow_page(payment)),

@@ -37,9 +37,15 @@ def next_step(db: Session, registration: Registration, user: User | None) -> Ste
         return "confirm"
     if payments().owes(db, registration, user):
         return "pay"
-    if approval_policy().staff_approve_each_request:
+    if must_ask_approval(user):
         return "request"
     return "confirm"
+
+
+def must_ask_approval(user: User | None) -> bool:
+    """Whether `user`'s registration goes to the vendor's staff as a request: a customer's (not a
+    staff member's) under live approval."""
+    return approval_policy().staff_approve_each_request and not is_staff(user)
 
 
 def fixed_auto_activate(user: User | None) -> bool | None:

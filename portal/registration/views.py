@@ -35,7 +35,14 @@ from portal.registration.forms import build_configure_form, checkbox_option
 from portal.registration.lifecycle import raise_if_closed
 from portal.registration.pages import page_for, page_to_redirect_to
 from portal.registration.payments import PaidSummary, payments
-from portal.registration.policy import Step, approval_policy, choices_for, fixed_auto_activate, next_step
+from portal.registration.policy import (
+    Step,
+    approval_policy,
+    choices_for,
+    fixed_auto_activate,
+    must_ask_approval,
+    next_step,
+)
 from portal.registration.problems import RegistrationProblem
 from portal.registration.receiving import receive_registration
 from portal.security import allow_inline_script
@@ -169,15 +176,9 @@ def review(public_id: str) -> Page:
         registration=registration,
         lms=describe(registration),
         earlier=earlier_platforms(registration),
-        asks_approval=_asks_approval(),
+        asks_approval=must_ask_approval(signed_in_user()),
         charges=payments().charges(signed_in_user()),
     )
-
-
-def _asks_approval() -> bool:
-    """Whether a customer's registration goes to the vendor's staff for approval (not a staff member's)."""
-    user = signed_in_user()
-    return approval_policy().staff_approve_each_request and not (user is not None and user.is_staff)
 
 
 @bp.route("/registration/<public_id>/configure", methods=["GET", "POST"])
