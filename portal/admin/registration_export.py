@@ -99,7 +99,7 @@ def cells(
         POLICY_LABELS.get(registration.policy or UNRECORDED_POLICY, registration.policy or ""),
         customer_email or "",
         organisation or "",
-        registration.platform_name or (registration.overrides or {}).get("platformName") or "",
+        registration.shown_platform_name or "",
         registration.platform_id or "",
         _platform_active(registration),
         _when(registration.completed_at),

@@ -74,9 +74,7 @@ class Connection:
 
     @property
     def platform_name(self) -> str:
-        registration = self.registration
-        chosen = (registration.overrides or {}).get("platformName")
-        return registration.platform_name or chosen or self.lms.host
+        return self.registration.shown_platform_name or self.lms.host
 
     @property
     def can_withdraw(self) -> bool:

@@ -172,6 +172,11 @@ class Registration(Base):
         return self.current_state in OPEN_STATES and not self.is_past_lifetime(now)
 
     @property
+    def shown_platform_name(self) -> str | None:
+        """The platform's name as last known, else as chosen; None when it has neither."""
+        return self.platform_name or (self.overrides or {}).get("platformName") or None
+
+    @property
     def outcome_unknown(self) -> bool:
         """Failed without knowing whether LTIAAS registered the tool: the staff must settle it."""
         return self.current_state is RegistrationState.FAILED and self.problem in UNSETTLED_PROBLEMS

@@ -138,5 +138,5 @@ def _vendor_or(default: str) -> str:
 
 
 def _named(registration: Registration) -> str:
-    name = registration.platform_name or (registration.overrides or {}).get("platformName")
+    name = registration.shown_platform_name
     return f' (as "{name}")' if name else ""
