@@ -21,6 +21,7 @@ from portal.admin.registration_list import (
     filter_clauses,
     older_than,
     standing_label,
+    with_who_and_what,
 )
 from portal.admin.spreadsheet import csv_line, heading
 from portal.billing.money import format_money
@@ -67,13 +68,8 @@ def csv_lines(db: Session, filters: Filters, now: datetime | None = None) -> Ite
 def _batch(
     clauses: list[ColumnElement[bool]], edge: tuple[datetime, int] | None
 ) -> Select[Registration, str, str | None, Payment, str]:  # the last four may be None: outer joins
-    query = (
-        select(Registration, User.email, User.organisation, Payment, ApprovalRequest.state)
-        .outerjoin(User, User.id == Registration.customer_id)
-        .outerjoin(Payment, Payment.registration_id == Registration.id)
-        .outerjoin(ApprovalRequest, ApprovalRequest.registration_id == Registration.id)
-        .where(*clauses)
-    )
+    columns = select(Registration, User.email, User.organisation, Payment, ApprovalRequest.state)
+    query = with_who_and_what(columns).where(*clauses)
     if edge is not None:
         query = query.where(older_than(*edge))
     return query.order_by(Registration.created_at.desc(), Registration.id.desc()).limit(EXPORT_BATCH)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ SEARCH_WINDOW = 2000
 UNRECORDED_POLICY = "unrecorded"
 
 Clause = Callable[[datetime], ColumnElement[bool]]
+_Columns = TypeVarTuple("_Columns")
 
 
 def _open_until_now(now: datetime) -> ColumnElement[bool]:
@@ -283,12 +284,17 @@ def _rows_query(
     clauses: list[ColumnElement[bool]],
 ) -> Select[Registration, str, str, datetime | None, str]:  # the last four may be None: outer joins
     """Registrations matching `clauses`, each with its customer's email, payment and approval."""
+    query = select(Registration, User.email, Payment.status, Payment.refunded_at, ApprovalRequest.state)
+    return with_who_and_what(query).where(*clauses)
+
+
+def with_who_and_what(query: Select[*_Columns]) -> Select[*_Columns]:
+    """`query` over registrations, joined to each one's customer, payment and approval request (each
+    of which it may lack), so that it can select their columns: the list's rows, the CSV's."""
     return (
-        select(Registration, User.email, Payment.status, Payment.refunded_at, ApprovalRequest.state)
-        .outerjoin(User, User.id == Registration.customer_id)
+        query.outerjoin(User, User.id == Registration.customer_id)
         .outerjoin(Payment, Payment.registration_id == Registration.id)
         .outerjoin(ApprovalRequest, ApprovalRequest.registration_id == Registration.id)
-        .where(*clauses)
     )
 
 
