@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from portal.auth.navigation import safe_next
-from portal.auth.pauses import duration_words
+from portal.auth.pauses import session_idle_limit
 from portal.db import close_session
 from portal.request_checks import UnacceptableInput
 
@@ -37,9 +37,12 @@ def handle_csrf_error(error: BadRequest) -> tuple[str | dict[str, object], int]:
     """Flask-WTF's CSRFError, a BadRequest: the form's token is missing, expired or forged; or the
     browser's session ended (signed out after its idle lifetime) since the page showed the form."""
     if getattr(session, "ended", False):
-        idle = duration_words(int(current_app.config["SESSION_LIFETIME"]))
         return _render(
-            400, "errors/session_ended.html", title="You were signed out", idle=idle, sign_in=_sign_in_back()
+            400,
+            "errors/session_ended.html",
+            title="You were signed out",
+            idle=session_idle_limit(),
+            sign_in=_sign_in_back(),
         )
     return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)
 

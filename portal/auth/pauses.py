@@ -98,6 +98,11 @@ def duration_words(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
+def session_idle_limit() -> str:
+    """How long a session lasts without a request (`SESSION_LIFETIME`), in words: "2 hours"."""
+    return duration_words(int(current_app.config["SESSION_LIFETIME"]))
+
+
 def _form_page(next_path: str | None) -> str:
     """The page whose form was sent, to open again; the account page for a POST-only action
     (signing out, withdrawing a request)."""

@@ -21,7 +21,7 @@ from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import console_sign_in, leads_to_console, safe_next, with_session_token
 from portal.auth.password_reset import request_reset
-from portal.auth.pauses import duration_words, locked_out
+from portal.auth.pauses import locked_out, session_idle_limit
 from portal.auth.service import (
     AccountError,
     SignOutReason,
@@ -75,8 +75,7 @@ def _signed_out_sentence() -> str | None:
     if reason:
         return SIGNED_OUT_BECAUSE[reason]
     if previous_session_ended():
-        idle = duration_words(int(current_app.config["SESSION_LIFETIME"]))
-        return f"You are signed out: your session ended after {idle} without activity."
+        return f"You are signed out: your session ended after {session_idle_limit()} without activity."
     return None
 
 

@@ -62,19 +62,13 @@ def expire_if_past_lifetime(db: Session, registration: Registration, now: dateti
     """
     if registration.current_state not in OPEN_STATES or not registration.is_past_lifetime(now):
         return False
+    still_open = Registration.state.in_([state.value for state in OPEN_STATES])
     if registration.problem == Problem.UNCONFIRMED.value:
-        open_states = Registration.state.in_([state.value for state in OPEN_STATES])
         return _fail_with_unknown_outcome(
-            db, registration, UNCONFIRMED_AT_EXPIRY, "expired-unconfirmed", open_states
+            db, registration, UNCONFIRMED_AT_EXPIRY, "expired-unconfirmed", still_open
         )
     was = registration.state
-    won = update_if(
-        db,
-        registration,
-        Registration.state.in_([state.value for state in OPEN_STATES]),
-        state=RegistrationState.EXPIRED.value,
-        updated_at=utcnow(),
-    )
+    won = update_if(db, registration, still_open, state=RegistrationState.EXPIRED.value, updated_at=utcnow())
     if not won:
         return False
     expired = RegistrationState.EXPIRED.value
