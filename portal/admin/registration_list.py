@@ -17,7 +17,7 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.admin.settling import answer_lost, answer_lost_clause, needs_settling, needs_settling_clause
+from portal.admin.settling import answer_lost_clause, needs_settling, needs_settling_clause
 from portal.config import ApprovalPolicy
 from portal.models import (
     OPEN_STATES,
@@ -414,7 +414,7 @@ def standing_label(
         return STANDINGS["outcome-unknown"].label
     if state in OPEN_STATES and registration.is_past_lifetime(now):
         return STANDINGS["expired"].label
-    if answer_lost(registration):
+    if registration.answer_lost:
         return STANDINGS["answer-lost"].label
     if state is RegistrationState.REVIEWED and approval_state == ApprovalState.PENDING.value:
         return STANDINGS["waiting"].label

@@ -125,7 +125,7 @@ def needs_settling(registration: Registration, now: datetime | None = None) -> b
     """Whether the registration's completion has an unknown outcome a staff member may settle."""
     if registration.current_state is RegistrationState.COMPLETING:
         return registration.updated_at <= stuck_before(now)
-    if answer_lost(registration):  # nobody tried again in time: it fails with an unknown outcome
+    if registration.answer_lost:  # nobody tried again in time: it fails with an unknown outcome
         return registration.is_past_lifetime(now)
     return registration.outcome_unknown
 
@@ -145,17 +145,9 @@ def needs_settling_clause(now: datetime | None = None) -> ColumnElement[bool]:
     )
 
 
-def answer_lost(registration: Registration) -> bool:
-    """LTIAAS's answer to the last attempt was lost and nothing was found: it may have registered
-    the tool. Trying again is safe (it finds the platform, or LTIAAS refuses a used registration)."""
-    return (
-        registration.current_state is RegistrationState.REVIEWED
-        and registration.problem == Problem.UNCONFIRMED.value
-    )
-
-
 def answer_lost_clause(now: datetime | None = None) -> ColumnElement[bool]:
-    """`answer_lost` and still open (past its lifetime it needs settling instead), for lists and counts."""
+    """`Registration.answer_lost` and still open (past its lifetime it needs settling instead), for
+    lists and counts."""
     return and_(_answer_lost_clause(), Registration.expires_at > (now or utcnow()))
 
 

@@ -181,6 +181,12 @@ class Registration(Base):
         """Failed without knowing whether LTIAAS registered the tool: the staff must settle it."""
         return self.current_state is RegistrationState.FAILED and self.problem in UNSETTLED_PROBLEMS
 
+    @property
+    def answer_lost(self) -> bool:
+        """LTIAAS's answer to the last attempt was lost and nothing was found: it may have registered
+        the tool. Trying again is safe (it finds the platform, or LTIAAS refuses a used registration)."""
+        return self.current_state is RegistrationState.REVIEWED and self.problem == Problem.UNCONFIRMED.value
+
 
 @event.listens_for(Registration.overrides, "set")
 def _copy_platform_name(

@@ -190,7 +190,7 @@ def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staf
         db.commit()
         return Outcome.COMPLETED
     logger.warning("approved request %s did not complete: %s", approval.public_id, registration.last_error)
-    if registration.problem == Problem.UNCONFIRMED.value:
+    if registration.answer_lost:
         return Outcome.ANSWER_LOST
     return Outcome.OUTCOME_UNKNOWN if registration.outcome_unknown else Outcome.NOT_COMPLETED
 
