@@ -167,6 +167,33 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
     }
 
 
+# Settings that cannot work below a floor: a lockout after 0 failures, a session or link that
+# is dead when made, a pool without a connection. Retries may be 0; these may not.
+_FLOORS: dict[str, tuple[float, str]] = {
+    "LOGIN_FAILURE_LIMIT": (1, "a number of failed sign-ins of at least 1"),
+    "LOGIN_FAILURE_WINDOW": (1, "a number of seconds above 0"),
+    "SESSION_LIFETIME": (60, "a number of seconds of at least 60"),
+    "FLOW_TOKEN_MAX_AGE": (60, "a number of seconds of at least 60"),
+    "REGISTRATION_LIFETIME": (60, "a number of seconds of at least 60"),
+    "PASSWORD_LINK_MAX_AGE": (60, "a number of seconds of at least 60"),
+    "BILLING_LINK_MAX_AGE": (60, "a number of seconds of at least 60"),
+    "DATABASE_POOL_SIZE": (1, "a number of connections of at least 1"),
+    "NOTIFY_MAX_ATTEMPTS": (1, "a number of attempts of at least 1"),
+    "LTIAAS_RETRIES": (0, "a number of retries, 0 or more"),
+    "STRIPE_MAX_RETRIES": (0, "a number of retries, 0 or more"),
+    "LTIAAS_CONNECT_TIMEOUT": (0.1, "a number of seconds above 0"),
+    "LTIAAS_READ_TIMEOUT": (0.1, "a number of seconds above 0"),
+    "STRIPE_TIMEOUT": (0.1, "a number of seconds above 0"),
+    "NOTIFY_TIMEOUT": (0.1, "a number of seconds above 0"),
+}
+
+
+def _check_floors(settings: dict[str, Any]) -> None:
+    for name, (floor, meaning) in _FLOORS.items():
+        if settings[name] < floor:
+            raise ConfigError(f"{name} must be {meaning}, not {settings[name]}")
+
+
 def _notification_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     """Where staff notifications go (portal.notifications): e-mail, a chat webhook, both or neither."""
     return {
@@ -211,6 +238,7 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     for limit in ("MAX_CONTENT_LENGTH", "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH"):
         if settings[limit] < 1:
             raise ConfigError(f"{limit} must be a number of bytes above 0")
+    _check_floors(settings)
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"

@@ -328,7 +328,7 @@ def _email_key(email: str) -> str:
 
 def _failure_limit() -> tuple[int, timedelta]:
     config = current_app.config
-    limit = max(1, int(config["LOGIN_FAILURE_LIMIT"]))  # 0 cannot mean "locked before any failure"
+    limit = int(config["LOGIN_FAILURE_LIMIT"])
     window = timedelta(seconds=int(config["LOGIN_FAILURE_WINDOW"]))
     return limit, window
 

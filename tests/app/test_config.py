@@ -93,6 +93,27 @@ def test_nonsense_settings_are_refused_by_name(name: str, value: str) -> None:
         settings(**{name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LOGIN_FAILURE_LIMIT", "0"),
+        ("LOGIN_FAILURE_WINDOW", "0"),
+        ("SESSION_LIFETIME", "5"),
+        ("REGISTRATION_LIFETIME", "-1"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("LTIAAS_RETRIES", "-1"),
+        ("LTIAAS_READ_TIMEOUT", "0"),
+    ],
+)
+def test_a_setting_that_cannot_work_is_refused_with_its_floor(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} must be .* not {value}"):
+        settings(**{name: value})
+
+
+def test_no_retries_is_a_setting_that_works() -> None:
+    assert settings(LTIAAS_RETRIES="0", STRIPE_MAX_RETRIES="0")["LTIAAS_RETRIES"] == 0
+
+
 def test_the_approval_policy_defaults_to_self_service() -> None:
     assert settings()["APPROVAL_POLICY"] == "self-service"
 
