@@ -2,7 +2,9 @@
 list to look in instead, under the console's menu.
 
 Only views behind `access.staff_required` look anything up, so only signed-in staff ever get
-here; anyone else meets the gate first (sign in, or 403) and learns nothing about what exists.
+here; anyone else meets the gate first (sign in, or 403) and learns nothing about what exists. An
+address under /admin/ that no view answers is the console's "no such page" for staff, the
+portal's own page for anyone else.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from flask import render_template
+from flask import render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
@@ -97,4 +99,12 @@ def _console_page(error: NotFound) -> tuple[str | dict[str, object], int]:
     return page, 404
 
 
-bp.register_error_handler(NotFound, _console_page)
+def _any_not_found(error: NotFound) -> tuple[str | dict[str, object], int]:
+    """Every 404: a console address nothing answers (no view, so no blueprint, ran) is a console
+    page too; any other address keeps the portal's own page."""
+    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
+        return _console_page(error)
+    return handle_http_error(error)
+
+
+bp.app_errorhandler(NotFound)(_any_not_found)

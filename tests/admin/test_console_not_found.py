@@ -98,3 +98,23 @@ def test_staff_following_a_link_the_portal_refuses_outright_stay_in_the_console(
     assert '<h1 id="page-heading">No such console page</h1>' in page
     assert 'href="/admin/" id="back-to-list"' in page
     assert "\x01" not in page
+
+
+@pytest.mark.parametrize("url", ["/admin/nonsense", "/admin/registrations/no/such", "/admin/people/x/y"])
+def test_a_console_address_no_page_answers_is_a_console_page_for_staff(
+    app: Flask, staff_browser: FlaskClient, url: str
+) -> None:
+    status, page = page_text(staff_browser, "GET", url)
+    assert status == 404
+    assert '<h1 id="page-heading">No such console page</h1>' in page
+    assert 'href="/admin/" id="back-to-list"' in page
+
+    customer = browser_for(app, "customer").get(url)
+    assert customer.status_code == 404
+    assert 'class="admin-nav"' not in customer.get_data(as_text=True)
+
+
+def test_an_address_outside_the_console_keeps_the_portals_page_for_staff(staff_browser: FlaskClient) -> None:
+    status, page = page_text(staff_browser, "GET", "/no-such-page")
+    assert status == 404
+    assert CUSTOMER_WORDS in page and 'class="admin-nav"' not in page
