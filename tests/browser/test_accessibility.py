@@ -510,3 +510,15 @@ def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveS
     visit("audit trail", "/admin/audit/", "admin-audit")
     visit("notifications", "/admin/notifications/", "admin-notifications")
     visit("a wrong link", "/admin/registrations/no-such-registration", "admin-not-found")
+
+
+def test_the_staff_sign_in_and_a_paused_sign_in_pass_axe(page: Page, paying: LiveServer) -> None:
+    """The console's own sign-in page, then the page shown once wrong passwords paused an address."""
+    page.goto(f"{paying.url}/admin/")
+    expect(page.get_by_role("heading", name="Sign in to the staff console")).to_be_visible()
+    check(page, "staff: sign in to the console", in_dialog=False)
+
+    for _ in range(paying.app.config["LOGIN_FAILURE_LIMIT"] + 1):
+        sign_in(page, "nobody@nowhere.example", "not the password")
+    expect(page.locator('[data-page="account-locked"]')).to_be_visible()
+    check(page, "signing in is paused", in_dialog=False)
