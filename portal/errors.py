@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, render_template, request, session, url_for
+from flask import Flask, current_app, g, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from portal.auth.navigation import safe_next
-from portal.auth.pauses import session_idle_limit
+from portal.auth.pauses import why_session_ended
 from portal.db import close_session
 from portal.request_checks import UnacceptableInput
+from portal.sessions import why_this_session_ended
 
 HANDLED_CODES = (400, 403, 404, 405, 413, 429, 500)
 API_PREFIXES = ("/api/", "/sandbox/api/", "/healthz", "/billing/webhook")
@@ -35,13 +36,13 @@ def handle_http_error(error: HTTPException) -> tuple[str | dict[str, object], in
 
 def handle_csrf_error(error: BadRequest) -> tuple[str | dict[str, object], int]:
     """Flask-WTF's CSRFError, a BadRequest: the form's token is missing, expired or forged; or the
-    browser's session ended (signed out after its idle lifetime) since the page showed the form."""
-    if getattr(session, "ended", False):
+    browser's session ended (idle past its lifetime, or its link too old) since the page showed the form."""
+    if ended := why_this_session_ended():
         return _render(
             400,
             "errors/session_ended.html",
             title="You were signed out",
-            idle=session_idle_limit(),
+            why=why_session_ended(ended),
             sign_in=_sign_in_back(),
         )
     return _render(400, "errors/csrf.html", title="This form has expired", description=error.description)

@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, g, session
 from flask.sessions import SessionInterface, SessionMixin
-from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, insert, select, update
 from werkzeug.datastructures import CallbackDict
 
@@ -36,6 +36,10 @@ TOKEN_PARAM = "_st"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name
 # Kept in the session that replaced one that had ended, until its sign-in page says so.
 ENDED_KEY = "_previous_session_ended"
+# Why a session ended, as far as the portal can tell: left idle past its lifetime (or gone), or
+# reached through a token older than FLOW_TOKEN_MAX_AGE.
+IDLE = "idle"
+OLD_LINK = "old-link"
 # A session that did not change gets its expiry moved on at most this often (one write).
 EXTEND_EVERY = timedelta(minutes=1)
 _SESSION_ROW = select(WebSession.data, WebSession.expires_at).where(
@@ -48,8 +52,8 @@ def _hash(session_id: str) -> str:
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
-    """Session data keyed by a server-side id. `via` is how the id arrived; `ended`, that the
-    browser came with the id of a session that has ended (past its lifetime, or gone).
+    """Session data keyed by a server-side id. `via` is how the id arrived; `ended`, why the
+    browser came with the id of a session that has ended (`IDLE`, `OLD_LINK`), else "".
 
     `stored_json` is the data as its row holds it (None: no row yet) and `expires_at` the row's
     expiry, so that saving writes only what changed.
@@ -61,7 +65,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         sid: str | None = None,
         via: str = "new",
         expires_at: datetime | None = None,
-        ended: bool = False,
+        ended: str = "",
     ) -> None:
         def on_update(_: Any) -> None:
             self.modified = True
@@ -139,6 +143,8 @@ class PortalSessionInterface(SessionInterface):
             try:
                 max_age = app.config["FLOW_TOKEN_MAX_AGE"]
                 return self._token_serializer(app).loads(token, max_age=max_age), "token"
+            except SignatureExpired:
+                return None, OLD_LINK  # ours, but too old: its session ended as far as this link goes
             except BadSignature:
                 pass
         return None, "new"
@@ -146,11 +152,11 @@ class PortalSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         session_id, via = self._session_id_from_request(app, request)
         if session_id is None:
-            return ServerSession()
+            return ServerSession(ended=OLD_LINK if via == OLD_LINK else "")
         # On the request's own connection, without the ORM: this runs on every request.
         found = get_session().connection().execute(_SESSION_ROW, {"id_hash": _hash(session_id)}).one_or_none()
         if found is None or found.expires_at <= utcnow():
-            return ServerSession(ended=True)
+            return ServerSession(ended=IDLE)
         return ServerSession(found.data, sid=session_id, via=via, expires_at=found.expires_at)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
@@ -160,7 +166,7 @@ class PortalSessionInterface(SessionInterface):
                 response.delete_cookie(name, path="/", secure=True, samesite="None", partitioned=True)
             return  # nothing worth a row or a cookie (static files, anonymous pages)
         if session.ended and session:
-            session[ENDED_KEY] = True  # e.g. a redirect to sign in that flashed a message
+            session[ENDED_KEY] = session.ended  # e.g. a redirect to sign in that flashed a message
         session_id = session.ensure_id()
         if not session and session.modified:
             self._write(app, session, delete_current=True)
@@ -236,13 +242,21 @@ def session_token() -> str:
     return signed[1]
 
 
-def previous_session_ended() -> bool:
-    """Whether the browser came with a session that has since ended, in this request or the one
-    that made this session; True once."""
+def why_this_session_ended() -> str:
+    """Why this request came with a session that has ended (`IDLE`, `OLD_LINK`), else ""; unlike
+    `previous_session_ended`, asking does not use the news up."""
+    return str(getattr(session, "ended", ""))
+
+
+def previous_session_ended() -> str:
+    """Why the browser came with a session that has since ended (`IDLE`, `OLD_LINK`), in this
+    request or the one that made this session; said once, then ""."""
     server_session: ServerSession = session  # type: ignore[assignment]
     ended = server_session.ended
-    server_session.ended, server_session.ended_said = False, server_session.ended_said or ended
-    return bool(server_session.pop(ENDED_KEY, False)) or ended
+    server_session.ended = ""
+    server_session.ended_said = server_session.ended_said or bool(ended)
+    earlier = server_session.pop(ENDED_KEY, "")
+    return ended or (earlier if earlier in (IDLE, OLD_LINK) else IDLE if earlier else "")
 
 
 def needs_token() -> bool:

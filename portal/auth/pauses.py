@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth.navigation import safe_next
 from portal.models import utcnow
+from portal.sessions import OLD_LINK
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
@@ -101,6 +102,14 @@ def duration_words(seconds: int) -> str:
 def session_idle_limit() -> str:
     """How long a session lasts without a request (`SESSION_LIFETIME`), in words: "2 hours"."""
     return duration_words(int(current_app.config["SESSION_LIFETIME"]))
+
+
+def why_session_ended(reason: str) -> str:
+    """Why a session ended (`portal.sessions.IDLE` or `OLD_LINK`), as the end of a sentence."""
+    if reason == OLD_LINK:
+        age = duration_words(int(current_app.config["FLOW_TOKEN_MAX_AGE"]))
+        return f"this window's link is more than {age} old, so its session ended"
+    return f"your session ended after {session_idle_limit()} without activity"
 
 
 def _form_page(next_path: str | None) -> str:

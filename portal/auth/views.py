@@ -21,7 +21,7 @@ from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
 from portal.auth.navigation import console_sign_in, leads_to_console, safe_next, with_session_token
 from portal.auth.password_reset import request_reset
-from portal.auth.pauses import locked_out, session_idle_limit
+from portal.auth.pauses import locked_out, why_session_ended
 from portal.auth.service import (
     AccountError,
     SignOutReason,
@@ -74,8 +74,8 @@ def _signed_out_sentence() -> str | None:
     reason = why_signed_out()
     if reason:
         return SIGNED_OUT_BECAUSE[reason]
-    if previous_session_ended():
-        return f"You are signed out: your session ended after {session_idle_limit()} without activity."
+    if ended := previous_session_ended():
+        return f"You are signed out: {why_session_ended(ended)}."
     return None
 
 

@@ -25,6 +25,7 @@ from portal.db import update_if
 from portal.models import Registration, User
 from portal.registration.lifecycle import raise_if_closed
 from portal.registration.problems import RegistrationProblem
+from portal.sessions import why_this_session_ended
 
 SESSION_KEY = "registrations"
 # A browser rarely has more than one or two registrations open; the cap keeps
@@ -58,7 +59,8 @@ def load_registration(db: Session, public_id: str, now: datetime | None = None) 
     Serving a signed-in customer gives them the registration if no account has it yet; its
     customer may open it in any browser.
 
-    :raise RegistrationProblem: not_in_session (unknown id, or another browser's and not theirs),
+    :raise RegistrationProblem: not_in_session (unknown id, or another browser's and not theirs;
+        session_ended instead when the browser came with a session that has ended),
         another_account (another customer's), expired, outcome_unknown, or failed (with
         LTIAAS's reason as detail).
     """
@@ -68,7 +70,7 @@ def load_registration(db: Session, public_id: str, now: datetime | None = None) 
     user = signed_in_user()
     if not may_act_on(public_id):
         if not _its_customer(registration, user):
-            raise RegistrationProblem("not_in_session")
+            raise RegistrationProblem("session_ended" if why_this_session_ended() else "not_in_session")
         remember_in_session(public_id)  # their own, opened outside the LMS's window (a copied link)
     keep_to_its_account(db, registration, user)
     raise_if_closed(db, registration, now)

@@ -58,6 +58,13 @@ PROBLEMS: dict[str, ProblemText] = {
         "The registration was started in another browser window, or this window's session ended.",
         START_AGAIN,
     ),
+    "session_ended": ProblemText(
+        404,
+        "Your session in this window ended",
+        "The portal signed this window out, so it no longer knows which registration it showed.",
+        "If you had signed in to continue the registration, sign in again to pick it up where you left "
+        "it. Otherwise start the registration again from your LMS's tool registration page.",
+    ),
     "another_account": ProblemText(
         403,
         "This registration belongs to another account",

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.auth.pauses import why_session_ended
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
@@ -46,7 +47,7 @@ from portal.registration.policy import (
 from portal.registration.problems import RegistrationProblem
 from portal.registration.receiving import receive_registration
 from portal.security import allow_inline_script
-from portal.sessions import force_session_token
+from portal.sessions import force_session_token, why_this_session_ended
 
 Page = str | BaseResponse | tuple[str, int]
 
@@ -151,9 +152,23 @@ def registration_problem(problem: RegistrationProblem) -> tuple[str | Response, 
     if request.endpoint == "registration.status" or request.accept_mimetypes.best == "application/json":
         return jsonify(state=None, problem=problem.kind), text.status
     page = render_template(
-        "registration/problem.html", problem=problem, text=text, payment=_paid_for_problem_page()
+        "registration/problem.html",
+        problem=problem,
+        text=text,
+        payment=_paid_for_problem_page(),
+        **(_session_ended() if problem.kind == "session_ended" else {}),
     )
     return page, text.status
+
+
+def _session_ended() -> dict[str, str]:
+    """Why this window's session ended, and signing in again, then back to this page (a GET) or to
+    the registration's first page."""
+    public_id = (request.view_args or {}).get("public_id")
+    back = request.path
+    if request.method != "GET" and public_id:
+        back = url_for(".review", public_id=public_id, _st=None)
+    return {"why": why_session_ended(why_this_session_ended()), "sign_in": url_for("auth.sign_in", next=back)}
 
 
 @bp.get("/intermediate-target")

@@ -8,6 +8,9 @@
     if (body.state === "completed") {
       return "Registered. Loading the result…";
     }
+    if (body.problem === "session_ended") {
+      return "This window's session ended. Loading what to do…";
+    }
     if (body.problem) {
       return "The registration did not finish. Loading what happened…";
     }

@@ -8,6 +8,7 @@ Also: the session store itself (portal/sessions.py): expiry, forgery, rotation.
 from __future__ import annotations
 
 import time
+from html import unescape
 
 import pytest
 from flask import Flask, session
@@ -108,14 +109,62 @@ def test_a_token_signed_with_another_secret_is_refused(
     assert cookieless.get(f"{review_url.split('?')[0]}?{TOKEN_PARAM}={other}").status_code == 404
 
 
-def test_an_old_token_expires(
-    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, monkeypatch: pytest.MonkeyPatch
-) -> None:
+SESSION_ENDED = "Your session in this window ended"
+NOT_HERE = "This registration isn't open in this window"
+
+
+def start_an_hour_ago(app: Flask, browser: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The review page's URL, its token minted FLOW_TOKEN_MAX_AGE and a minute ago."""
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() - app.config["FLOW_TOKEN_MAX_AGE"] - 60)
-    review_url = start(cookieless)  # token minted an hour and a minute ago
+    review_url = start(browser)
     monkeypatch.setattr(time, "time", real_time)
-    assert cookieless.get(review_url).status_code == 404
+    return review_url
+
+
+def test_an_old_token_expires_and_the_page_says_the_session_ended(
+    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review_url = start_an_hour_ago(app, cookieless, monkeypatch)
+
+    page = cookieless.get(review_url)
+
+    assert page.status_code == 404
+    text = page.get_data(as_text=True)
+    assert SESSION_ENDED in text and NOT_HERE not in text
+    assert "This window&#39;s link is more than an hour old, so its session ended." in text
+    assert "start the registration again from your LMS" in text
+    assert f'href="/auth/sign-in?next=/registration/{public_id_from(review_url)}/"' in text
+
+
+def test_a_customer_whose_token_ran_out_signs_in_again_and_is_back_where_they_were(
+    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, customer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review_url = start(cookieless)
+    review = cookieless.get(review_url).get_data(as_text=True)
+    (sign_in_url,) = [link for link in links_in(review) if "/auth/sign-in" in link]
+    configure_url = sign_in(cookieless, customer.email, page=sign_in_url).location
+    public_id = public_id_from(review_url)
+    assert cookieless.get(configure_url).status_code == 200  # the account has taken it on
+    late = start_an_hour_ago(app, cookieless, monkeypatch)  # any token of an hour ago: only its age counts
+    old_token = token_of(late)
+
+    ended = cookieless.get(f"/registration/{public_id}/configure?{TOKEN_PARAM}={old_token}")
+    assert SESSION_ENDED in ended.get_data(as_text=True)
+    (again,) = [link for link in links_in(ended.get_data(as_text=True)) if "/auth/sign-in" in link]
+    back = sign_in(cookieless, customer.email, page=again).location
+
+    assert back.startswith(f"/registration/{public_id}/configure?{TOKEN_PARAM}=")
+    assert 'data-page="configure"' in cookieless.get(back).get_data(as_text=True)
+
+
+def test_a_forged_token_is_not_told_a_session_ended(
+    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    review_url = start(cookieless)
+    forged = f"{review_url.split('?')[0]}?{TOKEN_PARAM}=not-a-token"
+    text = unescape(cookieless.get(forged).get_data(as_text=True))
+    assert NOT_HERE in text and SESSION_ENDED not in text
 
 
 def test_regenerate_makes_the_old_session_id_and_token_worthless(app: Flask, ltiaas: FakeLtiaas) -> None:
@@ -147,7 +196,10 @@ def test_a_session_past_its_lifetime_is_gone(app: Flask, cookieless: FlaskClient
         db = get_session()
         db.execute(update(WebSession).values(expires_at=utcnow()))
         db.commit()
-    assert cookieless.get(review_url).status_code == 404
+    gone = cookieless.get(review_url)
+    assert gone.status_code == 404
+    assert SESSION_ENDED in gone.get_data(as_text=True)
+    assert "Your session ended after 2 hours without activity." in gone.get_data(as_text=True)
 
 
 def test_the_review_link_of_a_token_session_works_in_a_new_browser_only_with_the_token(
@@ -157,3 +209,14 @@ def test_the_review_link_of_a_token_session_works_in_a_new_browser_only_with_the
     public_id = public_id_from(review_url)
     assert app.test_client().get(f"/registration/{public_id}/").status_code == 404
     assert app.test_client().get(review_url).status_code == 200
+
+
+def test_the_sign_in_page_reached_by_an_old_link_says_so_not_that_the_window_was_idle(
+    app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_token = token_of(start_an_hour_ago(app, cookieless, monkeypatch))
+
+    page = unescape(cookieless.get(f"/auth/sign-in?{TOKEN_PARAM}={old_token}").get_data(as_text=True))
+
+    assert "You are signed out: this window's link is more than an hour old, so its session ended." in page
+    assert "without activity" not in page
