@@ -1,6 +1,7 @@
 """A customer paid, then closed their LMS's dialog before registering, and starts again from the LMS:
 the new registration counts their payment instead of charging them twice, but only a payment whose
-registration was certainly not registered, and only once.
+registration is still unfinished (open, certainly not registered, nobody told it is refunded), and
+only once.
 
 Stripe is the stand-in over real HTTP; LTIAAS is the flow's fake (`test_payment_in_flow`'s setup).
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.db import get_session
-from portal.models import Payment, Registration
+from portal.models import Payment, Registration, utcnow
 from tests.accounts import signed_in
 from tests.billing.test_payment_in_flow import pay_for, payment_of
 from tests.fakes.ltiaas import MOODLE_URL, FakeLtiaas, lms_configuration
@@ -82,6 +83,42 @@ def test_a_payment_whose_registration_may_be_registered_is_not_carried_over(
     assert to_payment.location.startswith("/billing/checkout/")
     assert payments_by_registration(app)[first] == payment_of(app, first).public_id
     assert second not in payments_by_registration(app) or payment_of(app, second).status != "paid"
+
+
+def test_a_payment_the_customer_was_told_is_refunded_stays_for_the_refund(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    ltiaas.refuse_as_lms(400, {"error": "invalid_client_metadata", "error_description": "Domain not allowed"})
+    refused = press_register(customer_browser, first).text
+    assert "will refund it" in refused
+    the_lms_starts_again(ltiaas)
+
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    to_payment = customer_browser.get(f"/registration/{second}/confirm")
+
+    assert to_payment.location.startswith("/billing/checkout/")
+    assert payments_by_registration(app)[first] == payment_of(app, first).public_id
+    assert payment_of(app, first).status == "paid"
+    assert "payment:carried-over" not in [action for action, _, _ in audit_trail(app, first)]
+
+
+def test_a_payment_whose_registration_expired_stays_for_the_refund(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    with app.app_context():  # its lifetime ran out (nothing has marked it expired yet)
+        db = get_session()
+        db.execute(update(Registration).where(Registration.public_id == first).values(expires_at=utcnow()))
+        db.commit()
+    the_lms_starts_again(ltiaas)
+
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+
+    assert customer_browser.get(f"/registration/{second}/confirm").location.startswith("/billing/checkout/")
+    assert payments_by_registration(app)[first] == payment_of(app, first).public_id
 
 
 def test_another_lms_or_another_account_pays_for_itself(
