@@ -43,6 +43,7 @@ from portal.models import (
     PlatformActionKind,
     PlatformActionState,
     Registration,
+    fit_platform_name,
     record_event,
     utcnow,
 )
@@ -288,7 +289,7 @@ def _remember(
         registration = registrations.get(platform.id)
         if registration is None:
             continue
-        name = platform.name or registration.platform_name
+        name = fit_platform_name(platform.name) or registration.platform_name
         if registration.platform_active is not platform.active or registration.platform_name != name:
             was_active, renamed = registration.platform_active, registration.platform_name != name
             registration.platform_active = platform.active

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
@@ -96,6 +96,16 @@ class InvalidTransition(RuntimeError):
     """A state change the state machine does not allow."""
 
 
+# LTIAAS sets no limit on a platform's name (an LMS admin may rename it on LTIAAS's dashboard); the
+# copy kept here, which pages show and the console searches, is cut to this many characters.
+PLATFORM_NAME_LENGTH = 255
+
+
+def fit_platform_name(name: str | None) -> str | None:
+    """`name` as the registrations table keeps it."""
+    return name[:PLATFORM_NAME_LENGTH] if name else name
+
+
 class Registration(Base):
     """One Dynamic Registration as the portal sees it, keyed by our own public id."""
 
@@ -138,7 +148,7 @@ class Registration(Base):
     # The platform's name as the portal last knew it: the platformName chosen (copied by
     # `_copy_platform_name` whenever the choices are set), then its name at LTIAAS once the staff's
     # platforms page read or renamed it. The staff's search reads this column, not the JSON.
-    platform_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    platform_name: Mapped[str | None] = mapped_column(String(PLATFORM_NAME_LENGTH), nullable=True)
     # Set when a staff member deleted the platform from the console: the tool is not registered any more.
     platform_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completion_html: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -171,6 +181,10 @@ class Registration(Base):
         """Still waiting for the admin, and LTIAAS should still know the registrationId."""
         return self.current_state in OPEN_STATES and not self.is_past_lifetime(now)
 
+    @validates("platform_name")
+    def _fit_platform_name(self, _key: str, name: str | None) -> str | None:
+        return fit_platform_name(name)
+
     @property
     def shown_platform_name(self) -> str | None:
         """The platform's name as last known, else as chosen; None when it has neither."""
@@ -193,7 +207,7 @@ def _copy_platform_name(
     registration: Registration, overrides: dict[str, Any] | None, _old: Any, _initiator: Any
 ) -> None:
     name = (overrides or {}).get("platformName")
-    registration.platform_name = name[:255] if isinstance(name, str) else None
+    registration.platform_name = name if isinstance(name, str) else None
 
 
 @event.listens_for(Registration.platform_active, "set")

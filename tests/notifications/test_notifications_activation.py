@@ -284,3 +284,22 @@ def test_when_ltiaas_cannot_be_read_the_refresh_says_why_fails_and_changes_nothi
     assert "LTIAAS could not be read just now" in result.output
     assert registration_row(app, public_id).platform_active is False
     assert queued(app).count(("tool-active", "email", CUSTOMER_EMAIL)) == 0
+
+
+def test_a_name_at_ltiaas_longer_than_the_portal_keeps_is_cut_to_fit_once_on_every_database(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, staff_browser: FlaskClient
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    public_id = configured_by(customer_browser)
+    assert press_register(customer_browser, public_id).status_code == 303
+    platform_id = registration_row(app, public_id).platform_id
+    ltiaas.add_platform("N" * 300, active=True, id=platform_id)  # renamed on LTIAAS's dashboard
+
+    first, second = refresh_platforms(app), refresh_platforms(app)
+    page = staff_browser.get("/admin/platforms/")
+
+    assert first.exit_code == 0, first.output
+    assert registration_row(app, public_id).platform_name == "N" * 255
+    assert second.exit_code == 0 and "0 registrations changed" in second.output
+    assert page.status_code == 200
+    assert staff_browser.get(f"/admin/platforms/{platform_id}").status_code == 200
