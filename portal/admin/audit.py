@@ -14,11 +14,13 @@ from portal.admin.spreadsheet import download
 from portal.admin.trail import TrailFilters, csv_lines, details_summary, trail_page
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
-from portal.models import record_event
+from portal.models import MAX_ROW_ID, record_event
 
 
 def _cursor(name: str) -> int | None:
-    return request.args.get(name, type=int)
+    """An event id from the URL, held within the ids a row can have (beyond them: every event)."""
+    value = request.args.get(name, type=int)
+    return None if value is None else max(-MAX_ROW_ID, min(value, MAX_ROW_ID))
 
 
 @bp.get("/audit/", endpoint="audit")

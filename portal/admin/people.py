@@ -26,9 +26,12 @@ from portal.auth.people import PasswordChoice
 from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
 from portal.auth.users import actor_of, signed_in_user, start_signed_in_session
 from portal.db import get_session
-from portal.models import User, UserRole
+from portal.models import MAX_ROW_ID, User, UserRole
 from portal.notifications import outbox
 from portal.urls import portal_url
+
+# A person's id in the URL: beyond the ids a row can have, 404 without asking the database.
+PERSON_URL = f"/people/<int(min=1, max={MAX_ROW_ID}):user_id>"
 
 
 def _actor() -> str:
@@ -140,13 +143,13 @@ def new_staff() -> ResponseReturnValue:
     return render_template("admin/people/new.html", form=form), status
 
 
-@bp.get("/people/<int:user_id>", endpoint="person")
+@bp.get(PERSON_URL, endpoint="person")
 @staff_required
 def person_page(user_id: int) -> Response:
     return _person_page(_person_or_404(user_id))
 
 
-@bp.post("/people/<int:user_id>/password", endpoint="reset_password")
+@bp.post(f"{PERSON_URL}/password", endpoint="reset_password")
 @staff_required
 def reset_password(user_id: int) -> ResponseReturnValue:
     """A new password typed twice, or a one-time link for the person to choose one."""
@@ -171,7 +174,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     return _to_person(person)
 
 
-@bp.post("/people/<int:user_id>/disable", endpoint="disable_person")
+@bp.post(f"{PERSON_URL}/disable", endpoint="disable_person")
 @staff_required
 def disable_person(user_id: int) -> Response:
     person = _person_or_404(user_id)
@@ -191,7 +194,7 @@ def disable_person(user_id: int) -> Response:
     return _to_person(person)
 
 
-@bp.post("/people/<int:user_id>/enable", endpoint="enable_person")
+@bp.post(f"{PERSON_URL}/enable", endpoint="enable_person")
 @staff_required
 def enable_person(user_id: int) -> Response:
     person = _person_or_404(user_id)

@@ -18,7 +18,7 @@ from sqlalchemy import MetaData
 
 from portal.db import Base
 from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of, decide_approval
-from portal.models.columns import UTCDateTime, new_public_id, utcnow
+from portal.models.columns import MAX_ROW_ID, UTCDateTime, new_public_id, utcnow
 from portal.models.notifications import Notification, NotificationChannel, NotificationState
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
 from portal.models.platform_actions import PlatformAction, PlatformActionKind, PlatformActionState
@@ -45,6 +45,7 @@ from portal.models.users import LoginAttempt, PasswordLink, PasswordLinkPurpose,
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "MAX_ROW_ID",
     "OPEN_STATES",
     "OTHER_FAMILY",
     "SETTLEMENTS",

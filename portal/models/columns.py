@@ -1,4 +1,5 @@
-"""What the tables' columns share: timezone-aware UTC timestamps, their clock, and public ids."""
+"""What the tables' columns share: timezone-aware UTC timestamps, their clock, public ids, and the
+range of row ids."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, TypeDecorator
+
+# Row ids are `Integer`: PostgreSQL's 32-bit integer (SQLite's is wider) refuses a larger number
+# even in a comparison, so an id or cursor from a URL is checked against this first.
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

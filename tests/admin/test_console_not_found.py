@@ -118,3 +118,17 @@ def test_an_address_outside_the_console_keeps_the_portals_page_for_staff(staff_b
     status, page = page_text(staff_browser, "GET", "/no-such-page")
     assert status == 404
     assert CUSTOMER_WORDS in page and 'class="admin-nav"' not in page
+
+
+@pytest.mark.parametrize("number", ["2147483648", "9999999999999999999999999"])
+def test_a_number_beyond_any_row_id_in_a_console_link_is_not_a_server_error(
+    staff_browser: FlaskClient, number: str
+) -> None:
+    """PostgreSQL refuses such a number even in a comparison; SQLite refuses one beyond 64 bits."""
+    status, page = page_text(staff_browser, "GET", f"/admin/people/{number}")
+    assert status == 404 and 'id="back-to-list"' in page
+
+    for cursor in ("before", "after"):
+        trail = staff_browser.get(f"/admin/audit/?{cursor}={number}")
+        assert trail.status_code == 200, cursor
+        assert 'data-page="admin-audit"' in trail.get_data(as_text=True)
