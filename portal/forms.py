@@ -18,7 +18,7 @@ from wtforms import Field, HiddenField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.request_checks import refuse_unacceptable_text
-from portal.text import MULTILINE, describe_characters, unacceptable_characters
+from portal.text import MULTILINE, NAME_RULE, describe_characters, is_one_line_name, unacceptable_characters
 
 Validator = Callable[[Any, Field], object]
 
@@ -42,6 +42,12 @@ def refuse_control_characters(_form: Any, field: Field) -> None:
             f"This contains an invisible control character ({describe_characters(found)}) that "
             "cannot be accepted. Remove it (retype the text rather than pasting it) and try again."
         )
+
+
+def one_line_name(_form: Any, field: Field) -> None:
+    """A name on one line: no line break, tab or text-direction control (`portal.text`)."""
+    if isinstance(field.data, str) and not is_one_line_name(field.data):
+        raise ValidationError(NAME_RULE)
 
 
 class PortalForm(FlaskForm):

@@ -16,6 +16,23 @@ _UNACCEPTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MULTILINE = frozenset("\t\n\r")
 
 
+# A name on one line (an LMS's platform name) also takes no line or paragraph separator and no
+# bidirectional embedding, override or isolate, which would turn the text after it around on a
+# page; the joiners and direction marks (U+200C-U+200F) stay: Persian and Hindi spell with them.
+_NOT_IN_A_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+NAME_RULE = "Use letters, numbers and punctuation only: no line breaks, tabs or text-direction controls."
+
+
+def is_one_line_name(text: str) -> bool:
+    """Whether `text` may be a name on one line (`_NOT_IN_A_NAME`)."""
+    return _NOT_IN_A_NAME.search(text) is None
+
+
+def as_one_line_name(text: str) -> str:
+    """`text` without what a name on one line may not hold, so a form accepts it as prefilled."""
+    return _NOT_IN_A_NAME.sub("", text)
+
+
 def unacceptable_characters(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
     """The control characters and lone surrogates in `text`, except those `allowed`, in order."""
     return [found for found in _UNACCEPTABLE.findall(text) if found not in allowed]

@@ -15,7 +15,7 @@ from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.admin.platforms import NAME_MAX
-from portal.forms import PortalForm
+from portal.forms import PortalForm, one_line_name
 
 STALE_FORM = "This form is out of date: reload the page and try again."
 
@@ -70,7 +70,7 @@ class RenameForm(PlatformActionForm):
         validators=[
             DataRequired("Type the new name."),
             Length(max=NAME_MAX, message=f"Use at most {NAME_MAX} characters."),
-            Regexp(r"^[^\x00-\x1f\x7f-\x9f]*$", message="Use letters, digits and punctuation only."),
+            one_line_name,
         ],
         filters=[lambda value: " ".join(value.split()) if isinstance(value, str) else value],
     )

@@ -16,7 +16,7 @@ from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, Stri
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import PortalForm
+from portal.forms import PortalForm, one_line_name
 from portal.registration import labels
 
 PLATFORM_NAME_MAX = 255
@@ -24,11 +24,6 @@ PLATFORM_NAME_MAX = 255
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
-
-
-def _printable(_form: PortalForm, field: Field) -> None:
-    if any(not character.isprintable() for character in field.data or ""):
-        raise ValidationError("Use letters, numbers and punctuation only (no line breaks or tabs).")
 
 
 def _at_least_one(_form: PortalForm, field: Field) -> None:
@@ -49,7 +44,7 @@ class ConfigureForm(PortalForm):
         validators=[
             DataRequired("Enter a name for this LMS."),
             Length(max=PLATFORM_NAME_MAX, message="Use at most 255 characters."),
-            _printable,
+            one_line_name,
         ],
         filters=[_strip],
     )

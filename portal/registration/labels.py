@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from portal.text import as_one_line_name
+
 
 @dataclass(frozen=True)
 class Family:
@@ -155,7 +157,7 @@ def default_platform_name(
     At most `max_length` characters; a long name is shortened before the family.
     """
     suffix = f" ({family(family_code).name})"
-    name = (account_name or "").strip() or lms_host(url)
+    name = as_one_line_name(account_name or "").strip() or lms_host(url)
     return name[: max(max_length - len(suffix), 0)] + suffix[:max_length]
 
 

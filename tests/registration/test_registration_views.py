@@ -233,6 +233,33 @@ def test_a_canvas_that_does_not_name_its_account_is_named_by_its_host(
     assert 'value="canvas.instructure.com (Canvas)"' in body
 
 
+PERSIAN = "دانشگاه\u200cتهران"  # noqa: RUF001 - with a zero-width non-joiner, as Persian spells it
+
+
+def test_a_school_named_with_joiners_keeps_its_spelling_and_loses_direction_overrides(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, no_csrf: Flask
+) -> None:
+    configuration = lms_configuration("canvas", "https://tehran.instructure.com")
+    configuration["https://purl.imsglobal.org/spec/lti-platform-configuration"][
+        "https://canvas.instructure.com/lti/account_name"
+    ] = f"\u202e{PERSIAN}"
+    ltiaas.add_registration("reg-persian-canvas", configuration)
+    public_id = public_id_from(start(customer_browser, "reg-persian-canvas"))
+    body = customer_browser.get(page(public_id, "configure")).text
+    assert f'value="{PERSIAN} (Canvas)"' in body  # prefilled without the override
+
+    kept = customer_browser.post(
+        page(public_id, "configure"), data={**SPRINGFIELD, "platform_name": f"{PERSIAN} (Canvas)"}
+    )
+    overridden = customer_browser.post(
+        page(public_id, "configure"), data={**SPRINGFIELD, "platform_name": "\u202eevil"}
+    )
+
+    assert kept.status_code == 303
+    assert registration_row(app, public_id).overrides["platformName"] == f"{PERSIAN} (Canvas)"
+    assert overridden.status_code == 400 and "text-direction controls" in overridden.text
+
+
 def test_saving_the_form_stores_the_exact_ltiaas_body_and_goes_to_confirm(
     app: Flask, customer_browser: FlaskClient, no_csrf: Flask
 ) -> None:
