@@ -863,19 +863,20 @@ def _without_query(url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
-_GONE_WORDS = ("not found", "expired", "already used", "already completed", "unknown", "invalid registration")
+_GONE_WORDS = ("not found", "expired", "already used", "already completed", "unknown", "invalid")
 
 
 def _names_a_gone_registration(
     endpoint: _Endpoint, status: int, message: str | None, description: str | None
 ) -> bool:
     """Whether a 4xx on a registration endpoint says the registrationId is gone (unknown, expired,
-    used). Any 4xx on a read does; on complete, a 404/410 or words that say so, since LTIAAS also
-    answers 4xx when it refuses the request itself (a bad body: 400; a duplicate platform: 403)."""
+    used). Any 4xx on a read does; on complete, a 404/410 or words that say so of the registration
+    ("REGISTRATION_NOT_FOUND"), since LTIAAS also answers 4xx when it refuses the request itself (a
+    bad body, "contains an unknown placement": 400; a duplicate platform: 403)."""
     if not endpoint.reaches_lms or status in {404, 410}:
         return True
     said = " ".join(text for text in (message, description) if text).lower().replace("_", " ")
-    return any(words in said for words in _GONE_WORDS)
+    return "registration" in said and any(words in said for words in _GONE_WORDS)
 
 
 def _mentions_authorization(*texts: str | None) -> bool:

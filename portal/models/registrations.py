@@ -86,6 +86,7 @@ class Problem(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted mid-call, or an answer we cannot read (failed)
     WITHDRAWN = "withdrawn"  # the customer withdrew their request for approval (failed)
     NOT_REGISTERED = "not_registered"  # staff looked LTIAAS up after an unknown outcome: nothing (failed)
+    GONE_AT_LTIAAS = "gone_at_ltiaas"  # LTIAAS no longer knew the registrationId at complete (expired)
 
 
 # Failed, but the tool may be registered: staff look LTIAAS up and settle it.

@@ -153,8 +153,9 @@ def _record_failure(
     elif isinstance(error, RegistrationNotFound | LtiaasRequestRejected) and retrying_unconfirmed:
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.ALREADY_USED, ALREADY_USED)
     elif isinstance(error, RegistrationNotFound):
-        message = "LTIAAS no longer knows this registration."
-        _settle(db, registration, RegistrationState.EXPIRED, None, message, actor)
+        said = error.details_description or error.details_message
+        message = f"LTIAAS no longer knows this registration. It said: {said or f'HTTP {error.status}'}"
+        _settle(db, registration, RegistrationState.EXPIRED, Problem.GONE_AT_LTIAAS, message, actor)
     elif isinstance(error, LtiaasUnavailable):
         _settle(db, registration, RegistrationState.REVIEWED, Problem.NOT_SENT, NOT_SENT, actor)
     elif isinstance(error, LtiaasUnauthorized):

@@ -133,12 +133,15 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     """Expire an open registration past its lifetime and fail a stale completion; raise for
     an expired or failed one.
 
-    :raise RegistrationProblem: expired; for a failed one, the page of what it ran into
-        (outcome_unknown, already_used, lms_refused, withdrawn, or failed), with the stored reason as detail.
+    :raise RegistrationProblem: expired (gone_at_ltiaas, with LTIAAS's words, when LTIAAS said so);
+        for a failed one, the page of what it ran into (outcome_unknown, already_used, lms_refused,
+        withdrawn, or failed), with the stored reason as detail.
     """
     expire_if_past_lifetime(db, registration, now)
     fail_if_completion_stale(db, registration, now)
     if registration.current_state is RegistrationState.EXPIRED:
+        if registration.problem == Problem.GONE_AT_LTIAAS.value:  # LTIAAS's word, not our clock's
+            raise RegistrationProblem("gone_at_ltiaas", detail=registration.last_error)
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
         kind = _PROBLEM_PAGES.get(registration.problem or "", "failed")

@@ -52,6 +52,13 @@ PROBLEMS: dict[str, ProblemText] = {
         "Nothing was registered.",
         START_AGAIN,
     ),
+    "gone_at_ltiaas": ProblemText(
+        410,
+        "LTIAAS no longer accepts this registration",
+        "LTIAAS, the service that registers this tool, answered that it no longer knows this "
+        "registration (it may have expired there, or been used already), so nothing was registered.",
+        START_AGAIN,
+    ),
     "not_in_session": ProblemText(
         404,
         "This registration isn't open in this window",

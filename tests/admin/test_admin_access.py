@@ -52,7 +52,7 @@ PLACEHOLDERS = {
     "{request}": "<public_id>",
     "{registration}": "<public_id>",
     "{platform}": "<platform_id>",
-    "{person}": "<int:user_id>",
+    "{person}": "<int(min=1, max=2147483647):user_id>",
 }
 UNKNOWN_PLATFORM = "no-such-platform"
 ROLES = ["anonymous", "customer", "disabled staff", "staff"]

@@ -402,3 +402,54 @@ def test_a_slow_ltiaas_gets_one_attempt_within_the_read_budget_then_the_unavaila
     assert 'id="retry" href="/intermediate-target?registrationId=reg-moodle"' in response.text
     # No retry once the budget was spent, and no lookup after it: the page did not wait for them.
     assert ltiaas.operations() == ["get_registration"]
+
+
+# LTIAAS refuses, or no longer knows the registration
+
+UNKNOWN_PLACEMENT = {
+    "status": 400,
+    "error": "Bad Request",
+    "details": {
+        "message": "INVALID_BODY",
+        "description": "messages[0].placements contains an unknown placement",
+    },
+}
+GONE = {
+    "status": 404,
+    "error": "Not Found",
+    "details": {"message": "REGISTRATION_NOT_FOUND", "description": "Registration not found or expired."},
+}
+
+
+def test_ltiaas_refusing_the_request_is_shown_in_its_words_not_as_an_expired_registration(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = configured_by(customer_browser)
+    ltiaas.fail("complete_registration", 400, UNKNOWN_PLACEMENT)
+
+    page = press_register(customer_browser, public_id)
+
+    text = page.get_data(as_text=True)
+    assert "messages[0].placements contains an unknown placement" in text
+    assert "has expired" not in text and "too old" not in text
+    assert registration_row(app, public_id).state == "failed"
+
+
+def test_ltiaas_no_longer_knowing_a_young_registration_says_so_in_its_words_not_that_it_is_too_old(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = configured_by(customer_browser)
+    ltiaas.fail("complete_registration", 404, GONE)
+
+    page = press_register(customer_browser, public_id)
+    again = customer_browser.get(f"/registration/{public_id}/confirm")
+
+    for answer in (page, again):
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 410
+        assert 'data-problem="gone_at_ltiaas"' in text
+        assert "LTIAAS no longer accepts this registration" in text
+        assert "It said: Registration not found or expired." in text
+        assert "too old" not in text
+    row = registration_row(app, public_id)
+    assert (row.state, row.problem) == ("expired", "gone_at_ltiaas")
