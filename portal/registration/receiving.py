@@ -17,6 +17,7 @@ from portal.ltiaas import (
     InvalidIdentifier,
     LtiaasClient,
     LtiaasError,
+    LtiaasInvalidResponse,
     LtiaasUnavailable,
     RegistrationDetails,
     RegistrationNotFound,
@@ -102,14 +103,20 @@ def _new_registration(ltiaas_id: str, details: RegistrationDetails, now: datetim
 
 
 def _read_from_ltiaas(ltiaas: LtiaasClient, ltiaas_id: str) -> RegistrationDetails:
+    retry_url = url_for("registration.intermediate_target", registrationId=ltiaas_id)
     try:
         return ltiaas.read_registration(ltiaas_id)
     except RegistrationNotFound as error:
-        raise RegistrationProblem("unknown_registration") from error
+        said = error.details_description or error.details_message
+        raise RegistrationProblem(
+            "unknown_registration", detail=f"LTIAAS said: {said}" if said else None
+        ) from error
     except LtiaasUnavailable as error:
         logger.warning("LTIAAS unavailable while reading a registration: %s", error)
-        retry_url = url_for("registration.intermediate_target", registrationId=ltiaas_id)
         raise RegistrationProblem("ltiaas_unavailable", retry_url=retry_url) from error
+    except LtiaasInvalidResponse as error:  # maybe a proxy's passing error page: worth another try
+        logger.error("LTIAAS's answer to a registration read could not be read: %s", error)
+        raise RegistrationProblem("vendor_setup", retry_url=retry_url) from error
     except LtiaasError as error:
         logger.error("LTIAAS refused to read a registration (%s): %s", type(error).__name__, error)
         raise RegistrationProblem("vendor_setup") from error

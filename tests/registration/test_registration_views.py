@@ -81,6 +81,7 @@ def test_an_unknown_expired_or_used_id_gets_a_404_page(client: FlaskClient, ltia
     assert response.status_code == 404
     assert 'data-problem="unknown_registration"' in response.text
     assert "start the registration again from your lms" in response.text.lower()
+    assert "LTIAAS said: Registration not found" in response.text  # in its words
     assert ltiaas.operations() == ["get_registration"]
 
 
@@ -106,6 +107,8 @@ def test_a_vendor_misconfiguration_gets_a_502_page_that_does_not_blame_the_admin
     assert response.status_code == 502
     assert "not caused by anything you did" in response.text
     assert "Contact the tool&#39;s vendor" in response.text
+    # An answer that could not be read may be a passing error page: it may be tried again.
+    assert ('id="retry"' in response.text) is (status == 200)
 
 
 def test_coming_back_to_an_open_registration_reuses_it_without_reading_ltiaas_again(
