@@ -7,10 +7,14 @@ from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from portal.forms import PortalForm
+from portal.forms import PortalForm, one_line_name
 
+# No white space and no invisible character (soft hyphen, zero-width, direction controls, BOM): an
+# address shown to staff must read as what it is.
+_ADDRESS_PART = "[^@\\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+"
 EMAIL_SHAPE = Regexp(
-    r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", message="Enter an email address like name@example.edu."
+    rf"^\s*{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}\s*$",
+    message="Enter an email address like name@example.edu.",
 )
 
 
@@ -59,7 +63,7 @@ class SignUpForm(PortalForm):
     )
     organisation = StringField(
         "Organisation",
-        validators=[DataRequired("Enter your institution's name."), Length(max=255)],
+        validators=[DataRequired("Enter your institution's name."), Length(max=255), one_line_name],
         description="The school, college or university you administer the LMS for.",
     )
     password = new_password_field("Password")

@@ -71,3 +71,24 @@ def test_invite_only_vendors_turn_sign_up_off(app: Flask, client: FlaskClient) -
     assert refused.status_code == 403
     assert find_user(app, "admin@school.edu") is None
     assert "sign-up-link" not in client.get("/auth/sign-in").get_data(as_text=True)
+
+
+def test_an_address_or_organisation_that_would_read_as_something_else_is_refused(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A direction override shows "\u202eude.dleifgnirps@nimda" as "admin@springfield.edu"."""
+    turned = client.post("/auth/sign-up", data={**NEW_ADMIN, "email": "\u202eude.dleifgnirps@nimda.a"})
+    hidden = client.post("/auth/sign-up", data={**NEW_ADMIN, "email": "ad\u200bmin@school.edu"})
+    organisation = client.post("/auth/sign-up", data={**NEW_ADMIN, "organisation": "Acme \u202eytisrevinU"})
+    persian = client.post(
+        "/auth/sign-up",
+        data={
+            **NEW_ADMIN,
+            "organisation": "\u062f\u0627\u0646\u0634\u06af\u0627\u0647\u200c\u062a\u0647\u0631\u0627\u0646",
+        },
+    )
+
+    assert "Enter an email address like name@example.edu." in turned.get_data(as_text=True)
+    assert "Enter an email address like name@example.edu." in hidden.get_data(as_text=True)
+    assert "text-direction controls" in organisation.get_data(as_text=True)
+    assert persian.status_code == 302  # a joiner is spelling, not a trick
