@@ -935,8 +935,11 @@ def _text(value: Any) -> str:
 
 
 def _names(values: Iterable[Any]) -> tuple[str, ...]:
-    """The strings among `values` that can be names (scopes, message types, placements)."""
-    return tuple(value for value in values if isinstance(value, str) and value and is_acceptable(value))
+    """The strings among `values` that can be names (scopes, message types, placements), each once,
+    in their order: an LMS that lists one twice would show two boxes for it."""
+    return tuple(
+        dict.fromkeys(value for value in values if isinstance(value, str) and value and is_acceptable(value))
+    )
 
 
 def _list(body: Mapping[str, Any], key: str) -> list[Any]:
@@ -950,6 +953,9 @@ def _parse_messages(entries: list[Any]) -> tuple[tuple[SupportedMessage, ...], b
     messages: list[SupportedMessage] = []
     legacy = False
     for entry in entries:
+        named = entry if isinstance(entry, str) else entry.get("type") if isinstance(entry, dict) else None
+        if any(message.type == named for message in messages):
+            continue  # listed twice: the first says it
         if _names([entry]):
             messages.append(SupportedMessage(entry))
             legacy = True

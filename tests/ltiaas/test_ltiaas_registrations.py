@@ -95,6 +95,29 @@ def test_unknown_fields_and_message_types_are_kept_or_ignored_never_fatal(api, l
     )
 
 
+def test_what_an_lms_lists_twice_is_read_once_in_its_first_place(api, ltiaas):
+    ltiaas.reply(
+        200,
+        {
+            **MOODLE_REGISTRATION,
+            "supportedScopes": ["openid", "openid", "https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+            "supportedMessages": [
+                {"type": "LtiDeepLinkingRequest", "placements": ["a b", "ContentArea", "a b"]},
+                {"type": "LtiResourceLinkRequest"},
+                {"type": "LtiDeepLinkingRequest", "placements": ["other"]},
+            ],
+        },
+    )
+
+    details = api.get_registration(REGISTRATION_ID)
+
+    assert details.supported_scopes == ("openid", "https://purl.imsglobal.org/spec/lti-ags/scope/score")
+    assert details.supported_messages == (
+        SupportedMessage("LtiDeepLinkingRequest", ("a b", "ContentArea")),
+        SupportedMessage("LtiResourceLinkRequest"),
+    )
+
+
 def test_an_older_moodle_listing_messages_as_strings_is_understood(api, ltiaas):
     ltiaas.reply(
         200,
