@@ -161,8 +161,12 @@ def _record_failure(
     elif isinstance(error, LtiaasUnauthorized):
         _settle(db, registration, RegistrationState.REVIEWED, Problem.VENDOR_SETUP, VENDOR_SETUP, actor)
     elif error.status is not None and 400 <= error.status < 500:
-        reason = error.details_description or error.details_message or str(error)
-        message = f"LTIAAS refused the registration: {reason}"
+        reason = error.details_description or error.details_message
+        message = (
+            f"LTIAAS refused the registration: {reason}"
+            if reason
+            else f"LTIAAS refused the registration (HTTP {error.status}) without saying why."
+        )
         _settle(db, registration, RegistrationState.FAILED, Problem.REFUSED, message, actor)
     else:
         _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, OUTCOME_UNKNOWN, actor)

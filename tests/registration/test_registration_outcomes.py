@@ -453,3 +453,15 @@ def test_ltiaas_no_longer_knowing_a_young_registration_says_so_in_its_words_not_
         assert "too old" not in text
     row = registration_row(app, public_id)
     assert (row.state, row.problem) == ("expired", "gone_at_ltiaas")
+
+
+def test_ltiaas_refusing_without_words_is_said_plainly(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = configured_by(customer_browser)
+    ltiaas.fail("complete_registration", 409, "Conflict")
+
+    text = press_register(customer_browser, public_id).get_data(as_text=True)
+
+    assert "LTIAAS refused the registration (HTTP 409) without saying why." in text
+    assert "rejected the request" not in text
