@@ -8,6 +8,7 @@ may know registrations, and the dependency goes one way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from flask import Flask, current_app
@@ -26,6 +27,7 @@ class PaidSummary:
     currency: str | None
     reference: str | None  # what the customer can quote: the payment intent, else the session
     amount: str = ""  # in words, e.g. "49.00 USD"
+    refunded_at: datetime | None = None  # when the staff recorded its refund
 
 
 class Payments(Protocol):

@@ -334,6 +334,9 @@ def test_paid_but_expired_the_staff_see_what_to_refund_and_record_it(
     assert "Recorded as refunded." in staff_browser.get(recorded.location, follow_redirects=True).text
     assert 'id="no-payments"' in staff_browser.get("/admin/payments/").text
     assert 'data-standing="refunded"' in customer_browser.get("/auth/account").text
+    dialog = customer_browser.get(f"/registration/{public_id}/confirm").text  # the LMS's window, reloaded
+    assert 'data-payment="refunded"' in dialog and "will refund it" not in dialog
+    assert "refunded it on " in dialog
     again = staff_browser.post(
         f"/admin/payments/{payment.public_id}/refunded", data={"confirm_refund": "y"}, follow_redirects=True
     )
