@@ -11,17 +11,18 @@
     if (body.problem === "session_ended") {
       return "This window's session ended. Loading what to do…";
     }
+    // A closed registration answers with its problem page's kind: say which, not just "did not finish".
+    if (body.problem === "withdrawn" || body.approval === "withdrawn") {
+      return "Your request was withdrawn. Loading the details…";
+    }
+    if (body.problem === "expired" || body.state === "expired" || body.approval === "expired") {
+      return "This registration expired. Loading the details…";
+    }
     if (body.problem) {
       return "The registration did not finish. Loading what happened…";
     }
     if (body.approval === "rejected") {
       return "Your request was declined. Loading the reason…";
-    }
-    if (body.approval === "withdrawn") {
-      return "Your request was withdrawn. Loading the details…";
-    }
-    if (body.state === "expired" || body.approval === "expired") {
-      return "This registration expired. Loading the details…";
     }
     if (body.approval === "approved") {
       return "Approved. Finishing the registration…";

@@ -476,6 +476,23 @@ def test_a_declined_and_a_withdrawn_request_pass_axe(lms: Page, staff: Page, app
     check(lms, "withdrawn, opened again")
 
 
+def test_a_request_withdrawn_from_the_account_page_is_announced_in_the_waiting_dialog(
+    context: BrowserContext, lms: Page, approving: LiveServer
+) -> None:
+    heard: list[tuple[str, str]] = []
+    context.expose_binding("recordAnnouncement", lambda _source, path, text: heard.append((path, text)))
+    context.add_init_script(RECORD_ANNOUNCEMENTS)
+    frame = wait_for_approval(lms, approving, "account-page-admin@springfield.example")
+    account = context.new_page()  # the portal's own tab: another cookie partition, so signed in again
+    account.goto(f"{approving.url}/auth/sign-in?next=/auth/account")
+    sign_in(account, "account-page-admin@springfield.example")
+    account.locator("#withdraw-confirm-1").check()
+    account.locator("#withdraw-1").click()
+    expect(frame.locator('[data-problem="withdrawn"]')).to_be_visible()
+    news = {text for path, text in heard if path.endswith("/waiting")}
+    assert "Your request was withdrawn. Loading the details…" in news, heard
+
+
 def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveServer) -> None:
     """Every page of the console, with the registrations the tests above made."""
     staff.goto(f"{paying.url}/auth/sign-in")
