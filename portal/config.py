@@ -7,6 +7,7 @@ Every setting is listed in the README's configuration table. Code reads
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -77,9 +78,19 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as error:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from error
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number, not {raw!r}")
+    return value
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(environ, name, default)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number, not {environ.get(name, '').strip()!r}")
+    return int(value)
 
 
 def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
@@ -95,28 +106,28 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "PORTAL_ENV": environ.get("PORTAL_ENV", "development").strip().lower(),
         "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "DATABASE_URL": database_url,
-        "DATABASE_POOL_SIZE": int(_number(environ, "DATABASE_POOL_SIZE", 10)),
+        "DATABASE_POOL_SIZE": _whole(environ, "DATABASE_POOL_SIZE", 10),
         "PORTAL_URL": environ.get("PORTAL_URL", "http://localhost:5000").rstrip("/"),
         "LTIAAS_URL": environ.get("LTIAAS_URL", "").strip().rstrip("/"),
         "LTIAAS_API_KEY": environ.get("LTIAAS_API_KEY", "").strip(),
         "LTIAAS_PLATFORMS_PATH": environ.get("LTIAAS_PLATFORMS_PATH", "/api/platforms").rstrip("/"),
         "LTIAAS_CONNECT_TIMEOUT": _number(environ, "LTIAAS_CONNECT_TIMEOUT", 3.05),
         "LTIAAS_READ_TIMEOUT": _number(environ, "LTIAAS_READ_TIMEOUT", 15),
-        "LTIAAS_RETRIES": int(_number(environ, "LTIAAS_RETRIES", 2)),
+        "LTIAAS_RETRIES": _whole(environ, "LTIAAS_RETRIES", 2),
         "LTIAAS_BACKOFF_FACTOR": _number(environ, "LTIAAS_BACKOFF_FACTOR", 0.5),
         "LTIAAS_READ_BUDGET": _number(environ, "LTIAAS_READ_BUDGET", 10),
-        "REGISTRATION_LIFETIME": int(_number(environ, "REGISTRATION_LIFETIME", 3600)),
-        "COMPLETION_STALE_AFTER": int(_number(environ, "COMPLETION_STALE_AFTER", 120)),
+        "REGISTRATION_LIFETIME": _whole(environ, "REGISTRATION_LIFETIME", 3600),
+        "COMPLETION_STALE_AFTER": _whole(environ, "COMPLETION_STALE_AFTER", 120),
         "SIGNUP_ENABLED": _flag(environ.get("SIGNUP_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _flag(environ.get("RATELIMIT_ENABLED"), True),
         "AUTH_RATE_LIMIT": environ.get("AUTH_RATE_LIMIT", "20 per minute"),
-        "LOGIN_FAILURE_LIMIT": int(_number(environ, "LOGIN_FAILURE_LIMIT", 5)),
-        "LOGIN_FAILURE_WINDOW": int(_number(environ, "LOGIN_FAILURE_WINDOW", 900)),
+        "LOGIN_FAILURE_LIMIT": _whole(environ, "LOGIN_FAILURE_LIMIT", 5),
+        "LOGIN_FAILURE_WINDOW": _whole(environ, "LOGIN_FAILURE_WINDOW", 900),
         "SANDBOX_LMS_URL": environ.get("SANDBOX_LMS_URL", "").strip().rstrip("/"),
         "SANDBOX_INTERMEDIATE_TARGET": environ.get("SANDBOX_INTERMEDIATE_TARGET", "").strip(),
-        "SANDBOX_REGISTRATION_LIFETIME": int(_number(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600)),
-        "SANDBOX_LTIAAS_DELAY_MS": int(_number(environ, "SANDBOX_LTIAAS_DELAY_MS", 0)),
+        "SANDBOX_REGISTRATION_LIFETIME": _whole(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600),
+        "SANDBOX_LTIAAS_DELAY_MS": _whole(environ, "SANDBOX_LTIAAS_DELAY_MS", 0),
         "SANDBOX_STRIPE_WEBHOOK_URL": environ.get("SANDBOX_STRIPE_WEBHOOK_URL", "").strip(),
         "SANDBOX_MAILDIR": environ.get("SANDBOX_MAILDIR", "").strip(),
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),
@@ -124,14 +135,14 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "ALLOW_AUTO_ACTIVATE_CHOICE": _flag(environ.get("ALLOW_AUTO_ACTIVATE_CHOICE"), True),
         "APPROVAL_POLICY": environ.get("APPROVAL_POLICY", "self-service").strip().lower(),
         "DEFAULT_PLACEMENTS": placements,
-        "SESSION_LIFETIME": int(_number(environ, "SESSION_LIFETIME", 7200)),
-        "FLOW_TOKEN_MAX_AGE": int(_number(environ, "FLOW_TOKEN_MAX_AGE", 3600)),
+        "SESSION_LIFETIME": _whole(environ, "SESSION_LIFETIME", 7200),
+        "FLOW_TOKEN_MAX_AGE": _whole(environ, "FLOW_TOKEN_MAX_AGE", 3600),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
         # Empty: JSON lines in production, human lines elsewhere (see finish_settings).
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower(),
-        "TRUSTED_PROXIES": int(_number(environ, "TRUSTED_PROXIES", 0)),
+        "TRUSTED_PROXIES": _whole(environ, "TRUSTED_PROXIES", 0),
         # Bytes of a request body read at most (forms are small); beyond it, 413 (portal.request_checks).
-        "MAX_CONTENT_LENGTH": int(_number(environ, "MAX_CONTENT_LENGTH", 64 * 1024)),
+        "MAX_CONTENT_LENGTH": _whole(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
         "STRIPE_SECRET_KEY": environ.get("STRIPE_SECRET_KEY", "").strip(),
         "STRIPE_PUBLISHABLE_KEY": environ.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
@@ -143,8 +154,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         # the API version stripe-python pins (portal.billing.stripe_js).
         "STRIPE_JS_BASE": environ.get("STRIPE_JS_BASE", STRIPE_JS_BASE).strip().rstrip("/"),
         "STRIPE_TIMEOUT": _number(environ, "STRIPE_TIMEOUT", 20),
-        "STRIPE_MAX_RETRIES": int(_number(environ, "STRIPE_MAX_RETRIES", 2)),
-        "BILLING_LINK_MAX_AGE": int(_number(environ, "BILLING_LINK_MAX_AGE", 900)),
+        "STRIPE_MAX_RETRIES": _whole(environ, "STRIPE_MAX_RETRIES", 2),
+        "BILLING_LINK_MAX_AGE": _whole(environ, "BILLING_LINK_MAX_AGE", 900),
         # The vendor's brand (portal.branding); all empty: no name, the default accent, or the sandbox's demo.
         "BRAND_NAME": environ.get("BRAND_NAME", "").strip(),
         "BRAND_LOGO": environ.get("BRAND_LOGO", "").strip(),
@@ -154,15 +165,15 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         # The payment page's poll asks Stripe about a pending payment at most this often (seconds).
         "STRIPE_RECHECK_AFTER": _number(environ, "STRIPE_RECHECK_AFTER", 10),
         # Stripe's events are larger than a form: the webhook's own body limit, in bytes.
-        "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH": int(
-            _number(environ, "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH", 1024 * 1024)
+        "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH": _whole(
+            environ, "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH", 1024 * 1024
         ),
         # Seconds before the Stripe stand-in settles a bank debit; 0 or None: only when told to.
         "SANDBOX_STRIPE_SETTLE_AFTER": _number(environ, "SANDBOX_STRIPE_SETTLE_AFTER", 5),
-        "SANDBOX_STRIPE_UNIT_AMOUNT": int(_number(environ, "SANDBOX_STRIPE_UNIT_AMOUNT", 4900)),
+        "SANDBOX_STRIPE_UNIT_AMOUNT": _whole(environ, "SANDBOX_STRIPE_UNIT_AMOUNT", 4900),
         "SANDBOX_STRIPE_CURRENCY": environ.get("SANDBOX_STRIPE_CURRENCY", "usd").strip().lower(),
         "SANDBOX_STRIPE_WEBHOOKS": _flag(environ.get("SANDBOX_STRIPE_WEBHOOKS"), True),
-        "PASSWORD_LINK_MAX_AGE": int(_number(environ, "PASSWORD_LINK_MAX_AGE", 14400)),
+        "PASSWORD_LINK_MAX_AGE": _whole(environ, "PASSWORD_LINK_MAX_AGE", 14400),
         **_notification_settings(environ),
     }
 
@@ -185,12 +196,20 @@ _FLOORS: dict[str, tuple[float, str]] = {
     "LTIAAS_READ_TIMEOUT": (0.1, "a number of seconds above 0"),
     "STRIPE_TIMEOUT": (0.1, "a number of seconds above 0"),
     "NOTIFY_TIMEOUT": (0.1, "a number of seconds above 0"),
+    "LTIAAS_READ_BUDGET": (0.1, "a number of seconds above 0"),
+    "LTIAAS_BACKOFF_FACTOR": (0, "a number of seconds, 0 or more"),
+    "COMPLETION_STALE_AFTER": (1, "a number of seconds above 0"),
+    "STRIPE_RECHECK_AFTER": (0, "a number of seconds, 0 or more"),
+    "NOTIFY_RETRY_AFTER": (0, "a number of seconds, 0 or more"),
+    "NOTIFY_DRAIN_INTERVAL": (0, "a number of seconds, 0 or more (0: no background sender)"),
+    "SMTP_PORT": (1, "a port number from 1 to 65535"),
 }
+_CEILINGS = {"SMTP_PORT": 65535}
 
 
 def _check_floors(settings: dict[str, Any]) -> None:
     for name, (floor, meaning) in _FLOORS.items():
-        if settings[name] < floor:
+        if not floor <= settings[name] <= _CEILINGS.get(name, math.inf):
             raise ConfigError(f"{name} must be {meaning}, not {settings[name]}")
 
 
@@ -200,11 +219,11 @@ def _notification_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "NOTIFY_EMAIL_TO": environ.get("NOTIFY_EMAIL_TO", "").strip(),
         "NOTIFY_WEBHOOK_URL": environ.get("NOTIFY_WEBHOOK_URL", "").strip(),
         "NOTIFY_TIMEOUT": _number(environ, "NOTIFY_TIMEOUT", 10),
-        "NOTIFY_MAX_ATTEMPTS": int(_number(environ, "NOTIFY_MAX_ATTEMPTS", 3)),
-        "NOTIFY_RETRY_AFTER": int(_number(environ, "NOTIFY_RETRY_AFTER", 60)),
+        "NOTIFY_MAX_ATTEMPTS": _whole(environ, "NOTIFY_MAX_ATTEMPTS", 3),
+        "NOTIFY_RETRY_AFTER": _whole(environ, "NOTIFY_RETRY_AFTER", 60),
         "NOTIFY_DRAIN_INTERVAL": _number(environ, "NOTIFY_DRAIN_INTERVAL", 15),
         "SMTP_HOST": environ.get("SMTP_HOST", "").strip(),
-        "SMTP_PORT": int(_number(environ, "SMTP_PORT", 587)),
+        "SMTP_PORT": _whole(environ, "SMTP_PORT", 587),
         "SMTP_TLS": environ.get("SMTP_TLS", "starttls").strip().lower(),
         "SMTP_USER": environ.get("SMTP_USER", "").strip(),
         "SMTP_PASSWORD": environ.get("SMTP_PASSWORD", ""),
@@ -239,9 +258,16 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
         if settings[limit] < 1:
             raise ConfigError(f"{limit} must be a number of bytes above 0")
     _check_floors(settings)
+    _check_url("PORTAL_URL", settings["PORTAL_URL"], production=False)  # https in production: below
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
     settings["SANDBOX_ENABLED"] = not settings["LTIAAS_URL"] and env != "production"
+    if settings["SANDBOX_ENABLED"] and not settings["LTIAAS_PLATFORMS_PATH"].startswith("/api/"):
+        # The stand-in is served by the portal itself: /admin/platforms is the staff console's.
+        raise ConfigError(
+            "LTIAAS_PLATFORMS_PATH: the sandbox serves LTIAAS's platform API under /api/ only "
+            f"(not {settings['LTIAAS_PLATFORMS_PATH']!r}); leave it unset while LTIAAS_URL is unset"
+        )
     if settings["SANDBOX_ENABLED"]:
         settings["LTIAAS_URL"] = settings["PORTAL_URL"]
         settings["LTIAAS_API_KEY"] = SANDBOX_API_KEY

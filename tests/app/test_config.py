@@ -49,7 +49,8 @@ def test_a_configured_ltiaas_turns_the_sandbox_off() -> None:
 
 
 def test_the_platforms_path_follows_ltiaas_docs_when_asked() -> None:
-    assert settings(LTIAAS_PLATFORMS_PATH="/admin/platforms/")["LTIAAS_PLATFORMS_PATH"] == "/admin/platforms"
+    asked = settings(LTIAAS_URL="https://v.ltiaas.com", LTIAAS_PLATFORMS_PATH="/admin/platforms/")
+    assert asked["LTIAAS_PLATFORMS_PATH"] == "/admin/platforms"
 
 
 def test_production_with_real_settings_starts_without_the_sandbox() -> None:
@@ -103,10 +104,31 @@ def test_nonsense_settings_are_refused_by_name(name: str, value: str) -> None:
         ("DATABASE_POOL_SIZE", "0"),
         ("LTIAAS_RETRIES", "-1"),
         ("LTIAAS_READ_TIMEOUT", "0"),
+        ("LTIAAS_READ_BUDGET", "0"),
+        ("NOTIFY_RETRY_AFTER", "-5"),
+        ("STRIPE_RECHECK_AFTER", "-1"),
+        ("SMTP_PORT", "0"),
+        ("SMTP_PORT", "70000"),
     ],
 )
 def test_a_setting_that_cannot_work_is_refused_with_its_floor(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name} must be .* not {value}"):
+        settings(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("SESSION_LIFETIME", "nan", "must be a number"),
+        ("LTIAAS_READ_TIMEOUT", "inf", "must be a number"),
+        ("LOGIN_FAILURE_LIMIT", "2.7", "must be a whole number"),
+        ("PORTAL_URL", "localhost:5384", "must be an http\\(s\\):// URL"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_the_setting(
+    name: str, value: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} {reason}"):
         settings(**{name: value})
 
 
@@ -129,3 +151,14 @@ def test_an_unknown_approval_policy_is_refused_in_one_line() -> None:
     message = str(refused.value)
     assert message == "APPROVAL_POLICY must be self-service, review-later or live-approval, not 'open'"
     assert "\n" not in message
+
+
+def test_the_sandbox_refuses_a_platforms_path_that_would_land_in_the_staff_console() -> None:
+    with pytest.raises(ConfigError, match=r"^LTIAAS_PLATFORMS_PATH: the sandbox serves"):
+        settings(LTIAAS_PLATFORMS_PATH="/admin/platforms")
+    assert (
+        settings(LTIAAS_URL="https://v.ltiaas.com", LTIAAS_PLATFORMS_PATH="/admin/platforms")[
+            "LTIAAS_PLATFORMS_PATH"
+        ]
+        == "/admin/platforms"
+    )
