@@ -45,9 +45,11 @@ class RegisterError(Exception):
 
 @dataclass(frozen=True)
 class ToolUrls:
-    """The fake tool LTIAAS registers, under the portal's origin."""
+    """The fake tool LTIAAS registers, under the portal's origin, with the name the vendor gave it on
+    LTIAAS's dashboard (what the LMS lists it as; the platform's name is LTIAAS's own label)."""
 
     portal_url: str
+    name: str = DEFAULT_CLIENT_NAME
 
     @property
     def domain(self) -> str:
@@ -204,7 +206,7 @@ def tool_messages(
         kind = wanted["type"]
         if kind not in supported or any(m["type"] == kind for m in messages):
             continue
-        message: dict[str, Any] = {"type": kind, "label": DEFAULT_CLIENT_NAME}
+        message: dict[str, Any] = {"type": kind, "label": tool.name}
         if kind == "LtiDeepLinkingRequest":
             message["target_link_uri"] = tool.url("deep-linking")
         placements = list(dict.fromkeys(p for p in wanted.get("placements") or [] if p in supported[kind]))
@@ -225,7 +227,7 @@ def registration_request(
         "response_types": ["id_token"],
         "initiate_login_uri": tool.url("login"),
         "redirect_uris": [tool.url("launch")],
-        "client_name": options.platform_name or DEFAULT_CLIENT_NAME,
+        "client_name": tool.name,
         "jwks_uri": tool.url("keys"),
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(scopes),
@@ -343,7 +345,12 @@ def _new_platform(
 
 
 def complete_registration(
-    session: Session, registration_id: str, body: Any, *, portal_url: str
+    session: Session,
+    registration_id: str,
+    body: Any,
+    *,
+    portal_url: str,
+    tool_name: str = DEFAULT_CLIENT_NAME,
 ) -> dict[str, Any]:
     """POST /api/registrations/{id}/complete: register with the LMS, then create the platform.
 
@@ -354,7 +361,7 @@ def complete_registration(
     options = parse_complete_body(body)
     registration = _claim(session, registration_id)
     configuration = registration.openid_configuration
-    payload = registration_request(configuration, options, ToolUrls(portal_url))
+    payload = registration_request(configuration, options, ToolUrls(portal_url, tool_name))
     try:
         lms_response = _post_to_lms(
             configuration["registration_endpoint"], registration.registration_token, payload

@@ -86,7 +86,11 @@ def get_registration(registration_id: str) -> dict[str, Any]:
 @api_bp.post("/<registration_id>/complete")
 def complete_registration(registration_id: str) -> dict[str, Any]:
     return ltiaas_service.complete_registration(
-        get_session(), registration_id, _json_body(), portal_url=current_app.config["PORTAL_URL"]
+        get_session(),
+        registration_id,
+        _json_body(),
+        portal_url=current_app.config["PORTAL_URL"],
+        tool_name=current_app.config["BRAND_NAME"] or ltiaas_service.DEFAULT_CLIENT_NAME,
     )
 
 

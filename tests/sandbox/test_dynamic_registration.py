@@ -99,7 +99,7 @@ def test_an_lms_registers_the_tool_once_through_ltiaas(sandbox: Sandbox, profile
 
     [tool] = sandbox.lms_tools(attempt=started.attempt_id)
     assert tool["profile"] == profile
-    assert tool["client_name"] == f"{profile} campus"
+    assert tool["client_name"] == "Acme Learning"  # the tool's name; "… campus" names the platform at LTIAAS
     assert {m["type"]: m["placements"] for m in tool["messages"]} == expected_placements
     assert tool["deployment_id"]
     assert "openid" not in tool["scope"].split()
