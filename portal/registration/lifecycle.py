@@ -133,7 +133,8 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     """Expire an open registration past its lifetime and fail a stale completion; raise for
     an expired or failed one.
 
-    :raise RegistrationProblem: expired (gone_at_ltiaas, with LTIAAS's words, when LTIAAS said so);
+    :raise RegistrationProblem: expired (gone_at_ltiaas, with LTIAAS's words, when LTIAAS said so;
+        declined, with the staff's reason, when its request had been declined before it expired);
         for a failed one, the page of what it ran into (outcome_unknown, already_used, lms_refused,
         withdrawn, or failed), with the stored reason as detail.
     """
@@ -142,6 +143,9 @@ def raise_if_closed(db: Session, registration: Registration, now: datetime | Non
     if registration.current_state is RegistrationState.EXPIRED:
         if registration.problem == Problem.GONE_AT_LTIAAS.value:  # LTIAAS's word, not our clock's
             raise RegistrationProblem("gone_at_ltiaas", detail=registration.last_error)
+        request = approval_of(db, registration)
+        if request is not None and request.current_state is ApprovalState.REJECTED:  # the decision stands
+            raise RegistrationProblem("declined", detail=f"Their reason: {request.reason}")
         raise RegistrationProblem("expired")
     if registration.current_state is RegistrationState.FAILED:
         kind = _PROBLEM_PAGES.get(registration.problem or "", "failed")

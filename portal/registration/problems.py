@@ -52,6 +52,14 @@ PROBLEMS: dict[str, ProblemText] = {
         "Nothing was registered.",
         START_AGAIN,
     ),
+    "declined": ProblemText(
+        410,
+        "Your request was declined",
+        "The tool's vendor decided not to register the tool with this LMS. Nothing was registered.",
+        "If you have questions, contact the tool's vendor. To ask again, start the registration again "
+        "from your LMS.",
+        is_error=False,
+    ),
     "gone_at_ltiaas": ProblemText(
         410,
         "LTIAAS no longer accepts this registration",

@@ -12,6 +12,9 @@
       return "This window's session ended. Loading what to do…";
     }
     // A closed registration answers with its problem page's kind: say which, not just "did not finish".
+    if (body.problem === "declined" || body.approval === "rejected") {
+      return "Your request was declined. Loading the reason…";
+    }
     if (body.problem === "withdrawn" || body.approval === "withdrawn") {
       return "Your request was withdrawn. Loading the details…";
     }
@@ -20,9 +23,6 @@
     }
     if (body.problem) {
       return "The registration did not finish. Loading what happened…";
-    }
-    if (body.approval === "rejected") {
-      return "Your request was declined. Loading the reason…";
     }
     if (body.approval === "approved") {
       return "Approved. Finishing the registration…";

@@ -179,6 +179,23 @@ def test_a_rejection_shows_its_reason_in_the_iframe_and_registers_nothing(
     assert rejected[2]["reason"] == "We only serve schools in Springfield."
 
 
+def test_a_declined_request_keeps_its_reason_after_its_registration_outlived_its_lifetime(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff: User, decide: Any
+) -> None:
+    public_id = requested(customer_browser)
+    assert decide(approvals.reject, "We only serve schools in Springfield.") is Outcome.REJECTED
+    past_its_lifetime(app)
+
+    status = customer_browser.get(f"/registration/{public_id}/status")
+    page = customer_browser.get(f"/registration/{public_id}/waiting")
+
+    assert status.get_json() == {"state": None, "problem": "declined"}
+    assert page.status_code == 410
+    assert "Your request was declined" in page.text
+    assert "Their reason: We only serve schools in Springfield." in page.text
+    assert "has expired" not in page.text and "too old" not in page.text
+
+
 def test_a_request_that_outlives_its_registration_is_marked_expired_when_read(
     app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
 ) -> None:
