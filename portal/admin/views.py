@@ -31,6 +31,12 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
         "error",
         "Approved, but the tool is not registered yet (see below). You can try again.",
     ),
+    Outcome.NOT_REGISTERED: (
+        "error",
+        "Approved, but it could not be registered (see below): nothing was registered, and the "
+        "registration is closed. The customer's window and account page say why; a payment for it is "
+        "due for a refund.",
+    ),
     Outcome.ANSWER_LOST: (
         "warning",
         "Approved, but LTIAAS's answer was lost: whether the tool is registered is not known yet "

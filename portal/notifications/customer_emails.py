@@ -98,6 +98,22 @@ def request_declined(db: Session, approval: ApprovalRequest) -> bool:
     return _tell_requester(db, approval, "Your request was declined", text)
 
 
+def request_not_registered(db: Session, approval: ApprovalRequest) -> bool:
+    """Tell the customer who asked that their approved request could not be registered, and why."""
+    registration = approval.registration
+    text = (
+        f"{_vendor_or('The vendor')} approved your request to register the tool with "
+        f"{lms_in_words(registration)}{_named(registration)}, but it could not be registered. "
+        "Nothing was registered.\n\n"
+        f"What happened: {registration.last_error or '(no reason was given)'}\n\n"
+        f"{_refund_sentence(db, registration)}"
+        "To try again, start the registration again from your LMS."
+    )
+    return _tell_requester(
+        db, approval, "Your request was approved, but the tool could not be registered", text
+    )
+
+
 def _refund_sentence(db: Session, registration: Registration) -> str:
     """What becomes of a payment for a declined request (its own paragraph), or nothing."""
     paid = payments().paid(db, registration)

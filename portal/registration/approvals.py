@@ -48,7 +48,8 @@ class Outcome(StrEnum):
     """What a staff member's (or, for a withdrawal, the customer's) action came to."""
 
     COMPLETED = "completed"  # approved, and LTIAAS registered the tool
-    NOT_COMPLETED = "not_completed"  # approved, but LTIAAS did not register it (see last_error)
+    NOT_COMPLETED = "not_completed"  # approved, but LTIAAS did not register it yet (see last_error)
+    NOT_REGISTERED = "not_registered"  # approved, but refused for good (the LMS, LTIAAS): closed
     ANSWER_LOST = "answer_lost"  # approved, but LTIAAS's answer was lost: it may be registered; retry is safe
     OUTCOME_UNKNOWN = "outcome_unknown"  # approved, but whether LTIAAS registered it is unknown: to settle
     REJECTED = "rejected"
@@ -192,7 +193,13 @@ def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staf
     logger.warning("approved request %s did not complete: %s", approval.public_id, registration.last_error)
     if registration.answer_lost:
         return Outcome.ANSWER_LOST
-    return Outcome.OUTCOME_UNKNOWN if registration.outcome_unknown else Outcome.NOT_COMPLETED
+    if registration.outcome_unknown:
+        return Outcome.OUTCOME_UNKNOWN
+    if not registration.is_open():  # refused for good: the customer hears the outcome, as of a decision
+        customer_emails.request_not_registered(db, approval)
+        db.commit()
+        return Outcome.NOT_REGISTERED
+    return Outcome.NOT_COMPLETED
 
 
 def reject(

@@ -9,8 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
+from portal.admin.views import MESSAGES
 from portal.db import get_session
 from portal.models import ApprovalRequest, Registration, User, WebSession, utcnow
+from portal.registration.approvals import Outcome
 from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
 from tests.registration.helpers import audit_trail, checkboxes, csrf_token_in, ltiaas_moved_to
 
@@ -282,3 +284,7 @@ def test_a_decline_sent_after_the_session_ended_says_so_and_leads_back_through_s
     assert "You were signed out" in answer.text and "so this form was not sent" in answer.text
     assert f'href="/auth/sign-in?next={page}" id="sign-in-again"' in answer.text
     assert state_of(app) == ("pending", "reviewed")
+
+
+def test_every_outcome_of_a_decision_has_words_for_the_staff() -> None:
+    assert set(MESSAGES) == set(Outcome) - {Outcome.WITHDRAWN}  # the customer's own act, not the staff's

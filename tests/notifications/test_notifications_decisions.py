@@ -123,3 +123,26 @@ def test_a_declined_request_that_was_paid_for_says_the_payment_is_refunded(
         f"You paid 49.00 EUR for this registration (payment reference {reference}): the vendor refunds it."
         in text
     )
+
+
+def test_an_approval_the_lms_refuses_tells_the_customer_in_the_lms_words_and_the_staff_why(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    customer_browser: FlaskClient,
+    mail_server: MailServer,
+    staff: User,
+    staff_browser: FlaskClient,
+) -> None:
+    ask_for_approval(app, customer_browser)
+    ltiaas.refuse_as_lms(400, {"error": "invalid_client_metadata", "error_description": "Domain not allowed"})
+
+    assert decide(app, staff, "approve") is approvals.Outcome.NOT_REGISTERED
+    ((subject, text),) = told(app, mail_server)
+    with app.app_context():
+        approval_id = get_session().scalars(select(ApprovalRequest)).one().public_id
+    page = staff_browser.get(f"/admin/approvals/{approval_id}").get_data(as_text=True)
+
+    assert subject == "Your request was approved, but the tool could not be registered"
+    assert "Nothing was registered." in text and "Domain not allowed" in text
+    assert 'id="last-error"' in page and "Domain not allowed" in page
+    assert 'id="finish-form"' not in page  # nothing to try again: the registration is closed
