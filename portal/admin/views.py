@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from portal.admin import bp
@@ -16,7 +17,7 @@ from portal.billing import attention
 from portal.billing.flow import paid_payment
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import ApprovalRequest, ApprovalState
+from portal.models import ApprovalRequest, ApprovalState, other_requests_for_lms
 from portal.registration import approvals
 from portal.registration.approvals import Outcome
 from portal.registration.display import describe
@@ -92,8 +93,16 @@ def _request_page(
         finish_form=FinishForm(),
         can_finish=approvals.can_finish(approval),
         next_request=None if approval.is_pending else approvals.next_pending(db, approval),
+        others=_other_requests(db, approval),
     )
     return page, status
+
+
+def _other_requests(db: Session, approval: ApprovalRequest) -> list[ApprovalRequest]:
+    """The same customer's requests for the same LMS, shown beside this one (a duplicate to spot)."""
+    if approval.requested_by_id is None:
+        return []
+    return other_requests_for_lms(db, approval.registration, approval.requested_by_id)
 
 
 @bp.get("/approvals/", endpoint="approvals")

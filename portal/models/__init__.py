@@ -17,7 +17,13 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from portal.db import Base
-from portal.models.approvals import ApprovalRequest, ApprovalState, approval_of, decide_approval
+from portal.models.approvals import (
+    ApprovalRequest,
+    ApprovalState,
+    approval_of,
+    decide_approval,
+    other_requests_for_lms,
+)
 from portal.models.columns import MAX_ROW_ID, UTCDateTime, new_public_id, utcnow
 from portal.models.notifications import Notification, NotificationChannel, NotificationState
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
@@ -80,6 +86,7 @@ __all__ = [
     "fit_platform_name",
     "load_all",
     "new_public_id",
+    "other_requests_for_lms",
     "record_event",
     "registration_lifetime_end",
     "settle_outcome",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
-from portal.models.registrations import InvalidTransition, Registration, record_event
+from portal.models.registrations import OPEN_STATES, InvalidTransition, Registration, record_event
 
 
 class ApprovalState(StrEnum):
@@ -106,3 +106,29 @@ _APPROVAL_OF_REGISTRATION = select(ApprovalRequest).where(
 def approval_of(session: Session, registration: Registration) -> ApprovalRequest | None:
     """The registration's request for approval (live approval), if one was made."""
     return session.scalar(_APPROVAL_OF_REGISTRATION, {"registration_id": registration.id})
+
+
+def other_requests_for_lms(
+    session: Session, registration: Registration, requested_by_id: int, undecided_only: bool = False
+) -> list[ApprovalRequest]:
+    """The requests `requested_by_id` made for other registrations of the same LMS address, newest
+    first; with `undecided_only`, those the staff may still register (pending, or approved and not
+    yet finished, while their registration is open)."""
+    query = (
+        select(ApprovalRequest)
+        .join(Registration, Registration.id == ApprovalRequest.registration_id)
+        .where(
+            ApprovalRequest.requested_by_id == requested_by_id,
+            Registration.platform_url == registration.platform_url,
+            Registration.id != registration.id,
+        )
+        .order_by(ApprovalRequest.id.desc())
+    )
+    if undecided_only:
+        still = (ApprovalState.PENDING.value, ApprovalState.APPROVED.value)
+        query = query.where(
+            ApprovalRequest.state.in_(still),
+            Registration.state.in_([state.value for state in OPEN_STATES]),
+            Registration.expires_at > utcnow(),
+        )
+    return list(session.scalars(query))

@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from portal.auth.users import is_signed_in, is_staff
 from portal.config import ApprovalPolicy
-from portal.models import Registration, User, approval_of
+from portal.models import ApprovalRequest, Registration, User, approval_of, other_requests_for_lms
 from portal.registration.choices import current_choices
 from portal.registration.payments import payments
 
-Step = Literal["sign_in", "wait", "pay", "request", "confirm"]
+Step = Literal["sign_in", "wait", "asked_already", "pay", "request", "confirm"]
 
 
 def approval_policy() -> ApprovalPolicy:
@@ -25,6 +25,8 @@ def next_step(db: Session, registration: Registration, user: User | None) -> Ste
 
     - "sign_in": nobody (or a disabled account) is signed in;
     - "wait": a request for approval exists: its page shows where it stands;
+    - "asked_already": live approval: the customer's request for another registration of the same
+      LMS may still be registered by the staff (asking, and paying, again would make a second one);
     - "pay": a customer must pay first (a price is set and this registration is not paid);
     - "request": live approval: the customer's confirmation sends a request to the staff;
     - "confirm": `user` may complete now (staff always may, under every policy).
@@ -35,11 +37,23 @@ def next_step(db: Session, registration: Registration, user: User | None) -> Ste
         return "wait"
     if is_staff(user):
         return "confirm"
+    if must_ask_approval(user) and earlier_request_for_lms(db, registration, user) is not None:
+        return "asked_already"
     if payments().owes(db, registration, user):
         return "pay"
     if must_ask_approval(user):
         return "request"
     return "confirm"
+
+
+def earlier_request_for_lms(
+    db: Session, registration: Registration, user: User | None
+) -> ApprovalRequest | None:
+    """`user`'s request for another registration of the same LMS that the staff may still register."""
+    if user is None:
+        return None
+    undecided = other_requests_for_lms(db, registration, user.id, undecided_only=True)
+    return undecided[0] if undecided else None
 
 
 def must_ask_approval(user: User | None) -> bool:

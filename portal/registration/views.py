@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.pauses import why_session_ended
@@ -40,6 +40,7 @@ from portal.registration.policy import (
     Step,
     approval_policy,
     choices_for,
+    earlier_request_for_lms,
     fixed_auto_activate,
     must_ask_approval,
     next_step,
@@ -122,9 +123,26 @@ def _step_allowed(registration: Registration, page: str, allowed: frozenset[Step
         raise GoElsewhere(_sign_in_first(registration, page))
     if step == "wait":
         raise GoElsewhere(_go("waiting", registration))
+    if step == "asked_already":
+        raise GoElsewhere(_asked_already(registration))
     if step == "pay":
         raise GoElsewhere(_pay_first(registration))
     raise GoElsewhere(_go("confirm", registration))
+
+
+def _asked_already(registration: Registration) -> BaseResponse:
+    """This customer's earlier request for the same LMS may still be registered: this one stops here."""
+    earlier = earlier_request_for_lms(get_session(), registration, signed_in_user())
+    if earlier is None:  # decided or withdrawn meanwhile
+        return _go("confirm", registration)
+    page = render_template(
+        "registration/asked_already.html",
+        registration=registration,
+        lms=describe(registration),
+        earlier=earlier,
+        earlier_payment=_paid(earlier.registration),
+    )
+    return make_response(page, 409)
 
 
 @bp.app_context_processor

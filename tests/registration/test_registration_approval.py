@@ -20,7 +20,7 @@ from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Registration, User, utcnow
 from portal.registration import approvals
 from portal.registration.approvals import Outcome
-from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
+from tests.fakes.ltiaas import CLOSE_HTML, MOODLE_URL, FakeLtiaas, lms_configuration
 from tests.registration.helpers import audit_trail, configured_by, ltiaas_moved_to
 from tests.registration.test_registration_race import RACERS, race
 
@@ -277,3 +277,35 @@ def test_when_ltiaas_acted_but_its_answer_to_the_approval_was_lost_the_iframe_sa
     created = ltiaas.platform_created_by("reg-moodle")
     assert created is not None and f'<code id="platform-id">{created["id"]}</code>' in done
     assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]
+
+
+def test_a_customer_who_asked_for_this_lms_already_is_stopped_before_asking_or_paying_again(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff_browser: FlaskClient
+) -> None:
+    first = requested(customer_browser)  # then the dialog was closed, and the LMS started again
+    ltiaas.add_registration("reg-moodle-again", lms_configuration("moodle-4.4", MOODLE_URL))
+    second = configured_by(customer_browser, registration_id="reg-moodle-again")
+
+    confirm = customer_browser.get(f"/registration/{second}/confirm")
+    asked = customer_browser.post(f"/registration/{second}/request")
+
+    for answer in (confirm, asked):
+        assert answer.status_code == 409
+        assert 'data-page="asked-already"' in answer.text
+        assert "You already asked for this LMS" in answer.text
+        assert f'href="/registration/{first}/waiting' in answer.text  # where it can be withdrawn
+    with app.app_context():
+        assert len(get_session().scalars(select(ApprovalRequest)).all()) == 1
+    approval = the_request(app)
+    staff_page = staff_browser.get(f"/admin/approvals/{approval.public_id}").text
+    assert 'id="other-requests"' not in staff_page  # one request: nothing to compare
+
+    customer_browser.post(f"/auth/requests/{approval.public_id}/withdraw", data={"confirm": "y"})
+    assert customer_browser.get(f"/registration/{second}/confirm").status_code == 200  # free to ask now
+    assert customer_browser.post(f"/registration/{second}/request").status_code == 303
+    with app.app_context():
+        newer = get_session().scalars(select(ApprovalRequest).order_by(ApprovalRequest.id.desc())).first()
+        assert newer is not None
+    shown = staff_browser.get(f"/admin/approvals/{newer.public_id}").text
+    assert 'id="other-requests"' in shown and "withdrawn by the customer" in shown
+    assert f'href="/admin/approvals/{approval.public_id}"' in shown
