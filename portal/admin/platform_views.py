@@ -22,6 +22,7 @@ from portal.admin.platform_forms import (
     RenameForm,
 )
 from portal.auth.users import actor_of, signed_in_user
+from portal.billing.flow import paid_payment
 from portal.db import get_session
 from portal.ltiaas import InvalidIdentifier, get_ltiaas, validate_identifier
 from portal.models import PlatformActionKind, PlatformActionState
@@ -170,8 +171,13 @@ def confirm_delete(platform_id: str) -> Page:
 
 
 def _delete_page(platform_id: str, form: DeleteForm, status: int = 200) -> Page:
-    detail = service.read_platform(get_session(), get_ltiaas(), platform_id)
-    page = render_template("admin/platform_delete.html", detail=detail, row=detail.row, form=form)
+    db = get_session()
+    detail = service.read_platform(db, get_ltiaas(), platform_id)
+    registration = detail.row.registration if detail.row is not None else None
+    payment = paid_payment(db, registration) if registration is not None else None
+    page = render_template(
+        "admin/platform_delete.html", detail=detail, row=detail.row, form=form, payment=payment
+    )
     return page, 404 if detail.not_found and status == 200 else status
 
 

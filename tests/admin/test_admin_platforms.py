@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from portal.admin import platforms
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import PlatformActionState
+from portal.models import PlatformActionState, Registration
 from tests.accounts import signed_in
+from tests.admin.console_helpers import add_payment
 from tests.admin.platform_helpers import (
     add_registration,
     form_on,
@@ -611,6 +613,26 @@ def test_deleting_asks_first_naming_the_platform_and_its_lms(
     done = staff.post(action, data={**hidden, "delete-confirm": "y"})
     assert done.status_code == 303 and done.location == "/admin/platforms/"
     assert registration_row(console, public_id).platform_deleted_at is not None
+
+
+def test_deleting_a_paid_registrations_platform_says_it_refunds_nothing(
+    console: Flask, lti: FakeLtiaas, staff: FlaskClient
+) -> None:
+    public_id = add_registration(console, PLATFORM_ID, customer="admin@springfield.edu")
+    customer = add_person(console, "customer")
+    with console.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
+        payment = add_payment(db, registration, user=customer)
+        db.commit()
+        intent, payer = payment.stripe_payment_intent, payment.customer_email
+    lti.reply(200, platform_json(PLATFORM_ID, name="Springfield Moodle", active=True))
+
+    html = text(staff.get(f"/admin/platforms/{PLATFORM_ID}/delete"))
+
+    assert 'id="paid-registration"' in html
+    assert f"49.00 EUR by {payer}" in html and intent in html
+    assert "Deleting the platform refunds nothing" in html
 
 
 def test_the_delete_page_of_an_unreadable_platform_offers_no_form(
