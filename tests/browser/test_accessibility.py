@@ -476,6 +476,18 @@ def test_a_declined_and_a_withdrawn_request_pass_axe(lms: Page, staff: Page, app
     check(lms, "withdrawn, opened again")
 
 
+def test_asking_again_for_an_lms_with_a_request_waiting_stops_on_a_page_that_passes_axe(
+    lms: Page, approving: LiveServer
+) -> None:
+    wait_for_approval(lms, approving, "twice-admin@springfield.example")
+    frame = start(lms, approving)  # the dialog was closed; the LMS starts again
+    sign_up_from_review(frame, "twice-admin@springfield.example")  # still signed in: goes on
+    choose(frame, CHOICES)
+    frame.locator("#save-choices").click()
+    expect(frame.locator('[data-page="asked-already"]')).to_be_visible()
+    check(lms, "asked for this LMS already")
+
+
 def test_a_request_withdrawn_from_the_account_page_is_announced_in_the_waiting_dialog(
     context: BrowserContext, lms: Page, approving: LiveServer
 ) -> None:
