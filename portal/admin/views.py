@@ -51,6 +51,7 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
     Outcome.REJECTED: ("success", "Declined. The customer's window shows your reason."),
     Outcome.ALREADY_DECIDED: ("warning", "Someone else already decided this request; nothing was changed."),
     Outcome.EXPIRED: ("warning", "This request expired with its registration; nothing was registered."),
+    Outcome.WITHDRAWN: ("warning", "The customer withdrew this request; nothing was registered."),
 }
 
 
@@ -63,6 +64,8 @@ def _approval_or_404(public_id: str) -> ApprovalRequest:
 
 def _decided(approval: ApprovalRequest) -> Outcome:
     """Why a request that is no longer pending cannot be decided now."""
+    if approval.current_state is ApprovalState.WITHDRAWN:
+        return Outcome.WITHDRAWN
     return Outcome.EXPIRED if approval.current_state is ApprovalState.EXPIRED else Outcome.ALREADY_DECIDED
 
 

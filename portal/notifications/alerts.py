@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from portal.branding import brand
-from portal.models import ApprovalRequest, ApprovalState, Registration
+from portal.models import ApprovalRequest, ApprovalState, Registration, RegistrationState
 from portal.notifications import outbox
 from portal.urls import portal_url
 
@@ -89,9 +89,18 @@ def _why_not_registered(paid: PaidRegistration) -> str:
     approval = paid.approval
     if approval is not None and approval.current_state is ApprovalState.REJECTED:
         return f"the request was declined by {approval.decided_by_email}"
-    if approval is not None and approval.current_state not in (ApprovalState.PENDING, ApprovalState.APPROVED):
-        return f"the request ended {approval.state}"
-    return f"the registration ended {paid.registration.state}"
+    if approval is not None and approval.current_state is ApprovalState.WITHDRAWN:
+        return "the customer withdrew the request"
+    if approval is not None and approval.current_state is ApprovalState.EXPIRED:
+        return "nobody decided the request before it expired"
+    registration = paid.registration
+    if registration.current_state is RegistrationState.EXPIRED:
+        return "the registration expired unfinished"
+    return (
+        f"the registration failed: {registration.last_error}"
+        if registration.last_error
+        else "the registration failed"
+    )
 
 
 def refund_due(db: Session, paid: PaidRegistration) -> int:

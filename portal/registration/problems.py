@@ -131,6 +131,7 @@ PROBLEMS: dict[str, ProblemText] = {
         "nothing was registered.",
         "To register the tool after all, start again from your LMS (add the tool again with the same "
         "registration URL): that makes a new request.",
+        is_error=False,
     ),
     "ltiaas_unavailable": ProblemText(
         503,

@@ -161,6 +161,28 @@ def test_a_second_approval_from_another_staff_window_changes_nothing(
     assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
+def test_approving_a_request_its_customer_withdrew_meanwhile_says_so(
+    app: Flask,
+    staff_browser: FlaskClient,
+    customer_browser: FlaskClient,
+    ltiaas: FakeLtiaas,
+    pending: ApprovalRequest,
+) -> None:
+    token = csrf_token_in(request_page(staff_browser, pending))  # the page was open before
+    app.config["WTF_CSRF_ENABLED"] = False
+    customer_browser.post(f"/auth/requests/{pending.public_id}/withdraw", data={"confirm": "y"})
+    app.config["WTF_CSRF_ENABLED"] = True
+
+    late = staff_browser.post(
+        f"/admin/approvals/{pending.public_id}/approve", data={**STAFF_FORM, "csrf_token": token}
+    )
+
+    page = staff_browser.get(late.location).text
+    assert "The customer withdrew this request; nothing was registered." in page
+    assert "Someone else already decided" not in page
+    assert ltiaas.requests_to("complete_registration") == []
+
+
 def test_an_approval_ltiaas_did_not_register_can_be_finished_from_its_page(
     app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest, closed_url: str
 ) -> None:
@@ -287,4 +309,4 @@ def test_a_decline_sent_after_the_session_ended_says_so_and_leads_back_through_s
 
 
 def test_every_outcome_of_a_decision_has_words_for_the_staff() -> None:
-    assert set(MESSAGES) == set(Outcome) - {Outcome.WITHDRAWN}  # the customer's own act, not the staff's
+    assert set(MESSAGES) == set(Outcome)

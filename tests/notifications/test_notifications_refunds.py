@@ -78,7 +78,7 @@ def test_an_expired_paid_registration_is_reported_once_with_what_to_do(
     (text,) = chat_webhook.texts
     assert text == (
         '49.00 USD paid by admin@springfield.example.edu for "Springfield Moodle" with Moodle at '
-        "springfield.example.edu did not end in a registration: the registration ended expired.\n"
+        "springfield.example.edu did not end in a registration: the registration expired unfinished.\n"
         "Refund it in Stripe (payment pi_springfield), then record the refund: "
         "https://portal.vendor.example/admin/payments/"
     )
