@@ -594,6 +594,8 @@ class LtiaasClient:
             reason = f"did not answer within {limits.read:.3g} s after the request was sent"
         elif isinstance(error, requests.ConnectionError) and not sent:
             reason = "could not be reached (connection failed, nothing was sent)"
+        elif isinstance(error, requests.exceptions.SSLError):  # e.g. https:// to a plain http port
+            reason = "could not set up a secure (TLS) connection: check the scheme and port of its URL"
         elif isinstance(error, requests.ConnectionError):
             reason = "dropped the connection after the request was sent"
         else:

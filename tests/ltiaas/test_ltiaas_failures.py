@@ -466,3 +466,14 @@ def test_the_app_factory_installs_the_client_from_its_settings(ltiaas, api_key, 
     assert ltiaas.last.headers["authorization"] == f"Bearer {api_key}"
     app.extensions["ltiaas"].close()
     app.extensions["db_engine"].dispose()
+
+
+def test_https_to_a_plain_http_port_says_the_secure_connection_failed_not_that_it_was_sent(
+    make_client, ltiaas, expect_error
+):
+    api = make_client(base_url=ltiaas.url.replace("http://", "https://"), retries=0)
+
+    error = expect_error(LtiaasUnavailable, lambda: api.get_registration(REGISTRATION_ID))
+
+    assert "could not set up a secure (TLS) connection: check the scheme and port of its URL" in str(error)
+    assert "after the request was sent" not in str(error)
