@@ -34,7 +34,7 @@ from tests.browser.helpers import (
 from tests.browser.looks import assert_accessible, content_frame, take_picture
 from tests.conftest import LiveServer, free_port, stop_live_server
 
-pytestmark = pytest.mark.slow  # scripts/test runs it with the rest; scripts/test-slow alone
+pytestmark = pytest.mark.slow  # scripts/test runs it after its PostgreSQL pass; scripts/test-slow alone
 
 CANVAS = "https://canvas.instructure.com/lti/"
 CUSTOMER = "it-admin@springfield.example"

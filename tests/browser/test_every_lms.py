@@ -49,7 +49,7 @@ from tests.browser.helpers import (
 from tests.browser.looks import assert_accessible, content_frame
 from tests.conftest import LiveServer, start_live_server, stop_live_server
 
-pytestmark = pytest.mark.slow  # scripts/test runs it with the rest; scripts/test-slow alone
+pytestmark = pytest.mark.slow  # scripts/test runs it after its PostgreSQL pass; scripts/test-slow alone
 
 MODES = ["partitioned", "cookies-blocked", "new-tab"]
 PLAYABLE = list(playable_profiles())
