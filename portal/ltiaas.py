@@ -122,6 +122,11 @@ class LtiaasError(Exception):
         self.details_description = details_description
         self.request_sent = request_sent
 
+    @property
+    def said(self) -> str | None:
+        """What LTIAAS said, in its own words (its description, else its message code), if anything."""
+        return self.details_description or self.details_message
+
 
 class RegistrationNotFound(LtiaasError):
     """LTIAAS does not know the registrationId (unknown, expired or already used): 4xx on a registration."""

@@ -472,7 +472,7 @@ def _failure(error: LtiaasError) -> tuple[PlatformActionState, str]:
             "and LTIAAS_URL settings."
         )
     if isinstance(error, LtiaasRequestRejected):
-        said = error.details_description or error.details_message or f"HTTP {error.status}"
+        said = error.said or f"HTTP {error.status}"
         return PlatformActionState.FAILED, f"LTIAAS refused it ({said}), so nothing was done."
     if not error.request_sent:
         return PlatformActionState.FAILED, "LTIAAS could not be reached, so nothing was done. Try again."

@@ -294,7 +294,7 @@ def ltiaas_problem(error: LtiaasError, consequence: str) -> str:
     elif isinstance(error, LtiaasInvalidResponse):
         reason = "LTIAAS answered in a way the portal could not read"
     else:
-        said = error.details_description or error.details_message or "no reason given"
+        said = error.said or "no reason given"
         reason = f"LTIAAS refused the request (HTTP {error.status}: {said})"
         advice = ""
     return f"{reason}, so {consequence} and nothing changed.{advice}"

@@ -153,18 +153,16 @@ def _record_failure(
     elif isinstance(error, RegistrationNotFound | LtiaasRequestRejected) and retrying_unconfirmed:
         _look_for_the_platform(db, ltiaas, registration, actor, Problem.ALREADY_USED, ALREADY_USED)
     elif isinstance(error, RegistrationNotFound):
-        said = error.details_description or error.details_message
-        message = f"LTIAAS no longer knows this registration. It said: {said or f'HTTP {error.status}'}"
+        message = f"LTIAAS no longer knows this registration. It said: {error.said or f'HTTP {error.status}'}"
         _settle(db, registration, RegistrationState.EXPIRED, Problem.GONE_AT_LTIAAS, message, actor)
     elif isinstance(error, LtiaasUnavailable):
         _settle(db, registration, RegistrationState.REVIEWED, Problem.NOT_SENT, NOT_SENT, actor)
     elif isinstance(error, LtiaasUnauthorized):
         _settle(db, registration, RegistrationState.REVIEWED, Problem.VENDOR_SETUP, VENDOR_SETUP, actor)
     elif error.status is not None and 400 <= error.status < 500:
-        reason = error.details_description or error.details_message
         message = (
-            f"LTIAAS refused the registration: {reason}"
-            if reason
+            f"LTIAAS refused the registration: {error.said}"
+            if error.said
             else f"LTIAAS refused the registration (HTTP {error.status}) without saying why."
         )
         _settle(db, registration, RegistrationState.FAILED, Problem.REFUSED, message, actor)

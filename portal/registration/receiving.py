@@ -107,10 +107,8 @@ def _read_from_ltiaas(ltiaas: LtiaasClient, ltiaas_id: str) -> RegistrationDetai
     try:
         return ltiaas.read_registration(ltiaas_id)
     except RegistrationNotFound as error:
-        said = error.details_description or error.details_message
-        raise RegistrationProblem(
-            "unknown_registration", detail=f"LTIAAS said: {said}" if said else None
-        ) from error
+        detail = f"LTIAAS said: {error.said}" if error.said else None
+        raise RegistrationProblem("unknown_registration", detail=detail) from error
     except LtiaasUnavailable as error:
         logger.warning("LTIAAS unavailable while reading a registration: %s", error)
         raise RegistrationProblem("ltiaas_unavailable", retry_url=retry_url) from error
