@@ -135,6 +135,15 @@ def registration_row(app: Flask, public_id: str) -> Registration:
         return get_session().scalars(select(Registration).where(Registration.public_id == public_id)).one()
 
 
+def wait_for_ltiaas_at_most(app: Flask, seconds: float) -> None:
+    """From here on, the app's LTIAAS client gives up on an answer after `seconds` (a client built
+    from settings saying so): short for the call under test, while the set-up before it kept the
+    tests' usual timeout, which a busy machine cannot miss."""
+    app.extensions["ltiaas"].close()
+    app.config["LTIAAS_READ_TIMEOUT"] = seconds
+    app.extensions["ltiaas"] = LtiaasClient.from_config(app.config)
+
+
 @contextmanager
 def ltiaas_moved_to(app: Flask, url: str) -> Iterator[None]:
     """While inside, the app's LTIAAS client is built from settings naming `url` as LTIAAS (e.g. a
