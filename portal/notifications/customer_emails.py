@@ -1,7 +1,8 @@
 """What customers are told by e-mail.
 
 - What the vendor's staff decided on their request (live approval): registered, or declined with
-  the reason; whether or not the LMS's window is still open.
+  the reason; whether or not the LMS's window is still open. Or that it expired before anyone
+  decided (the waiting page promised an e-mail).
 - That the LMS they registered can now launch the tool, once its platform is first active (the
   done page told them the vendor would activate it, and that they would hear): when a staff
   member activates it from the console, or when the console next reads it as active from LTIAAS
@@ -112,6 +113,20 @@ def request_not_registered(db: Session, approval: ApprovalRequest) -> bool:
     return _tell_requester(
         db, approval, "Your request was approved, but the tool could not be registered", text
     )
+
+
+def request_expired(db: Session, approval: ApprovalRequest) -> bool:
+    """Tell the customer who asked that their request ended without a decision: its registration
+    outlived its lifetime, or LTIAAS stopped accepting it, before the staff decided."""
+    registration = approval.registration
+    text = (
+        f"Your request to register the tool with {lms_in_words(registration)}{_named(registration)} "
+        f"expired before {_vendor_or('the vendor')} decided on it: a registration started in an LMS "
+        "can only be finished for a limited time. Nothing was registered.\n\n"
+        f"{_refund_sentence(db, registration)}"
+        "To ask again, start the registration again from your LMS."
+    )
+    return _tell_requester(db, approval, "Your request expired before a decision", text)
 
 
 def _refund_sentence(db: Session, registration: Registration) -> str:

@@ -1,5 +1,6 @@
 """Each process's background sender: a daemon thread that, every NOTIFY_DRAIN_INTERVAL seconds or as
-soon as a request queued something, sweeps for refunds due and sends what the outbox holds.
+soon as a request queued something, sweeps for refunds due and requests that expired undecided,
+and sends what the outbox holds.
 
 It starts with the process's first request, not with the app: gunicorn (with
 `--preload` too) forks workers after the app is built, and a thread started
@@ -70,10 +71,12 @@ class BackgroundSender:
                 self.run_once()
 
     def run_once(self) -> None:
-        """One round: queue refunds due, then send what is due. Never raises."""
+        """One round: expire undecided requests past their time, queue refunds due, then send what is
+        due. Never raises."""
         try:
             with self.app.app_context():
                 db = get_session()
+                sweep.expire_stale_requests(db)
                 sweep.enqueue_refunds_due(db)
                 outbox.drain(db)
         except Exception:

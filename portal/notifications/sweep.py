@@ -1,7 +1,8 @@
-"""Refunds due, found by a periodic sweep rather than at each moment a paid registration stops being
-registrable.
+"""What a periodic sweep finds rather than the moment it happens: refunds due, and requests for
+approval that expired before anyone decided (so that their customers hear of it by e-mail, as the
+waiting page promised, even when nobody looks at them).
 
-Those moments are many and spread over the flow (expiry, which happens lazily when
+A refund is due at many moments spread over the flow (expiry, which happens lazily when
 someone looks; a failed or stale completion; a declined, expired or withdrawn
 request), and `billing.attention` already knows the whole rule (`Standing`). So
 each process's sender asks it on every round and queues a notification for each
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal.billing.attention import needing_attention
 from portal.notifications import alerts, outbox
+from portal.registration import approvals
 
 
 def enqueue_refunds_due(db: Session, now: datetime | None = None) -> int:
@@ -30,3 +32,9 @@ def enqueue_refunds_due(db: Session, now: datetime | None = None) -> int:
     queued = sum(alerts.refund_due(db, item) for item in due if alerts.refund_due_key(item) not in known)
     db.commit()
     return queued
+
+
+def expire_stale_requests(db: Session, now: datetime | None = None) -> int:
+    """Expire the pending requests whose registration outlived its lifetime (each expiry e-mails its
+    customer); returns how many are still pending."""
+    return len(approvals.pending_requests(db, now))

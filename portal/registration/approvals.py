@@ -107,6 +107,8 @@ def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None
     expired = decide_approval(
         db, approval, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": registration.state}
     )
+    if expired:
+        customer_emails.request_expired(db, approval)
     db.commit()
     return expired
 

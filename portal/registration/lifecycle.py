@@ -27,6 +27,7 @@ from portal.models import (
     transition,
     utcnow,
 )
+from portal.notifications import customer_emails
 from portal.registration.problems import RegistrationProblem
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def expire_if_past_lifetime(db: Session, registration: Registration, now: dateti
     db.commit()
     request = approval_of(db, registration)
     if request is not None and request.is_pending:
-        decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"})
+        if decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"}):
+            customer_emails.request_expired(db, request)
         db.commit()
     return True
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import ApprovalRequest, User, utcnow
+from portal.models import ApprovalRequest, Registration, User, utcnow
 from portal.notifications import outbox
 from portal.registration import approvals
 from tests.admin.console_helpers import add_payment
@@ -146,3 +146,68 @@ def test_an_approval_the_lms_refuses_tells_the_customer_in_the_lms_words_and_the
     assert "Nothing was registered." in text and "Domain not allowed" in text
     assert 'id="last-error"' in page and "Domain not allowed" in page
     assert 'id="finish-form"' not in page  # nothing to try again: the registration is closed
+
+
+def past_its_lifetime(app: Flask, public_id: str) -> None:
+    with app.app_context():
+        db = get_session()
+        registration = db.scalars(select(Registration).where(Registration.public_id == public_id)).one()
+        registration.expires_at = utcnow() - timedelta(minutes=1)
+        db.commit()
+
+
+def a_sender_round(app: Flask) -> None:
+    """What each process's background sender does every NOTIFY_DRAIN_INTERVAL seconds."""
+    app.extensions["staff_notification_sender"].run_once()
+
+
+def test_a_request_nobody_decided_in_time_tells_the_customer_it_expired_even_when_nobody_looks(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    ask_for_approval(app, customer_browser)
+    past_its_lifetime(app, registration_waiting(app))
+
+    a_sender_round(app)
+    a_sender_round(app)
+    ((subject, text),) = told(app, mail_server)
+
+    assert subject == "Your request expired before a decision"
+    assert (
+        text.startswith("Your request to register the tool with Moodle at moodle.example.edu (as ")
+        and "expired before the vendor decided on it" in text
+    )
+    assert "Nothing was registered." in text and "start the registration again from your LMS" in text
+    assert "refund" not in text  # nothing was paid
+    with app.app_context():
+        assert get_session().scalars(select(ApprovalRequest)).one().state == "expired"
+
+
+def test_a_paid_request_that_expired_undecided_says_the_payment_is_refunded(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    ask_for_approval(app, customer_browser)
+    with app.app_context():
+        db = get_session()
+        approval = db.scalars(select(ApprovalRequest)).one()
+        add_payment(db, approval.registration, user=db.get(User, approval.requested_by_id))
+        db.commit()
+    public_id = registration_waiting(app)
+    past_its_lifetime(app, public_id)
+
+    customer_browser.get(f"/registration/{public_id}/waiting")  # the customer's own look expires it
+    ((_subject, text),) = told(app, mail_server)
+
+    assert "You paid 49.00 EUR for this registration" in text and "the vendor refunds it" in text
+
+
+def test_a_declined_request_whose_registration_then_expired_is_told_of_the_decision_only(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+    decide(app, staff, "reject", "Not a customer of ours.")
+    past_its_lifetime(app, registration_waiting(app))
+
+    a_sender_round(app)
+    ((subject, _text),) = told(app, mail_server)
+
+    assert subject == "Your request was declined"
