@@ -3,7 +3,7 @@
 - `sign_in` opens a sign-in page and sends its form like a browser: the test client or a
   `requests.Session` over real HTTP, CSRF on or off.
 - `signed_in` gives a test client the session the sign-in form leaves, without the form:
-  for tests about something else (a password check costs a scrypt hash).
+  for tests about something else.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ _HASHES: dict[tuple[str, str], str] = {}
 
 
 def password_hash(app: Flask, password: str) -> str:
-    """A real hash of `password` by the app's hasher, made once per run and method: each costs
-    about 0.1 s of scrypt, and most tests make users."""
+    """A real hash of `password` by the app's hasher, made once per run and method: most tests make
+    users, and a hash at the production cost takes 0.1 to 0.3 s of scrypt."""
     hasher = app.extensions["password_hasher"]
     key = (hasher.method, password)
     if key not in _HASHES:

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, inspect, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import create_app
+from portal.auth.service import PasswordHasher
 from portal.config import DEMO_BRAND
 from portal.db import Base
 from portal.models import User, load_all
@@ -174,6 +175,14 @@ def reset_schema(engine: Engine) -> None:
         migrate(engine)
 
 
+# The tests hash passwords with the portal's own hasher and algorithm (werkzeug's scrypt) at a small
+# cost: the production cost (scrypt N=2^13, p=10, about 0.1 to 0.3 s of CPU a hash) in the few
+# hundred sign-ups and sign-ins of a run took about 80 s of each pass. A stored hash names its
+# parameters, so nothing else differs. The tests of the hashing itself use the real cost
+# (tests/auth/test_auth_password_hashing.py), as do the servers the tests start as processes.
+QUICK_PASSWORD_METHOD = "scrypt:1024:8:1"  # about 5 ms a hash
+
+
 def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
     settings: dict[str, Any] = {
         "PORTAL_ENV": "testing",
@@ -187,6 +196,7 @@ def make_test_app(tmp_path: Path, **overrides: Any) -> Flask:
     }
     settings.update(overrides)
     app = create_app(settings)
+    app.extensions["password_hasher"] = PasswordHasher(QUICK_PASSWORD_METHOD)
     LOG_WATCH.remember(app.config)
     reset_schema(app.extensions["db_engine"])
     return app

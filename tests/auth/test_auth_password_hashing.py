@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
@@ -19,6 +20,12 @@ from tests.auth.helpers import find_user
 T = TypeVar("T")
 # The scrypt settings OWASP's Password Storage Cheat Sheet lists as equally strong (N, r, p).
 OWASP_SCRYPT = {(2**17, 8, 1), (2**16, 8, 2), (2**15, 8, 3), (2**14, 8, 5), (2**13, 8, 10)}
+
+
+@pytest.fixture(autouse=True)
+def _production_cost(app: Flask) -> None:
+    """These tests are about the hash itself: the portal's own hasher, not the tests' quick one."""
+    app.extensions["password_hasher"] = PasswordHasher()
 
 
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> int:
