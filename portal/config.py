@@ -207,6 +207,31 @@ _FLOORS: dict[str, tuple[float, str]] = {
 _CEILINGS = {"SMTP_PORT": 65535}
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_rate_limits(settings: dict[str, Any]) -> None:
+    """Refuse a limit flask-limiter cannot parse (it would log an error on each request and limit
+    nothing) or a storage it does not know (every command would fail with a traceback)."""
+    from limits import parse_many
+    from limits.storage import SCHEMES
+
+    rate = str(settings["AUTH_RATE_LIMIT"])
+    try:
+        parse_many(rate)
+    except ValueError:
+        raise ConfigError(
+            f"AUTH_RATE_LIMIT must be a rate such as '20 per minute' (several joined by ';'), not {rate!r}"
+        ) from None
+    uri = str(settings["RATELIMIT_STORAGE_URI"]).strip()
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in SCHEMES or scheme.startswith("async+"):
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI must be memory:// or a storage URI such as redis://host:6379/0, "
+            f"not {uri!r}"
+        )
+
+
 def _check_floors(settings: dict[str, Any]) -> None:
     for name, (floor, meaning) in _FLOORS.items():
         if not floor <= settings[name] <= _CEILINGS.get(name, math.inf):
@@ -258,6 +283,9 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
         if settings[limit] < 1:
             raise ConfigError(f"{limit} must be a number of bytes above 0")
     _check_floors(settings)
+    _check_rate_limits(settings)
+    if settings["LOG_LEVEL"] not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {settings['LOG_LEVEL']!r}")
     _check_url("PORTAL_URL", settings["PORTAL_URL"], production=False)  # https in production: below
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError("TRUSTED_PROXIES must be 0 (no proxy) or the number of proxies in front")
@@ -366,6 +394,7 @@ def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:
 
 
 def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
+    _check_url("PORTAL_URL", settings["PORTAL_URL"], production=True)  # links in e-mails, the LMS's target
     secret = settings["SECRET_KEY"]
     if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
         raise ConfigError("production needs SECRET_KEY: a random value of at least 32 characters")

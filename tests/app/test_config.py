@@ -16,6 +16,7 @@ def settings(**environ: str) -> dict:
 def production(**extra: str) -> dict[str, str]:
     environ = {
         "PORTAL_ENV": "production",
+        "PORTAL_URL": "https://portal.vendor.example",
         "SECRET_KEY": STRONG_SECRET,
         "LTIAAS_URL": "https://vendor.ltiaas.com",
         "LTIAAS_API_KEY": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
@@ -69,6 +70,7 @@ def test_production_with_real_settings_starts_without_the_sandbox() -> None:
         ({"LTIAAS_URL": "http://vendor.ltiaas.com"}, "https"),
         ({"DATABASE_URL": "sqlite://"}, "in-memory"),
         ({"DATABASE_URL": "sqlite:///:memory:"}, "in-memory"),
+        ({"PORTAL_URL": "http://portal.vendor.example"}, "PORTAL_URL must be an https:// URL"),
     ],
 )
 def test_production_refuses_to_start_with_a_one_line_reason(change: dict[str, str], reason: str) -> None:
@@ -123,6 +125,10 @@ def test_a_setting_that_cannot_work_is_refused_with_its_floor(name: str, value: 
         ("LTIAAS_READ_TIMEOUT", "inf", "must be a number"),
         ("LOGIN_FAILURE_LIMIT", "2.7", "must be a whole number"),
         ("PORTAL_URL", "localhost:5384", "must be an http\\(s\\):// URL"),
+        ("AUTH_RATE_LIMIT", "twenty a minute", "must be a rate such as '20 per minute'"),
+        ("RATELIMIT_STORAGE_URI", "redi://127.0.0.1:6379", "must be memory:// or a storage URI"),
+        ("RATELIMIT_STORAGE_URI", "redis//127.0.0.1:6379", "must be memory:// or a storage URI"),
+        ("LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_the_setting(
@@ -130,6 +136,28 @@ def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_the_setting(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{name} {reason}"):
         settings(**{name: value})
+
+
+def test_production_without_portal_url_is_refused_rather_than_linking_to_localhost() -> None:
+    environ = production()
+    del environ["PORTAL_URL"]
+    with pytest.raises(
+        ConfigError, match="^PORTAL_URL must be an https:// URL, not 'http://localhost:5000'$"
+    ):
+        settings(**environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTH_RATE_LIMIT", "5 per minute; 100 per day"),
+        ("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0"),
+        ("RATELIMIT_STORAGE_URI", "rediss://user:secret@redis.vendor.example:6380"),
+        ("LOG_LEVEL", "warning"),
+    ],
+)
+def test_the_documented_shapes_of_these_settings_are_accepted(name: str, value: str) -> None:
+    assert settings(**{name: value})[name] == value.upper() if name == "LOG_LEVEL" else value
 
 
 def test_no_retries_is_a_setting_that_works() -> None:
