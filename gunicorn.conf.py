@@ -28,12 +28,12 @@ except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, least: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        sys.exit(f"configuration error: {name} must be a whole number, not {raw!r}")
+    if not raw.isdigit() or int(raw) < least:
+        sys.exit(f"configuration error: {name} must be a whole number of at least {least}, not {raw!r}")
     return int(raw)
 
 
@@ -44,8 +44,8 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '800
 # many requests at once: a thread waiting on LTIAAS costs little, and enough of them keep the
 # pages that call nothing upstream answering meanwhile (README, "Serving").
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = _env_int("GUNICORN_WORKERS", 2)
-threads = _env_int("GUNICORN_THREADS", 32 if worker_class == "gthread" else 1)
+workers = _env_int("GUNICORN_WORKERS", 2, least=1)  # 0 would listen with nobody to answer
+threads = _env_int("GUNICORN_THREADS", 32 if worker_class == "gthread" else 1, least=1)
 # One database connection per thread (portal.db): the workers read this when they start.
 os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
 

@@ -214,7 +214,8 @@ def _check_rate_limits(settings: dict[str, Any]) -> None:
     """Refuse a limit flask-limiter cannot parse (it would log an error on each request and limit
     nothing) or a storage it does not know (every command would fail with a traceback)."""
     from limits import parse_many
-    from limits.storage import SCHEMES
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
 
     rate = str(settings["AUTH_RATE_LIMIT"])
     try:
@@ -224,8 +225,11 @@ def _check_rate_limits(settings: dict[str, Any]) -> None:
             f"AUTH_RATE_LIMIT must be a rate such as '20 per minute' (several joined by ';'), not {rate!r}"
         ) from None
     uri = str(settings["RATELIMIT_STORAGE_URI"]).strip()
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    if scheme not in SCHEMES or scheme.startswith("async+"):
+    try:
+        known = not uri.startswith("async+") and storage_from_string(uri) is not None  # connects later
+    except ConfigurationError:
+        known = False
+    if not known:
         raise ConfigError(
             "RATELIMIT_STORAGE_URI must be memory:// or a storage URI such as redis://host:6379/0, "
             f"not {uri!r}"
@@ -394,7 +398,6 @@ def _use_stripe_standin_unless_configured(settings: dict[str, Any]) -> None:
 
 
 def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
-    _check_url("PORTAL_URL", settings["PORTAL_URL"], production=True)  # links in e-mails, the LMS's target
     secret = settings["SECRET_KEY"]
     if not secret or secret == DEV_SECRET_KEY or len(secret) < 32:
         raise ConfigError("production needs SECRET_KEY: a random value of at least 32 characters")
@@ -409,6 +412,7 @@ def _refuse_unsafe_production(settings: dict[str, Any]) -> None:
     in_memory = url.rstrip("/") == "sqlite:" or ":memory:" in url or "mode=memory" in url
     if url.startswith("sqlite") and in_memory:
         raise ConfigError("production needs a persistent DATABASE_URL, not an in-memory SQLite database")
+    _check_url("PORTAL_URL", settings["PORTAL_URL"], production=True)  # links in e-mails, the LMS's target
 
 
 def _refuse_unsafe_stripe(settings: dict[str, Any]) -> None:

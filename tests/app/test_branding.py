@@ -83,6 +83,7 @@ def test_brand_settings_that_cannot_work_are_refused_in_one_line(environ: dict, 
 def test_production_wants_https_for_the_support_page_and_the_logo() -> None:
     production = {
         "PORTAL_ENV": "production",
+        "PORTAL_URL": "https://portal.vendor.example",
         "SECRET_KEY": "s" * 48,
         "DATABASE_URL": "postgresql+psycopg://portal@db/portal",
         **REAL_LTIAAS,

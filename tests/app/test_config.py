@@ -141,10 +141,9 @@ def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_the_setting(
 def test_production_without_portal_url_is_refused_rather_than_linking_to_localhost() -> None:
     environ = production()
     del environ["PORTAL_URL"]
-    with pytest.raises(
-        ConfigError, match="^PORTAL_URL must be an https:// URL, not 'http://localhost:5000'$"
-    ):
+    with pytest.raises(ConfigError) as refused:
         settings(**environ)
+    assert str(refused.value) == "PORTAL_URL must be an https:// URL, not 'http://localhost:5000'"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ def settings(**environ: str) -> dict:
 def production(**extra: str) -> dict:
     return settings(
         PORTAL_ENV="production",
+        PORTAL_URL="https://portal.vendor.example",
         SECRET_KEY="s" * 48,
         LTIAAS_URL="https://vendor.ltiaas.com",
         LTIAAS_API_KEY="a1b2c3d4-e5f6-7890-abcd-ef1234567890",
@@ -145,6 +146,24 @@ def test_workers_serve_many_requests_at_once_each_with_a_database_connection_and
     assert config["DATABASE_POOL_SIZE"] == "32"  # the workers' pools, one connection per thread
     assert _gunicorn_settings(monkeypatch, GUNICORN_THREADS="12")["DATABASE_POOL_SIZE"] == "12"
     assert _gunicorn_settings(monkeypatch, DATABASE_POOL_SIZE="50")["DATABASE_POOL_SIZE"] == "50"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GUNICORN_WORKERS", "0"),
+        ("GUNICORN_THREADS", "0"),
+        ("GUNICORN_WORKERS", "two"),
+        ("GUNICORN_TIMEOUT", "-1"),
+    ],
+)
+def test_a_serving_number_that_cannot_work_stops_gunicorn_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _gunicorn_settings(monkeypatch, **{name: value})
+    assert str(stopped.value).startswith(f"configuration error: {name} must be a whole number of at least ")
+    assert repr(value) in str(stopped.value)
 
 
 def test_a_worker_keeps_its_database_pool_at_the_size_set(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ def test_the_stand_in_is_served_at_stripes_paths() -> None:
 def production_settings(**extra: str) -> dict:
     environ = {
         "PORTAL_ENV": "production",
+        "PORTAL_URL": "https://portal.vendor.example",
         "SECRET_KEY": "s" * 48,
         "LTIAAS_URL": "https://vendor.ltiaas.com",
         "LTIAAS_API_KEY": "a1b2c3d4-e5f6-7890-abcd-ef1234567890",
