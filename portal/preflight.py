@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,7 @@ from portal.ltiaas import (
     PlatformNotFound,
 )
 from portal.migrations import alembic_config
-from portal.notifications.delivery import DeliveryFailed, reach_mail_server
+from portal.notifications.delivery import DeliveryFailed, reach_mail_server, recipients
 
 # An issuer no LMS has: the platforms list filtered by it is empty, but proves path and key.
 PROBE_ISSUER = "https://preflight.invalid"
@@ -383,9 +384,25 @@ def check_rate_limit_storage(config: Mapping[str, Any]) -> Finding | None:
 
 
 def check_mail_server(config: Mapping[str, Any]) -> Finding | None:
-    """When e-mail is set up: the mail server takes the connection, TLS and login (nothing is sent)."""
+    """When e-mail is set up: the addresses have an address's shape, and the mail server takes the
+    connection, TLS and login (nothing is sent)."""
     if not config["SMTP_HOST"]:
         return None
+    if not config["SMTP_FROM"]:
+        return fail(
+            "mail server",
+            "SMTP_HOST is set but SMTP_FROM is not, so the portal sends no e-mail at all",
+            "set SMTP_FROM to the address the portal's e-mail comes from",
+        )
+    misshapen = [
+        address for address in (config["SMTP_FROM"], *recipients(config)) if not _looks_like_address(address)
+    ]
+    if misshapen:
+        return fail(
+            "mail server",
+            f"{', '.join(repr(address) for address in misshapen)} is not an e-mail address",
+            "check SMTP_FROM and NOTIFY_EMAIL_TO (addresses separated by commas)",
+        )
     try:
         answered = reach_mail_server(config)
     except DeliveryFailed as error:
@@ -396,6 +413,13 @@ def check_mail_server(config: Mapping[str, Any]) -> Finding | None:
             "e-mail and forgotten-password links are not sent",
         )
     return ok("mail server", f"{answered}: staff e-mail and forgotten-password links can go out")
+
+
+def _looks_like_address(text: str) -> bool:
+    """`name@host.tld`, alone or as `Name <name@host.tld>`."""
+    _, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    return bool(local and at and "." in domain.strip(".")) and not any(c.isspace() for c in address)
 
 
 def run_preflight(app: Flask) -> list[Finding]:

@@ -364,3 +364,33 @@ def test_a_mail_server_that_refuses_or_is_down_fails_with_what_to_fix(
 
 def test_without_a_mail_server_there_is_no_mail_line(checked_app: Callable[..., Flask]) -> None:
     assert "mail server" not in lines_of(run_check(checked_app()))
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"SMTP_FROM": ""}, "SMTP_HOST is set but SMTP_FROM is not, so the portal sends no e-mail at all"),
+        ({"SMTP_FROM": "portal at vendor"}, "'portal at vendor' is not an e-mail address"),
+        (
+            {"NOTIFY_EMAIL_TO": "ops@vendor.example, billing-vendor.example"},
+            "'billing-vendor.example' is not an e-mail address",
+        ),
+    ],
+    ids=["no sender", "a sender that is no address", "a staff address that is no address"],
+)
+def test_mail_settings_that_send_nothing_fail_before_the_server_is_asked(
+    checked_app: Callable[..., Flask], mail_server: MailServer, change: dict[str, Any], said: str
+) -> None:
+    result = run_check(checked_app(**mail_settings(mail_server.port, **change)))
+
+    assert result.exit_code == 1
+    line = lines_of(result)["mail server"]
+    assert line.startswith("FAIL  mail server:") and said in line, line
+    assert mail_server.logins == []
+
+
+def test_a_sender_with_a_display_name_is_an_address(
+    checked_app: Callable[..., Flask], mail_server: MailServer
+) -> None:
+    settings = mail_settings(mail_server.port, SMTP_FROM="Vendor Co <portal@vendor.example>")
+    assert lines_of(run_check(checked_app(**settings)))["mail server"].startswith("ok    mail server:")
