@@ -80,6 +80,10 @@ def reset_password(email: str, password: str) -> None:
     """Set a new password for a user."""
     user = _change_account(lambda db: accounts.reset_password(db, email, password, actor=CLI_ACTOR))
     click.echo(f"password of {user.email} reset")
+    if user.is_disabled:
+        click.echo(
+            f"{user.email} is disabled, so it cannot sign in yet: `flask enable-user {user.email}` lets it"
+        )
 
 
 @click.command("disable-user")
@@ -89,6 +93,16 @@ def disable_user(email: str) -> None:
     """Disable a user: no more sign-ins, and signed out on their next request."""
     user = _change_account(lambda db: accounts.disable_user(db, email, actor=CLI_ACTOR))
     click.echo(f"user {user.email} disabled")
+
+
+@click.command("enable-user")
+@click.argument("email")
+@with_appcontext
+def enable_user(email: str) -> None:
+    """Let a disabled user sign in again, with their password as it was (e.g. a staff member disabled
+    by mistake, when no other staff member can sign in to the console to do it)."""
+    user = _change_account(lambda db: accounts.enable_user(db, email, actor=CLI_ACTOR))
+    click.echo(f"user {user.email} enabled")
 
 
 @click.command("check")
@@ -134,5 +148,13 @@ def refresh_platforms() -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
-    for command in (create_staff, reset_password, disable_user, check, fetch_receipts, refresh_platforms):
+    for command in (
+        create_staff,
+        reset_password,
+        disable_user,
+        enable_user,
+        check,
+        fetch_receipts,
+        refresh_platforms,
+    ):
         app.cli.add_command(command)

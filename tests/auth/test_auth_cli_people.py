@@ -64,3 +64,31 @@ def test_there_is_no_sandbox_staff_account_without_the_sandbox(tmp_path: Path) -
     assert result.exit_code == 2 and "No such command 'sandbox'" in result.output
     assert find_user(app, SANDBOX_STAFF_EMAIL) is None
     app.extensions["db_engine"].dispose()
+
+
+def test_a_staff_member_disabled_by_mistake_is_enabled_again_from_the_command_line(app: Flask) -> None:
+    create_user(app, "ops@vendor.example", role="staff", organisation=None)
+    create_user(app, "ann@vendor.example", role="staff", organisation=None)
+    runner = app.test_cli_runner()
+    runner.invoke(args=["disable-user", "ops@vendor.example"])
+
+    reset = runner.invoke(args=["reset-password", "ops@vendor.example", "--password", "a new long password"])
+    enabled = runner.invoke(args=["enable-user", "ops@vendor.example"])
+
+    assert reset.exit_code == 0 and reset.output.splitlines() == [
+        "password of ops@vendor.example reset",
+        "ops@vendor.example is disabled, so it cannot sign in yet: "
+        "`flask enable-user ops@vendor.example` lets it",
+    ]
+    assert enabled.exit_code == 0 and enabled.output.strip() == "user ops@vendor.example enabled"
+    client = app.test_client()
+    signed_in = client.post(
+        "/auth/sign-in", data={"email": "ops@vendor.example", "password": "a new long password"}
+    )
+    assert signed_in.status_code == 302
+    assert ("user:enabled", "cli") in audit_actions(app)
+
+
+def test_enabling_an_unknown_account_says_so(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["enable-user", "nobody@vendor.example"])
+    assert result.exit_code == 1 and "nobody@vendor.example" in result.output
