@@ -44,6 +44,8 @@ def admin_page() -> BaseResponse | str:
         return redirect(f"{_lms_url()}{LMS_MOUNT}/")
     portal_url = current_app.config["PORTAL_URL"]
     add_csp_source("frame-src", portal_url)
+    target = urlsplit(current_app.config["SANDBOX_INTERMEDIATE_TARGET"])  # may be another server's
+    add_csp_source("frame-src", f"{target.scheme}://{target.netloc}")
     return render_template(
         "sandbox/lms_admin.html",
         profiles=list(playable_profiles().values()),

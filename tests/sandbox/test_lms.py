@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -13,6 +14,7 @@ from urllib3.util import SKIP_HEADER
 
 from portal.models import utcnow
 from portal.sandbox.profiles import TOOL_CONFIGURATION
+from tests.conftest import make_test_app
 from tests.sandbox.helpers import PLAYABLE, Sandbox
 
 CANVAS = "https://canvas.instructure.com/lti/"
@@ -339,3 +341,16 @@ def test_the_start_button_needs_the_pages_csrf_token(sandbox: Sandbox) -> None:
     assert started.json()["window"] == "iframe"
     response = sandbox.open_register_url(started.json()["register_url"])
     assert response.status_code == 302
+
+
+def test_the_dialog_may_frame_an_intermediate_target_on_another_server(tmp_path: Path) -> None:
+    app = make_test_app(tmp_path, SANDBOX_INTERMEDIATE_TARGET="https://portal.test:8443/intermediate-target")
+    lms_url = app.config["SANDBOX_LMS_URL"]
+
+    page = app.test_client().get("/sandbox/lms/", base_url=lms_url)
+
+    assert page.status_code == 200
+    frame_src = re.search(r"frame-src ([^;]+)", page.headers["Content-Security-Policy"])
+    assert frame_src is not None
+    assert {app.config["PORTAL_URL"], "https://portal.test:8443"} <= set(frame_src.group(1).split())
+    app.extensions["db_engine"].dispose()
