@@ -21,7 +21,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ColumnElement, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from portal.db import Base, update_if
@@ -368,6 +379,24 @@ def settle_outcome(
         to_state=new_state.value,
     )
     return True
+
+
+def newest_choices_for_lms(
+    session: Session, registration: Registration, customer_id: int
+) -> Registration | None:
+    """`customer_id`'s newest other registration of the same LMS address with saved choices, or None
+    (among their five newest there: a JSON column may hold JSON's null, which SQL's IS NULL misses)."""
+    newest = session.scalars(
+        select(Registration)
+        .where(
+            Registration.customer_id == customer_id,
+            Registration.platform_url == registration.platform_url,
+            Registration.id != registration.id,
+        )
+        .order_by(Registration.id.desc())
+        .limit(5)
+    )
+    return next((earlier for earlier in newest if earlier.overrides), None)
 
 
 def registration_lifetime_end(created_at: datetime, lifetime_seconds: int) -> datetime:

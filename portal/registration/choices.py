@@ -6,13 +6,15 @@ autoActivate and messages (each with its placements).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from portal.auth.users import ANONYMOUS_ACTOR
-from portal.models import Registration, RegistrationState, transition
+from portal.models import Registration, RegistrationState, User, newest_choices_for_lms, transition
 from portal.registration import labels
 
 # Types included by default; others (Canvas's EULA, unknown types) only when the
@@ -68,9 +70,46 @@ def supported_placements(registration: Registration, message_type: str) -> list[
     return []
 
 
-def current_choices(registration: Registration) -> dict[str, Any]:
-    """The saved choices, or the defaults when nothing was saved yet."""
-    return registration.overrides or default_choices(registration)
+def current_choices(registration: Registration, remembered: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The saved choices; else `remembered` (`remembered_choices`); else the defaults."""
+    return registration.overrides or remembered or default_choices(registration)
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What the customer chose for an earlier registration of the same LMS, fitted to this one."""
+
+    choices: dict[str, Any]
+    saved_at: datetime
+
+
+def remembered_choices(db: Session, registration: Registration, user: User | None) -> Remembered | None:
+    """`user`'s choices for their newest earlier registration of this LMS address (a dialog closed
+    and started again, or the LMS's tool registered anew), limited to what this one supports; None
+    when there are none, or nothing of them fits."""
+    if user is None or registration.overrides:
+        return None
+    earlier = newest_choices_for_lms(db, registration, user.id)
+    if earlier is None or not earlier.overrides:
+        return None
+    messages = _supported_only(registration, earlier.overrides.get("messages") or [])
+    if not messages:
+        return None
+    choices = {**default_choices(registration), **earlier.overrides, "messages": messages}
+    return Remembered(choices, earlier.updated_at)
+
+
+def _supported_only(registration: Registration, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    offered = {
+        message["type"]: set(message.get("placements") or []) for message in registration.supported_messages
+    }
+    fitted = []
+    for message in messages:
+        kind = message.get("type")
+        if kind in offered:
+            placements = [p for p in message.get("placements") or [] if p in offered[kind]]
+            fitted.append({"type": kind, "placements": placements})
+    return fitted
 
 
 def save_choices(

@@ -29,7 +29,12 @@ from portal.registration.access import (
     may_act_on,
     remember_in_session,
 )
-from portal.registration.choices import current_choices, default_placements_by_type, save_choices
+from portal.registration.choices import (
+    current_choices,
+    default_placements_by_type,
+    remembered_choices,
+    save_choices,
+)
 from portal.registration.completion import complete as complete_registration
 from portal.registration.display import describe, earlier_platforms, inline_scripts, is_active
 from portal.registration.forms import build_configure_form, checkbox_option
@@ -224,9 +229,10 @@ def configure(public_id: str) -> Page:
     if step == "wait":
         return _go("waiting", registration)
     fixed = fixed_auto_activate(user)
+    remembered = remembered_choices(get_session(), registration, user)
     form = build_configure_form(
         registration.supported_messages,
-        current_choices(registration),
+        current_choices(registration, remembered.choices if remembered else None),
         default_placements_by_type(registration),
         allow_auto_activate_choice=fixed is None,
     )
@@ -239,6 +245,7 @@ def configure(public_id: str) -> Page:
         lms=describe(registration),
         form=form,
         fixed_auto_activate=fixed,
+        remembered=remembered,
     )
     return page, 400 if form.is_submitted() else 200
 
