@@ -1,6 +1,12 @@
 """A customer's LMS connections: each registration they worked on, where it stands in plain words,
 and what they paid for it.
 
+An unfinished registration is one to finish in the LMS's window only while nothing else of the
+customer's for the same LMS address replaced it: none registered the tool, none goes ahead (waits
+for approval or is being registered), none took its payment (`carry_over`) and none started
+later. Otherwise it is not needed (the LMS's window for it was stopped, closed or used again), and
+finishing it would register the same LMS twice.
+
 The account page is a flow page: it never asks LTIAAS. Whether a platform is active is
 what the portal last knew (`Registration.platform_active`: the activation sent at
 completion, then the staff's actions and reads in the console).
@@ -8,7 +14,7 @@ completion, then the staff's actions and reads in the console).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -16,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.billing.attention import PaidRegistration, standing_of
+from portal.billing.carry_over import payments_moved_away
 from portal.customers import registrations_of
 from portal.models import (
     ApprovalRequest,
@@ -38,7 +45,9 @@ class ConnectionState(StrEnum):
     WAITING_FOR_ACTIVATION = "waiting_for_activation"  # registered; the vendor activates it
     DEACTIVATED = "deactivated"  # registered and active once; the vendor deactivated it since
     REGISTERED = "registered"  # registered; activation was left to the vendor's LTIAAS settings
-    IN_PROGRESS = "in_progress"  # not registered yet, and it still can be
+    IN_PROGRESS = "in_progress"  # being registered (by the customer's click, or approved by the vendor)
+    UNFINISHED = "unfinished"  # not registered yet: the customer may finish it in their LMS's window
+    NOT_NEEDED = "not_needed"  # unfinished, but replaced by another registration of the same LMS
     NOT_REGISTERED = "not_registered"
 
 
@@ -49,6 +58,8 @@ STATE_WORDS = {
     ConnectionState.DEACTIVATED: "Registered, deactivated",
     ConnectionState.REGISTERED: "Registered",
     ConnectionState.IN_PROGRESS: "Not registered yet",
+    ConnectionState.UNFINISHED: "Not registered yet",
+    ConnectionState.NOT_NEEDED: "Not needed",
     ConnectionState.NOT_REGISTERED: "Not registered",
 }
 
@@ -80,11 +91,68 @@ class Connection:
     def can_withdraw(self) -> bool:
         return self.approval is not None and self.approval.is_pending
 
+    @property
+    def is_registered(self) -> bool:
+        return self.state in _REGISTERED
+
+    @property
+    def goes_ahead(self) -> bool:
+        """Waiting for the vendor's approval, or being registered now."""
+        return self.state in (ConnectionState.WAITING_FOR_APPROVAL, ConnectionState.IN_PROGRESS)
+
+
+_REGISTERED = frozenset(
+    {
+        ConnectionState.ACTIVE,
+        ConnectionState.WAITING_FOR_ACTIVATION,
+        ConnectionState.DEACTIVATED,
+        ConnectionState.REGISTERED,
+    }
+)
+
 
 def connections_of(db: Session, user: User, now: datetime | None = None) -> list[Connection]:
     """`user`'s registrations, newest first, each settled first (expired or failed if it is past
-    its lifetime or its completion never settled) and described."""
-    return [_connection(db, registration, now) for registration in registrations_of(db, user)]
+    its lifetime or its completion never settled) and described; an unfinished one that another
+    registration of the same LMS replaced is not needed."""
+    registrations = registrations_of(db, user)
+    moved = payments_moved_away(db, registrations)
+    found = [_connection(db, registration, now) for registration in registrations]
+    return [_unless_replaced(connection, found, moved) for connection in found]
+
+
+def _unless_replaced(connection: Connection, everyone: list[Connection], moved: set[int]) -> Connection:
+    if connection.state is not ConnectionState.UNFINISHED:
+        return connection
+    why = _why_not_needed(connection.registration, everyone, moved)
+    if why is None:
+        return connection
+    return replace(
+        connection, state=ConnectionState.NOT_NEEDED, note=f"{why} There is nothing to finish here."
+    )
+
+
+def _why_not_needed(registration: Registration, everyone: list[Connection], moved: set[int]) -> str | None:
+    """Why the unfinished `registration` is replaced by another of the same LMS; None if it is not."""
+    if registration.id in moved:
+        return "Its payment moved to your later registration of this LMS, which replaces it."
+    others = [
+        other
+        for other in everyone
+        if other.registration.platform_url == registration.platform_url
+        and other.registration is not registration
+    ]
+    if any(other.is_registered for other in others):
+        return "The tool is registered with this LMS by another of your registrations."
+    if any(other.goes_ahead for other in others):
+        return "Your other request for this LMS goes ahead instead, so this one stopped."
+    if any(_started_later(other.registration, registration) for other in others):
+        return "You started again from this LMS later, which replaces it."
+    return None
+
+
+def _started_later(other: Registration, registration: Registration) -> bool:
+    return (other.created_at, other.id) > (registration.created_at, registration.id)
 
 
 def _connection(db: Session, registration: Registration, now: datetime | None) -> Connection:
@@ -131,7 +199,7 @@ def _where_it_stands(
     if decided is ApprovalState.APPROVED:
         return ConnectionState.IN_PROGRESS, "The tool's vendor approved it and is finishing the registration."
     until = registration.expires_at.strftime("%H:%M UTC")
-    return ConnectionState.IN_PROGRESS, f"Finish it in your LMS's registration window (until {until})."
+    return ConnectionState.UNFINISHED, f"Finish it in your LMS's registration window (until {until})."
 
 
 def _registered(registration: Registration) -> ConnectionState:

@@ -31,6 +31,7 @@ from portal.db import update_if
 from portal.models import (
     OPEN_STATES,
     ApprovalRequest,
+    AuditEvent,
     Payment,
     PaymentStatus,
     Problem,
@@ -111,3 +112,14 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
     db.commit()
     forget_payment_of(earlier, registration)
     return payment
+
+
+def payments_moved_away(db: Session, registrations: list[Registration]) -> set[int]:
+    """The ids of `registrations` whose payment moved to a later registration of their LMS."""
+    by_public_id = {registration.public_id: registration.id for registration in registrations}
+    moves = db.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.action == CARRIED, AuditEvent.registration_id.in_(by_public_id.values())
+        )
+    )
+    return {by_public_id[move["from"]] for move in moves if move.get("from") in by_public_id}

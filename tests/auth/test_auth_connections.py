@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 from uuid import uuid4
 
@@ -49,13 +50,14 @@ def registration(
     deleted: bool = False,
     last_error: str | None = None,
     how: str = "chose",
+    lms: str = "https://moodle.springfield.edu",
 ) -> str:
     """A registration `user` worked on (`how`: chose its settings, asked for approval, or paid)."""
     with app.app_context():
         db = get_session()
         row = Registration(
             ltiaas_registration_id=f"reg-{uuid4().hex[:12]}",
-            platform_url="https://moodle.springfield.edu",
+            platform_url=lms,
             family_code="moodle",
             state=state.value,
             overrides={"platformName": name, "autoActivate": bool(platform_active)},
@@ -129,7 +131,10 @@ def test_each_connection_says_where_it_stands_in_plain_words(
         "open": {"state": RegistrationState.REVIEWED},
         "removed": {"platform_active": True, "deleted": True},
     }
-    ids = {name: registration(app, customer, name.title(), **settings) for name, settings in rows.items()}
+    ids = {
+        name: registration(app, customer, name.title(), lms=f"https://{name}.springfield.edu", **settings)
+        for name, settings in rows.items()
+    }
 
     page = page_of(customer_browser)
 
@@ -153,13 +158,66 @@ def test_what_to_do_next_follows_what_is_unfinished(
     all_done = page_of(customer_browser)
     registration(app, customer, "Asked", state=RegistrationState.REVIEWED, approval="pending", how="asked")
     waiting = page_of(customer_browser)
-    registration(app, customer, "Open", state=RegistrationState.REVIEWED)
+    registration(
+        app, customer, "Open", state=RegistrationState.REVIEWED, lms="https://canvas.springfield.edu"
+    )
     unfinished = page_of(customer_browser)
 
     for page in (nothing_yet, all_done):
         assert "nothing here. To register the tool with another LMS" in page
     assert "nothing: the tool's vendor is deciding on your request" in waiting
-    assert "go back to your LMS's registration window to finish what is not registered yet" in unfinished
+    assert 'finish the registration that says "Finish it" in your LMS\'s registration window' in unescape(
+        unfinished
+    )
+
+
+def test_an_unfinished_registration_another_of_the_same_lms_replaced_is_not_to_finish(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    abandoned = registration(app, customer, "Abandoned", state=RegistrationState.REVIEWED)
+    registered = registration(app, customer, "Registered", platform_active=True)
+    after = registration(app, customer, "After", state=RegistrationState.REVIEWED)
+
+    page = page_of(customer_browser)
+
+    assert "Registered and active" in connection(page, registered)
+    for public_id in (abandoned, after):
+        said = connection(page, public_id)
+        assert "Not needed" in said and "registered with this LMS by another of your registrations" in said
+        assert "Finish it" not in said
+    assert "Finish it" not in page and "nothing here. To register the tool with another LMS" in page
+
+
+def test_only_the_newest_unfinished_registration_of_an_lms_is_to_finish(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    older = registration(app, customer, "Older", state=RegistrationState.REVIEWED)
+    newest = registration(app, customer, "Newest", state=RegistrationState.REVIEWED)
+    elsewhere = registration(
+        app, customer, "Elsewhere", state=RegistrationState.REVIEWED, lms="https://moodle.springfield.edu/b"
+    )
+
+    page = page_of(customer_browser)
+
+    assert "You started again from this LMS later" in connection(page, older)
+    assert "Finish it" not in connection(page, older)
+    assert "Not registered yet" in connection(page, newest) and "Finish it" in connection(page, newest)
+    assert "Finish it" in connection(page, elsewhere)  # another LMS on the same host
+
+
+def test_an_unfinished_registration_beside_a_request_for_its_lms_is_not_to_finish(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    asked = registration(
+        app, customer, "Asked", state=RegistrationState.REVIEWED, approval="pending", how="asked"
+    )
+    stopped = registration(app, customer, "Stopped", state=RegistrationState.REVIEWED)
+
+    page = page_of(customer_browser)
+
+    assert "Waiting for approval" in connection(page, asked)
+    assert "Your other request for this LMS goes ahead instead" in connection(page, stopped)
+    assert "Finish it" not in page and "the tool's vendor is deciding on your request" in page
 
 
 def test_payments_show_their_amount_date_and_refund(

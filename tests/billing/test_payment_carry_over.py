@@ -67,6 +67,24 @@ def test_paid_then_closed_the_dialog_starting_again_counts_the_payment_and_regis
     assert customer_browser.get(f"/registration/{first}/confirm").location.startswith("/billing/checkout/")
 
 
+def test_the_account_page_does_not_ask_to_finish_the_registration_whose_payment_moved(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    the_lms_starts_again(ltiaas)
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    customer_browser.get(f"/registration/{second}/confirm")
+    assert press_register(customer_browser, second).location == f"/registration/{second}/done"
+
+    account = customer_browser.get("/auth/account").text
+
+    assert f'data-registration="{second}" data-connection="active"' in account
+    assert f'data-registration="{first}" data-connection="not_needed"' in account
+    assert "Its payment moved to your later registration of this LMS" in account
+    assert "Finish it" not in account and "registration window, while that window is open" not in account
+
+
 def test_a_payment_whose_registration_may_be_registered_is_not_carried_over(
     app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
 ) -> None:

@@ -237,7 +237,7 @@ def test_paid_while_ltiaas_is_down_the_customer_tries_again_without_paying_again
     staff_page = staff_browser.get("/admin/payments/").text
     assert 'data-standing="in_progress"' in staff_page and "can still register it" in staff_page
     account = customer_browser.get("/auth/account").text
-    assert 'data-connection="in_progress"' in account and 'data-standing="in_progress"' in account
+    assert 'data-connection="unfinished"' in account and 'data-standing="in_progress"' in account
     assert "You won't pay again to finish this registration" in account
     # Starting again counts the payment only if LTIAAS certainly did not register it (not for a lost 503).
     assert ("nor if you start again from your LMS" in account) is (how == "unreachable")

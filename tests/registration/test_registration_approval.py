@@ -279,6 +279,23 @@ def test_when_ltiaas_acted_but_its_answer_to_the_approval_was_lost_the_iframe_sa
     assert ltiaas.operations()[-2:] == ["complete_registration", "list_platforms"]
 
 
+def test_the_account_page_does_not_ask_to_finish_the_registration_that_stopped_once_the_first_is_registered(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any
+) -> None:
+    first = requested(customer_browser)
+    ltiaas.add_registration("reg-moodle-again", lms_configuration("moodle-4.4", MOODLE_URL))
+    second = configured_by(customer_browser, registration_id="reg-moodle-again")
+    assert customer_browser.get(f"/registration/{second}/confirm").status_code == 409  # stopped there
+
+    assert decide(approvals.approve, STAFF_CHOICES) is Outcome.COMPLETED
+
+    account = customer_browser.get("/auth/account").text
+    assert f'data-registration="{first}" data-connection="waiting_for_activation"' in account
+    assert f'data-registration="{second}" data-connection="not_needed"' in account
+    assert "registered with this LMS by another of your registrations" in account
+    assert "Finish it" not in account and "registration window, while that window is open" not in account
+
+
 def test_a_customer_who_asked_for_this_lms_already_is_stopped_before_asking_or_paying_again(
     app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, staff_browser: FlaskClient
 ) -> None:
