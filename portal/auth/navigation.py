@@ -56,6 +56,16 @@ def leads_to_console(path: str | None) -> bool:
     return f"{urlsplit(path).path.rstrip('/')}/".startswith(console)
 
 
+# Where a registration's flow lives: its steps, and its payment's pages.
+_FLOW_PATHS = ("/registration/", "/billing/", "/intermediate-target")
+
+
+def leads_to_registration(path: str | None) -> bool:
+    """Whether `path` (a safe `next`) is a page of a registration's flow: the sign-in (or sign-up)
+    page before it may say that what was done so far in that registration is kept."""
+    return path is not None and urlsplit(path).path.startswith(_FLOW_PATHS)
+
+
 def console_sign_in() -> str:
     """The sign-in page that leads back into the console (where staff land after signing out)."""
     return url_for("auth.sign_in", next=url_for("admin.index", _st=None), _st=None)

@@ -19,7 +19,13 @@ from werkzeug.wrappers import Response
 from portal.auth import bp
 from portal.auth.connections import connections_of
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
-from portal.auth.navigation import console_sign_in, leads_to_console, safe_next, with_session_token
+from portal.auth.navigation import (
+    console_sign_in,
+    leads_to_console,
+    leads_to_registration,
+    safe_next,
+    with_session_token,
+)
 from portal.auth.password_reset import request_reset
 from portal.auth.pauses import locked_out, why_session_ended
 from portal.auth.service import (
@@ -107,6 +113,7 @@ def sign_in() -> ResponseReturnValue:
         form=form,
         error=error,
         for_staff=leads_to_console(target),
+        registering=leads_to_registration(target),
         signup_enabled=_offer_sign_up(target),
         signed_out=_signed_out_sentence(),
     )
@@ -119,7 +126,11 @@ def forgot_password() -> ResponseReturnValue:
     target = _requested_next()
     if not outbox.email_configured(current_app.config):
         return render_template(
-            "auth/forgot_password.html", form=None, next_path=target, signup_enabled=_offer_sign_up(target)
+            "auth/forgot_password.html",
+            form=None,
+            next_path=target,
+            registering=leads_to_registration(target),
+            signup_enabled=_offer_sign_up(target),
         )
     form = ForgotPasswordForm(next=target)
     if form.validate_on_submit():
@@ -129,7 +140,10 @@ def forgot_password() -> ResponseReturnValue:
         email = form.email.data.strip()
         return render_template("auth/reset_requested.html", email=email, next_path=target)
     status = 400 if form.errors else 200
-    return render_template("auth/forgot_password.html", form=form, next_path=target), status
+    page = render_template(
+        "auth/forgot_password.html", form=form, next_path=target, registering=leads_to_registration(target)
+    )
+    return page, status
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -189,7 +203,7 @@ def sign_up() -> ResponseReturnValue:
             start_signed_in_session(user)
             flash("Your account is ready.", "success")
             return _go_to(target)
-    return render_template("auth/sign_up.html", form=form)
+    return render_template("auth/sign_up.html", form=form, registering=leads_to_registration(target))
 
 
 @bp.post("/sign-out")

@@ -1,5 +1,6 @@
 """The sign-in page speaks to whoever is on the way in: staff on their way into the console (or out
-of it), LMS admins on their way through the registration."""
+of it), LMS admins on their way through the registration, and LMS admins signing in for anything
+else (their account page), who are not told a registration of theirs is kept."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.conftest import STAFF_EMAIL
 
 STAFF_WORDS = "Sign in to the staff console"
 CUSTOMER_WORDS = "Sign in to continue registering the tool."
+NEUTRAL_WORDS = "Sign in with the email address and password of your account."
 
 
 def sign_out_from(browser: FlaskClient, page: str) -> str:
@@ -36,12 +38,39 @@ def test_the_way_into_the_console_speaks_to_staff(client: FlaskClient, console_p
     assert 'id="sign-up-link"' not in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("next_page", [None, "/registration/abc/review", "/administrator/", "/auth/account"])
-def test_every_other_way_speaks_to_the_lms_admin(client: FlaskClient, next_page: str | None) -> None:
-    page = client.get("/auth/sign-in" + (f"?next={next_page}" if next_page else ""))
+@pytest.mark.parametrize(
+    "next_page", ["/registration/abc/review", "/registration/abc/configure?x=1", "/billing/checkout/abc"]
+)
+def test_the_way_through_a_registration_tells_the_lms_admin_their_work_is_kept(
+    client: FlaskClient, next_page: str
+) -> None:
+    page = client.get(f"/auth/sign-in?next={next_page}")
 
     assert CUSTOMER_WORDS in words(page) and STAFF_WORDS not in words(page)
     assert 'id="sign-up-link"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("next_page", [None, "/administrator/", "/auth/account", "/registrations"])
+def test_every_other_way_speaks_to_the_lms_admin_without_a_registration(
+    client: FlaskClient, next_page: str | None
+) -> None:
+    page = client.get("/auth/sign-in" + (f"?next={next_page}" if next_page else ""))
+
+    assert NEUTRAL_WORDS in words(page)
+    assert CUSTOMER_WORDS not in words(page) and STAFF_WORDS not in words(page)
+    assert 'id="sign-up-link"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["/auth/account", "/auth/password"])
+def test_a_signed_out_customer_opening_their_account_is_not_told_of_a_registration(
+    client: FlaskClient, page: str
+) -> None:
+    to_sign_in = client.get(page).location
+
+    shown = words(client.get(to_sign_in))
+
+    assert NEUTRAL_WORDS in shown and CUSTOMER_WORDS not in shown
+    assert "What you have done so far" not in shown
 
 
 def test_a_staff_member_sent_from_the_console_signs_in_and_lands_back_there(
@@ -83,7 +112,7 @@ def test_a_customer_signing_out_of_their_account_page_lands_on_the_customer_sign
 
     landing = client.get(sign_out_from(client, "/auth/account"))
 
-    assert CUSTOMER_WORDS in words(landing)
+    assert NEUTRAL_WORDS in words(landing) and STAFF_WORDS not in words(landing)
 
 
 def test_without_email_the_staff_are_not_offered_an_account_either(app: Flask, client: FlaskClient) -> None:
