@@ -85,7 +85,7 @@ class Connection:
 
     @property
     def platform_name(self) -> str:
-        return self.registration.shown_platform_name or self.lms.host
+        return self.registration.shown_platform_name or self.lms.address
 
     @property
     def can_withdraw(self) -> bool:

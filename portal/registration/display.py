@@ -25,6 +25,7 @@ class RegistrationView:
 
     url: str
     host: str
+    address: str  # host and path (`labels.lms_address`)
     family: labels.Family
     version: str
     scopes: tuple[tuple[str, str], ...]  # (scope, label)
@@ -50,6 +51,7 @@ def describe(registration: Registration) -> RegistrationView:
     return RegistrationView(
         url=registration.platform_url,
         host=labels.lms_host(registration.platform_url),
+        address=labels.lms_address(registration.platform_url),
         family=labels.family(registration.family_code),
         version=registration.platform_version,
         scopes=tuple((scope, labels.scope_label(scope)) for scope in registration.supported_scopes),

@@ -143,6 +143,23 @@ def lms_host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+# An address longer than this is cut in the middle of its path, with an ellipsis.
+LMS_ADDRESS_LENGTH = 60
+
+
+def lms_address(url: str) -> str:
+    """An LMS url without its scheme or trailing slash, cut to `LMS_ADDRESS_LENGTH`: host and path,
+    so two LMSs on one host ("lms.example.edu/moodle-a", ".../moodle-b") are told apart."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return url
+    address = f"{parts.hostname}{parts.path.rstrip('/')}"
+    if len(address) <= LMS_ADDRESS_LENGTH:
+        return address
+    keep = LMS_ADDRESS_LENGTH - 1
+    return f"{address[: keep - keep // 2]}…{address[-(keep // 2) :]}"
+
+
 def lms_of(family_code: str, url: str) -> str:
     """An LMS in a sentence: "Moodle at moodle.example.edu"."""
     return f"{family(family_code).name} at {lms_host(url)}"

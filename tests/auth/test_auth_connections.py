@@ -220,6 +220,20 @@ def test_an_unfinished_registration_beside_a_request_for_its_lms_is_not_to_finis
     assert "Finish it" not in page and "the tool's vendor is deciding on your request" in page
 
 
+def test_two_lmss_on_one_host_are_told_apart_by_their_path(
+    app: Flask, customer: User, customer_browser: FlaskClient
+) -> None:
+    first = registration(app, customer, "A", lms="https://lms.example.edu/moodle-a")
+    second = registration(app, customer, "B", lms="https://lms.example.edu/moodle-b/")
+    bare = registration(app, customer, "Bare", lms="https://moodle.springfield.edu/")
+
+    page = page_of(customer_browser)
+
+    assert "Moodle at lms.example.edu/moodle-a ·" in connection(page, first)
+    assert "Moodle at lms.example.edu/moodle-b ·" in connection(page, second)
+    assert "Moodle at moodle.springfield.edu ·" in connection(page, bare)
+
+
 def test_payments_show_their_amount_date_and_refund(
     app: Flask, customer: User, customer_browser: FlaskClient
 ) -> None:

@@ -88,3 +88,24 @@ def test_canvas_cloud_and_blackboard_issuers_are_shared_by_many_schools() -> Non
     assert labels.is_shared_issuer("https://canvas.instructure.com/")
     assert labels.is_shared_issuer("https://blackboard.com")
     assert not labels.is_shared_issuer("https://canvas.example.edu")
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://lms.example.edu/moodle-a", "lms.example.edu/moodle-a"),
+        ("https://lms.example.edu/moodle-b/", "lms.example.edu/moodle-b"),
+        ("https://Moodle.Springfield.edu/", "moodle.springfield.edu"),
+        ("https://moodle.springfield.edu", "moodle.springfield.edu"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_an_lms_address_keeps_its_path_without_scheme_or_trailing_slash(url: str, address: str) -> None:
+    assert labels.lms_address(url) == address
+
+
+def test_a_long_lms_address_is_cut_in_the_middle() -> None:
+    address = labels.lms_address("https://lms.example.edu/" + "a" * 80 + "/moodle-b")
+
+    assert len(address) == labels.LMS_ADDRESS_LENGTH
+    assert address.startswith("lms.example.edu/") and address.endswith("/moodle-b") and "…" in address
