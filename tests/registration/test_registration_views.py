@@ -13,10 +13,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.db import get_session
-from portal.models import Registration, User, utcnow
+from portal.models import Registration, User, WebSession, utcnow
 from tests.accounts import signed_in
 from tests.fakes.ltiaas import CLOSE_HTML, MOODLE_URL, FakeLtiaas, lms_configuration
 from tests.registration.helpers import (
@@ -581,3 +581,29 @@ def test_flow_pages_are_frameable_by_the_lms_and_keep_the_referrer_same_origin(
     assert "frame-ancestors https:" in response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" not in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_a_configure_form_sent_after_the_session_ended_says_what_was_typed_is_lost_not_to_go_back(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    public_id = public_id_from(start(customer_browser))
+    configure = page(public_id, "configure")
+    token = csrf_token_in(customer_browser.get(configure).text)
+    with app.app_context():  # the admin typed, then left the window idle past the session's lifetime
+        db = get_session()
+        db.execute(update(WebSession).values(expires_at=utcnow()))
+        db.commit()
+
+    answer = customer_browser.post(
+        configure,
+        data={**SPRINGFIELD, "csrf_token": token},
+        headers={"Referer": f"http://localhost{configure}"},
+    )
+
+    text = " ".join(answer.text.replace("&#39;", "'").split())
+    assert answer.status_code == 400 and "You were signed out" in text
+    assert "What you typed on that page was not saved" in text
+    assert "you will need to type it again" in text
+    assert "go back" not in text.lower()
+    assert f'href="/auth/sign-in?next={configure}" id="sign-in-again"' in answer.text
+    assert registration_row(app, public_id).state == "received"
