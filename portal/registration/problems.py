@@ -21,7 +21,8 @@ class ProblemText:
     heading: str
     explanation: str
     next_step: str
-    # False for an outcome told as it is (most likely registered), not as an error.
+    # False for what is told as it is, not as an error (no error styling, no "Error <status>" line): a
+    # registration most likely registered, a decision, a withdrawal, a session that ended.
     is_error: bool = True
 
 
@@ -79,6 +80,7 @@ PROBLEMS: dict[str, ProblemText] = {
         "The portal signed this window out, so it no longer knows which registration it showed.",
         "If you had signed in to continue the registration, sign in again to pick it up where you left "
         "it. Otherwise start the registration again from your LMS's tool registration page.",
+        is_error=False,
     ),
     "another_account": ProblemText(
         403,

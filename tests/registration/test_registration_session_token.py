@@ -132,6 +132,7 @@ def test_an_old_token_expires_and_the_page_says_the_session_ended(
     assert page.status_code == 404
     text = page.get_data(as_text=True)
     assert SESSION_ENDED in text and NOT_HERE not in text
+    assert "Error 404" not in text and 'class="card error"' not in text  # told as it is, not as an error
     assert "This window&#39;s link is more than an hour old, so its session ended." in text
     assert "start the registration again from your LMS" in text
     assert f'href="/auth/sign-in?next=/registration/{public_id_from(review_url)}/"' in text

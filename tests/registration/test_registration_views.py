@@ -602,6 +602,7 @@ def test_a_configure_form_sent_after_the_session_ended_says_what_was_typed_is_lo
 
     text = " ".join(answer.text.replace("&#39;", "'").split())
     assert answer.status_code == 400 and "You were signed out" in text
+    assert "Session ended" in text and "Error 400" not in text
     assert "What you typed on that page was not saved" in text
     assert "you will need to type it again" in text
     assert "go back" not in text.lower()
