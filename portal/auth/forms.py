@@ -63,7 +63,11 @@ class SignUpForm(PortalForm):
     )
     organisation = StringField(
         "Organisation",
-        validators=[DataRequired("Enter your institution's name."), Length(max=255), one_line_name],
+        validators=[
+            DataRequired("Enter your institution's name."),
+            Length(max=255, message="Use at most 255 characters."),
+            one_line_name,
+        ],
         description="The school, college or university you administer the LMS for.",
     )
     password = new_password_field("Password")
@@ -77,6 +81,20 @@ class WithdrawForm(PortalForm):
     confirm = BooleanField(
         "Yes, withdraw my request (nothing will be registered)",
         validators=[DataRequired("Tick the box to confirm.")],
+    )
+
+
+class OrganisationForm(PortalForm):
+    """A customer corrects or changes their organisation's name."""
+
+    organisation = StringField(
+        "Organisation",
+        validators=[
+            DataRequired("Enter your institution's name."),
+            Length(max=255, message="Use at most 255 characters."),
+            one_line_name,
+        ],
+        description="The school, college or university you administer the LMS for.",
     )
 
 

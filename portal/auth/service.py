@@ -407,5 +407,20 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
     record_event(db, "user:password-changed", actor=user.email)
 
 
+def change_organisation(db: Session, user: User, organisation: str) -> bool:
+    """A customer names their organisation anew (checked by the form); audited when it changed."""
+    organisation = organisation.strip()
+    if organisation == user.organisation:
+        return False
+    record_event(
+        db,
+        "user:organisation-changed",
+        actor=user.email,
+        details={"from": user.organisation, "to": organisation},
+    )
+    user.organisation = organisation
+    return True
+
+
 def record_sign_out(db: Session, user: User) -> None:
     record_event(db, "user:signed-out", actor=user.email)

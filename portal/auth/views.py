@@ -18,7 +18,14 @@ from werkzeug.wrappers import Response
 
 from portal.auth import bp
 from portal.auth.connections import connections_of
-from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SignInForm, SignUpForm, WithdrawForm
+from portal.auth.forms import (
+    ChangePasswordForm,
+    ForgotPasswordForm,
+    OrganisationForm,
+    SignInForm,
+    SignUpForm,
+    WithdrawForm,
+)
 from portal.auth.navigation import (
     console_sign_in,
     leads_to_console,
@@ -34,6 +41,7 @@ from portal.auth.service import (
     TooManyAttempts,
     WeakPassword,
     WrongPassword,
+    change_organisation,
     change_own_password,
     create_customer,
     record_sign_out,
@@ -176,6 +184,25 @@ def change_password() -> ResponseReturnValue:
             return _go_to(url_for(DEFAULT_ENDPOINT))
     status = 400 if form.errors else 200
     return render_template("auth/change_password.html", form=form, user=user), status
+
+
+@bp.route("/organisation", methods=["GET", "POST"])
+def change_organisation_page() -> ResponseReturnValue:
+    """A signed-in customer changes their organisation's name (staff have none)."""
+    user = signed_in_user()
+    if user is None:
+        return cast(Response, login_manager.unauthorized())
+    if user.is_staff:
+        return redirect(url_for("auth.account"))
+    form = OrganisationForm(organisation=user.organisation)
+    if form.validate_on_submit():
+        db = get_session()
+        if change_organisation(db, user, form.organisation.data):
+            db.commit()
+            flash("Your organisation's name is changed.", "success")
+        return redirect(url_for("auth.account"), code=303)
+    status = 400 if form.errors else 200
+    return render_template("auth/organisation.html", form=form, user=user), status
 
 
 @bp.route("/sign-up", methods=["GET", "POST"])
