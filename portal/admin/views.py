@@ -11,13 +11,14 @@ from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
+from portal.admin.approval_words import already_completing, already_decided
 from portal.admin.forms import ApproveForm, FinishForm, RefundForm, RejectForm, build_approve_form
 from portal.admin.not_found import APPROVAL, PAYMENT, not_found
 from portal.billing import attention
 from portal.billing.flow import paid_payment
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
-from portal.models import ApprovalRequest, ApprovalState, other_requests_for_lms
+from portal.models import ApprovalRequest, other_requests_for_lms
 from portal.registration import approvals
 from portal.registration.approvals import Outcome
 from portal.registration.display import describe
@@ -49,7 +50,9 @@ MESSAGES: dict[Outcome, tuple[str, str]] = {
         "the registration's page.",
     ),
     Outcome.REJECTED: ("success", "Declined. The customer's window shows your reason."),
-    Outcome.ALREADY_DECIDED: ("warning", "Someone else already decided this request; nothing was changed."),
+    # These two are worded from the stored state (`_words`): who decided, or how the registration stands.
+    Outcome.ALREADY_DECIDED: ("warning", "This request was decided already; nothing was changed."),
+    Outcome.ALREADY_COMPLETING: ("warning", "Another attempt registers this already; nothing was sent."),
     Outcome.EXPIRED: ("warning", "This request expired with its registration; nothing was registered."),
     Outcome.WITHDRAWN: ("warning", "The customer withdrew this request; nothing was registered."),
 }
@@ -62,16 +65,16 @@ def _approval_or_404(public_id: str) -> ApprovalRequest:
     return approval
 
 
-def _decided(approval: ApprovalRequest) -> Outcome:
-    """Why a request that is no longer pending cannot be decided now."""
-    if approval.current_state is ApprovalState.WITHDRAWN:
-        return Outcome.WITHDRAWN
-    return Outcome.EXPIRED if approval.current_state is ApprovalState.EXPIRED else Outcome.ALREADY_DECIDED
+def _words(approval: ApprovalRequest, outcome: Outcome) -> str:
+    if outcome is Outcome.ALREADY_DECIDED:
+        return already_decided(approval, current_user.email)
+    if outcome is Outcome.ALREADY_COMPLETING:
+        return already_completing(approval.registration)
+    return MESSAGES[outcome][1]
 
 
 def _to_request(approval: ApprovalRequest, outcome: Outcome) -> Response:
-    category, message = MESSAGES[outcome]
-    flash(message, category)
+    flash(_words(approval, outcome), MESSAGES[outcome][0])
     return redirect(url_for("admin.approval", public_id=approval.public_id), code=303)
 
 
@@ -133,7 +136,7 @@ def approve(public_id: str) -> ResponseReturnValue:
     """Approve with the (possibly changed) choices, and complete the registration with them."""
     approval = _approval_or_404(public_id)
     if not approval.is_pending:
-        return _to_request(approval, _decided(approval))
+        return _to_request(approval, approvals.why_not_pending(approval))
     form = build_approve_form(approval)
     if not form.validate_on_submit():
         return _request_page(approval, approve_form=form, status=400)
@@ -147,7 +150,7 @@ def approve(public_id: str) -> ResponseReturnValue:
 def reject(public_id: str) -> ResponseReturnValue:
     approval = _approval_or_404(public_id)
     if not approval.is_pending:
-        return _to_request(approval, _decided(approval))
+        return _to_request(approval, approvals.why_not_pending(approval))
     form = RejectForm()
     if not form.validate_on_submit():
         return _request_page(approval, reject_form=form, status=400)

@@ -53,7 +53,8 @@ class Outcome(StrEnum):
     ANSWER_LOST = "answer_lost"  # approved, but LTIAAS's answer was lost: it may be registered; retry is safe
     OUTCOME_UNKNOWN = "outcome_unknown"  # approved, but whether LTIAAS registered it is unknown: to settle
     REJECTED = "rejected"
-    ALREADY_DECIDED = "already_decided"  # someone else decided first: nothing done
+    ALREADY_DECIDED = "already_decided"  # decided before (by this staff member or another): nothing done
+    ALREADY_COMPLETING = "already_completing"  # another attempt completes (or completed) it: nothing sent
     EXPIRED = "expired"  # the registration outlived its lifetime: nothing done
     WITHDRAWN = "withdrawn"  # the customer took the request back; the registration is closed
 
@@ -147,6 +148,13 @@ def can_finish(approval: ApprovalRequest, now: datetime | None = None) -> bool:
     return approval.current_state is ApprovalState.APPROVED and approval.registration.is_open(now)
 
 
+def why_not_pending(approval: ApprovalRequest) -> Outcome:
+    """Why a request that is no longer pending cannot be decided now (as stored)."""
+    if approval.current_state is ApprovalState.WITHDRAWN:
+        return Outcome.WITHDRAWN
+    return Outcome.EXPIRED if approval.current_state is ApprovalState.EXPIRED else Outcome.ALREADY_DECIDED
+
+
 def approve(
     db: Session,
     ltiaas: LtiaasClient,
@@ -164,7 +172,7 @@ def approve(
     if not decide_approval(
         db, approval, ApprovalState.APPROVED, staff.email, details=details, approved_choices=choices
     ):
-        return Outcome.ALREADY_DECIDED
+        return why_not_pending(approval)
     db.commit()
     return _complete(db, ltiaas, approval, staff)
 
@@ -179,15 +187,17 @@ def finish(
         return Outcome.EXPIRED
     if registration.outcome_unknown:  # its answer was lost and it expired before anyone tried again
         return Outcome.OUTCOME_UNKNOWN
+    if approval.current_state is not ApprovalState.APPROVED:
+        return why_not_pending(approval)
     if not can_finish(approval, now):
-        return Outcome.ALREADY_DECIDED
+        return Outcome.ALREADY_COMPLETING
     return _complete(db, ltiaas, approval, staff)
 
 
 def _complete(db: Session, ltiaas: LtiaasClient, approval: ApprovalRequest, staff: User) -> Outcome:
     registration = approval.registration
     if not complete(db, ltiaas, registration, actor=staff.email, choices=approval.approved_choices):
-        return Outcome.ALREADY_DECIDED
+        return Outcome.ALREADY_COMPLETING
     if registration.current_state is RegistrationState.COMPLETED:
         customer_emails.request_registered(db, approval)
         db.commit()
@@ -214,7 +224,7 @@ def reject(
     if not decide_approval(
         db, approval, ApprovalState.REJECTED, staff.email, details={"reason": reason}, reason=reason
     ):
-        return Outcome.ALREADY_DECIDED
+        return why_not_pending(approval)
     customer_emails.request_declined(db, approval)
     db.commit()
     return Outcome.REJECTED

@@ -13,8 +13,9 @@ from portal.admin.views import MESSAGES
 from portal.db import get_session
 from portal.models import ApprovalRequest, Registration, User, WebSession, utcnow
 from portal.registration.approvals import Outcome
+from tests.accounts import signed_in
 from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
-from tests.registration.helpers import audit_trail, checkboxes, csrf_token_in, ltiaas_moved_to
+from tests.registration.helpers import add_person, audit_trail, checkboxes, csrf_token_in, ltiaas_moved_to
 
 # The Moodle 4.4 LMS offers: LtiResourceLinkRequest (no placements), LtiDeepLinkingRequest (ContentArea).
 STAFF_FORM = {
@@ -35,6 +36,21 @@ def act(browser: FlaskClient, approval: ApprovalRequest, action: str, data: dict
     """Post one of the request page's forms, with the page's CSRF token."""
     token = csrf_token_in(request_page(browser, approval))
     return browser.post(f"/admin/approvals/{approval.public_id}/{action}", data={**data, "csrf_token": token})
+
+
+def decided_at(app: Flask) -> str:
+    """When the request was decided, as the staff pages say it today."""
+    with app.app_context():
+        decided = get_session().scalars(select(ApprovalRequest)).one().decided_at
+        assert decided is not None
+        return decided.strftime("%H:%M UTC")
+
+
+def set_registration_state(app: Flask, state: str) -> None:
+    with app.app_context():
+        db = get_session()
+        db.scalars(select(Registration)).one().state = state
+        db.commit()
 
 
 def state_of(app: Flask) -> tuple[str, str]:
@@ -157,8 +173,64 @@ def test_a_second_approval_from_another_staff_window_changes_nothing(
     first = staff_browser.post(url, data={**STAFF_FORM, "csrf_token": token})
     second = staff_browser.post(url, data={**STAFF_FORM, "platform_name": "Again", "csrf_token": token})
     assert first.status_code == second.status_code == 303
-    assert "already decided" in staff_browser.get(second.location).text
+    assert (
+        f"You already approved this request at {decided_at(app)}" in staff_browser.get(second.location).text
+    )
     assert len(ltiaas.requests_to("complete_registration")) == 1
+
+
+def test_a_double_submitted_decline_tells_the_staff_member_it_was_their_own(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest
+) -> None:
+    token = csrf_token_in(request_page(staff_browser, pending))
+    url = f"/admin/approvals/{pending.public_id}/reject"
+    decline = {"reason": "Not a customer.", "confirm_reject": "y", "csrf_token": token}
+    staff_browser.post(url, data=decline)
+
+    again = staff_browser.get(staff_browser.post(url, data=decline).location).text
+
+    assert f"You already declined this request at {decided_at(app)}; nothing was changed." in again
+    assert "Someone else" not in again
+    assert state_of(app) == ("rejected", "reviewed")
+
+
+def test_a_decision_sent_after_a_colleagues_says_who_decided_what_and_when(
+    app: Flask, staff_browser: FlaskClient, staff: User, pending: ApprovalRequest
+) -> None:
+    colleague = signed_in(app.test_client(), add_person(app, "staff"))
+    token = csrf_token_in(request_page(colleague, pending))  # the colleague's page was open before
+    act(staff_browser, pending, "reject", {"reason": "Not a customer.", "confirm_reject": "y"})
+
+    late = colleague.post(
+        f"/admin/approvals/{pending.public_id}/approve", data={**STAFF_FORM, "csrf_token": token}
+    )
+
+    page = colleague.get(late.location).text
+    assert f"Already declined by {staff.email} at {decided_at(app)}; nothing was changed." in page
+    assert state_of(app) == ("rejected", "reviewed")
+
+
+def test_a_retry_sent_while_another_retry_registers_says_so_not_that_someone_decided(
+    app: Flask, staff_browser: FlaskClient, ltiaas: FakeLtiaas, pending: ApprovalRequest, closed_url: str
+) -> None:
+    with ltiaas_moved_to(app, closed_url):
+        act(staff_browser, pending, "approve", STAFF_FORM)
+    token = csrf_token_in(request_page(staff_browser, pending))
+    set_registration_state(app, "completing")  # the other retry holds the claim
+
+    racing = staff_browser.post(
+        f"/admin/approvals/{pending.public_id}/finish", data={"confirm_finish": "y", "csrf_token": token}
+    )
+    page = staff_browser.get(racing.location).text
+    set_registration_state(app, "completed")  # and then it went through
+    done = staff_browser.post(
+        f"/admin/approvals/{pending.public_id}/finish", data={"confirm_finish": "y", "csrf_token": token}
+    )
+
+    assert "Another attempt is registering the tool (started at" in page
+    assert "already decided" not in page
+    assert "The tool was already registered at" in staff_browser.get(done.location).text
+    assert ltiaas.requests_to("complete_registration") == []  # neither retry sent anything
 
 
 def test_approving_a_request_its_customer_withdrew_meanwhile_says_so(

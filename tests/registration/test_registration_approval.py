@@ -245,6 +245,22 @@ def test_staff_approving_at_the_same_instant_complete_once(
     assert len(ltiaas.requests_to("complete_registration")) == 1
 
 
+def test_retries_at_the_same_instant_complete_once_and_the_others_hear_it_is_being_registered(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any, closed_url: str
+) -> None:
+    requested(customer_browser)
+    with ltiaas_moved_to(app, closed_url):
+        assert decide(approvals.approve, STAFF_CHOICES) is Outcome.NOT_COMPLETED
+    ltiaas.slow("complete_registration", 0.2, times=RACERS)
+
+    results = race(lambda: decide(approvals.finish))
+
+    assert sorted(results, key=str) == [Outcome.ALREADY_COMPLETING] * (RACERS - 1) + [Outcome.COMPLETED], (
+        results
+    )
+    assert len(ltiaas.requests_to("complete_registration")) == 1
+
+
 def test_when_ltiaas_is_unreachable_at_approval_the_iframe_keeps_waiting_and_staff_can_finish(
     app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas, decide: Any, closed_url: str
 ) -> None:
@@ -256,7 +272,7 @@ def test_when_ltiaas_is_unreachable_at_approval_the_iframe_keeps_waiting_and_sta
     assert 'data-seen="reviewed/approved"' in body and "Approved: finishing" in body
 
     assert decide(approvals.finish) is Outcome.COMPLETED
-    assert decide(approvals.finish) is Outcome.ALREADY_DECIDED
+    assert decide(approvals.finish) is Outcome.ALREADY_COMPLETING  # a retry is not a decision
     assert CLOSE_HTML in customer_browser.get(f"/registration/{public_id}/done").text
     (sent,) = ltiaas.requests_to("complete_registration")  # the first never left the portal
     assert sent.json()["platformName"] == "Springfield (approved)"
