@@ -86,6 +86,7 @@ def _request_page(
 ) -> tuple[str, int]:
     db = get_session()
     payment = paid_payment(db, approval.registration)
+    others = _other_requests(db, approval)
     page = render_template(
         "admin/approval.html",
         approval=approval,
@@ -99,9 +100,19 @@ def _request_page(
         finish_form=FinishForm(),
         can_finish=approvals.can_finish(approval),
         next_request=None if approval.is_pending else approvals.next_pending(db, approval),
-        others=_other_requests(db, approval),
+        others=others,
+        twice=_registers_twice(others),
     )
     return page, status
+
+
+def _registers_twice(others: list[ApprovalRequest]) -> str | None:
+    """The warning beside the same customer's other requests for this LMS, only when it is true."""
+    if any(approvals.registered_through(other) for other in others):
+        return "One of these already registered the tool with this LMS: approving would register it twice."
+    if any(approvals.may_still_register(other) for other in others):
+        return "Approving both would register the tool twice with this LMS."
+    return None
 
 
 def _other_requests(db: Session, approval: ApprovalRequest) -> list[ApprovalRequest]:

@@ -155,6 +155,23 @@ def why_not_pending(approval: ApprovalRequest) -> Outcome:
     return Outcome.EXPIRED if approval.current_state is ApprovalState.EXPIRED else Outcome.ALREADY_DECIDED
 
 
+def may_still_register(approval: ApprovalRequest, now: datetime | None = None) -> bool:
+    """Whether the tool may still be registered through this request: it waits for a decision, or
+    it was approved and its registration is still to finish or being completed."""
+    registration = approval.registration
+    if approval.current_state is ApprovalState.PENDING:
+        return registration.is_open(now)
+    if approval.current_state is ApprovalState.APPROVED:
+        return registration.is_open(now) or registration.current_state is RegistrationState.COMPLETING
+    return False
+
+
+def registered_through(approval: ApprovalRequest) -> bool:
+    """Whether this request was approved and its registration registered the tool."""
+    registered = approval.registration.current_state is RegistrationState.COMPLETED
+    return registered and approval.current_state is ApprovalState.APPROVED
+
+
 def approve(
     db: Session,
     ltiaas: LtiaasClient,

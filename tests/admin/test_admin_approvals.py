@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -14,6 +15,7 @@ from portal.db import get_session
 from portal.models import ApprovalRequest, Registration, User, WebSession, utcnow
 from portal.registration.approvals import Outcome
 from tests.accounts import signed_in
+from tests.admin.console_helpers import add_approval, add_registration
 from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas
 from tests.registration.helpers import add_person, audit_trail, checkboxes, csrf_token_in, ltiaas_moved_to
 
@@ -382,3 +384,47 @@ def test_a_decline_sent_after_the_session_ended_says_so_and_leads_back_through_s
 
 def test_every_outcome_of_a_decision_has_words_for_the_staff() -> None:
     assert set(MESSAGES) == set(Outcome)
+
+
+@pytest.mark.parametrize(
+    ("other_request", "other_registration", "warning"),
+    [
+        ("withdrawn", "failed", None),
+        ("rejected", "reviewed", None),
+        ("expired", "expired", None),
+        ("approved", "failed", None),
+        ("pending", "reviewed", "Approving both would register the tool twice with this LMS."),
+        ("approved", "reviewed", "Approving both would register the tool twice with this LMS."),
+        ("approved", "completing", "Approving both would register the tool twice with this LMS."),
+        ("approved", "completed", "One of these already registered the tool with this LMS"),
+    ],
+)
+def test_the_same_customers_other_request_for_the_lms_warns_of_a_second_registration_only_when_it_may(
+    app: Flask,
+    staff_browser: FlaskClient,
+    pending: ApprovalRequest,
+    customer: User,
+    other_request: str,
+    other_registration: str,
+    warning: str | None,
+) -> None:
+    with app.app_context():
+        db = get_session()
+        earlier = add_registration(
+            db,
+            created_at=utcnow() - timedelta(minutes=10),
+            state=other_registration,
+            url=pending.registration.platform_url,
+            customer=customer,
+        )
+        add_approval(db, earlier, db.get_one(User, customer.id), state=other_request)
+        db.commit()
+
+    page = request_page(staff_browser, pending)
+
+    assert 'id="other-requests"' in page
+    if warning is None:
+        assert 'id="registers-twice"' not in page and "twice" not in page
+        assert 'class="notice" id="other-requests"' in page
+    else:
+        assert warning in page and 'class="notice notice-warning" id="other-requests"' in page

@@ -341,4 +341,5 @@ def test_a_customer_who_asked_for_this_lms_already_is_stopped_before_asking_or_p
         assert newer is not None
     shown = staff_browser.get(f"/admin/approvals/{newer.public_id}").text
     assert 'id="other-requests"' in shown and "withdrawn by the customer" in shown
+    assert "would register the tool twice" not in shown  # a withdrawn request cannot be approved
     assert f'href="/admin/approvals/{approval.public_id}"' in shown
