@@ -24,10 +24,7 @@ LONG = timedelta(days=365)
 def listed(db: Session, **filters: object) -> list[str]:
     """Platform names (or LMS addresses) of the first page for `filters`, newest first."""
     page = list_registrations(db, Filters(**filters), now=NOW)  # type: ignore[arg-type]
-    return [
-        (row.registration.overrides or {}).get("platformName") or row.registration.platform_url
-        for row in page.rows
-    ]
+    return [row.registration.shown_platform_name or row.registration.platform_url for row in page.rows]
 
 
 @pytest.fixture

@@ -197,3 +197,27 @@ def test_bad_filters_download_nothing_and_say_why(staff_browser: FlaskClient) ->
 
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "Please correct the highlighted filters below." in body
+
+
+def test_a_platform_renamed_since_it_was_registered_has_its_current_name_in_the_list_the_csv_and_its_page(
+    app: Flask, staff_browser: FlaskClient, customer: User
+) -> None:
+    with app.app_context():
+        db = get_session()
+        registration = add_registration(
+            db, state="completed", platform_name="Springfield Moodle", customer=customer, platform_id="Plat-1"
+        )
+        registration.platform_name = "Springfield District Moodle"  # renamed in the console, or at LTIAAS
+        db.commit()
+        public_id = registration.public_id
+
+    found = staff_browser.get("/admin/registrations/?q=District").text
+    (row,) = downloaded(staff_browser)
+    page = staff_browser.get(f"/admin/registrations/{public_id}").text
+
+    assert ">Springfield District Moodle</a>" in found and ">Springfield Moodle<" not in found
+    assert row["platform name"] == "Springfield District Moodle"
+    assert '<h1 id="page-heading">Springfield District Moodle</h1>' in page
+    assert "“Springfield District Moodle”" in page
+    choices_sent = page.split('id="choices-heading"')[1].split('id="approval-heading"')[0]
+    assert "Springfield Moodle" in choices_sent  # the name chosen at registration, where history is shown
