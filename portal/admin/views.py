@@ -14,6 +14,7 @@ from portal.admin.access import staff_required
 from portal.admin.approval_words import already_completing, already_decided
 from portal.admin.forms import ApproveForm, FinishForm, RefundForm, RejectForm, build_approve_form
 from portal.admin.not_found import APPROVAL, PAYMENT, not_found
+from portal.admin.registration_list import standing_label
 from portal.billing import attention
 from portal.billing.flow import paid_payment
 from portal.db import get_session
@@ -93,6 +94,9 @@ def _request_page(
         paid=attention.standing_of(db, payment) if payment is not None else None,
         refund_form=RefundForm(),
         registration=approval.registration,
+        # Where the registration stands in the words of its own page and the overview (a completion
+        # left stuck past COMPLETION_STALE_AFTER is an outcome to settle, not "completing").
+        standing=standing_label(approval.registration, approval.state),
         lms=describe(approval.registration),
         # Beside a refused POST, the other form is shown as first shown, not read from that POST.
         approve_form=approve_form or build_approve_form(approval, from_request=False),

@@ -3,6 +3,7 @@ page, to the platform LTIAAS made, and to the next request waiting (or back to t
 
 from __future__ import annotations
 
+import re
 from html import unescape
 
 from flask import Flask
@@ -29,7 +30,7 @@ def test_an_approved_request_links_its_registration_and_its_platform(
     assert registration.platform_id
     assert f'href="/admin/registrations/{registration.public_id}" id="open-registration"' in page
     assert f'href="/admin/platforms/{registration.platform_id}" id="open-platform"' in page
-    assert '<span id="registration-state">completed</span> (platform <a' in page
+    assert re.search(r'<span id="registration-state">Registered[^<]*</span> \(platform <a', page)
 
 
 def test_after_deciding_the_staff_member_goes_on_to_the_next_waiting_request(

@@ -428,3 +428,24 @@ def test_the_same_customers_other_request_for_the_lms_warns_of_a_second_registra
         assert 'class="notice" id="other-requests"' in page
     else:
         assert warning in page and 'class="notice notice-warning" id="other-requests"' in page
+
+
+def test_an_approval_whose_completion_went_stale_stands_as_an_outcome_to_settle_as_on_its_registrations_page(
+    app: Flask, staff_browser: FlaskClient, pending: ApprovalRequest, closed_url: str
+) -> None:
+    with ltiaas_moved_to(app, closed_url):
+        act(staff_browser, pending, "approve", STAFF_FORM)
+    with app.app_context():  # its worker was killed during LTIAAS's complete, long ago
+        db = get_session()
+        registration = db.scalars(select(Registration)).one()
+        registration.state = "completing"
+        stale_after = timedelta(seconds=app.config["COMPLETION_STALE_AFTER"] + 60)
+        registration.updated_at = utcnow() - stale_after
+        db.commit()
+
+    approval_page = request_page(staff_browser, pending)
+    registration_page = staff_browser.get(f"/admin/registrations/{pending.registration.public_id}").text
+
+    assert '<span id="registration-state">Outcome unknown: to settle</span>' in approval_page
+    assert '<strong id="standing">Outcome unknown: to settle</strong>' in registration_page
+    assert "completing" not in approval_page.split('id="registration-state"')[1].split("</dd>")[0]
