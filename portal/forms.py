@@ -10,12 +10,13 @@ error nobody would see, answers a forged value with the 400 page (`UnacceptableI
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, StringField, TextAreaField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from portal.request_checks import refuse_unacceptable_text
 from portal.text import MULTILINE, NAME_RULE, describe_characters, is_one_line_name, unacceptable_characters
@@ -61,3 +62,34 @@ class PortalForm(FlaskForm):
             if isinstance(field, StringField):
                 extra.setdefault(name, []).append(refuse_control_characters)
         return bool(super().validate(extra_validators=extra))
+
+
+STALE_FORM = "This form is out of date: reload the page and try again."
+
+
+class OneTimeForm(PortalForm):
+    """A form whose action is taken once per showing: it carries a one-time `action_token`, made
+    fresh each time it is shown (`fresh`), which the action claims in the database before acting
+    (`portal.admin.platforms` for the platform actions, `portal.models.form_submissions` for the
+    others), so a double submit does nothing twice."""
+
+    action_token = HiddenField(
+        validators=[
+            DataRequired(STALE_FORM),
+            Length(min=16, max=64, message=STALE_FORM),
+            Regexp(r"^[A-Za-z0-9_-]+$", message=STALE_FORM),
+        ]
+    )
+
+    @classmethod
+    def fresh(cls, **data: Any) -> Self:
+        """The form as first shown, with `data` and a new one-time token. Never read from the
+        request: shown beside another form's refused POST, it must not take that POST's (absent)
+        fields for its own and come back blank."""
+        form = cls(formdata=None, **data)
+        form.action_token.data = secrets.token_urlsafe(24)
+        return form
+
+    @property
+    def token(self) -> str:
+        return str(self.action_token.data)

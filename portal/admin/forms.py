@@ -12,7 +12,7 @@ from typing import cast
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from portal.forms import PortalForm
+from portal.forms import OneTimeForm, PortalForm
 from portal.models import ApprovalRequest
 from portal.registration.approvals import REASON_MAX
 from portal.registration.choices import default_placements_by_type
@@ -66,3 +66,7 @@ def build_approve_form(approval: ApprovalRequest, *, from_request: bool = True) 
         from_request=from_request,
     )
     return cast(ApproveForm, form)
+
+
+class TestNotificationForm(OneTimeForm):
+    """ "Send a test notification": one test per showing of the page (`fresh`)."""

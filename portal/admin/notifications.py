@@ -12,9 +12,12 @@ from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
+from portal.admin.approval_words import at
+from portal.admin.forms import TestNotificationForm
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
-from portal.models import Notification, record_event
+from portal.forms import STALE_FORM
+from portal.models import FormSubmissionKind, Notification, record_event, submit_once
 from portal.notifications import alerts, outbox
 from portal.notifications.delivery import recipients
 
@@ -46,7 +49,10 @@ def _where_they_go() -> dict[str, Any]:
 @staff_required
 def notifications_page() -> str:
     return render_template(
-        "admin/notifications.html", recent=outbox.recent(get_session()), **_where_they_go()
+        "admin/notifications.html",
+        recent=outbox.recent(get_session()),
+        test_form=TestNotificationForm.fresh(),
+        **_where_they_go(),
     )
 
 
@@ -57,8 +63,16 @@ def test_notification() -> Response:
     if not outbox.channels(current_app.config):
         flash("Notifications are off: there is nowhere to send a test.", "error")
         return redirect(url_for("admin.notifications"), code=303)
+    form = TestNotificationForm()
+    if not form.validate_on_submit():
+        flash(STALE_FORM, "error")
+        return redirect(url_for("admin.notifications"), code=303)
     db = get_session()
     actor = actor_of(signed_in_user())
+    submission, first = submit_once(db, form.token, FormSubmissionKind.TEST_NOTIFICATION, actor)
+    if not first:  # a double submit: the first one sent it
+        flash(f"This test was sent already{at(submission.created_at)}; nothing was sent again.", "warning")
+        return redirect(url_for("admin.notifications"), code=303)
     alerts.test_message(db, actor)
     record_event(db, "notification:test", actor=actor)
     db.commit()

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
+from portal.admin.approval_words import at
 from portal.admin.not_found import PERSON, not_found
 from portal.admin.people_forms import DisableForm, EnableForm, NewStaffForm, ResetPasswordForm
 from portal.auth import password_links
@@ -26,7 +27,7 @@ from portal.auth.people import PasswordChoice
 from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
 from portal.auth.users import actor_of, signed_in_user, start_signed_in_session
 from portal.db import get_session
-from portal.models import MAX_ROW_ID, User, UserRole
+from portal.models import MAX_ROW_ID, FormSubmission, FormSubmissionKind, User, UserRole, submit_once
 from portal.notifications import outbox
 from portal.urls import portal_url
 
@@ -59,7 +60,7 @@ def _password_choices() -> dict[str, Any]:
 
 
 def _reset_form() -> ResetPasswordForm:
-    return ResetPasswordForm(**_password_choices())
+    return ResetPasswordForm.fresh(**_password_choices())
 
 
 def _emailed(person: User, created: bool) -> Response:
@@ -70,6 +71,21 @@ def _emailed(person: User, created: bool) -> Response:
     else:
         said = f"We are e-mailing {person.email} a link to choose a new password"
     flash(f"{said}; it works once, for {lifetime}. Whether the e-mail went out shows below.", "success")
+    return _to_person(person)
+
+
+def _emailed_already(person: User, submission: FormSubmission) -> Response:
+    """A second submit of the form that e-mailed a link (a double click): the link went once.
+
+    Only the e-mailed link is taken once per form: a link shown to its maker is shown in the answer
+    to the POST that made it, and a browser shows only the last answer of a double submit, so that
+    one makes a new link (which replaces the first) and shows it."""
+    by = "" if submission.actor == _actor() else f" by {submission.actor}"
+    flash(
+        f"This form was sent already{by}{at(submission.created_at)}: one link is on its way to "
+        f"{person.email}; nothing was sent again. Whether the e-mail went out shows below.",
+        "warning",
+    )
     return _to_person(person)
 
 
@@ -154,13 +170,18 @@ def person_page(user_id: int) -> Response:
 def reset_password(user_id: int) -> ResponseReturnValue:
     """A new password typed twice, or a one-time link for the person to choose one."""
     person = _person_or_404(user_id)
-    form = _reset_form()
+    form = ResetPasswordForm(**_password_choices())
     if not form.validate_on_submit():
         return _person_page(person, reset_form=form, status=400)
     db = get_session()
+    if form.password_choice is PasswordChoice.EMAIL:
+        submission, first = submit_once(db, form.token, FormSubmissionKind.RESET_LINK_EMAIL, _actor())
+        if not first:
+            return _emailed_already(person, submission)
     try:
         token = accounts.reset_password(db, person, form.password_choice, form.password.data, _actor())
     except AccountError as error:
+        db.rollback()  # nothing was done: the form's one-time token stays unused
         form.password.errors.append(str(error))
         return _person_page(person, reset_form=form, status=400)
     db.commit()

@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from portal.auth.forms import EMAIL_SHAPE
 from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from portal.forms import PortalForm
+from portal.forms import OneTimeForm, PortalForm
 
 
 class PasswordChoiceForm(PortalForm):
@@ -66,7 +66,9 @@ class NewStaffForm(PasswordChoiceForm):
     )
 
 
-class ResetPasswordForm(PasswordChoiceForm):
+class ResetPasswordForm(PasswordChoiceForm, OneTimeForm):
+    """Shown with a one-time token (`fresh`): an e-mailed link is sent once per showing."""
+
     LINK_LABEL = (
         "They choose a new one with a one-time link I pass on (shown once, valid {lifetime};"
         " their old password works until then)"

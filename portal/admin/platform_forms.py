@@ -8,44 +8,21 @@ its own prefix, so several can share a page.
 
 from __future__ import annotations
 
-import secrets
-from typing import Any, Self
+from typing import Any
 
-from wtforms import BooleanField, HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
 
 from portal.admin.platforms import NAME_MAX
-from portal.forms import PortalForm, one_line_name
-
-STALE_FORM = "This form is out of date: reload the page and try again."
+from portal.forms import OneTimeForm, one_line_name
 
 
-class PlatformActionForm(PortalForm):
-    action_token = HiddenField(
-        validators=[
-            DataRequired(STALE_FORM),
-            Length(min=16, max=64, message=STALE_FORM),
-            Regexp(r"^[A-Za-z0-9_-]+$", message=STALE_FORM),
-        ]
-    )
+class PlatformActionForm(OneTimeForm):
     prefix_name = ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", self.prefix_name)
         super().__init__(*args, **kwargs)
-
-    @classmethod
-    def fresh(cls, **data: Any) -> Self:
-        """The form as first shown, with `data` and a new one-time token. Never read from the
-        request: shown beside another form's refused POST, it must not take that POST's (absent)
-        fields for its own and come back blank."""
-        form = cls(formdata=None, **data)
-        form.action_token.data = secrets.token_urlsafe(24)
-        return form
-
-    @property
-    def token(self) -> str:
-        return str(self.action_token.data)
 
 
 class ActivateForm(PlatformActionForm):

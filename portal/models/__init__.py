@@ -7,6 +7,7 @@
 - `sessions`: the server-side session store
 - `payments`: payments, Stripe events and one-time Checkout links
 - `platform_actions`: staff actions on LTIAAS's platforms, each taken once
+- `form_submissions`: the other console forms that act once (a password e-mail, a test notification)
 - `notifications`: the outbox of notifications to the vendor's staff
 
 The sandbox keeps its stand-ins' tables in `portal.sandbox.models`; `load_all` adds them.
@@ -25,6 +26,7 @@ from portal.models.approvals import (
     other_requests_for_lms,
 )
 from portal.models.columns import MAX_ROW_ID, UTCDateTime, new_public_id, utcnow
+from portal.models.form_submissions import FormSubmission, FormSubmissionKind, submit_once
 from portal.models.notifications import Notification, NotificationChannel, NotificationState
 from portal.models.payments import HostedCheckoutToken, Payment, PaymentStatus, StripeEvent
 from portal.models.platform_actions import PlatformAction, PlatformActionKind, PlatformActionState
@@ -60,6 +62,8 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalState",
     "AuditEvent",
+    "FormSubmission",
+    "FormSubmissionKind",
     "HostedCheckoutToken",
     "InvalidTransition",
     "LoginAttempt",
@@ -92,6 +96,7 @@ __all__ = [
     "record_event",
     "registration_lifetime_end",
     "settle_outcome",
+    "submit_once",
     "transition",
     "utcnow",
 ]

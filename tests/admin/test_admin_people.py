@@ -15,7 +15,7 @@ from portal.db import get_session
 from portal.models import User, utcnow
 from tests.accounts import PASSWORD, create_user, signed_in
 from tests.auth.helpers import audit_actions, find_user
-from tests.registration.helpers import csrf_token_in
+from tests.registration.helpers import csrf_token_in, tokens_of
 
 STAFF = "staff@vendor.example"
 NEW = "newcomer@vendor.example"
@@ -27,9 +27,9 @@ def text(response: TestResponse) -> str:
 
 
 def post_from(browser: FlaskClient, page: str, action: str, **data: object) -> TestResponse:
-    """Post to `action` with the CSRF token of `page`, as the page's form would."""
-    token = csrf_token_in(text(browser.get(page)))
-    return browser.post(action, data={**data, "csrf_token": token})
+    """Post to `action` with the CSRF token of `page` (and its one-time token, where its form has
+    one), as the page's form would."""
+    return browser.post(action, data={**data, **tokens_of(text(browser.get(page)))})
 
 
 def one_time_link(response: TestResponse) -> str:

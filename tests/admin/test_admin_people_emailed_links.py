@@ -20,6 +20,7 @@ from tests.admin.test_admin_people import NEW, STAFF, can_sign_in, post_from, te
 from tests.auth.helpers import find_user
 from tests.conftest import free_port
 from tests.mail import MailServer, mail_server
+from tests.registration.helpers import tokens_of
 
 __all__ = ["mail_server"]
 
@@ -161,3 +162,26 @@ def test_a_disabled_account_is_emailed_no_link(
     assert refused.status_code == 400
     assert "This account is disabled: enable it before sending a link." in text(refused)
     assert mail_server.messages == []
+
+
+def test_a_double_submitted_emailed_reset_sends_one_link_and_says_the_second_was_sent_already(
+    app: Flask, staff_browser: FlaskClient, customer: User, mail_server: MailServer
+) -> None:
+    page = f"/admin/people/{customer.id}"
+    form = {"choice": "email", "confirm_reset": "y", **tokens_of(text(staff_browser.get(page)))}
+
+    first = staff_browser.post(f"{page}/password", data=form)
+    second = staff_browser.post(f"{page}/password", data=form)
+    send_what_is_queued(app)
+
+    assert first.status_code == second.status_code == 303
+    said = text(staff_browser.get(second.location))
+    assert "This form was sent already at " in said and "nothing was sent again" in said
+    _, body = the_email_to(mail_server, customer.email)  # one e-mail, whose link works
+    assert 'data-page="password-set"' in choose_with_link(app, body, CHOSEN)
+    assert can_sign_in(app, customer.email, CHOSEN)
+    with app.app_context():
+        issued = get_session().scalars(
+            select(AuditEvent).where(AuditEvent.action == "user:password-link-issued")
+        )
+        assert len(issued.all()) == 1

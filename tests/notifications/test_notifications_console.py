@@ -16,7 +16,7 @@ from tests.accounts import create_user
 from tests.accounts import signed_in as sign_in
 from tests.conftest import make_test_app
 from tests.notifications.conftest import ChatWebhook
-from tests.registration.helpers import csrf_token_in
+from tests.registration.helpers import tokens_of
 
 
 def test_the_page_says_where_notifications_go_without_the_webhooks_secret(
@@ -34,9 +34,9 @@ def test_the_page_says_where_notifications_go_without_the_webhooks_secret(
 def test_a_test_notification_is_queued_audited_and_sent(
     app: Flask, staff_browser: FlaskClient, chat_webhook: ChatWebhook
 ) -> None:
-    token = csrf_token_in(staff_browser.get("/admin/notifications/").get_data(as_text=True))
+    form = tokens_of(staff_browser.get("/admin/notifications/").get_data(as_text=True))
 
-    response = staff_browser.post("/admin/notifications/test", data={"csrf_token": token})
+    response = staff_browser.post("/admin/notifications/test", data=form)
     with app.app_context():
         db = get_session()
         assert [n.channel for n in db.scalars(select(Notification))] == ["email", "webhook"]
@@ -49,6 +49,24 @@ def test_a_test_notification_is_queued_audited_and_sent(
     assert chat_webhook.texts[0].endswith("Notifications: https://portal.vendor.example/admin/notifications/")
     body = staff_browser.get("/admin/notifications/").get_data(as_text=True)
     assert body.count('data-state="sent"') == 2
+
+
+def test_a_double_submitted_test_sends_one_notification_and_says_the_second_was_sent_already(
+    app: Flask, staff_browser: FlaskClient, chat_webhook: ChatWebhook
+) -> None:
+    form = tokens_of(staff_browser.get("/admin/notifications/").get_data(as_text=True))
+
+    staff_browser.post("/admin/notifications/test", data=form)
+    second = staff_browser.post("/admin/notifications/test", data=form)
+    with app.app_context():
+        db = get_session()
+        assert [n.channel for n in db.scalars(select(Notification))] == ["email", "webhook"]
+        assert len(db.scalars(select(AuditEvent).where(AuditEvent.action == "notification:test")).all()) == 1
+        outbox.drain(db)
+
+    said = staff_browser.get(second.location).get_data(as_text=True)
+    assert "This test was sent already at " in said and "nothing was sent again" in said
+    assert len(chat_webhook.texts) == 1
 
 
 def test_the_test_button_needs_the_csrf_token(staff_browser: FlaskClient) -> None:

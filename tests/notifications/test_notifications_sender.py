@@ -30,14 +30,14 @@ def test_a_notification_queued_by_a_request_is_sent_right_after_its_response(
 ) -> None:
     from tests.accounts import create_user
     from tests.accounts import signed_in as sign_in
-    from tests.registration.helpers import csrf_token_in
+    from tests.registration.helpers import tokens_of
 
     staff = create_user(sending_app, "staff@vendor.example", role="staff", organisation=None)
     browser: FlaskClient = sending_app.test_client()
     sign_in(browser, staff)
-    token = csrf_token_in(browser.get("/admin/notifications/").get_data(as_text=True))
+    form = tokens_of(browser.get("/admin/notifications/").get_data(as_text=True))
 
-    response = browser.post("/admin/notifications/test", data={"csrf_token": token})
+    response = browser.post("/admin/notifications/test", data=form)
 
     assert response.status_code == 303
     assert chat_webhook.arrived.wait(timeout=30), "the sender did not wake up"

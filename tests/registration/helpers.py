@@ -32,6 +32,12 @@ def csrf_token_in(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def tokens_of(page: str) -> dict[str, str]:
+    """The CSRF token of `page`, and the one-time `action_token` of its form if it has one."""
+    one_time = re.search(r'name="action_token" type="hidden" value="([^"]+)"', page)
+    return {"csrf_token": csrf_token_in(page), **({"action_token": one_time.group(1)} if one_time else {})}
+
+
 def links_in(html: str) -> list[str]:
     return [link.replace("&amp;", "&") for link in _HREF.findall(html)]
 
