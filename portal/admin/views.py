@@ -105,6 +105,7 @@ def _request_page(
         can_finish=approvals.can_finish(approval),
         next_request=None if approval.is_pending else approvals.next_pending(db, approval),
         others=others,
+        standing_label=standing_label,
         twice=_registers_twice(others),
     )
     return page, status

@@ -428,6 +428,9 @@ def test_the_same_customers_other_request_for_the_lms_warns_of_a_second_registra
         assert 'class="notice" id="other-requests"' in page
     else:
         assert warning in page and 'class="notice notice-warning" id="other-requests"' in page
+    standing = {"failed": "Not registered (failed)", "expired": "Expired", "completed": "Registered"}
+    if other_registration in standing:  # in the console's words, not the raw state
+        assert f"registration: {standing[other_registration]}</li>" in page
 
 
 def test_an_approval_whose_completion_went_stale_stands_as_an_outcome_to_settle_as_on_its_registrations_page(
