@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.billing.attention import PaidRegistration, standing_of
-from portal.billing.carry_over import payments_moved_away
 from portal.customers import registrations_of
 from portal.models import (
     ApprovalRequest,
     ApprovalState,
     Payment,
     PaymentStatus,
+    Problem,
     Registration,
     RegistrationState,
     User,
@@ -111,31 +111,29 @@ _REGISTERED = frozenset(
 )
 
 
+PAYMENT_MOVED = "Its payment moved to your later registration of this LMS, which replaces it."
+NOTHING_TO_FINISH = "There is nothing to finish here."
+
+
 def connections_of(db: Session, user: User, now: datetime | None = None) -> list[Connection]:
     """`user`'s registrations, newest first, each settled first (expired or failed if it is past
     its lifetime or its completion never settled) and described; an unfinished one that another
     registration of the same LMS replaced is not needed."""
-    registrations = registrations_of(db, user)
-    moved = payments_moved_away(db, registrations)
-    found = [_connection(db, registration, now) for registration in registrations]
-    return [_unless_replaced(connection, found, moved) for connection in found]
+    found = [_connection(db, registration, now) for registration in registrations_of(db, user)]
+    return [_unless_replaced(connection, found) for connection in found]
 
 
-def _unless_replaced(connection: Connection, everyone: list[Connection], moved: set[int]) -> Connection:
+def _unless_replaced(connection: Connection, everyone: list[Connection]) -> Connection:
     if connection.state is not ConnectionState.UNFINISHED:
         return connection
-    why = _why_not_needed(connection.registration, everyone, moved)
+    why = _why_not_needed(connection.registration, everyone)
     if why is None:
         return connection
-    return replace(
-        connection, state=ConnectionState.NOT_NEEDED, note=f"{why} There is nothing to finish here."
-    )
+    return replace(connection, state=ConnectionState.NOT_NEEDED, note=f"{why} {NOTHING_TO_FINISH}")
 
 
-def _why_not_needed(registration: Registration, everyone: list[Connection], moved: set[int]) -> str | None:
+def _why_not_needed(registration: Registration, everyone: list[Connection]) -> str | None:
     """Why the unfinished `registration` is replaced by another of the same LMS; None if it is not."""
-    if registration.id in moved:
-        return "Its payment moved to your later registration of this LMS, which replaces it."
     others = [
         other
         for other in everyone
@@ -190,6 +188,8 @@ def _where_it_stands(
         return ConnectionState.NOT_REGISTERED, "You withdrew your request."
     if state is RegistrationState.EXPIRED or decided is ApprovalState.EXPIRED:
         return ConnectionState.NOT_REGISTERED, "Nobody finished it in time, so it expired."
+    if registration.problem == Problem.REPLACED.value:  # closed when its payment moved (carry-over)
+        return ConnectionState.NOT_NEEDED, f"{PAYMENT_MOVED} {NOTHING_TO_FINISH}"
     if state is RegistrationState.FAILED:
         return ConnectionState.NOT_REGISTERED, registration.last_error
     if state is RegistrationState.COMPLETING:

@@ -13,9 +13,14 @@ payment moves to the new one (one payment, one registration), before anything is
   request for approval (the staff may still register it, or have declined it);
 - the new registration has no payment of its own yet (none may be open at Stripe).
 
-The move is a conditional UPDATE (still that registration's, still paid and unrefunded, the
-registration still open), so two new registrations never both take it, and a registration that
-expires at that moment keeps its payment for the refund; both registrations' trails record it.
+The earlier registration closes with the move (failed, `Problem.REPLACED`): one payment, one
+registration. Its closing is a conditional UPDATE of the registration's own row (still open and
+unfinished), the very row a completion's claim moves from reviewed to completing, so the two
+exclude each other on SQLite and PostgreSQL alike: a registration being completed keeps its
+payment, and one whose payment moved can no longer be completed (in another tab, say). Then the
+payment moves, by a conditional UPDATE too (still that registration's, still paid and unrefunded),
+so two new registrations never both take it; if that fails, the earlier registration stays open.
+Both registrations' trails record it.
 """
 
 from __future__ import annotations
@@ -31,11 +36,11 @@ from portal.db import update_if
 from portal.models import (
     OPEN_STATES,
     ApprovalRequest,
-    AuditEvent,
     Payment,
     PaymentStatus,
     Problem,
     Registration,
+    RegistrationState,
     User,
     record_event,
     utcnow,
@@ -90,6 +95,9 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
     if payment is None:
         return None
     earlier = payment.registration
+    was = earlier.state
+    if not _close_as_replaced(db, earlier):
+        return None
     try:
         moved = update_if(
             db,
@@ -97,16 +105,26 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
             Payment.registration_id == earlier.id,
             Payment.status == PaymentStatus.PAID.value,
             Payment.refunded_at.is_(None),
-            exists().where(Registration.id == earlier.id, _still_unfinished(utcnow())),
             registration_id=registration.id,
             updated_at=utcnow(),
         )
     except IntegrityError:  # the new registration got a payment of its own meanwhile
         db.rollback()
+        db.refresh(earlier)
         return None
-    if not moved:
+    if not moved:  # rolled back: the earlier registration is open again
         return None
     details = {"payment": payment.public_id, "from": earlier.public_id, "to": registration.public_id}
+    failed = RegistrationState.FAILED.value
+    record_event(
+        db,
+        f"state:{failed}",
+        user.email,
+        earlier,
+        details={"reason": "replaced", "by": registration.public_id},
+        from_state=was,
+        to_state=failed,
+    )
     record_event(db, CARRIED, user.email, earlier, details=details)
     record_event(db, CARRIED, user.email, registration, details=details)
     db.commit()
@@ -114,12 +132,21 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
     return payment
 
 
-def payments_moved_away(db: Session, registrations: list[Registration]) -> set[int]:
-    """The ids of `registrations` whose payment moved to a later registration of their LMS."""
-    by_public_id = {registration.public_id: registration.id for registration in registrations}
-    moves = db.scalars(
-        select(AuditEvent.details).where(
-            AuditEvent.action == CARRIED, AuditEvent.registration_id.in_(by_public_id.values())
-        )
+REPLACED = (
+    "You started a newer registration of this LMS, and your payment counts for that one instead, so "
+    "this one was closed. Nothing was registered from it."
+)
+
+
+def _close_as_replaced(db: Session, earlier: Registration) -> bool:
+    """Close `earlier` (failed, replaced) if it is still unfinished; True if this call did."""
+    now = utcnow()
+    return update_if(
+        db,
+        earlier,
+        _still_unfinished(now),
+        state=RegistrationState.FAILED.value,
+        problem=Problem.REPLACED.value,
+        last_error=REPLACED,
+        updated_at=now,
     )
-    return {by_public_id[move["from"]] for move in moves if move.get("from") in by_public_id}

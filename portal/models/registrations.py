@@ -98,6 +98,7 @@ class Problem(StrEnum):
     WITHDRAWN = "withdrawn"  # the customer withdrew their request for approval (failed)
     NOT_REGISTERED = "not_registered"  # staff looked LTIAAS up after an unknown outcome: nothing (failed)
     GONE_AT_LTIAAS = "gone_at_ltiaas"  # LTIAAS no longer knew the registrationId at complete (expired)
+    REPLACED = "replaced"  # its payment moved to a newer registration of the same LMS (failed)
 
 
 # Failed, but the tool may be registered: staff look LTIAAS up and settle it.

@@ -38,6 +38,7 @@ _PROBLEM_PAGES = {
     Problem.ALREADY_USED.value: "already_used",
     Problem.LMS_REFUSED.value: "lms_refused",
     Problem.WITHDRAWN.value: "withdrawn",
+    Problem.REPLACED.value: "replaced",
 }
 # Who expires what nobody finished in time.
 SYSTEM_ACTOR = "portal"

@@ -126,6 +126,15 @@ PROBLEMS: dict[str, ProblemText] = {
         "whoever administers it, then start the registration again from your LMS. If the message "
         "points at the tool, contact the tool's vendor and quote it.",
     ),
+    "replaced": ProblemText(
+        410,
+        "This registration was replaced by a newer one",
+        "You started a newer registration of this LMS, and your payment counts for that one instead, "
+        "so this one was closed. Nothing was registered from it.",
+        "Finish the newer registration in the window it opened in. If that window is closed too, start "
+        "again from your LMS: your payment still counts.",
+        is_error=False,
+    ),
     "withdrawn": ProblemText(
         410,
         "You withdrew your request",

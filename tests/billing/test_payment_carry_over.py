@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from portal.db import get_session
-from portal.models import Payment, Registration, utcnow
+from portal.ltiaas import get_ltiaas
+from portal.models import Payment, Registration, claim_for_completion, utcnow
+from portal.registration import completion
 from tests.accounts import signed_in
 from tests.billing.test_payment_in_flow import pay_for, payment_of
 from tests.fakes.ltiaas import MOODLE_URL, FakeLtiaas, lms_configuration
@@ -63,8 +65,14 @@ def test_paid_then_closed_the_dialog_starting_again_counts_the_payment_and_regis
     carried = {"payment": paid.public_id, "from": first, "to": second}
     assert ("payment:carried-over", "admin@springfield.edu", carried) in audit_trail(app, first)
     assert ("payment:carried-over", "admin@springfield.edu", carried) in audit_trail(app, second)
-    # The earlier registration is no longer paid: were its window still open, it would ask again.
-    assert customer_browser.get(f"/registration/{first}/confirm").location.startswith("/billing/checkout/")
+    # The earlier registration closed with its payment gone: were its window still open, it says why.
+    earlier = customer_browser.get(f"/registration/{first}/confirm")
+    assert earlier.status_code == 410 and 'data-problem="replaced"' in earlier.text
+    assert "This registration was replaced by a newer one" in earlier.text
+    assert (registration_row(app, first).state, registration_row(app, first).problem) == (
+        "failed",
+        "replaced",
+    )
 
 
 def test_the_account_page_does_not_ask_to_finish_the_registration_whose_payment_moved(
@@ -183,5 +191,55 @@ def test_one_payment_counts_for_whichever_unfinished_registration_is_finished_an
     assert payments_by_registration(app) == {third: paid}  # never on two at once
     assert press_register(customer_browser, third).location == f"/registration/{third}/done"
 
-    assert customer_browser.get(f"/registration/{second}/confirm").location.startswith("/billing/checkout/")
+    assert 'data-problem="replaced"' in customer_browser.get(f"/registration/{second}/confirm").text
     assert payments_by_registration(app)[third] == paid
+
+
+# A completion of the earlier registration racing the move: the two take the same row
+
+
+def the_earlier_registrations_completion(app: Flask, public_id: str) -> bool:
+    """What a "Register the tool" that passed its page's payment check before the move does next:
+    the flow's `complete` (claim, then LTIAAS); whether it went ahead."""
+    with app.app_context():
+        db = get_session()
+        registration = db.scalars(select(Registration).where(Registration.public_id == public_id)).one()
+        return completion.complete(db, get_ltiaas(), registration, "admin@springfield.edu")
+
+
+def test_a_registration_whose_payment_moved_cannot_be_completed_by_a_request_already_past_its_check(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    the_lms_starts_again(ltiaas)
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    customer_browser.get(f"/registration/{second}/confirm")  # the payment moves, the first closes
+
+    assert the_earlier_registrations_completion(app, first) is False
+    assert ltiaas.requests_to("complete_registration") == []
+    assert (registration_row(app, first).state, registration_row(app, first).problem) == (
+        "failed",
+        "replaced",
+    )
+
+
+def test_a_payment_whose_registration_is_being_completed_stays_with_it(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    first = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, first)
+    with app.app_context():  # a completion in flight: claimed, LTIAAS not answered yet
+        db = get_session()
+        registration = db.scalars(select(Registration).where(Registration.public_id == first)).one()
+        assert claim_for_completion(db, registration, "admin@springfield.edu")
+        db.commit()
+    the_lms_starts_again(ltiaas)
+
+    second = configured_by(customer_browser, registration_id=MOODLE_AGAIN)
+    to_payment = customer_browser.get(f"/registration/{second}/confirm")
+
+    assert to_payment.location.startswith("/billing/checkout/")
+    assert payments_by_registration(app)[first] == payment_of(app, first).public_id
+    assert second not in payments_by_registration(app) or payment_of(app, second).status != "paid"
+    assert registration_row(app, first).state == "completing"

@@ -333,6 +333,7 @@ def test_the_lmss_refusal_is_shown_in_its_own_words_escaped_with_no_endless_retr
     page = response.text
     assert 'data-problem="lms_refused"' in page and "Your LMS refused the registration" in page
     assert f'<blockquote id="lms-words">{shown}</blockquote>' in page
+    assert "Error 422" not in page  # the portal's status, beside the LMS's words, would read as the LMS's
     assert SCRIPTED_WORDS not in page and "alert('gotcha')" not in page
     assert "LTIAAS could not be reached" not in page
     assert 'id="retry"' not in page and "Try again" not in page
