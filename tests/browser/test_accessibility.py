@@ -505,6 +505,21 @@ def test_a_request_withdrawn_from_the_account_page_is_announced_in_the_waiting_d
     assert "Your request was withdrawn. Loading the details…" in news, heard
 
 
+def test_a_customers_account_page_and_its_organisation_page_pass_axe(page: Page, paying: LiveServer) -> None:
+    """In the portal's own tab, as the customer the paid registration above signed up."""
+    page.goto(f"{paying.url}/auth/sign-in?next=/auth/account")
+    sign_in(page, CUSTOMER)
+    expect(page.locator('[data-page="account"]')).to_be_visible()
+    check(page, "a customer's account page", in_dialog=False)
+    page.locator("#change-organisation-link").click()
+    expect(page.locator('[data-page="organisation"]')).to_be_visible()
+    check(page, "a customer's organisation", in_dialog=False)
+    page.locator("#organisation").fill("")
+    page.locator("#organisation-submit").click()
+    expect(page.locator("#organisation-errors")).to_be_visible()
+    check(page, "a customer's organisation with an error", in_dialog=False)
+
+
 def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveServer) -> None:
     """Every page of the console, with the registrations the tests above made."""
     staff.goto(f"{paying.url}/auth/sign-in")
