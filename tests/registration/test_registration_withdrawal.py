@@ -150,18 +150,22 @@ def test_a_withdrawal_and_an_approval_at_the_same_instant_one_wins(
     ltiaas.slow("complete_registration", 0.1, times=RACERS)
     turn = iter(range(RACERS))
 
-    def decide() -> Outcome:
+    def decide() -> tuple[str, Outcome]:
         with app.test_request_context("/"):
             db = get_session()
             approval = db.scalars(select(ApprovalRequest)).one()
             if next(turn) % 2:
-                return approvals.withdraw(db, approval, db.get(User, customer.id))  # type: ignore[arg-type]
-            return approvals.approve(db, get_ltiaas(), approval, db.get(User, staff.id), CHOICES)  # type: ignore[arg-type]
+                return "withdraw", approvals.withdraw(db, approval, db.get(User, customer.id))  # type: ignore[arg-type]
+            return "approve", approvals.approve(db, get_ltiaas(), approval, db.get(User, staff.id), CHOICES)  # type: ignore[arg-type]
 
     results = race(decide)
 
-    winners = [result for result in results if result is not Outcome.ALREADY_DECIDED]
+    # A loser is told who decided first: an approval that lost to the withdrawal hears "withdrawn".
+    won = {"withdraw": {Outcome.WITHDRAWN}, "approve": {Outcome.COMPLETED}}
+    winners = [outcome for who, outcome in results if outcome in won[who]]
     assert len(winners) == 1, results
+    losers = {outcome for who, outcome in results if outcome not in won[who]}
+    assert losers <= {Outcome.ALREADY_DECIDED, Outcome.WITHDRAWN}, results
     approval = the_request(app)
     if winners == [Outcome.WITHDRAWN]:
         assert approval.registration.state == "failed"
