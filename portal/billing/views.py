@@ -47,7 +47,7 @@ from portal.billing.stripe_gateway import (
 from portal.billing.stripe_js import get_stripe_js
 from portal.db import get_session
 from portal.models import Payment, PaymentStatus
-from portal.registration.access import may_act_on, refuse_other_accounts
+from portal.registration.access import may_act_on, refuse_other_accounts, sign_in_to_continue
 from portal.registration.display import describe
 from portal.registration.policy import must_ask_approval
 from portal.registration.problems import RegistrationProblem
@@ -93,11 +93,13 @@ def _payment_for_browser(public_id: str) -> Payment:
 
 
 @bp.errorhandler(RegistrationProblem)
-def registration_problem(problem: RegistrationProblem) -> tuple[Response | str, int]:
+def registration_problem(problem: RegistrationProblem) -> tuple[Response | str, int] | Response:
     """The flow's problem page (JSON for the page's scripts) for a payment's registration."""
     text = problem.text
     if request.method == "POST" or request.endpoint == "billing.status":
         return _json({"error": text.heading, "problem": problem.kind}, text.status)
+    if problem.kind == "sign_in_to_continue":
+        return sign_in_to_continue(problem)
     return render_template("registration/problem.html", problem=problem, text=text, payment=None), text.status
 
 

@@ -7,18 +7,20 @@ leaked or guessed, opens nothing.
 A registration also belongs to the first customer account signed in on it
 (`Registration.customer_id`, taken when a page serves that account): another
 customer account, even in a browser that holds the registration, is shown
-"another_account" (`keep_to_its_account`); that account itself may open it in any
-browser it signs in to (a link copied out of the LMS's window). Staff may act on any
-registration their browser holds.
+"another_account", and a browser nobody is signed in on "sign_in_to_continue"
+(`keep_to_its_account`); that account itself may open it in any browser it signs in
+to (a link copied out of the LMS's window). Staff may act on any registration their
+browser holds.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import session
+from flask import flash, redirect, request, session, url_for
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.users import is_staff, signed_in_user
 from portal.db import update_if
@@ -82,11 +84,18 @@ def _its_customer(registration: Registration, user: User | None) -> bool:
 
 
 def refuse_other_accounts(registration: Registration, user: User | None) -> None:
-    """:raise RegistrationProblem: another_account, when `user` is a customer and `registration`
-    belongs to another customer account."""
-    if user is None or is_staff(user):
+    """Once an account has `registration`, only that account (and staff) may see it.
+
+    :raise RegistrationProblem: sign_in_to_continue, when nobody is signed in (a browser that
+        holds its registrationId, or a window whose account signed out); another_account, when
+        `user` is another customer.
+    """
+    if registration.customer_id is None or (user is not None and is_staff(user)):
         return
-    if registration.customer_id is not None and registration.customer_id != user.id:
+    if user is None:
+        back = url_for("registration.review", public_id=registration.public_id, _st=None)
+        raise RegistrationProblem("sign_in_to_continue", sign_in_url=url_for("auth.sign_in", next=back))
+    if registration.customer_id != user.id:
         raise RegistrationProblem("another_account")
 
 
@@ -94,11 +103,22 @@ def keep_to_its_account(db: Session, registration: Registration, user: User | No
     """Give `registration` to the customer `user` if no account has it yet (committed; of two
     accounts racing, one wins), then refuse anyone else.
 
-    :raise RegistrationProblem: another_account (see `refuse_other_accounts`).
+    :raise RegistrationProblem: sign_in_to_continue or another_account (see `refuse_other_accounts`).
     """
     if user is None or is_staff(user):
+        refuse_other_accounts(registration, user)
         return
     unowned = registration.customer_id is None
     if unowned and update_if(db, registration, Registration.customer_id.is_(None), customer_id=user.id):
         db.commit()
     refuse_other_accounts(registration, user)
+
+
+def sign_in_to_continue(problem: RegistrationProblem) -> BaseResponse:
+    """The page for sign_in_to_continue: to the sign-in page, then back to this page (a GET) or to
+    the registration's first page."""
+    flash("Sign in to continue registering the tool.", "info")
+    public_id = (request.view_args or {}).get("public_id")
+    if request.method == "GET" and public_id and request.blueprint == "registration":
+        return redirect(url_for("auth.sign_in", next=request.path), code=303)
+    return redirect(problem.sign_in_url or url_for("auth.sign_in"), code=303)

@@ -82,6 +82,15 @@ PROBLEMS: dict[str, ProblemText] = {
         "it. Otherwise start the registration again from your LMS's tool registration page.",
         is_error=False,
     ),
+    "sign_in_to_continue": ProblemText(
+        401,
+        "Sign in to continue this registration",
+        "Someone signed in to continue this registration, so only their account may go on with it, and "
+        "this window is not signed in.",
+        "If it was you, sign in to pick it up where you left it. Otherwise start a new registration from "
+        "your LMS's tool registration page.",
+        is_error=False,
+    ),
     "another_account": ProblemText(
         403,
         "This registration belongs to another account",
@@ -166,16 +175,24 @@ class RegistrationProblem(Exception):
     """Stops the flow with the page for `kind` (a key of PROBLEMS).
 
     `detail` is an extra sentence to show (e.g. LTIAAS's refusal reason);
-    `retry_url` offers a "Try again" link when trying again can help.
+    `retry_url` offers a "Try again" link when trying again can help; `sign_in_url` a "Sign in" button.
     """
 
-    def __init__(self, kind: str, *, detail: str | None = None, retry_url: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        detail: str | None = None,
+        retry_url: str | None = None,
+        sign_in_url: str | None = None,
+    ) -> None:
         if kind not in PROBLEMS:
             raise ValueError(f"unknown registration problem {kind!r}")
         super().__init__(kind)
         self.kind = kind
         self.detail = detail
         self.retry_url = retry_url
+        self.sign_in_url = sign_in_url  # a "Sign in" button, back to the registration afterwards
 
     @property
     def text(self) -> ProblemText:

@@ -28,6 +28,7 @@ from portal.registration.access import (
     load_registration,
     may_act_on,
     remember_in_session,
+    sign_in_to_continue,
 )
 from portal.registration.choices import (
     current_choices,
@@ -170,10 +171,12 @@ def _paid_for_problem_page() -> PaidSummary | None:
 
 
 @bp.errorhandler(RegistrationProblem)
-def registration_problem(problem: RegistrationProblem) -> tuple[str | Response, int]:
+def registration_problem(problem: RegistrationProblem) -> tuple[str | Response, int] | BaseResponse:
     text = problem.text
     if request.endpoint == "registration.status" or request.accept_mimetypes.best == "application/json":
         return jsonify(state=None, problem=problem.kind), text.status
+    if problem.kind == "sign_in_to_continue":  # its account's registration: to sign in, then back
+        return sign_in_to_continue(problem)
     page = render_template(
         "registration/problem.html",
         problem=problem,

@@ -14,7 +14,7 @@ from portal.db import get_session
 from portal.models import Registration, User
 from portal.registration.access import keep_to_its_account
 from portal.registration.problems import RegistrationProblem
-from tests.accounts import signed_in
+from tests.accounts import PASSWORD, signed_in
 from tests.billing.test_payment_in_flow import pay_for
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import (
@@ -168,3 +168,38 @@ def test_of_two_accounts_that_both_found_it_unowned_exactly_one_gets_it(
 
     assert refused.value.kind == "another_account"
     assert owner_of(app, public_id) == first.id
+
+
+def test_a_browser_nobody_signed_in_on_given_the_registration_id_is_asked_to_sign_in_and_sees_nothing(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer: User, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    pay_for(customer_browser, stripe_over_http, public_id)
+    stranger = app.test_client()
+
+    door = stranger.get("/intermediate-target?registrationId=reg-moodle")
+
+    assert door.status_code == 303
+    assert door.location == f"/auth/sign-in?next=/registration/{public_id}/"
+    signing_in = text(stranger.get(door.location))
+    assert "Springfield Moodle" not in signing_in and "moodle.example.edu" not in signing_in
+    # Its account, signing in there, is back on the registration.
+    back = stranger.post(door.location, data={"email": customer.email, "password": PASSWORD})
+    assert back.location.startswith(f"/registration/{public_id}/")
+
+
+def test_a_window_whose_account_signed_out_asks_to_sign_in_before_it_shows_the_registration(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    customer_browser.post("/auth/sign-out")
+
+    page = customer_browser.get(f"/registration/{public_id}/confirm")
+    status = customer_browser.get(f"/registration/{public_id}/status")
+
+    assert page.status_code == 303
+    assert page.location == f"/auth/sign-in?next=/registration/{public_id}/confirm"
+    assert status.status_code == 401 and status.get_json() == {
+        "state": None,
+        "problem": "sign_in_to_continue",
+    }

@@ -141,14 +141,14 @@ def test_an_old_token_expires_and_the_page_says_the_session_ended(
 def test_a_customer_whose_token_ran_out_signs_in_again_and_is_back_where_they_were(
     app: Flask, cookieless: FlaskClient, ltiaas: FakeLtiaas, customer: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    late = start_an_hour_ago(app, cookieless, monkeypatch)  # the LMS's window, opened an hour ago
+    old_token = token_of(late)
     review_url = start(cookieless)
     review = cookieless.get(review_url).get_data(as_text=True)
     (sign_in_url,) = [link for link in links_in(review) if "/auth/sign-in" in link]
     configure_url = sign_in(cookieless, customer.email, page=sign_in_url).location
     public_id = public_id_from(review_url)
     assert cookieless.get(configure_url).status_code == 200  # the account has taken it on
-    late = start_an_hour_ago(app, cookieless, monkeypatch)  # any token of an hour ago: only its age counts
-    old_token = token_of(late)
 
     ended = cookieless.get(f"/registration/{public_id}/configure?{TOKEN_PARAM}={old_token}")
     assert SESSION_ENDED in ended.get_data(as_text=True)
