@@ -44,6 +44,7 @@ from portal.models import User, load_all
 from tests.accounts import create_user, signed_in
 from tests.fakes.ltiaas import API_KEY, FakeLtiaas, seed_lmses
 from tests.log_secrets import SecretWatch, describe
+from tests.url_builders import reuse_url_builders
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication
@@ -174,6 +175,8 @@ def reset_schema(engine: Engine) -> None:
     else:
         migrate(engine)
 
+
+reuse_url_builders()  # each test's app compiles its URL rules' builders: once per rule is enough
 
 # The tests hash passwords with the portal's own hasher and algorithm (werkzeug's scrypt) at a small
 # cost: the production cost (scrypt N=2^13, p=10, about 0.1 to 0.3 s of CPU a hash) in the few
