@@ -23,8 +23,11 @@ LAUNCH_MESSAGE_TYPES = ("LtiResourceLinkRequest", "LtiDeepLinkingRequest")
 
 
 def _family_defaults(registration: Registration) -> dict[str, list[str]]:
+    """DEFAULT_PLACEMENTS of the registration's LMS family, by the family's name in the console
+    (`brightspace`, `sakai`, ...), else by the code the LMS sent (`desire2learn`, `sakailms.org`)."""
     defaults: dict[str, dict[str, list[str]]] = current_app.config["DEFAULT_PLACEMENTS"]
-    return defaults.get(registration.family_code, {})
+    by_name = defaults.get(labels.family_slug(registration.family_code))
+    return by_name if by_name is not None else defaults.get(registration.family_code, {})
 
 
 def default_choices(registration: Registration) -> dict[str, Any]:

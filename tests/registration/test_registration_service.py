@@ -242,6 +242,22 @@ def test_a_family_without_vendor_defaults_gets_every_supported_placement(app: Fl
     assert proposed["autoActivate"] is False
 
 
+@pytest.mark.parametrize(
+    "named_by", ["brightspace", "desire2learn"], ids=["the family's name", "the LMS's code"]
+)
+def test_the_vendors_placements_are_found_by_the_familys_name_or_the_code_the_lms_sends(
+    app: Flask, ctx: None, named_by: str
+) -> None:
+    app.config["DEFAULT_PLACEMENTS"] = {named_by: {"LtiDeepLinkingRequest": ["RichTextEditor"]}}
+    brightspace = Registration(
+        family_code="desire2learn",  # what Brightspace sends as its product_family_code
+        supported_messages=[
+            {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "RichTextEditor"]}
+        ],
+    )
+    assert choices.default_placements(brightspace, "LtiDeepLinkingRequest") == ["RichTextEditor"]
+
+
 def test_saving_choices_reviews_the_registration_and_can_be_repeated(ctx: None) -> None:
     registration = reviewed()
     edited = {**registration.overrides, "platformName": "Renamed"}
