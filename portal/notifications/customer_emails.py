@@ -59,12 +59,12 @@ def tool_active(db: Session, registration: Registration) -> bool:
     address = address_told_on_activation(registration)
     if address is None:
         return False
-    vendor, support = brand().name, brand().support_email
+    vendor, support = brand().name, _questions()
     tool = f"{vendor}'s tool" if vendor else "The tool"
     text = (
         f"{tool} is now active in {lms_in_words(registration)}{_named(registration)}, which you "
         f"registered on {registration.created_at:%Y-%m-%d}: your LMS can launch it.\n\n"
-        "You don't need to do anything more." + (f" Questions? Write to {support}." if support else "")
+        "You don't need to do anything more." + (f" {support}" if support else "")
     )
     subject = brand().subject("The tool is active in your LMS")
     return outbox.enqueue_email_to(db, _tool_active_key(registration), TOOL_ACTIVE, address, subject, text)
@@ -137,7 +137,7 @@ def _refund_sentence(db: Session, registration: Registration) -> str:
     reference = f" (payment reference {paid.reference})" if paid.reference else ""
     return (
         f"You paid {paid.amount} for this registration{reference}: "
-        "the vendor refunds it. You don't need to do anything.\n\n"
+        f"{_vendor_or('the vendor')} refunds it. You don't need to do anything.\n\n"
     )
 
 
@@ -155,13 +155,22 @@ def _tell_requester(db: Session, approval: ApprovalRequest, title: str, text: st
     address = address_told_of_decision(approval)
     if address is None:
         return False
-    support = brand().support_email
+    support = _questions()
     text += f"\n\nYour account: {portal_url('auth.account')}"
     if support:
-        text += f"\nQuestions? Write to {support}."
+        text += f"\n{support}"
     subject = brand().subject(title)
     key = f"{REQUEST_DECIDED}:{approval.public_id}"
     return outbox.enqueue_email_to(db, key, REQUEST_DECIDED, address, subject, text)
+
+
+def _questions() -> str:
+    """Where a customer asks the vendor: the support page, preferred, else the support address."""
+    if brand().support_url:
+        return f"Questions? See {brand().support_url}"
+    if brand().support_email:
+        return f"Questions? Write to {brand().support_email}."
+    return ""
 
 
 def _vendor_or(default: str) -> str:

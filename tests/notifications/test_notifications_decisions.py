@@ -4,6 +4,8 @@ with the reason), whether or not their LMS's window is still open; once, and onl
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,10 +16,11 @@ from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Registration, User, utcnow
 from portal.notifications import outbox
 from portal.registration import approvals
+from tests.accounts import create_user, signed_in
 from tests.admin.console_helpers import add_payment
-from tests.conftest import CUSTOMER_EMAIL
+from tests.conftest import CUSTOMER_EMAIL, make_test_app
 from tests.fakes.ltiaas import FakeLtiaas
-from tests.notifications.conftest import MailServer
+from tests.notifications.conftest import ChatWebhook, MailServer, notifying_settings
 from tests.notifications.test_notifications_approval import ask_for_approval
 
 
@@ -211,3 +214,33 @@ def test_a_declined_request_whose_registration_then_expired_is_told_of_the_decis
     ((subject, _text),) = told(app, mail_server)
 
     assert subject == "Your request was declined"
+
+
+def test_a_branded_portal_names_the_vendor_and_its_support_page_in_the_customers_email(
+    tmp_path: Path,
+    mail_server: MailServer,
+    chat_webhook: ChatWebhook,
+    ltiaas: FakeLtiaas,
+    ltiaas_settings: dict[str, Any],
+) -> None:
+    branding = {"BRAND_NAME": "Zenith Tools", "BRAND_SUPPORT_URL": "https://help.zenith.example"}
+    app = make_test_app(
+        tmp_path / "branded", **ltiaas_settings, **notifying_settings(mail_server, chat_webhook, **branding)
+    )
+    try:
+        customer = create_user(app, CUSTOMER_EMAIL)
+        ask_for_approval(app, signed_in(app.test_client(), customer))
+        with app.app_context():
+            db = get_session()
+            approval = db.scalars(select(ApprovalRequest)).one()
+            add_payment(db, approval.registration, user=db.get(User, customer.id))
+            db.commit()
+        decide(app, create_user(app, "ops@vendor.example", role="staff", organisation=None), "reject", "No.")
+        ((subject, text),) = told(app, mail_server)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    assert subject == "[Zenith Tools] Your request was declined"
+    assert "Zenith Tools declined your request" in text and "Zenith Tools refunds it." in text
+    assert "the vendor" not in text
+    assert "Questions? See https://help.zenith.example" in text
