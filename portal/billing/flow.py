@@ -45,4 +45,11 @@ class StripePayments:
 def _summary(payment: Payment) -> PaidSummary:
     reference = payment.stripe_payment_intent or payment.stripe_session_id
     amount = format_money(payment.amount_total, payment.currency)
-    return PaidSummary(payment.amount_total, payment.currency, reference, amount, payment.refunded_at)
+    return PaidSummary(
+        payment.amount_total,
+        payment.currency,
+        reference,
+        amount,
+        payment.refunded_at,
+        subscription=payment.stripe_subscription is not None,
+    )

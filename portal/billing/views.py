@@ -45,6 +45,7 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.billing.stripe_js import get_stripe_js
+from portal.branding import brand
 from portal.db import get_session
 from portal.models import Payment, PaymentStatus
 from portal.registration.access import may_act_on, refuse_other_accounts, sign_in_to_continue
@@ -54,6 +55,12 @@ from portal.registration.problems import RegistrationProblem
 from portal.security import add_csp_source, forbid_framing
 
 UNAVAILABLE = "Payment is unavailable right now. Please try again in a minute."
+# Stripe refused (not failed): trying again cannot help, only the vendor can fix it (a price that
+# does not fit STRIPE_PRICE_MODE, a key that lost its rights); `flask check` names the cause.
+REFUSED = (
+    "Payment cannot be taken right now because of a problem with the tool's vendor's payment "
+    "settings. Nothing was charged. Please contact the tool's vendor."
+)
 ASYNC_FAILED = (
     "Your bank declined the payment after it was submitted, so it was not paid. You can pay again below."
 )
@@ -153,6 +160,7 @@ def checkout(public_id: str) -> Response | str:
         asks_approval=must_ask_approval(signed_in_user()),
         lms=describe(registration),
         fee=_fee_label(),
+        subscription=_is_subscription(),
         next_url=with_session_token(_flow_page(payment)),
         hosted_url=url_for_hosted(payment),
         stripe_js=get_stripe_js(),
@@ -169,6 +177,12 @@ def _fee_label() -> str | None:
         return None
     label = format_money(price.unit_amount, price.currency)
     return f"{label} per {price.interval}" if price.interval else label
+
+
+def _is_subscription() -> bool:
+    """Whether the price recurs (so the page cannot say "you pay once")."""
+    price = get_gateway().shown_price()
+    return price is not None and price.interval is not None
 
 
 def url_for_hosted(payment: Payment) -> str:
@@ -201,7 +215,7 @@ def create_session(public_id: str) -> tuple[Response, int]:
         return _json({"error": UNAVAILABLE}, 503)
     except PaymentProviderError:
         current_app.logger.exception("could not start embedded checkout for payment %s", public_id)
-        return _json({"error": UNAVAILABLE}, 502)
+        return _json({"error": brand().named(REFUSED)}, 502)
     return _json(_start_json(start))
 
 

@@ -114,7 +114,9 @@ def refund_due(db: Session, paid: PaidRegistration) -> int:
     text = (
         f"{amount} paid by {payment.customer_email or 'a customer'} for {_platform_name(registration)} "
         f"with {lms} did not end in a registration: {_why_not_registered(paid)}.\n"
-        f"Refund it in Stripe (payment {stripe_payment}), then record the refund: "
+        f"Refund it in Stripe (payment {stripe_payment})"
+        f"{f', cancel its subscription {payment.stripe_subscription}' if payment.stripe_subscription else ''}"
+        ", then record the refund: "
         f"{portal_url('admin.payments')}"
     )
     return _queue(db, refund_due_key(paid), REFUND_DUE, f"Refund due: {lms}", text)

@@ -28,6 +28,7 @@ class PaidSummary:
     reference: str | None  # what the customer can quote: the payment intent, else the session
     amount: str = ""  # in words, e.g. "49.00 USD"
     refunded_at: datetime | None = None  # when the staff recorded its refund
+    subscription: bool = False  # a recurring price: Stripe charges again each period until cancelled
 
 
 class Payments(Protocol):

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from portal.billing.stripe_gateway import init_stripe
 from portal.db import get_session
 from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
@@ -199,12 +200,12 @@ def test_under_live_approval_the_customer_pays_before_the_request_reaches_the_st
     payment_page = customer_browser.get(early.location).text
     assert "on the last step you send them your request" in review
     assert "You pay before you send it; if they decline it, they refund your payment." in review
-    assert "then send your request to the tool's vendor, who approves each new LMS" in payment_page
+    assert "Then you send your request to the tool's vendor, who approves each new LMS" in payment_page
     assert "register the tool on the next page" not in payment_page
     pay_for(customer_browser, stripe_over_http, public_id)
     confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
     assert 'id="request-approval"' in confirm and 'data-payment="paid"' in confirm
-    assert "Ask the vendor to register the tool?" in confirm  # the heading says what the button does
+    assert "Ask the tool&#39;s vendor to register the tool?" in confirm  # what the button does
     assert customer_browser.post(f"/registration/{public_id}/request").location.endswith("/waiting")
 
 
@@ -454,3 +455,36 @@ def test_the_payment_step_is_frameable_and_allows_only_stripe_js(
     assert policy["frame-ancestors"] == app.config["FRAME_ANCESTORS"].split()
     assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
     assert "X-Frame-Options" not in page.headers
+
+
+def test_a_subscription_is_told_as_one_never_as_a_payment_made_once(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    app.config.update(STRIPE_PRICE_ID="price_recurring_registration")
+    init_stripe(app)
+    public_id = configured_by(customer_browser)
+
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    pay_for(customer_browser, stripe_over_http, public_id)
+    confirm = customer_browser.get(f"/registration/{public_id}/confirm").text
+
+    assert "49.00 USD per month" in checkout and "It is a subscription" in checkout
+    assert "You pay once" not in checkout
+    assert "the first of your subscription" in confirm
+    assert "You won't be charged again to finish this registration." in confirm
+
+
+def test_a_payment_stripe_refuses_for_the_vendors_settings_is_not_told_to_try_again_in_a_minute(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    app.config.update(STRIPE_PRICE_MODE="subscription")  # a one-time price: Stripe refuses the session
+    init_stripe(app)
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+
+    answer = customer_browser.post(data_attribute(checkout, "session-url"))
+
+    assert answer.status_code == 502
+    said = answer.get_json()["error"]
+    assert "a problem with the tool's vendor's payment settings" in said and "Nothing was charged." in said
+    assert "try again" not in said.lower()
