@@ -10,17 +10,25 @@ never cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from portal.admin import bp
 from portal.admin.access import staff_required
 from portal.admin.approval_words import at
 from portal.admin.not_found import PERSON, not_found
-from portal.admin.people_forms import DisableForm, EnableForm, NewStaffForm, ResetPasswordForm
+from portal.admin.people_forms import (
+    DisableForm,
+    EnableForm,
+    NewCustomerForm,
+    NewStaffForm,
+    ResetPasswordForm,
+)
 from portal.auth import password_links
 from portal.auth import people as accounts
 from portal.auth.people import PasswordChoice
@@ -67,7 +75,8 @@ def _emailed(person: User, created: bool) -> Response:
     """Back to the person's page, saying the link is on its way (the page shows what became of it)."""
     lifetime = link_lifetime()
     if created:
-        said = f"Staff account {person.email} created. We are e-mailing them a link to choose their password"
+        created_as = f"{_kind(person)} {person.email} created."
+        said = f"{created_as} We are e-mailing them a link to choose their password"
     else:
         said = f"We are e-mailing {person.email} a link to choose a new password"
     flash(f"{said}; it works once, for {lifetime}. Whether the e-mail went out shows below.", "success")
@@ -135,12 +144,38 @@ def people_list() -> str:
 @staff_required
 def new_staff() -> ResponseReturnValue:
     form = NewStaffForm(**_password_choices())
+    return _new_account(
+        form,
+        lambda db: accounts.create_staff_account(
+            db, form.email.data, form.password_choice, form.password.data, _actor()
+        ),
+        "admin/people/new.html",
+    )
+
+
+@bp.route("/people/new-customer", methods=["GET", "POST"], endpoint="new_customer")
+@staff_required
+def new_customer() -> ResponseReturnValue:
+    """A customer account for an institution: how customers get in when SIGNUP_ENABLED is off."""
+    form = NewCustomerForm(**_password_choices())
+    return _new_account(
+        form,
+        lambda db: accounts.create_customer_account(
+            db, form.email.data, form.organisation.data, form.password_choice, form.password.data, _actor()
+        ),
+        "admin/people/new_customer.html",
+    )
+
+
+def _new_account(
+    form: NewStaffForm, create: Callable[[Session], tuple[User, str | None]], template: str
+) -> ResponseReturnValue:
+    """The form's page; once it validates, the account `create` makes, and its link shown once or
+    e-mailed, or the typed password kept."""
     if form.validate_on_submit():
         db = get_session()
         try:
-            person, token = accounts.create_staff_account(
-                db, form.email.data, form.password_choice, form.password.data, _actor()
-            )
+            person, token = create(db)
         except EmailTaken:  # also a second submit of the same form
             form.email.errors.append("There is already an account with this email.")
         except WeakPassword as error:
@@ -153,10 +188,14 @@ def new_staff() -> ResponseReturnValue:
                 return _link_shown_once(person, token, created=True)
             if form.password_choice is PasswordChoice.EMAIL:
                 return _emailed(person, created=True)
-            flash(f"Staff account {person.email} created, with the password you typed.", "success")
+            flash(f"{_kind(person)} {person.email} created, with the password you typed.", "success")
             return _to_person(person)
     status = 400 if form.errors else 200
-    return render_template("admin/people/new.html", form=form), status
+    return render_template(template, form=form), status
+
+
+def _kind(person: User) -> str:
+    return "Staff account" if person.is_staff else "Customer account"
 
 
 @bp.get(PERSON_URL, endpoint="person")

@@ -1,4 +1,4 @@
-"""The shape of the People pages' forms: a new staff account, a password reset, disabling and
+"""The shape of the People pages' forms: a new staff or customer account, a password reset, disabling and
 re-enabling an account (no database lookups here; the rules live in `portal.auth.service`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from portal.auth.forms import EMAIL_SHAPE
 from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from portal.forms import OneTimeForm, PortalForm
+from portal.forms import OneTimeForm, PortalForm, one_line_name
 
 
 class PasswordChoiceForm(PortalForm):
@@ -63,6 +63,18 @@ class NewStaffForm(PasswordChoiceForm):
     email = StringField(
         "Their work email",
         validators=[DataRequired("Enter their email address."), Length(max=320), EMAIL_SHAPE],
+    )
+
+
+class NewCustomerForm(NewStaffForm):
+    organisation = StringField(
+        "Their organisation",
+        validators=[
+            DataRequired("Enter their institution's name."),
+            Length(max=255, message="Use at most 255 characters."),
+            one_line_name,
+        ],
+        description="The school, college or university they administer the LMS for.",
     )
 
 

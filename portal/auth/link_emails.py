@@ -28,6 +28,7 @@ KINDS = {
     PasswordLinkPurpose.FORGOT: "password-reset",
     PasswordLinkPurpose.RESET: "password-reset",
     PasswordLinkPurpose.NEW_ACCOUNT: "staff-invitation",
+    PasswordLinkPurpose.INVITATION: "customer-invitation",
 }
 # Where the link goes in a queued e-mail's text; the outbox's row (shown on the console) never
 # holds the link itself.
@@ -49,6 +50,7 @@ def _letter(user: User, purpose: PasswordLinkPurpose, actor: str, expires_at: da
     until = f"The link works once, until {expires_at:%Y-%m-%d %H:%M} UTC."
     keeps_working = "Your current password keeps working until you choose a new one."
     staff = f"{vendor}'s staff" if vendor else "The staff"
+    tool = f"{vendor}'s tool" if vendor else "the tool"
     if purpose is PasswordLinkPurpose.NEW_ACCOUNT:
         title = "Your staff account: choose your password"
         text = (
@@ -56,6 +58,15 @@ def _letter(user: User, purpose: PasswordLinkPurpose, actor: str, expires_at: da
             f"and manage the LMSs that register the tool.\n\n"
             f"Choose your password here:\n{LINK_PLACEHOLDER}\n\n"
             f"{until} Then sign in at {portal_url('admin.index')}"
+        )
+    elif purpose is PasswordLinkPurpose.INVITATION:
+        title = "Your account: choose your password"
+        text = (
+            f"{actor} made you an account, {user.email}, on {portal_name}, where you register "
+            f"{tool} with your LMS.\n\n"
+            f"Choose your password here:\n{LINK_PLACEHOLDER}\n\n"
+            f"{until} Then add the tool in your LMS with the registration URL you were given, and sign "
+            "in with this e-mail address when the registration window asks."
         )
     elif purpose is PasswordLinkPurpose.RESET:
         title = "Choose a new password"

@@ -70,6 +70,20 @@ def create_staff_account(
     return user, _link_for(db, user, choice, PasswordLinkPurpose.NEW_ACCOUNT, actor)
 
 
+def create_customer_account(
+    db: Session, email: str, organisation: str, choice: PasswordChoice, password: str | None, actor: str
+) -> tuple[User, str | None]:
+    """A new customer account made by a staff member, and its set-password link's token when
+    `choice` is LINK (EMAIL: the link is e-mailed to them, with what the account is for).
+
+    :raise AccountError: bad or taken email, weak password.
+    """
+    if choice is PasswordChoice.TYPED:
+        return service.create_invited_customer(db, email, organisation, password or "", actor), None
+    user = service.create_invited_customer(db, email, organisation, None, actor)
+    return user, _link_for(db, user, choice, PasswordLinkPurpose.INVITATION, actor)
+
+
 def reset_password(
     db: Session, user: User, choice: PasswordChoice, password: str | None, actor: str
 ) -> str | None:

@@ -212,6 +212,23 @@ def create_staff(db: Session, email: str, password: str | None, actor: str) -> U
     return user
 
 
+def create_invited_customer(
+    db: Session, email: str, organisation: str, password: str | None, actor: str
+) -> User:
+    """A customer account a staff member makes (when sign-up is off, the only way in); audited. With
+    no `password`, nobody can sign in to it until they set one through a link.
+
+    :raise AccountError: as `create_customer`.
+    """
+    unknown = password is None
+    user = _create_user(
+        db, email, password or secrets.token_urlsafe(32), UserRole.CUSTOMER, organisation.strip()
+    )
+    details = {"email": user.email, "role": user.role, "password": "not set" if unknown else "typed"}
+    record_event(db, "user:created", actor=actor, details=details)
+    return user
+
+
 def _existing_user(db: Session, email: str) -> User:
     user = find_user(db, email)
     if user is None:

@@ -76,6 +76,7 @@ class PasswordLinkPurpose(StrEnum):
     NEW_ACCOUNT = "new-account"  # a staff account created without a password
     RESET = "reset"  # a staff member reset someone's password
     FORGOT = "forgot"  # the person asked for one by e-mail, from the sign-in page
+    INVITATION = "invitation"  # a customer account a staff member made (sign-up may be off)
 
 
 class PasswordLink(Base):

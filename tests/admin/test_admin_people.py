@@ -103,6 +103,41 @@ def test_a_new_staff_account_by_one_time_link_which_the_newcomer_uses_to_sign_in
     assert can_sign_in(app, NEW, "the newcomer's own")
 
 
+def test_a_new_customer_account_by_one_time_link_for_a_vendor_whose_sign_up_is_off(
+    app: Flask, staff_browser: FlaskClient
+) -> None:
+    app.config["SIGNUP_ENABLED"] = False
+    people = text(staff_browser.get("/admin/people/"))
+    assert 'href="/admin/people/new-customer" id="new-customer"' in people
+
+    created = post_from(
+        staff_browser,
+        "/admin/people/new-customer",
+        "/admin/people/new-customer",
+        email="it-admin@springfield.edu",
+        organisation="Springfield University",
+        choice="link",
+    )
+
+    assert created.status_code == 200 and "Customer account created" in text(created)
+    customer = find_user(app, "it-admin@springfield.edu")
+    assert (customer.role, customer.organisation) == ("customer", "Springfield University")
+    assert ("user:created", STAFF) in audit_actions(app)
+    path = one_time_link(created).removeprefix("http://localhost")
+    newcomer = app.test_client()
+    chosen = post_from(newcomer, path, path, password="the admin's own one", confirm="the admin's own one")
+    assert 'data-page="password-set"' in text(chosen)
+    assert can_sign_in(app, "it-admin@springfield.edu", "the admin's own one")
+
+
+def test_a_new_customer_account_needs_its_organisation(app: Flask, staff_browser: FlaskClient) -> None:
+    answer = post_from(
+        staff_browser, "/admin/people/new-customer", "/admin/people/new-customer", email=NEW, choice="link"
+    )
+    assert answer.status_code == 400 and "Enter their institution&#39;s name." in text(answer)
+    assert find_user(app, NEW) is None
+
+
 def test_a_new_staff_account_with_a_typed_password(app: Flask, staff_browser: FlaskClient) -> None:
     response = post_from(
         staff_browser,

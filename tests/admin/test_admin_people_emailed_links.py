@@ -96,6 +96,32 @@ def test_a_new_staff_colleague_is_emailed_their_link_and_signs_in(
     assert re.search(sent, after), after
 
 
+def test_a_new_customer_is_emailed_what_the_account_is_for_and_signs_in(
+    app: Flask, staff_browser: FlaskClient, mail_server: MailServer
+) -> None:
+    admin = "it-admin@springfield.edu"
+    created = post_from(
+        staff_browser,
+        "/admin/people/new-customer",
+        "/admin/people/new-customer",
+        email=admin,
+        organisation="Springfield University",
+        choice="email",
+    )
+
+    assert created.status_code == 303
+    assert f"Customer account {admin} created." in text(staff_browser.get(created.location))
+    assert len(send_what_is_queued(app).sent) == 1
+    subject, body = the_email_to(mail_server, admin)
+    assert subject == "[Acme Learning] Your account: choose your password"
+    assert f"{STAFF} made you an account, {admin}, on Acme Learning's tool registration portal" in body
+    assert "where you register Acme Learning's tool with your LMS" in body
+    assert "sign in with this e-mail address when the registration window asks" in body
+    assert "staff" not in body.lower().replace(STAFF, "")
+    assert 'data-page="password-set"' in choose_with_link(app, body, CHOSEN)
+    assert can_sign_in(app, admin, CHOSEN)
+
+
 def test_a_reset_by_email_keeps_the_old_password_until_the_new_one_is_chosen(
     app: Flask, staff_browser: FlaskClient, customer: User, mail_server: MailServer
 ) -> None:

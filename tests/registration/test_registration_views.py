@@ -137,6 +137,16 @@ def test_coming_back_after_completion_shows_already_registered(
 # Review
 
 
+def test_with_sign_up_off_the_review_page_offers_only_signing_in(
+    app: Flask, client: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    app.config["SIGNUP_ENABLED"] = False
+    page = client.get(start(client)).text
+    assert 'id="create-account"' not in page and "or create one" not in page
+    assert "sign in with the account the tool's vendor made for you" in page
+    assert 'id="continue" href="/auth/sign-in?next=' in page
+
+
 def test_review_shows_the_lms_its_services_and_placements_in_plain_words(
     customer_browser: FlaskClient,
 ) -> None:
