@@ -551,6 +551,7 @@ def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveS
     expect(staff.locator('[data-page="admin-person"]')).to_be_visible()
     check(staff, "staff: a person", in_dialog=False)
     visit("a new staff account", "/admin/people/new", "admin-new-staff")
+    visit("a new customer account", "/admin/people/new-customer", "admin-new-customer")
     visit("audit trail", "/admin/audit/", "admin-audit")
     visit("notifications", "/admin/notifications/", "admin-notifications")
     visit("a wrong link", "/admin/registrations/no-such-registration", "admin-not-found")
