@@ -39,6 +39,8 @@ STAFF_URLS = [
     ("GET", "/admin/people/", 200),
     ("GET", "/admin/people/new", 200),
     ("POST", "/admin/people/new", 400),  # no email: nothing created
+    ("GET", "/admin/people/new-customer", 200),
+    ("POST", "/admin/people/new-customer", 400),  # no email: nothing created
     ("GET", "/admin/people/{person}", 200),
     ("POST", "/admin/people/{person}/password", 400),  # no confirmation ticked: nothing changed
     ("POST", "/admin/people/{person}/disable", 303),  # no confirmation ticked: back to their page
