@@ -8,10 +8,10 @@ from typing import Any
 from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from portal.auth.forms import EMAIL_SHAPE
+from portal.auth.forms import EMAIL_SHAPE, organisation_field
 from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from portal.forms import OneTimeForm, PortalForm, one_line_name
+from portal.forms import OneTimeForm, PortalForm
 
 
 class PasswordChoiceForm(PortalForm):
@@ -67,15 +67,7 @@ class NewStaffForm(PasswordChoiceForm):
 
 
 class NewCustomerForm(NewStaffForm):
-    organisation = StringField(
-        "Their organisation",
-        validators=[
-            DataRequired("Enter their institution's name."),
-            Length(max=255, message="Use at most 255 characters."),
-            one_line_name,
-        ],
-        description="The school, college or university they administer the LMS for.",
-    )
+    organisation = organisation_field("Their organisation", theirs=True)
 
 
 class ResetPasswordForm(PasswordChoiceForm, OneTimeForm):

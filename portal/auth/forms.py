@@ -57,19 +57,26 @@ class ForgotPasswordForm(PortalForm):
     next = HiddenField()
 
 
+def organisation_field(label: str = "Organisation", *, theirs: bool = False) -> StringField:
+    """An institution's name, one line: the customer's own (sign-up, their account page), or, with
+    `theirs`, the one a staff member types for a customer."""
+    whose, who = ("their", "they") if theirs else ("your", "you")
+    return StringField(
+        label,
+        validators=[
+            DataRequired(f"Enter {whose} institution's name."),
+            Length(max=255, message="Use at most 255 characters."),
+            one_line_name,
+        ],
+        description=f"The school, college or university {who} administer the LMS for.",
+    )
+
+
 class SignUpForm(PortalForm):
     email = StringField(
         "Work email", validators=[DataRequired("Enter your email address."), Length(max=320), EMAIL_SHAPE]
     )
-    organisation = StringField(
-        "Organisation",
-        validators=[
-            DataRequired("Enter your institution's name."),
-            Length(max=255, message="Use at most 255 characters."),
-            one_line_name,
-        ],
-        description="The school, college or university you administer the LMS for.",
-    )
+    organisation = organisation_field()
     password = new_password_field("Password")
     confirm = repeated_password_field()
     next = HiddenField()
@@ -87,15 +94,7 @@ class WithdrawForm(PortalForm):
 class OrganisationForm(PortalForm):
     """A customer corrects or changes their organisation's name."""
 
-    organisation = StringField(
-        "Organisation",
-        validators=[
-            DataRequired("Enter your institution's name."),
-            Length(max=255, message="Use at most 255 characters."),
-            one_line_name,
-        ],
-        description="The school, college or university you administer the LMS for.",
-    )
+    organisation = organisation_field()
 
 
 class ChangePasswordForm(PortalForm):
