@@ -37,7 +37,7 @@ from portal.models import (
 )
 from portal.notifications import alerts, customer_emails
 from portal.registration.completion import complete
-from portal.registration.lifecycle import SYSTEM_ACTOR, WITHDRAWN, expire_if_past_lifetime
+from portal.registration.lifecycle import WITHDRAWN, expire_if_past_lifetime, expire_request
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +105,7 @@ def expire_if_stale(db: Session, approval: ApprovalRequest, now: datetime | None
     # Closed some other way (LTIAAS forgot it): nobody can approve it any more. The
     # registration may also be closing because a racing approval just won: then that
     # decision stands, and this request was not expired.
-    expired = decide_approval(
-        db, approval, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": registration.state}
-    )
-    if expired:
-        customer_emails.request_expired(db, approval)
+    expired = expire_request(db, approval, registration.state)
     db.commit()
     return expired
 

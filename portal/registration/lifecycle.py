@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from portal.db import update_if
 from portal.models import (
     OPEN_STATES,
+    ApprovalRequest,
     ApprovalState,
     Problem,
     Registration,
@@ -81,9 +82,17 @@ def expire_if_past_lifetime(db: Session, registration: Registration, now: dateti
     db.commit()
     request = approval_of(db, registration)
     if request is not None and request.is_pending:
-        if decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": "lifetime"}):
-            customer_emails.request_expired(db, request)
+        expire_request(db, request, "lifetime")
         db.commit()
+    return True
+
+
+def expire_request(db: Session, request: ApprovalRequest, reason: str) -> bool:
+    """Expire a pending request nobody decided (audited with `reason`) and e-mail its customer, who
+    was promised the outcome; True if this call did. The caller commits."""
+    if not decide_approval(db, request, ApprovalState.EXPIRED, SYSTEM_ACTOR, details={"reason": reason}):
+        return False
+    customer_emails.request_expired(db, request)
     return True
 
 
