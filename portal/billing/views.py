@@ -159,8 +159,7 @@ def checkout(public_id: str) -> Response | str:
         registration=registration,
         asks_approval=must_ask_approval(signed_in_user()),
         lms=describe(registration),
-        fee=_fee_label(),
-        subscription=_is_subscription(),
+        **_price_words(),
         next_url=with_session_token(_flow_page(payment)),
         hosted_url=url_for_hosted(payment),
         stripe_js=get_stripe_js(),
@@ -170,19 +169,15 @@ def checkout(public_id: str) -> Response | str:
     )
 
 
-def _fee_label() -> str | None:
-    """The price as people read it, e.g. "49.00 USD per month"; None if Stripe cannot say."""
+def _price_words() -> dict[str, Any]:
+    """The price as people read it (`fee`, e.g. "49.00 USD per month"; None if Stripe cannot say), and
+    whether it recurs (`subscription`: the page cannot say "you pay once")."""
     price = get_gateway().shown_price()
-    if price is None or price.unit_amount is None:
-        return None
-    label = format_money(price.unit_amount, price.currency)
-    return f"{label} per {price.interval}" if price.interval else label
-
-
-def _is_subscription() -> bool:
-    """Whether the price recurs (so the page cannot say "you pay once")."""
-    price = get_gateway().shown_price()
-    return price is not None and price.interval is not None
+    if price is None:
+        return {"fee": None, "subscription": False}
+    label = format_money(price.unit_amount, price.currency) if price.unit_amount is not None else None
+    fee = f"{label} per {price.interval}" if label and price.interval else label
+    return {"fee": fee, "subscription": price.interval is not None}
 
 
 def url_for_hosted(payment: Payment) -> str:
