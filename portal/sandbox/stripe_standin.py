@@ -154,6 +154,15 @@ def _api_error(error: StripeApiError) -> tuple[Response, int]:
     return jsonify(error.body), error.status
 
 
+@bp.before_request
+def _answer_late() -> None:
+    """SANDBOX_STRIPE_DELAY_MS: a slow Stripe (every API call waits that long; Stripe.js and the
+    forms do not), to see what the payment page says while it waits."""
+    delay_ms = current_app.config["SANDBOX_STRIPE_DELAY_MS"]
+    if delay_ms > 0 and request.path.startswith(f"{bp.url_prefix}/v1/"):
+        time.sleep(delay_ms / 1000)
+
+
 @bp.after_request
 def _log_api_call(response: Response) -> Response:
     """Every API call goes in the sandbox's call log, so tests can count what reached "Stripe"."""

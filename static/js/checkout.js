@@ -5,6 +5,10 @@
 
   var POLL_MS = 1500;
   var POLL_LIMIT_MS = 30 * 60 * 1000;
+  // Stripe usually answers within a second or two; the server waits for it, with retries, for
+  // up to about a minute (STRIPE_TIMEOUT) before saying it is unavailable.
+  var SLOW_STRIPE_MS = 8000;
+  var STRIPE_SLOW = "Stripe, the payment service, is slow to answer. Still waiting for the payment form…";
   var NOTHING_TO_PAY = new Error("nothing to pay");
   var FORM_UNAVAILABLE = "The payment form could not be shown here. " +
     "Use “Pay in a new window” below to pay on Stripe's own page.";
@@ -101,8 +105,25 @@
       });
     }
 
+    // Says so when Stripe is slow, until `settled` is called.
+    function sayWhenSlow() {
+      var timer = window.setTimeout(function () { setStatus(STRIPE_SLOW); }, SLOW_STRIPE_MS);
+      return function settled() {
+        window.clearTimeout(timer);
+        var el = document.getElementById("payment-status");
+        if (el && el.textContent === STRIPE_SLOW) { setStatus(""); }
+      };
+    }
+
     function fetchClientSecret() {
+      var settled = sayWhenSlow();
       return postJson(data.sessionUrl).then(function (body) {
+        settled();
+        return body;
+      }, function (error) {
+        settled();
+        throw error;
+      }).then(function (body) {
         if (body.notice) { setProblem(body.notice); }
         if (body.state === "open") { return body.client_secret; }
         if (body.state === "closed") {

@@ -116,6 +116,31 @@ def test_every_api_call_goes_in_the_call_log(ctx: Flask, billing) -> None:
     ]
 
 
+class RecordedSleeps:
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+def test_a_slow_stripe_answers_every_api_call_late_and_only_those(
+    ctx: Flask, billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.sandbox import stripe_standin
+
+    sleeps = RecordedSleeps()
+    monkeypatch.setattr(stripe_standin, "time", sleeps)
+    billing.app.config["SANDBOX_STRIPE_DELAY_MS"] = 1500
+
+    assert stripe_api(billing, "GET", "prices/price_registration").status_code == 200
+    assert stripe_api(billing, "GET", "checkout/sessions/cs_test_nobody").status_code == 404
+    assert sleeps.seconds == [1.5, 1.5]
+
+    assert requests.get(f"{billing.url}/sandbox/stripe/js/v3/", timeout=10).status_code == 200
+    assert sleeps.seconds == [1.5, 1.5], "Stripe.js and the stand-in's pages answer at once"
+
+
 def test_a_failed_bank_debit_leaves_the_session_complete_and_unpaid_for_good(ctx: Flask, billing) -> None:
     start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
     submitted = pay_by_bank_debit(billing, start.client_secret, FAILING_BANK_ACCOUNT)

@@ -45,6 +45,10 @@ ASYNC_FAILED = (
 FORM_UNAVAILABLE = (
     "The payment form could not be shown here. Use “Pay in a new window” below to pay on Stripe's own page."
 )
+STRIPE_SLOW = "Stripe, the payment service, is slow to answer. Still waiting for the payment form…"
+UNAVAILABLE = (
+    "Payment is unavailable right now. Please try again in a minute. You can also use “Pay in a new window”."
+)
 STAND_IN_STRIPE_JS = "/sandbox/stripe/js/endive/stripe.js"
 CANVAS = "https://canvas.instructure.com/lti/"
 CHOICES = Choices(
@@ -271,6 +275,48 @@ def test_a_page_calling_a_method_its_stripe_js_release_lacks_is_told_not_left_bl
     expect(frame.locator("#checkout iframe")).to_have_count(0)
     assert checkout_sessions(live) == []  # nothing was started at Stripe for a form that cannot show
     pay_in_new_window(context, page, frame)
+
+
+def test_a_slow_stripe_is_told_while_the_form_waits_and_the_customer_then_pays(
+    page: Page, paying_server: LiveServer
+) -> None:
+    live = paying_server
+    page.clock.install()  # time flows as usual; the test skips ahead while Stripe takes its time
+    live.app.config["SANDBOX_STRIPE_DELAY_MS"] = 4000
+    frame = to_the_payment_step(page, live)  # its script has asked for a Checkout Session
+
+    page.clock.fast_forward(9000)
+    expect(frame.locator("#payment-status")).to_have_text(STRIPE_SLOW)
+    live.app.config["SANDBOX_STRIPE_DELAY_MS"] = 0
+
+    expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible(timeout=20_000)
+    expect(frame.locator("#payment-status")).to_have_text("")
+    pay_in_frame(frame, PAYING_CARD)
+    register_after_paying(page, frame)
+
+
+def test_a_stripe_that_does_not_answer_in_time_is_told_as_unavailable_and_nothing_is_paid(
+    page: Page, tmp_path: Path
+) -> None:
+    live = start_live_server(
+        tmp_path,
+        STRIPE_PRICE_ID="price_sandbox_registration",
+        STRIPE_TIMEOUT=1,
+        STRIPE_MAX_RETRIES=0,
+        SANDBOX_STRIPE_SETTLE_AFTER=None,
+    )
+    try:
+        frame = to_the_payment_step(page, live)
+        live.app.config["SANDBOX_STRIPE_DELAY_MS"] = 3000
+        frame.locator("#change").click()
+        frame.locator("#save-choices").click()  # back to the payment page: a new session is asked for
+
+        expect(frame.locator("#payment-status")).to_have_text(UNAVAILABLE, timeout=20_000)
+        expect(frame.locator("#checkout iframe")).to_have_count(0)
+        expect(frame.locator("#pay-new-window")).to_be_visible()
+        assert the_payment(live).status != "paid"
+    finally:
+        stop_live_server(live)
 
 
 SHIFT_AFTER_FIRST_PAINT = """() => new Promise((resolve) => {
