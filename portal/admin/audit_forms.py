@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import DateField, Form, StringField
+from wtforms import BooleanField, DateField, Form, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from portal.admin.trail import TrailFilters
@@ -20,6 +20,7 @@ class TrailFilterForm(Form):
     registration = StringField("Registration", validators=[Length(max=32)], description="Its public id.")
     since = DateField("From", validators=[Optional()], format="%Y-%m-%d")
     until = DateField("To", validators=[Optional()], format="%Y-%m-%d")
+    without_sign_ins = BooleanField("Hide sign-ins and sign-outs")
 
     def validate_until(self, field: DateField) -> None:
         if field.data and self.since.data and field.data < self.since.data:
@@ -33,4 +34,5 @@ class TrailFilterForm(Form):
             registration=(self.registration.data or "").strip(),
             since=self.since.data,
             until=self.until.data,
+            without_sign_ins=bool(self.without_sign_ins.data),
         )

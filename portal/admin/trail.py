@@ -22,6 +22,10 @@ EXPORT_BATCH = 500
 CSV_COLUMNS = ("time (UTC)", "actor", "action", "registration", "from state", "to state", "details")
 
 
+# Every account's every visit: the events that bury the others in a busy trail.
+SIGN_IN_ACTIONS = ("user:signed-in", "user:signed-out")
+
+
 @dataclass(frozen=True)
 class TrailFilters:
     """What the staff narrowed the trail to; empty fields match everything.
@@ -35,6 +39,7 @@ class TrailFilters:
     registration: str = ""
     since: date | None = None
     until: date | None = None
+    without_sign_ins: bool = False
 
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
@@ -51,6 +56,8 @@ class TrailFilters:
             found.append(AuditEvent.created_at >= _start_of(self.since))
         if self.until:
             found.append(AuditEvent.created_at < _start_of(self.until + timedelta(days=1)))
+        if self.without_sign_ins:
+            found.append(AuditEvent.action.not_in(SIGN_IN_ACTIONS))
         return found
 
     def as_args(self) -> dict[str, str]:
@@ -61,6 +68,7 @@ class TrailFilters:
             "registration": self.registration,
             "since": self.since.isoformat() if self.since else "",
             "until": self.until.isoformat() if self.until else "",
+            "without_sign_ins": "y" if self.without_sign_ins else "",
         }
         return {name: value for name, value in args.items() if value}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,6 +79,35 @@ def test_the_trail_is_newest_first_and_filtered_by_who_what_and_registration(
     assert f'href="/admin/audit/?registration={public_id}"' in staff_browser.get("/admin/audit/").get_data(
         as_text=True
     )
+
+
+def test_sign_ins_and_sign_outs_can_be_hidden_and_the_choice_is_kept(
+    app: Flask, staff_browser: FlaskClient
+) -> None:
+    add_events(
+        app,
+        {"action": "user:signed-in", "actor": "ops@vendor.example"},
+        {"action": "user:disabled", "actor": STAFF},
+        {"action": "user:signed-out", "actor": "ops@vendor.example"},
+        {"action": "user:signed-up", "actor": "admin@school.example"},
+    )
+
+    hidden = "?without_sign_ins=y"
+    assert actions_on(staff_browser, hidden) == ["user:signed-up", "user:disabled"]
+    assert actions_on(staff_browser, f"{hidden}&action=user:signed-in") == []
+    page = staff_browser.get(f"/admin/audit/{hidden}").get_data(as_text=True)
+    (checkbox,) = re.findall(r'<input[^>]*name="without_sign_ins"[^>]*>', page)
+    assert "checked" in checkbox
+    export_link = next(link for link in links_in(page) if "export.csv" in link)
+    assert "without_sign_ins=y" in export_link
+    rows = exported(staff_browser, hidden)[1:]
+    assert [row[2] for row in rows] == ["audit:exported", "user:signed-up", "user:disabled"]
+    assert actions_on(staff_browser)[-4:] == [
+        "user:signed-up",
+        "user:signed-out",
+        "user:disabled",
+        "user:signed-in",
+    ]
 
 
 def test_the_trail_is_filtered_by_days(app: Flask, staff_browser: FlaskClient) -> None:
