@@ -16,9 +16,10 @@ from urllib.parse import urljoin
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from portal.db import get_session
-from portal.models import User
+from portal.models import User, utcnow
 
 PASSWORD = "correct horse battery"
 
@@ -43,7 +44,12 @@ def create_user(
     role: str = "customer",
     organisation: str | None = "Example University",
     disabled: bool = False,
+    signed_in_before: bool | None = None,
 ) -> User:
+    """A user with `password`; a staff account has signed in before unless `signed_in_before` is
+    False (the last-staff rule counts only staff who have)."""
+    if signed_in_before is None:
+        signed_in_before = role == "staff"
     with app.app_context():
         db = get_session()
         user = User(
@@ -52,6 +58,7 @@ def create_user(
             role=role,
             organisation=organisation,
             is_disabled=disabled,
+            last_login_at=utcnow() if signed_in_before else None,
         )
         db.add(user)
         db.commit()
@@ -111,4 +118,12 @@ def signed_in(browser: FlaskClient, user: User) -> FlaskClient:
     with browser.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+    with browser.application.app_context():  # the sign-in it stands for is on the account's record
+        db = get_session()
+        db.execute(
+            update(User)
+            .where(User.id == user.id, User.last_login_at.is_(None))
+            .values(last_login_at=utcnow())
+        )
+        db.commit()
     return browser

@@ -291,7 +291,10 @@ def disable_user(db: Session, email: str, actor: str) -> User:
     if not update_if(db, user, *conditions, is_disabled=True):
         if not user.is_active:  # refreshed: someone else disabled it at the same moment
             return user
-        raise LastActiveStaff(f"{user.email} is the last active staff account: it cannot be disabled.")
+        raise LastActiveStaff(
+            f"{user.email} is the last active staff account that has signed in: it cannot be disabled. "
+            "Another staff account must sign in once first."
+        )
     revoke_password_links(db, user)
     record_event(db, "user:disabled", actor=actor, details={"email": user.email, "role": user.role})
     return user
@@ -307,9 +310,14 @@ def _lock_active_staff(db: Session) -> None:
 
 
 def _another_active_staff(user: User) -> Any:
+    """Another enabled staff account that has signed in: one whose password nobody has set yet (its
+    link may be lost or expire) or that nobody has used cannot be relied on to run the portal."""
     other = aliased(User)
     return exists().where(
-        other.role == UserRole.STAFF.value, other.is_disabled.is_(False), other.id != user.id
+        other.role == UserRole.STAFF.value,
+        other.is_disabled.is_(False),
+        other.last_login_at.is_not(None),
+        other.id != user.id,
     )
 
 

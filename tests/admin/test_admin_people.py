@@ -53,6 +53,7 @@ def test_the_list_shows_each_persons_role_organisation_and_last_sign_in(
         db = get_session()
         db.get(User, customer.id).last_login_at = utcnow() - timedelta(days=2)
         db.commit()
+    create_user(app, "newcomer@vendor.example", role="staff", organisation=None, signed_in_before=False)
 
     body = text(staff_browser.get("/admin/people/"))
 
@@ -60,8 +61,10 @@ def test_the_list_shows_each_persons_role_organisation_and_last_sign_in(
     assert ">customer<" in row and "Springfield University" in row and "active" in row
     assert (utcnow() - timedelta(days=2)).strftime("%Y-%m-%d") in row
     staff_row = body.split(f'data-person="{STAFF}"', 1)[1].split("</tr>", 1)[0]
-    assert ">staff<" in staff_row and "never" in staff_row
-    assert "2 accounts" in body
+    assert ">staff<" in staff_row and utcnow().strftime("%Y-%m-%d") in staff_row
+    newcomer_row = body.split('data-person="newcomer@vendor.example"', 1)[1].split("</tr>", 1)[0]
+    assert ">staff<" in newcomer_row and "never" in newcomer_row
+    assert "3 accounts" in body
     only_staff = text(staff_browser.get("/admin/people/?role=staff"))
     assert customer.email not in only_staff and STAFF in only_staff
 

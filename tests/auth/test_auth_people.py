@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from portal.auth import service
 from portal.auth.service import CannotDisableSelf, LastActiveStaff, disable_user, enable_user
 from portal.db import get_session
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent, User, utcnow
 from tests.accounts import create_user
 from tests.auth.helpers import audit_actions, find_user
 
@@ -67,6 +67,23 @@ def test_the_last_active_staff_account_cannot_be_disabled(app: Flask, two_staff)
         run(app, lambda db: disable_user(db, ALICE, actor="cli"))
 
     assert active_staff(app) == [ALICE]
+
+
+def test_a_staff_account_nobody_has_signed_in_to_does_not_count_as_another(app: Flask) -> None:
+    create_user(app, ALICE, role="staff", organisation=None)
+    # Made with a set-password link that may never be used, or a password nobody has tried yet.
+    run(app, lambda db: service.create_staff(db, BOB, None, actor=ALICE))
+
+    with pytest.raises(LastActiveStaff, match="Another staff account must sign in once first"):
+        run(app, lambda db: disable_user(db, ALICE, actor="cli"))
+    assert active_staff(app) == [ALICE, BOB]
+
+    with app.app_context():  # once Bob has signed in, Alice may go
+        db = get_session()
+        db.scalars(select(User).where(User.email == BOB)).one().last_login_at = utcnow()
+        db.commit()
+    run(app, lambda db: disable_user(db, ALICE, actor="cli"))
+    assert active_staff(app) == [BOB]
 
 
 def test_customers_can_be_disabled_whatever_the_staff_count(app: Flask) -> None:
