@@ -362,6 +362,23 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
     return attempt if won else None
 
 
+def _retire_attempt(db: Session, payment: Payment, attempt: int) -> None:
+    """After Stripe answered the attempt's create with an error of its own (5xx): Stripe keeps that
+    answer under the attempt's idempotency key for a day and replays it to every retry, so the next
+    try must be a new attempt (a timeout or a lost connection keeps its key: Stripe may have made
+    the session, and the same key brings it back)."""
+    update_if(
+        db,
+        payment,
+        Payment.attempt == attempt,
+        Payment.status == PaymentStatus.PENDING.value,
+        Payment.stripe_session_id.is_(None),
+        attempt=attempt + 1,
+        updated_at=utcnow(),
+    )
+    db.commit()
+
+
 def _attach_session(db: Session, payment: Payment, attempt: int, info: CheckoutSessionInfo) -> bool:
     """Make `info` the attempt's session, keeping the client secret that only create returns."""
     won = update_if(
@@ -430,7 +447,12 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
         attempt = _claim_attempt(db, payment, ui_mode)
         if attempt is None:
             continue
-        info = _create_session(payment, ui_mode)
+        try:
+            info = _create_session(payment, ui_mode)
+        except PaymentProviderUnavailable as error:
+            if error.http_status is not None and error.http_status >= 500:
+                _retire_attempt(db, payment, attempt)
+            raise
         if _attach_session(db, payment, attempt, info):
             return CheckoutStart("open", payment, info, client_secret=info.client_secret, replaced=ended)
         _expire_quietly(info.id)

@@ -56,7 +56,12 @@ RECEIPT_EXPANSIONS = ("payment_intent.latest_charge", "invoice")
 
 
 class PaymentProviderUnavailable(RuntimeError):
-    """Stripe could not be reached or failed on its side (network, timeout, 429, 5xx): try again later."""
+    """Stripe could not be reached or failed on its side (network, timeout, 409, 424, 429, 5xx): try
+    again later. `http_status` is Stripe's answer, None when none came."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 class PaymentProviderError(RuntimeError):
@@ -198,10 +203,22 @@ def _refuse_unstorable(info: CheckoutSessionInfo) -> None:
         raise PaymentProviderError("Stripe answered with a Checkout Session the portal cannot read")
 
 
+# Stripe's answers that say "not now" rather than "not this": a conflict with a request still
+# running (409), a failed dependency (424), too many requests (429).
+_TRANSIENT_STATUSES = (409, 424, 429)
+
+
 def _translate(error: stripe.StripeError) -> Exception:
     status = error.http_status
-    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (status or 500) >= 500:
-        return PaymentProviderUnavailable(f"Stripe is unavailable: {error.user_message or error}")
+    if (
+        isinstance(error, stripe.APIConnectionError)
+        or status is None
+        or status >= 500
+        or status in _TRANSIENT_STATUSES
+    ):
+        return PaymentProviderUnavailable(
+            f"Stripe is unavailable: {error.user_message or error}", http_status=status
+        )
     return PaymentProviderError(
         f"Stripe refused the request: {error.user_message or error}", http_status=status, code=error.code
     )

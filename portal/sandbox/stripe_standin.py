@@ -215,7 +215,12 @@ def _listify(node: Any) -> Any:
 
 
 def _idempotent(handler: Any) -> Any:
-    """Replay the first answer for a repeated Idempotency-Key; refuse the key with other parameters."""
+    """Replay the first answer for a repeated Idempotency-Key; refuse the key with other parameters.
+
+    As at Stripe, only an answer the endpoint began to work on is kept for the key (a success, or a
+    5xx of its own): a request refused as invalid (4xx) keeps nothing, so its corrected retry with
+    the same key goes ahead, and a 500 is replayed to every retry of its key.
+    """
     key = request.headers.get("Idempotency-Key")
     if not key:
         return handler()
@@ -242,6 +247,8 @@ def _idempotent(handler: Any) -> Any:
         try:
             body, status = handler(), 200
         except StripeApiError as error:
+            if error.status < 500:
+                raise
             body, status = error.body, error.status
         db.add(
             SandboxStripeIdempotencyKey(
@@ -568,12 +575,26 @@ def _session_or_404(db: Session, session_id: str) -> SandboxStripeSession:
     return record
 
 
+def fail_next_session_creates(app: Flask, count: int) -> None:
+    """Make the next `count` valid Checkout Session creates fail on "Stripe's" side (500), kept
+    under their idempotency keys as Stripe keeps them (for tests of an outage)."""
+    app.extensions["stripe_standin_failing_creates"] = count
+
+
+def _fail_if_asked() -> None:
+    left = current_app.extensions.get("stripe_standin_failing_creates", 0)
+    if left > 0:
+        current_app.extensions["stripe_standin_failing_creates"] = left - 1
+        raise StripeApiError(500, "An unknown error occurred", type_="api_error")
+
+
 @bp.post("/v1/checkout/sessions")
 def api_create_session() -> Any:
     _check_api_key()
 
     def create() -> dict[str, Any]:
         data = _new_session(_unflatten(list(request.form.items(multi=True))))
+        _fail_if_asked()
         db = get_session()
         db.add(SandboxStripeSession(id=data["id"], client_secret=data["client_secret"], data=data))
         db.commit()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from http.server import ThreadingHTTPServer
 
 import pytest
 from flask import Flask
@@ -21,6 +23,7 @@ from portal.billing.stripe_gateway import (
 )
 from portal.sandbox.stripe_standin import build_event, sign_webhook_payload
 from tests.billing.conftest import SECRET_KEY, WEBHOOK_SECRET, a_customer, make_registration, pay_embedded
+from tests.fakes.http import JsonHandler
 
 
 def new_payment(app: Flask):
@@ -134,6 +137,31 @@ def test_stripe_failing_on_its_side_is_unavailable_after_the_retries(failing_str
     with pytest.raises(PaymentProviderUnavailable):
         gateway.retrieve_session("cs_test_whatever")
     assert handler.hits == 2
+
+
+class AnsweringStripe(JsonHandler):
+    """Answers every request with `status` and Stripe's error body."""
+
+    status = 409
+
+    def do_GET(self) -> None:
+        self.send_json(self.status, {"error": {"type": "invalid_request_error", "message": "Not now."}})
+
+
+@pytest.mark.parametrize("status", [409, 424, 429])
+def test_stripe_saying_not_now_is_unavailable_not_a_refusal(status: int) -> None:
+    handler = type("Handler", (AnsweringStripe,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        gateway = StripeGateway(SECRET_KEY, api_base=url, max_retries=0, timeout=5)
+        with pytest.raises(PaymentProviderUnavailable) as raised:
+            gateway.retrieve_session("cs_test_whatever")
+        assert raised.value.http_status == status
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_stripe_unreachable_is_unavailable() -> None:

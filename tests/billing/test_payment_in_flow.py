@@ -20,6 +20,8 @@ from portal.billing.stripe_gateway import init_stripe
 from portal.db import get_session
 from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
+from portal.sandbox.models import SandboxStripeIdempotencyKey, SandboxStripeSession
+from portal.sandbox.stripe_standin import fail_next_session_creates
 from tests.accounts import signed_in
 from tests.billing.conftest import (
     DECLINED_CARD,
@@ -74,6 +76,18 @@ def pay_for(browser: FlaskClient, stripe_url: str, public_id: str) -> str:
     stripe_tells_the_portal(current_app_of(browser), secret)
     assert browser.get(data_attribute(page, "status-url")).get_json() == {"status": "paid", "paid": True}
     return page
+
+
+def session_create_keys(app: Flask) -> list[tuple[str, int]]:
+    """The idempotency keys "Stripe" (the stand-in) kept for Checkout Session creates, oldest first,
+    each with the status it keeps answering."""
+    with app.app_context():
+        rows = get_session().scalars(
+            select(SandboxStripeIdempotencyKey)
+            .where(SandboxStripeIdempotencyKey.key.startswith("checkout-"))
+            .order_by(SandboxStripeIdempotencyKey.created_at)
+        )
+        return [(row.key, row.status_code) for row in rows]
 
 
 def current_app_of(browser: FlaskClient) -> Flask:
@@ -488,3 +502,41 @@ def test_a_payment_stripe_refuses_for_the_vendors_settings_is_not_told_to_try_ag
     said = answer.get_json()["error"]
     assert "a problem with the tool's vendor's payment settings" in said and "Nothing was charged." in said
     assert "try again" not in said.lower()
+
+
+def test_after_stripe_failed_on_its_side_the_customers_next_try_gets_a_payment_form(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    # Stripe keeps a 500 under its idempotency key for a day and replays it to that key's retries.
+    app.config.update(STRIPE_MAX_RETRIES=0)
+    init_stripe(app)
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    fail_next_session_creates(app, 1)
+
+    failed = customer_browser.post(data_attribute(checkout, "session-url"))
+    again = customer_browser.post(data_attribute(checkout, "session-url"))
+
+    assert failed.status_code == 503 and "try again in a minute" in failed.get_json()["error"]
+    assert again.status_code == 200 and again.get_json()["state"] == "open"
+    assert [status for _, status in session_create_keys(app)] == [500, 200]  # each under its own key
+    assert pay(stripe_over_http, again.get_json()["client_secret"]).status_code == 200
+
+
+def test_a_timeout_keeps_its_key_so_a_session_stripe_made_is_the_one_the_retry_gets(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    app.config.update(STRIPE_MAX_RETRIES=0, STRIPE_TIMEOUT=0.5, SANDBOX_STRIPE_DELAY_MS=1500)
+    init_stripe(app)
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+
+    lost = customer_browser.post(data_attribute(checkout, "session-url"))
+    app.config.update(SANDBOX_STRIPE_DELAY_MS=0, STRIPE_TIMEOUT=5)
+    init_stripe(app)
+    again = customer_browser.post(data_attribute(checkout, "session-url"))
+
+    assert lost.status_code == 503 and again.get_json()["state"] == "open"
+    assert [status for _, status in session_create_keys(app)] == [200]
+    with app.app_context():
+        assert len(get_session().scalars(select(SandboxStripeSession)).all()) == 1

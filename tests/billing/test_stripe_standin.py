@@ -16,7 +16,7 @@ from portal.billing.fulfilment import start_checkout
 from portal.billing.stripe_gateway import EMBEDDED, PINNED_API_VERSION, PaymentProviderError, get_gateway
 from portal.db import get_session
 from portal.models import PaymentStatus
-from portal.sandbox.stripe_standin import SandboxStripeEvent, settle_async_payment
+from portal.sandbox.stripe_standin import SandboxStripeEvent, fail_next_session_creates, settle_async_payment
 from tests.billing.conftest import (
     FAILING_BANK_ACCOUNT,
     PAYING_BANK_ACCOUNT,
@@ -114,6 +114,48 @@ def test_every_api_call_goes_in_the_call_log(ctx: Flask, billing) -> None:
         ("GET", "/sandbox/stripe/v1/checkout/sessions/cs_test_nobody", 404),
         ("GET", "/sandbox/stripe/v1/prices/price_registration", 200),
     ]
+
+
+def test_a_repeated_idempotency_key_gets_the_first_answer_and_other_parameters_are_refused(
+    ctx: Flask, billing
+) -> None:
+    key = {"Idempotency-Key": "checkout-once"}
+    first = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION, **key)
+    again = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION, **key)
+    other = stripe_api(
+        billing, "POST", "checkout/sessions", {**VALID_SESSION, "client_reference_id": "x"}, **key
+    )
+
+    assert first.status_code == again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
+
+
+def test_a_request_refused_as_invalid_keeps_nothing_under_its_key(ctx: Flask, billing) -> None:
+    key = {"Idempotency-Key": "checkout-fixed-later"}
+    invalid = {**VALID_SESSION}
+    del invalid["line_items[0][quantity]"]
+
+    refused = stripe_api(billing, "POST", "checkout/sessions", invalid, **key)
+    corrected = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION, **key)
+
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "line_items[0][quantity]"
+    assert corrected.status_code == 200 and corrected.json()["status"] == "open"
+
+
+def test_a_failure_on_stripes_side_is_kept_under_its_key_and_replayed(ctx: Flask, billing) -> None:
+    fail_next_session_creates(billing.app, 1)
+    key = {"Idempotency-Key": "checkout-unlucky"}
+
+    failed = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION, **key)
+    retried = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION, **key)
+    new_key = stripe_api(
+        billing, "POST", "checkout/sessions", VALID_SESSION, **{"Idempotency-Key": "checkout-2"}
+    )
+
+    assert failed.status_code == 500 and failed.json()["error"]["type"] == "api_error"
+    assert retried.status_code == 500 and retried.headers["Idempotent-Replayed"] == "true"
+    assert new_key.status_code == 200 and new_key.json()["status"] == "open"
 
 
 class RecordedSleeps:
