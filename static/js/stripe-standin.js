@@ -49,7 +49,15 @@
     }
   };
 
+  // Stripe.js: a destroyed Embedded Checkout cannot be used again (stripe/stripe-js#685).
+  EmbeddedCheckout.prototype._usable = function () {
+    if (this._destroyed) {
+      throw IntegrationError("This Embedded Checkout instance has been destroyed and can't be used anymore.");
+    }
+  };
+
   EmbeddedCheckout.prototype.mount = function (target) {
+    this._usable();
     var container = typeof target === "string" ? document.querySelector(target) : target;
     if (!container) { throw IntegrationError("mount(): no element matches " + target); }
     if (this._iframe) { throw IntegrationError("This Embedded Checkout is already mounted."); }
@@ -68,6 +76,7 @@
   };
 
   EmbeddedCheckout.prototype.unmount = function () {
+    this._usable();
     window.removeEventListener("message", this._onMessage);
     if (this._iframe && this._iframe.parentNode) { this._iframe.parentNode.removeChild(this._iframe); }
     this._iframe = null;
@@ -75,6 +84,7 @@
 
   EmbeddedCheckout.prototype.destroy = function () {
     this.unmount();
+    this._destroyed = true;
     if (active === this) { active = null; }
   };
 

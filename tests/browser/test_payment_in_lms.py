@@ -319,6 +319,34 @@ def test_a_stripe_that_does_not_answer_in_time_is_told_as_unavailable_and_nothin
         stop_live_server(live)
 
 
+USE_AFTER_DESTROY = """async () => {
+  const checkout = await Stripe("pk_test_sandbox").createEmbeddedCheckoutPage({
+    fetchClientSecret: () => Promise.resolve("cs_test_1_secret_x"),
+  });
+  checkout.mount("#checkout");
+  checkout.destroy();
+  const refused = [];
+  for (const use of [() => checkout.destroy(), () => checkout.mount("#checkout")]) {
+    try { use(); } catch (error) { refused.push(error.name + ": " + error.message); }
+  }
+  return refused;
+}"""
+
+
+def test_the_stand_in_refuses_a_destroyed_embedded_checkout_as_stripe_js_does(
+    page: Page, paying_server: LiveServer
+) -> None:
+    page.set_content('<div id="checkout"></div>')
+    page.add_script_tag(url=f"{paying_server.url}{STAND_IN_STRIPE_JS}")
+
+    refused = page.evaluate(USE_AFTER_DESTROY)
+
+    destroyed = (
+        "IntegrationError: This Embedded Checkout instance has been destroyed and can't be used anymore."
+    )
+    assert refused == [destroyed, destroyed]
+
+
 SHIFT_AFTER_FIRST_PAINT = """() => new Promise((resolve) => {
   // What a person sees move: every unexpected shift after the page's first paint, as Chromium
   // scores them (a shift before it, of a layout never painted, is nobody's to see).
