@@ -40,8 +40,8 @@ from portal.models import (
     PaymentStatus,
     Problem,
     Registration,
-    RegistrationState,
     User,
+    close_as_failed,
     record_event,
     utcnow,
 )
@@ -95,8 +95,15 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
     if payment is None:
         return None
     earlier = payment.registration
-    was = earlier.state
-    if not _close_as_replaced(db, earlier):
+    if not close_as_failed(
+        db,
+        earlier,
+        user.email,
+        _still_unfinished(utcnow()),
+        problem=Problem.REPLACED,
+        words=REPLACED,
+        details={"reason": "replaced", "by": registration.public_id},
+    ):
         return None
     try:
         moved = update_if(
@@ -115,16 +122,6 @@ def carry_over(db: Session, registration: Registration, user: User) -> Payment |
     if not moved:  # rolled back: the earlier registration is open again
         return None
     details = {"payment": payment.public_id, "from": earlier.public_id, "to": registration.public_id}
-    failed = RegistrationState.FAILED.value
-    record_event(
-        db,
-        f"state:{failed}",
-        user.email,
-        earlier,
-        details={"reason": "replaced", "by": registration.public_id},
-        from_state=was,
-        to_state=failed,
-    )
     record_event(db, CARRIED, user.email, earlier, details=details)
     record_event(db, CARRIED, user.email, registration, details=details)
     db.commit()
@@ -136,17 +133,3 @@ REPLACED = (
     "You started a newer registration of this LMS, and your payment counts for that one instead, so "
     "this one was closed. Nothing was registered from it."
 )
-
-
-def _close_as_replaced(db: Session, earlier: Registration) -> bool:
-    """Close `earlier` (failed, replaced) if it is still unfinished; True if this call did."""
-    now = utcnow()
-    return update_if(
-        db,
-        earlier,
-        _still_unfinished(now),
-        state=RegistrationState.FAILED.value,
-        problem=Problem.REPLACED.value,
-        last_error=REPLACED,
-        updated_at=now,
-    )

@@ -300,6 +300,39 @@ def transition(
     )
 
 
+def close_as_failed(
+    session: Session,
+    registration: Registration,
+    actor: str,
+    *conditions: ColumnElement[bool],
+    problem: Problem,
+    words: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Close an unfinished `registration` for good (failed, with the `problem` and the `words` its
+    pages show) if `conditions` still hold in the database; audited once. True if this call did.
+
+    One conditional UPDATE decides between this and anything else moving the registration (a
+    completion's claim takes the same row). The caller commits; a loser's transaction is rolled back.
+    """
+    was = registration.state
+    failed = RegistrationState.FAILED.value
+    won = update_if(
+        session,
+        registration,
+        *conditions,
+        state=failed,
+        problem=problem.value,
+        last_error=words,
+        updated_at=utcnow(),
+    )
+    if won:
+        record_event(
+            session, f"state:{failed}", actor, registration, details=details, from_state=was, to_state=failed
+        )
+    return won
+
+
 def claim_for_completion(
     session: Session, registration: Registration, actor: str, details: dict[str, Any] | None = None
 ) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.db import add_unless_raced, update_if
+from portal.db import add_unless_raced
 from portal.ltiaas import LtiaasClient
 from portal.models import (
     OPEN_STATES,
@@ -31,9 +31,9 @@ from portal.models import (
     RegistrationState,
     User,
     approval_of,
+    close_as_failed,
     decide_approval,
     record_event,
-    utcnow,
 )
 from portal.notifications import alerts, customer_emails
 from portal.registration.completion import complete
@@ -264,26 +264,14 @@ def withdraw(db: Session, approval: ApprovalRequest, user: User, now: datetime |
     if not decide_approval(db, approval, ApprovalState.WITHDRAWN, user.email):
         return Outcome.ALREADY_DECIDED
     db.commit()
-    registration = approval.registration
-    from_state = registration.state
-    closed = update_if(
+    if close_as_failed(
         db,
-        registration,
+        approval.registration,
+        user.email,
         Registration.state.in_([state.value for state in OPEN_STATES]),
-        state=RegistrationState.FAILED.value,
-        last_error=WITHDRAWN,
-        problem=Problem.WITHDRAWN.value,
-        updated_at=utcnow(),
-    )
-    if closed:
-        record_event(
-            db,
-            f"state:{RegistrationState.FAILED.value}",
-            user.email,
-            registration,
-            details={"reason": "withdrawn", "request": approval.public_id},
-            from_state=from_state,
-            to_state=RegistrationState.FAILED.value,
-        )
+        problem=Problem.WITHDRAWN,
+        words=WITHDRAWN,
+        details={"reason": "withdrawn", "request": approval.public_id},
+    ):
         db.commit()
     return Outcome.WITHDRAWN
