@@ -129,6 +129,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "SANDBOX_REGISTRATION_LIFETIME": _whole(environ, "SANDBOX_REGISTRATION_LIFETIME", 3600),
         "SANDBOX_LTIAAS_DELAY_MS": _whole(environ, "SANDBOX_LTIAAS_DELAY_MS", 0),
         "SANDBOX_STRIPE_DELAY_MS": _whole(environ, "SANDBOX_STRIPE_DELAY_MS", 0),
+        "SANDBOX_LTIAAS_AUTO_ACTIVATE": _flag(environ.get("SANDBOX_LTIAAS_AUTO_ACTIVATE"), True),
         "SANDBOX_STRIPE_WEBHOOK_URL": environ.get("SANDBOX_STRIPE_WEBHOOK_URL", "").strip(),
         "SANDBOX_MAILDIR": environ.get("SANDBOX_MAILDIR", "").strip(),
         "FRAME_ANCESTORS": environ.get("FRAME_ANCESTORS", "https:").strip(),

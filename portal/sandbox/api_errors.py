@@ -25,7 +25,7 @@ class LtiaasApiError(Exception):
 
 
 def unauthorized() -> LtiaasApiError:
-    return LtiaasApiError(401, "INVALID_API_KEY_AUTHORIZATION_HEADER", "Invalid API key")
+    return LtiaasApiError(401, "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER", "Invalid API key")  # as documented
 
 
 def registration_not_found() -> LtiaasApiError:

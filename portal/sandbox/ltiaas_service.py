@@ -156,7 +156,7 @@ def raw_registration(registration: SandboxLtiaasRegistration) -> dict[str, Any]:
 @dataclass(frozen=True)
 class CompleteOptions:
     platform_name: str | None
-    auto_activate: bool
+    auto_activate: bool | None  # None: the vendor's setting in LTIAAS
     messages: list[dict[str, Any]] | None
 
 
@@ -168,8 +168,8 @@ def parse_complete_body(body: Any) -> CompleteOptions:
     name = body.get("platformName")
     if name is not None and not isinstance(name, str):
         raise bad_request("platformName must be a string.")
-    auto_activate = body.get("autoActivate", True)
-    if not isinstance(auto_activate, bool):
+    auto_activate = body.get("autoActivate")
+    if auto_activate is not None and not isinstance(auto_activate, bool):
         raise bad_request("autoActivate must be a boolean.")
     messages = body.get("messages")
     if messages is not None and not _valid_messages(messages):
@@ -325,7 +325,7 @@ def _deployment_id(lms_response: dict[str, Any]) -> str | None:
 
 
 def _new_platform(
-    configuration: dict[str, Any], lms_response: dict[str, Any], options: CompleteOptions
+    configuration: dict[str, Any], lms_response: dict[str, Any], options: CompleteOptions, auto_activate: bool
 ) -> SandboxPlatform:
     family = (configuration.get(PLATFORM_CONFIGURATION) or {}).get("product_family_code") or "platform"
     return SandboxPlatform(
@@ -338,8 +338,9 @@ def _new_platform(
         accesstoken_endpoint=configuration.get("token_endpoint", ""),
         auth_config={"method": "JWK_SET", "key": configuration.get("jwks_uri", "")},
         public_key=placeholder_public_key(),
-        active=options.auto_activate,
-        authorization_server=configuration.get("authorization_server"),
+        active=auto_activate if options.auto_activate is None else options.auto_activate,
+        # ltijs's fallback: an LMS that names no authorization server uses its token endpoint.
+        authorization_server=configuration.get("authorization_server") or configuration.get("token_endpoint"),
         deployment_id=_deployment_id(lms_response),
     )
 
@@ -351,8 +352,10 @@ def complete_registration(
     *,
     portal_url: str,
     tool_name: str = DEFAULT_CLIENT_NAME,
+    auto_activate: bool = True,
 ) -> dict[str, Any]:
-    """POST /api/registrations/{id}/complete: register with the LMS, then create the platform.
+    """POST /api/registrations/{id}/complete: register with the LMS, then create the platform
+    (active as the body says, else as the vendor's `auto_activate` setting says).
 
     Returns `{platformId, html}`. Raises LtiaasApiError: 400 bad body, 404 not
     pending (unknown, expired, used, or being completed right now), 500 the LMS
@@ -369,7 +372,7 @@ def complete_registration(
     except LtiaasApiError:
         _release(session, registration)
         raise
-    platform = _new_platform(configuration, lms_response, options)
+    platform = _new_platform(configuration, lms_response, options, auto_activate)
     session.add(platform)
     registration.status = RegistrationStatus.COMPLETED.value
     registration.platform_id = platform.id

@@ -91,6 +91,7 @@ def complete_registration(registration_id: str) -> dict[str, Any]:
         _json_body(),
         portal_url=current_app.config["PORTAL_URL"],
         tool_name=current_app.config["BRAND_NAME"] or ltiaas_service.DEFAULT_CLIENT_NAME,
+        auto_activate=current_app.config["SANDBOX_LTIAAS_AUTO_ACTIVATE"],
     )
 
 

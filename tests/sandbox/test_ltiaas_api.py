@@ -10,7 +10,7 @@ from tests.sandbox.helpers import Sandbox
 UNAUTHORIZED = {
     "status": 401,
     "error": "Unauthorized",
-    "details": {"message": "INVALID_API_KEY_AUTHORIZATION_HEADER", "description": "Invalid API key"},
+    "details": {"message": "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER", "description": "Invalid API key"},
 }
 
 
@@ -214,3 +214,35 @@ def test_ltiaas_answers_at_once_by_default(sandbox: Sandbox, monkeypatch: pytest
 
     assert sandbox.api.get(sandbox.platforms_url, timeout=10).status_code == 200
     assert sleeps.seconds == []
+
+
+@pytest.mark.parametrize(
+    ("vendor_setting", "body", "active"),
+    [
+        (True, {}, True),
+        (False, {}, False),
+        (False, {"autoActivate": True}, True),
+        (True, {"autoActivate": False}, False),
+    ],
+)
+def test_a_platform_is_active_as_the_complete_call_says_else_as_the_vendors_setting(
+    sandbox: Sandbox, vendor_setting: bool, body: dict[str, bool], active: bool
+) -> None:
+    sandbox.live.app.config["SANDBOX_LTIAAS_AUTO_ACTIVATE"] = vendor_setting
+    registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
+
+    completed = sandbox.complete(registration_id, body)
+
+    [platform] = sandbox.platforms(id=completed.json()["platformId"])
+    assert platform["active"] is active
+
+
+def test_an_lms_naming_no_authorization_server_gets_its_token_endpoint_as_ltijs_does(sandbox: Sandbox) -> None:
+    registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
+    configuration = sandbox.registration(registration_id, raw="true").json()["openIdConfiguration"]
+    assert "authorization_server" not in configuration
+
+    completed = sandbox.complete(registration_id)
+
+    [platform] = sandbox.platforms(id=completed.json()["platformId"])
+    assert platform["authorizationServer"] == configuration["token_endpoint"]
