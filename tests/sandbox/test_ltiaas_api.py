@@ -237,7 +237,9 @@ def test_a_platform_is_active_as_the_complete_call_says_else_as_the_vendors_sett
     assert platform["active"] is active
 
 
-def test_an_lms_naming_no_authorization_server_gets_its_token_endpoint_as_ltijs_does(sandbox: Sandbox) -> None:
+def test_an_lms_naming_no_authorization_server_gets_its_token_endpoint_as_ltijs_does(
+    sandbox: Sandbox,
+) -> None:
     registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
     configuration = sandbox.registration(registration_id, raw="true").json()["openIdConfiguration"]
     assert "authorization_server" not in configuration
