@@ -24,6 +24,10 @@ through `STRIPE_API_BASE`:
   unpaid after a failure, as Stripe's does: it never reopens.
 - On payment (and on expiry) an event is sent to the portal's webhook, signed with
   STRIPE_WEBHOOK_SECRET by Stripe's algorithm, from a background thread.
+- A session lives until its `expires_at` (30 minutes to 24 hours after creation, as asked;
+  24 hours if not). Stripe expires it within the hour after that, without promising the minute;
+  the stand-in expires an open session past it (with its `checkout.session.expired` event) when
+  it is next retrieved, expired, shown or paid, and its Checkout refuses to take the payment.
 - A payment-mode session gets its PaymentIntent (`pi_...`) only when the customer confirms
   (pays), as at Stripe since API version 2022-08-01 (until then `payment_intent` is null), with a Charge
   (`ch_...`) whose `receipt_url` is the stand-in's receipt page
@@ -607,7 +611,10 @@ def api_create_session() -> Any:
 def api_retrieve_session(session_id: str) -> Any:
     _check_api_key()
     paths = _expand_paths()
-    return jsonify(_expanded(_session_or_404(get_session(), session_id).data, paths))
+    db = get_session()
+    record = _session_or_404(db, session_id)
+    expire_if_due(db, record)
+    return jsonify(_expanded(record.data, paths))
 
 
 @bp.post("/v1/checkout/sessions/<session_id>/expire")
@@ -617,6 +624,7 @@ def api_expire_session(session_id: str) -> Any:
     def expire() -> dict[str, Any]:
         db = get_session()
         record = _session_or_404(db, session_id)
+        expire_if_due(db, record)
         status = record.data["status"]
         if status != "open":
             raise StripeApiError(
@@ -640,6 +648,25 @@ def api_retrieve_price(price_id: str) -> Any:
     if price is None:
         raise StripeApiError(404, f"No such price: '{price_id}'", code="resource_missing", param="price")
     return jsonify(price)
+
+
+def expire_if_due(db: Session, record: SandboxStripeSession) -> None:
+    """Expire an open session past its `expires_at`, with its `checkout.session.expired` event, as
+    Stripe does (within the hour, Stripe says; the stand-in does it when the session is next
+    read, expired, shown or paid)."""
+    with _pay_lock:
+        db.refresh(record)
+        _expire_if_due_locked(db, record)
+
+
+def _expire_if_due_locked(db: Session, record: SandboxStripeSession) -> None:
+    data = record.data
+    if data["status"] != "open" or time.time() < data["expires_at"]:
+        return
+    data = _update_session(db, record, status="expired")
+    event_id = _emit(db, "checkout.session.expired", data)
+    db.commit()
+    _dispatch(event_id)
 
 
 def _update_session(db: Session, record: SandboxStripeSession, **changes: Any) -> dict[str, Any]:
@@ -918,6 +945,7 @@ def pay(db: Session, record: SandboxStripeSession, form: Mapping[str, str]) -> P
 
 
 def _pay_locked(db: Session, record: SandboxStripeSession, form: Mapping[str, str]) -> PayOutcome:
+    _expire_if_due_locked(db, record)
     status = record.data["status"]
     if status == "complete":
         return PayOutcome(True)
@@ -979,6 +1007,8 @@ def embedded() -> str:
             parent_origin=parent_origin,
         )
     outcome = pay(db, record, request.form) if request.method == "POST" else None
+    if outcome is None:
+        expire_if_due(db, record)  # a session past its time shows as expired
     return render_template(
         "sandbox/stripe/embedded.html",
         data=record.data,
@@ -1002,6 +1032,8 @@ def pay_page(session_id: str) -> Response | str | tuple[str, int]:
     if success_url:
         add_csp_source("form-action", f"{urlsplit(success_url).scheme}://{urlsplit(success_url).netloc}")
     outcome = pay(db, record, request.form) if request.method == "POST" else None
+    if outcome is None:
+        expire_if_due(db, record)  # a session past its time shows as expired
     if outcome and outcome.completed and success_url:
         return redirect(success_url, code=303)
     return render_template(

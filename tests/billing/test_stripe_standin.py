@@ -16,6 +16,7 @@ from portal.billing.fulfilment import start_checkout
 from portal.billing.stripe_gateway import EMBEDDED, PINNED_API_VERSION, PaymentProviderError, get_gateway
 from portal.db import get_session
 from portal.models import PaymentStatus
+from portal.sandbox.models import SandboxStripeSession
 from portal.sandbox.stripe_standin import SandboxStripeEvent, fail_next_session_creates, settle_async_payment
 from tests.billing.conftest import (
     FAILING_BANK_ACCOUNT,
@@ -414,3 +415,85 @@ def test_a_bank_debits_charge_is_pending_until_it_settles(ctx: Flask, billing) -
     assert (charge()["status"], charge()["paid"]) == ("failed", False)
     intent = retrieve(billing, start.session.id, "payment_intent").json()["payment_intent"]
     assert intent["status"] == "requires_payment_method"
+
+
+# --- a session's end: Stripe expires it at its expires_at ------------------------------
+
+
+def a_session_past_its_time(live, params: dict[str, str] = VALID_SESSION) -> dict[str, Any]:
+    """An open session whose `expires_at` passed a minute ago (as if it was left open that long)."""
+    created = stripe_api(live, "POST", "checkout/sessions", params).json()
+    db = get_session()
+    record = db.get(SandboxStripeSession, created["id"])
+    record.data = {**record.data, "expires_at": int(time.time()) - 60}
+    db.commit()
+    return created
+
+
+def test_a_session_past_its_expires_at_is_expired_when_next_read(ctx: Flask, billing) -> None:
+    created = a_session_past_its_time(billing)
+
+    retrieved = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+    again = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+
+    assert retrieved["status"] == again["status"] == "expired"
+    assert retrieved["payment_status"] == "unpaid"
+    (event,) = events_about(created["id"])  # expired once, as at Stripe
+    assert event["type"] == "checkout.session.expired"
+    assert event["data"]["object"]["status"] == "expired"
+
+
+def test_a_session_past_its_expires_at_can_no_longer_be_paid(ctx: Flask, billing) -> None:
+    created = a_session_past_its_time(billing)
+
+    paid = pay_embedded(billing, created["client_secret"])
+
+    assert paid.status_code == 200 and "This Checkout Session has expired." in paid.text
+    retrieved = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+    assert (retrieved["status"], retrieved["payment_status"], retrieved["payment_intent"]) == (
+        "expired",
+        "unpaid",
+        None,
+    )
+    assert [event["type"] for event in events_about(created["id"])] == ["checkout.session.expired"]
+
+
+def test_hosted_checkout_past_its_expires_at_shows_it_expired(ctx: Flask, billing) -> None:
+    hosted = {k: v for k, v in VALID_SESSION.items() if k != "return_url"}
+    created = a_session_past_its_time(
+        billing, {**hosted, "ui_mode": "hosted_page", "success_url": "http://localhost/done"}
+    )
+
+    page = requests.get(created["url"], timeout=10)
+    paid = requests.post(created["url"], data={"card_number": "4242 4242 4242 4242"}, timeout=10)
+
+    assert "This Checkout Session has expired" in page.text
+    assert paid.status_code == 200 and "This Checkout Session has expired" in paid.text
+    assert [event["type"] for event in events_about(created["id"])] == ["checkout.session.expired"]
+
+
+def test_expiring_a_session_already_past_its_time_is_refused_as_expired(ctx: Flask, billing) -> None:
+    created = a_session_past_its_time(billing)
+
+    refused = stripe_api(billing, "POST", f"checkout/sessions/{created['id']}/expire")
+
+    assert refused.status_code == 400
+    assert 'This Checkout Session has a status of "expired"' in refused.json()["error"]["message"]
+    assert [event["type"] for event in events_about(created["id"])] == ["checkout.session.expired"]
+
+
+def test_a_session_before_its_expires_at_stays_open(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    assert stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()["status"] == "open"
+    assert events_about(created["id"]) == []
+
+
+@pytest.mark.parametrize(("after", "accepted"), [(29 * 60, False), (31 * 60, True), (24 * 3600 + 60, False)])
+def test_expires_at_is_accepted_between_30_minutes_and_24_hours_from_creation(
+    billing, after: int, accepted: bool
+) -> None:
+    params = {**VALID_SESSION, "expires_at": str(int(time.time()) + after)}
+    response = stripe_api(billing, "POST", "checkout/sessions", params)
+    assert (response.status_code == 200) is accepted
+    if not accepted:
+        assert response.json()["error"]["param"] == "expires_at"
