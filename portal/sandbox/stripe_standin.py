@@ -28,6 +28,10 @@ through `STRIPE_API_BASE`:
   24 hours if not). Stripe expires it within the hour after that, without promising the minute;
   the stand-in expires an open session past it (with its `checkout.session.expired` event) when
   it is next retrieved, expired, shown or paid, and its Checkout refuses to take the payment.
+- A payment-mode session creates no Customer (`customer` stays null: a guest's payment) unless
+  created with `customer_creation=always` or for an existing `customer`, as at Stripe since API
+  version 2022-08-01 (the default `if_required` creates one only for a post-purchase invoice,
+  which the stand-in does not offer); a subscription-mode session always has one.
 - A payment-mode session gets its PaymentIntent (`pi_...`) only when the customer confirms
   (pays), as at Stripe since API version 2022-08-01 (until then `payment_intent` is null), with a Charge
   (`ch_...`) whose `receipt_url` is the stand-in's receipt page
@@ -99,6 +103,7 @@ SESSION_PARAMS = frozenset(
         "cancel_url",
         "client_reference_id",
         "customer",
+        "customer_creation",
         "customer_email",
         "expires_at",
         "line_items",
@@ -113,6 +118,7 @@ SESSION_PARAMS = frozenset(
     }
 )
 REDIRECT_ON_COMPLETION = ("always", "if_required", "never")
+CUSTOMER_CREATION = ("always", "if_required")
 # What retrieve expands: a field, the object it becomes, and that object's own expansions.
 EXPANSIONS: dict[str, Any] = {"payment_intent": {"latest_charge": {}}, "invoice": {}}
 # Fields Stripe also expands on these objects, which the stand-in does not (yet).
@@ -455,7 +461,7 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
         "currency": currency,
         "custom_fields": [],
         "customer": params.get("customer"),
-        "customer_creation": "if_required" if mode == "payment" else "always",
+        "customer_creation": _customer_creation(params, mode),
         "customer_details": None,
         "customer_email": params.get("customer_email"),
         "expires_at": _expires_at(params, now),
@@ -483,6 +489,35 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
             "invoice_url": _external_url("stripe_standin.invoice_page", session_id=session_id),
         },
     }
+
+
+def _customer_creation(params: dict[str, Any], mode: str) -> str:
+    """`if_required` unless asked otherwise in payment mode (Stripe's default since API version
+    2022-08-01); a subscription always has a Customer, and the parameter is not for its mode."""
+    if "customer_creation" not in params:
+        return "if_required" if mode == "payment" else "always"
+    value = params["customer_creation"]
+    if mode != "payment":
+        raise StripeApiError(
+            400,
+            "`customer_creation` can only be used in `payment` and `setup` mode.",
+            param="customer_creation",
+        )
+    if value not in CUSTOMER_CREATION:
+        raise StripeApiError(
+            400,
+            f"Invalid customer_creation: must be one of {', '.join(CUSTOMER_CREATION)}",
+            param="customer_creation",
+        )
+    return str(value)
+
+
+def _creates_customer(data: dict[str, Any]) -> bool:
+    """Whether completing the session creates a Customer: in subscription mode, or with
+    `customer_creation=always`. With `if_required` Stripe creates one only where confirming needs
+    it, which in payment mode is a post-purchase invoice (`invoice_creation`, which the stand-in
+    does not take): a one-time payment is a guest's, its `customer` null."""
+    return bool(data["mode"] == "subscription" or data["customer_creation"] == "always")
 
 
 def _expires_at(params: dict[str, Any], now: int) -> int:
@@ -767,7 +802,7 @@ def complete_session(
     changes: dict[str, Any] = {
         "status": "complete",
         "payment_status": "no_payment_required" if free else ("paid" if paid else "unpaid"),
-        "customer": data.get("customer") or _stripe_id("cus_", 14),
+        "customer": data.get("customer") or (_stripe_id("cus_", 14) if _creates_customer(data) else None),
         "customer_details": {
             "address": None,
             "email": email or data.get("customer_email") or "admin@example.edu",
@@ -799,7 +834,7 @@ def complete_session(
 
 
 def _intent_and_charge(
-    data: dict[str, Any], customer: str, *, paid: bool, receipt_url: str | None
+    data: dict[str, Any], customer: str | None, *, paid: bool, receipt_url: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The PaymentIntent a confirmed payment-mode session creates, and its Charge: succeeded for
     a card, pending while a bank debit is processing."""

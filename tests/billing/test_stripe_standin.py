@@ -497,3 +497,66 @@ def test_expires_at_is_accepted_between_30_minutes_and_24_hours_from_creation(
     assert (response.status_code == 200) is accepted
     if not accepted:
         assert response.json()["error"]["param"] == "expires_at"
+
+
+# --- a session's Customer: none for a one-time payment, as at Stripe ------------------
+
+
+def test_a_payment_mode_session_creates_no_customer(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    assert (created["customer_creation"], created["customer"]) == ("if_required", None)
+
+    pay_embedded(billing, created["client_secret"])
+
+    paid = stripe_api(
+        billing, "GET", f"checkout/sessions/{created['id']}?expand[]=payment_intent.latest_charge"
+    ).json()
+    assert paid["payment_status"] == "paid"
+    assert paid["customer"] is None  # a guest's payment: its details are in customer_details
+    assert paid["customer_details"]["email"] == "admin@example.edu"
+    assert paid["payment_intent"]["customer"] is None
+    assert paid["payment_intent"]["latest_charge"]["customer"] is None
+
+
+def test_a_payment_mode_session_asked_to_always_create_a_customer_has_one(ctx: Flask, billing) -> None:
+    created = stripe_api(
+        billing, "POST", "checkout/sessions", {**VALID_SESSION, "customer_creation": "always"}
+    ).json()
+    assert created["customer_creation"] == "always"
+
+    pay_embedded(billing, created["client_secret"])
+
+    paid = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+    assert paid["customer"].startswith("cus_")
+
+
+def test_a_subscription_mode_session_always_has_a_customer(make_billing) -> None:
+    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    with live.app.app_context():
+        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
+        pay_embedded(live, start.client_secret)
+        paid = get_gateway().retrieve_session(start.session.id)
+    assert paid.is_paid and paid.customer is not None and paid.customer.startswith("cus_")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"customer_creation": "sometimes"}, "Invalid customer_creation"),
+        (
+            {
+                "mode": "subscription",
+                "line_items[0][price]": "price_recurring",
+                "customer_creation": "always",
+            },
+            "can only be used in `payment` and `setup` mode",
+        ),
+    ],
+)
+def test_customer_creation_stripe_would_refuse_is_refused(
+    billing, change: dict[str, str], message: str
+) -> None:
+    response = stripe_api(billing, "POST", "checkout/sessions", {**VALID_SESSION, **change})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "customer_creation" and message in error["message"]
