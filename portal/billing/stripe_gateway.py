@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from flask import Flask, current_app
 from portal.text import is_acceptable
 
 if TYPE_CHECKING:
-    from portal.models import Payment
+    from portal.models import Payment, Registration
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ LONGEST_RECEIPT_URL = 2048  # Payment.receipt_url's length; Stripe's receipt URL
 # intent's latest Charge (its `receipt_url`), or a subscription's first invoice (its hosted page,
 # where a paid invoice offers its receipt).
 RECEIPT_EXPANSIONS = ("payment_intent.latest_charge", "invoice")
+# Stripe expires a Checkout Session between 30 minutes and 24 hours after creating it (`expires_at`;
+# 24 hours when not given). The portal asks for 31 minutes after its registration closes: a session
+# is only created while the registration is open, so that is always more than 30 minutes away, the
+# extra minute covering the request's way to Stripe and a clock a little apart from Stripe's.
+SESSION_OUTLIVES_REGISTRATION = timedelta(minutes=31)
+LONGEST_SESSION = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 class PaymentProviderUnavailable(RuntimeError):
@@ -203,6 +211,25 @@ def _refuse_unstorable(info: CheckoutSessionInfo) -> None:
         raise PaymentProviderError("Stripe answered with a Checkout Session the portal cannot read")
 
 
+def session_expires_at(registration: Registration) -> int | None:
+    """When Stripe is to expire a Checkout Session for `registration` (a Unix time): 31 minutes after
+    the registration closes, so that a payment window left open cannot be paid long after nothing
+    can be registered any more.
+
+    A function of stored data only, never of the time now: every request for one payment attempt
+    sends the same parameters under the same idempotency key, which Stripe refuses with others.
+
+    None (Stripe's default, 24 hours after creation) for a registration that lives so long that a
+    session created at its start might be asked to live beyond Stripe's 24 hours: no time fixed in
+    advance is then sure to be accepted (LMS registration tokens live an hour; only a
+    REGISTRATION_LIFETIME above 23 h 28 min comes here).
+    """
+    expires = registration.expires_at + SESSION_OUTLIVES_REGISTRATION
+    if expires - registration.created_at > LONGEST_SESSION - CLOCK_SKEW:
+        return None
+    return int(expires.timestamp())
+
+
 # Stripe's answers that say "not now" rather than "not this": a conflict with a request still
 # running (409), a failed dependency (424), too many requests (429).
 _TRANSIENT_STATUSES = (409, 424, 429)
@@ -333,6 +360,9 @@ class StripeGateway:
         }
         if payment.customer_email:
             params["customer_email"] = payment.customer_email
+        expires_at = session_expires_at(payment.registration)
+        if expires_at is not None:
+            params["expires_at"] = expires_at
         return params
 
     def _create(self, payment: Payment, ui_mode: str, params: dict[str, Any]) -> CheckoutSessionInfo:
