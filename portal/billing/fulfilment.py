@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal.billing.stripe_gateway import (
     EMBEDDED,
     HOSTED,
+    IDEMPOTENCY_ERROR,
     CheckoutSessionInfo,
     PaymentProviderError,
     PaymentProviderUnavailable,
@@ -363,10 +364,10 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
 
 
 def _retire_attempt(db: Session, payment: Payment, attempt: int) -> None:
-    """After Stripe answered the attempt's create with an error of its own (5xx): Stripe keeps that
-    answer under the attempt's idempotency key for a day and replays it to every retry, so the next
-    try must be a new attempt (a timeout or a lost connection keeps its key: Stripe may have made
-    the session, and the same key brings it back)."""
+    """After Stripe answered the attempt's create with an error it keeps under the attempt's
+    idempotency key for a day (a 5xx of its own, replayed to every retry; or its refusal of the key
+    with other parameters), so that the next try is a new attempt. A timeout or a lost connection
+    keeps its key: Stripe may have made the session, and the same key brings it back."""
     update_if(
         db,
         payment,
@@ -453,6 +454,13 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
             if error.http_status is not None and error.http_status >= 500:
                 _retire_attempt(db, payment, attempt)
             raise
+        except PaymentProviderError as error:
+            if error.code != IDEMPOTENCY_ERROR:
+                raise
+            # The attempt's key went out before with other parameters (e.g. from the release
+            # before an upgrade): no session of it was ever handed out, so start afresh.
+            _retire_attempt(db, payment, attempt)
+            continue
         if _attach_session(db, payment, attempt, info):
             return CheckoutStart("open", payment, info, client_secret=info.client_secret, replaced=ended)
         _expire_quietly(info.id)

@@ -230,6 +230,8 @@ def session_expires_at(registration: Registration) -> int | None:
     return int(expires.timestamp())
 
 
+# Stripe refusing an idempotency key sent again with other parameters (its error type; it has no code).
+IDEMPOTENCY_ERROR = "idempotency_error"
 # Stripe's answers that say "not now" rather than "not this": a conflict with a request still
 # running (409), a failed dependency (424), too many requests (429).
 _TRANSIENT_STATUSES = (409, 424, 429)
@@ -246,8 +248,9 @@ def _translate(error: stripe.StripeError) -> Exception:
         return PaymentProviderUnavailable(
             f"Stripe is unavailable: {error.user_message or error}", http_status=status
         )
+    code = IDEMPOTENCY_ERROR if isinstance(error, stripe.IdempotencyError) else error.code
     return PaymentProviderError(
-        f"Stripe refused the request: {error.user_message or error}", http_status=status, code=error.code
+        f"Stripe refused the request: {error.user_message or error}", http_status=status, code=code
     )
 
 

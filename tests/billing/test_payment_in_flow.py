@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal.billing.stripe_gateway import init_stripe
+from portal.config import SANDBOX_STRIPE_SECRET_KEY
 from portal.db import get_session
 from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
@@ -543,3 +544,35 @@ def test_a_timeout_keeps_its_key_so_a_session_stripe_made_is_the_one_the_retry_g
     assert [status for _, status in session_create_keys(app)] == [200]
     with app.app_context():
         assert len(get_session().scalars(select(SandboxStripeSession)).all()) == 1
+
+
+def test_a_key_stripe_saw_with_other_parameters_is_left_for_a_new_attempt(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    # As after an upgrade that changed what a session is created with: the attempt's key was sent
+    # before, with other parameters, and Stripe refuses it with these.
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    payment = payment_of(app, public_id)
+    earlier = requests.post(
+        f"{stripe_over_http}/sandbox/stripe/v1/checkout/sessions",
+        data={
+            "mode": "payment",
+            "ui_mode": "embedded_page",
+            "return_url": "http://localhost/return?session_id={CHECKOUT_SESSION_ID}",
+            "line_items[0][price]": "price_registration",
+            "line_items[0][quantity]": "1",
+        },
+        headers={
+            "Authorization": f"Bearer {SANDBOX_STRIPE_SECRET_KEY}",
+            "Idempotency-Key": f"checkout-{payment.public_id}-embedded_page-{payment.attempt}",
+        },
+        timeout=10,
+    )
+    assert earlier.status_code == 200
+
+    answer = customer_browser.post(data_attribute(checkout, "session-url"))
+
+    assert answer.status_code == 200 and answer.get_json()["state"] == "open"
+    assert payment_of(app, public_id).attempt == payment.attempt + 1
+    assert pay(stripe_over_http, answer.get_json()["client_secret"]).status_code == 200
