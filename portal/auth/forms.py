@@ -1,5 +1,5 @@
-"""The shape of the account forms: sign in, sign up, forgotten password, new password (no database
-lookups here)."""
+"""The shape of the account forms: sign in, sign up, forgotten password, new password, new e-mail
+address (no database lookups here)."""
 
 from __future__ import annotations
 
@@ -113,3 +113,25 @@ class SetPasswordForm(PortalForm):
 
     password = new_password_field("New password")
     confirm = repeated_password_field()
+
+
+class ChangeEmailForm(PortalForm):
+    """A signed-in person's new e-mail address, with their current password (re-authentication)."""
+
+    email = StringField(
+        "New email address",
+        validators=[
+            DataRequired("Enter the new email address."),
+            Length(max=320, message="Use at most 320 characters."),
+            EMAIL_SHAPE,
+        ],
+    )
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)],
+    )
+
+
+class ConfirmEmailChangeForm(PortalForm):
+    """The button that confirms a new e-mail address: opening the link only shows it, because mail
+    scanners open the links in e-mails too."""

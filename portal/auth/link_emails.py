@@ -1,6 +1,7 @@
 """E-mails that carry a one-time set-password link: to a person who forgot their password
 (`password_reset`), and, when a staff member chooses "e-mail them the link" on the People pages,
-to a new staff colleague or to someone whose password was reset.
+to a new staff colleague or to someone whose password was reset. (The e-mail that confirms a new
+address, `email_change`, is written there and sent the same way: `text_to_send` puts in either.)
 
 They go through the outbox (queued with the request, sent by the background sender, retried).
 The outbox keeps only the seed of the link's secret and a placeholder in the text; the link is
@@ -29,6 +30,10 @@ KINDS = {
     PasswordLinkPurpose.RESET: "password-reset",
     PasswordLinkPurpose.NEW_ACCOUNT: "staff-invitation",
     PasswordLinkPurpose.INVITATION: "customer-invitation",
+}
+# The page each purpose's link opens.
+PAGES = {purpose: "auth.set_password" for purpose in PasswordLinkPurpose} | {
+    PasswordLinkPurpose.EMAIL_CHANGE: "auth.confirm_email_change"
 }
 # Where the link goes in a queued e-mail's text; the outbox's row (shown on the console) never
 # holds the link itself.
@@ -93,5 +98,6 @@ def text_to_send(db: Session, notification: Notification) -> str | None:
     link = password_links.link_of_secret(db, secret)
     if link is None or not link.is_usable() or link.user.is_disabled:
         return None
-    url = portal_url("auth.set_password", token=password_links.token_of(secret))
+    page = PAGES[PasswordLinkPurpose(link.purpose)]
+    url = portal_url(page, token=password_links.token_of(secret))
     return notification.text.replace(LINK_PLACEHOLDER, url, 1)

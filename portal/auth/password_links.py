@@ -13,6 +13,10 @@ An e-mailed link's secret (`link_emails`: a forgotten password, or a staff membe
 not random but made from a random seed and SECRET_KEY (`secret_of_seed`), so the outbox keeps
 only the seed until it sends the e-mail: the database alone still hands out no usable link.
 
+A link that confirms a new e-mail address (`email_change`) is made and sent the same way, and
+is the same kind of row (one user's newest link, revoked alike), but it never sets a password:
+`find_link` does not find it, and its own page (`email_change.find_change`) finds nothing else.
+
 Functions do not commit; the caller commits once.
 """
 
@@ -70,6 +74,18 @@ def issue_emailed_link(
     return seed, link.expires_at
 
 
+def issue_email_change_link(db: Session, user: User, new_email: str) -> tuple[str, datetime]:
+    """A new link that makes `new_email` (checked already) `user`'s address, to be e-mailed there
+    (their earlier links stop working); not audited here (`email_change` audits the request).
+
+    Returns the seed of its secret and when it expires, as `issue_emailed_link`.
+    """
+    seed = secrets.token_urlsafe(32)
+    link = _new_link(db, user, PasswordLinkPurpose.EMAIL_CHANGE, user.email, secret_of_seed(seed))
+    link.new_email = new_email
+    return seed, link.expires_at
+
+
 def secret_of_seed(seed: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(key, f"{_SALT}:emailed:{seed}".encode(), hashlib.sha256).hexdigest()
@@ -84,9 +100,7 @@ def link_of_secret(db: Session, secret: str) -> PasswordLink | None:
     return db.scalar(select(PasswordLink).where(PasswordLink.token_hash == _hash(secret)))
 
 
-def _add_link(
-    db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str, emailed: bool
-) -> PasswordLink:
+def _new_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str) -> PasswordLink:
     service.revoke_password_links(db, user)
     now = utcnow()
     link = PasswordLink(
@@ -98,6 +112,13 @@ def _add_link(
         expires_at=now + timedelta(seconds=_max_age()),
     )
     db.add(link)
+    return link
+
+
+def _add_link(
+    db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str, emailed: bool
+) -> PasswordLink:
+    link = _new_link(db, user, purpose, actor, secret)
     details = {
         "email": user.email,
         "purpose": purpose.value,
@@ -108,18 +129,29 @@ def _add_link(
     return link
 
 
-def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordLink | None:
-    """The usable link `token` names: signed by us, not stale, unused, not revoked, its account enabled."""
-    try:
-        secret = _serializer().loads(token, max_age=_max_age())
-    except BadSignature:  # also SignatureExpired
-        return None
+def secret_of_token(token: str) -> str:
+    """The secret a link's token carries.
+
+    :raise SignatureExpired: signed by us, but older than PASSWORD_LINK_MAX_AGE.
+    :raise BadSignature: not signed by us (forged, mangled, cut short), or not a secret.
+    """
+    secret = _serializer().loads(token, max_age=_max_age())
     if not isinstance(secret, str):
+        raise BadSignature("not a link's secret")
+    return secret
+
+
+def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordLink | None:
+    """The usable link to set a password that `token` names: signed by us, not stale, unused, not
+    revoked, its account enabled (never a link that confirms an e-mail address)."""
+    try:
+        secret = secret_of_token(token)
+    except BadSignature:  # also SignatureExpired
         return None
     link = link_of_secret(db, secret)
     if link is None or not link.is_usable(now) or link.user.is_disabled:
         return None
-    return link
+    return link if PasswordLinkPurpose(link.purpose).sets_password else None
 
 
 def set_password_with_link(db: Session, link: PasswordLink, password: str) -> User | None:
@@ -150,8 +182,10 @@ def set_password_with_link(db: Session, link: PasswordLink, password: str) -> Us
 
 
 def open_link_of(db: Session, user: User, now: datetime | None = None) -> PasswordLink | None:
-    """The user's newest link if it still works (the people page says until when)."""
+    """The user's newest link if it still works and sets a password (the people page says until when)."""
     link = db.scalar(
         select(PasswordLink).where(PasswordLink.user_id == user.id).order_by(PasswordLink.id.desc()).limit(1)
     )
-    return link if link is not None and link.is_usable(now) else None
+    if link is None or not link.is_usable(now) or not PasswordLinkPurpose(link.purpose).sets_password:
+        return None
+    return link

@@ -170,10 +170,17 @@ def check_password_rules(password: str) -> None:
         raise WeakPassword(f"Choose a password of at most {MAX_PASSWORD_LENGTH} characters.")
 
 
-def _create_user(db: Session, email: str, password: str, role: UserRole, organisation: str | None) -> User:
+def checked_email(email: str) -> str:
+    """`email` normalised (as stored and looked up). :raise InvalidEmail: not an address's shape,
+    longer than 320 characters, or holding a control character."""
     email = normalise_email(email)
     if len(email) > 320 or not _EMAIL_SHAPE.match(email) or not is_acceptable(email):
         raise InvalidEmail("Enter an email address like name@example.edu.")
+    return email
+
+
+def _create_user(db: Session, email: str, password: str, role: UserRole, organisation: str | None) -> User:
+    email = checked_email(email)
     if organisation is not None and not is_acceptable(organisation):
         raise AccountError("Enter the organisation's name without control characters.")
     check_password_rules(password)
@@ -416,6 +423,18 @@ def sign_in_with_password(db: Session, email: str, password: str) -> User | None
     return user
 
 
+def check_own_password(db: Session, user: User, current: str) -> None:
+    """A signed-in person proves who they are again before changing their account, their password
+    counted as a sign-in's would be.
+
+    :raise TooManyAttempts: the account has too many recent failed sign-ins (a wrong password here
+        counts as one).
+    :raise WrongPassword: `current` is not their password.
+    """
+    if _check_password_counted(db, user.email, current) is None:
+        raise WrongPassword("This is not your current password.")
+
+
 def change_own_password(db: Session, user: User, current: str, new: str) -> None:
     """A signed-in person changes their password, proving the current one first; audited. Every
     other session of theirs is signed out by the new password (`User.get_id`).
@@ -425,8 +444,7 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
     :raise WrongPassword: the current password is not right.
     :raise WeakPassword: the new one breaks the rules.
     """
-    if _check_password_counted(db, user.email, current) is None:
-        raise WrongPassword("This is not your current password.")
+    check_own_password(db, user, current)
     check_password_rules(new)
     set_password(db, user, new)
     record_event(db, "user:password-changed", actor=user.email)

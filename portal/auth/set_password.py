@@ -17,7 +17,8 @@ from portal.db import get_session
 from portal.security import forbid_framing
 
 
-def _page(template: str, status: int = 200, **context: object) -> Response:
+def link_page(template: str, status: int = 200, **context: object) -> Response:
+    """A page a one-time link opens (this one's, or `change_email`'s)."""
     response = make_response(render_template(template, **context), status)
     # The token is in this page's address: no cache keeps it (and the site's Referrer-Policy,
     # same-origin, never sends it to another site; the page loads nothing from elsewhere).
@@ -35,7 +36,7 @@ def set_password(token: str) -> Response:
     db = get_session()
     link = password_links.find_link(db, token)
     if link is None:
-        return _page("auth/set_password_invalid.html", 410)
+        return link_page("auth/set_password_invalid.html", 410)
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
@@ -44,8 +45,8 @@ def set_password(token: str) -> Response:
             form.password.errors.append(str(error))
         else:
             if user is None:  # a second submit of the same form: the first one set it
-                return _page("auth/set_password_invalid.html", 410)
+                return link_page("auth/set_password_invalid.html", 410)
             db.commit()
-            return _page("auth/password_set.html", email=user.email, staff=user.is_staff)
+            return link_page("auth/password_set.html", email=user.email, staff=user.is_staff)
     status = 400 if form.errors else 200
-    return _page("auth/set_password.html", status, form=form, link=link, token=token)
+    return link_page("auth/set_password.html", status, form=form, link=link, token=token)

@@ -1,5 +1,5 @@
 """Who signs in (the vendor's staff and institutions' admins), the failed sign-ins that limit them,
-and the one-time links staff hand out to set a password."""
+and the one-time links of an account: to set a password, or to confirm a new e-mail address."""
 
 from __future__ import annotations
 
@@ -77,16 +77,25 @@ class PasswordLinkPurpose(StrEnum):
     RESET = "reset"  # a staff member reset someone's password
     FORGOT = "forgot"  # the person asked for one by e-mail, from the sign-in page
     INVITATION = "invitation"  # a customer account a staff member made (sign-up may be off)
+    # Not a password at all: the person asked to sign in with `PasswordLink.new_email`, and the
+    # link, e-mailed to that address, proves it is theirs (`portal.auth.email_change`).
+    EMAIL_CHANGE = "email-change"
+
+    @property
+    def sets_password(self) -> bool:
+        return self is not PasswordLinkPurpose.EMAIL_CHANGE
 
 
 class PasswordLink(Base):
     """A one-time link to choose a password, made by a staff member or e-mailed to a person who forgot
-    theirs (see `portal.auth.password_links`).
+    theirs (see `portal.auth.password_links`); or, with the purpose EMAIL_CHANGE, e-mailed to
+    `new_email` to confirm that the account may sign in with it (`portal.auth.email_change`).
 
     Only the sha256 of the link's secret is stored, so the table hands out no
     usable link. A link works once (`used_at`), until `expires_at`, and only while
-    it is the user's newest: issuing another, a typed reset and disabling the
-    account revoke it (`revoked_at`).
+    it is the user's newest: issuing another, a new password (typed, reset or chosen
+    with a link), a changed e-mail address and disabling the account revoke it
+    (`revoked_at`).
     """
 
     __tablename__ = "password_links"
@@ -100,6 +109,7 @@ class PasswordLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    new_email: Mapped[str | None] = mapped_column(String(320), nullable=True)  # EMAIL_CHANGE only
 
     user: Mapped[User] = relationship()
 
