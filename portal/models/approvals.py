@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from portal.db import Base, update_if
 from portal.models.columns import UTCDateTime, new_public_id, utcnow
 from portal.models.registrations import OPEN_STATES, InvalidTransition, Registration, record_event
+
+if TYPE_CHECKING:
+    from portal.models.users import User
 
 
 class ApprovalState(StrEnum):
@@ -48,6 +51,9 @@ class ApprovalRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     registration: Mapped[Registration] = relationship()
+    # Who asked, as the account is now (it may have changed its e-mail address since:
+    # `requested_by_email` keeps the one it asked with).
+    requested_by: Mapped[User | None] = relationship()
 
     @property
     def current_state(self) -> ApprovalState:

@@ -71,8 +71,12 @@ def tool_active(db: Session, registration: Registration) -> bool:
 
 
 def address_told_of_decision(approval: ApprovalRequest) -> str | None:
-    """Where the staff's decision on `approval` will be e-mailed, or None."""
-    return approval.requested_by_email if outbox.email_configured(current_app.config) else None
+    """Where the staff's decision on `approval` will be e-mailed, or None: the requester's address
+    now (they may have changed it since they asked), else the one they asked with."""
+    if not outbox.email_configured(current_app.config):
+        return None
+    requester = approval.requested_by
+    return requester.email if requester is not None else approval.requested_by_email
 
 
 def request_registered(db: Session, approval: ApprovalRequest) -> bool:

@@ -244,3 +244,24 @@ def test_a_branded_portal_names_the_vendor_and_its_support_page_in_the_customers
     assert "Zenith Tools declined your request" in text and "Zenith Tools refunds it." in text
     assert "the vendor" not in text
     assert "Questions? See https://help.zenith.example" in text
+
+
+def test_a_customer_who_changed_their_address_since_asking_hears_the_decision_at_the_new_one(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+    with app.app_context():  # confirmed by the e-mailed link meanwhile (tests/auth/test_auth_change_email.py)
+        db = get_session()
+        db.scalars(select(User).where(User.email == CUSTOMER_EMAIL)).one().email = "new@springfield.edu"
+        db.commit()
+    public_id = registration_waiting(app)
+    waiting = customer_browser.get(f"/registration/{public_id}/waiting").get_data(as_text=True)
+    assert 'We will also e-mail <span id="decision-told-at">new@springfield.edu</span>' in waiting
+
+    decide(app, staff, "reject", "Not this term.")
+    with app.app_context():
+        outbox.drain(get_session(), now=utcnow() + timedelta(seconds=1))
+
+    assert mail_server.received_by(CUSTOMER_EMAIL) == []
+    ((subject, _text),) = mail_server.received_by("new@springfield.edu")
+    assert subject == "Your request was declined"
