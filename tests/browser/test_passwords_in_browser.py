@@ -2,7 +2,8 @@
 LMS's registration dialog: they ask for a link, get it by e-mail (the portal's own background
 sender, to a local mail server), choose a new password in a window of its own, and sign in back
 in the dialog, where their registration was kept. A signed-in admin changes theirs from their
-account page. Every page they see passes axe."""
+account page, and their e-mail address (confirmed by a link e-mailed to the new one). Every page
+they see passes axe."""
 
 from __future__ import annotations
 
@@ -48,11 +49,13 @@ def emailing(tmp_path: Path, mail_server: MailServer) -> Iterator[LiveServer]:
     stop_live_server(live)
 
 
-def the_link_emailed_to(mail_server: MailServer, email: str, timeout: float = 15) -> str:
+def the_link_emailed_to(
+    mail_server: MailServer, email: str, timeout: float = 15, page: str = "set-password"
+) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for _subject, body in mail_server.received_by(email):
-            found = re.search(r"https?://\S+/auth/set-password/\S+", body)
+            found = re.search(rf"https?://\S+/auth/{page}/\S+", body)
             assert found is not None, body
             return found.group(0)
         time.sleep(0.1)
@@ -167,3 +170,42 @@ def test_a_signed_in_admin_changes_their_password_from_their_account_page(
     expect(page.locator('[data-page="account"]')).to_be_visible()
     changed = "Your password is changed, and you are signed out everywhere else."
     expect(page.get_by_text(changed)).to_be_visible()
+
+
+def test_a_signed_in_admin_changes_their_email_address_with_the_link_sent_to_the_new_one(
+    page: Page, other_context: BrowserContext, emailing: LiveServer, mail_server: MailServer
+) -> None:
+    email, new = new_email(), new_email()
+    create_user(emailing.app, email)
+    page.goto(f"{emailing.url}/auth/sign-in")
+    sign_in(page, email)
+    expect(page.locator('[data-page="account"]')).to_be_visible()
+
+    page.locator("#change-email-link").click()
+    expect(page.locator('[data-page="change-email"]')).to_be_visible()
+    assert_accessible(page, page, "change-email")
+    page.locator("#email").fill("not an address")
+    page.locator("#current").fill(PASSWORD)
+    page.locator("#change-email-submit").click()
+    expect(page.locator("#email-errors")).to_have_text("Enter an email address like name@example.edu.")
+    assert_accessible(page, page, "change-email-refused")
+    page.locator("#email").fill(new)
+    page.locator("#current").fill(PASSWORD)
+    page.locator("#change-email-submit").click()
+    expect(page.locator('[data-page="email-change-sent"]')).to_be_visible()
+    assert_accessible(page, page, "email-change-sent")
+
+    mailbox = other_context.new_page()  # the e-mail is read elsewhere: no session there
+    link = the_link_emailed_to(mail_server, new, page="email")
+    mailbox.goto(link)
+    expect(mailbox.locator('[data-page="confirm-email-change"]')).to_be_visible()
+    assert_accessible(mailbox, mailbox, "confirm-email-change")
+    mailbox.locator("#confirm-email-submit").click()
+    expect(mailbox.locator('[data-page="email-changed"]')).to_be_visible()
+    assert_accessible(mailbox, mailbox, "email-changed")
+    mailbox.goto(link)
+    expect(mailbox.locator('[data-problem="used"]')).to_be_visible()
+    assert_accessible(mailbox, mailbox, "email-link-used")
+
+    page.goto(f"{emailing.url}/auth/account")  # still signed in here
+    expect(page.locator("#account-email")).to_have_text(new)
