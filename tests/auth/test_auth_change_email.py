@@ -108,7 +108,7 @@ def test_an_admin_changes_their_address_by_a_link_emailed_to_the_new_one(
     answer = ask(browser, "  Admin@NewSchool.edu ")
 
     assert answer.status_code == 200
-    assert f"We are emailing {NEW} . If the address can be yours" in words(answer)
+    assert f"We are emailing {NEW} . Unless another account signs in with that address" in words(answer)
     assert f"Until you open the link, you sign in with {OLD} , as before." in words(answer)
     assert mail_server.messages == []  # sent by the outbox's sender, not in the request
     assert queued(app) == [(NEW, "email-change"), (OLD, "email-change-notice")]
