@@ -1,5 +1,6 @@
 """People (staff only): every account with its role, organisation and last sign-in; a new staff
-account; a password reset; disabling and re-enabling.
+account; a password reset; a new e-mail address (confirmed by the person); disabling and
+re-enabling.
 
 Thin views over `portal.auth.people` and `portal.auth.service` (the CLI's functions
 too). Every change is a CSRF-checked POST, audited with the staff member's email;
@@ -27,12 +28,20 @@ from portal.admin.people_forms import (
     EnableForm,
     NewCustomerForm,
     NewStaffForm,
+    PersonEmailForm,
     ResetPasswordForm,
 )
-from portal.auth import password_links
+from portal.auth import email_change, password_links
 from portal.auth import people as accounts
 from portal.auth.people import PasswordChoice
-from portal.auth.service import AccountError, EmailTaken, WeakPassword, disable_user, enable_user
+from portal.auth.service import (
+    AccountError,
+    EmailTaken,
+    WeakPassword,
+    disable_user,
+    enable_user,
+    normalise_email,
+)
 from portal.auth.users import actor_of, signed_in_user, start_signed_in_session
 from portal.db import get_session
 from portal.models import MAX_ROW_ID, FormSubmission, FormSubmissionKind, User, UserRole, submit_once
@@ -116,12 +125,20 @@ def _link_shown_once(person: User, token: str, created: bool) -> Response:
     return response
 
 
-def _person_page(person: User, reset_form: ResetPasswordForm | None = None, status: int = 200) -> Response:
+def _person_page(
+    person: User,
+    reset_form: ResetPasswordForm | None = None,
+    status: int = 200,
+    email_form: PersonEmailForm | None = None,
+) -> Response:
     page = render_template(
         "admin/people/person.html",
         person=person,
         is_me=person.email == _actor(),
         open_link=password_links.open_link_of(get_session(), person),
+        pending_change=email_change.pending_change(get_session(), person),
+        email_form=email_form or PersonEmailForm(formdata=None),
+        can_email=outbox.email_configured(current_app.config),
         last_email=outbox.latest_email_to(get_session(), person.email),
         reset_form=reset_form or _reset_form(),
         disable_form=DisableForm(),
@@ -231,6 +248,38 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     if person is signed_in_user():  # a new password signs out its old sessions, but not this one
         start_signed_in_session(person)
     flash(f"The password of {person.email} is now the one you typed.", "success")
+    return _to_person(person)
+
+
+@bp.post(f"{PERSON_URL}/email", endpoint="change_person_email")
+@staff_required
+def change_person_email(user_id: int) -> ResponseReturnValue:
+    """E-mail someone's new address a link that makes it theirs (they confirm; until then nothing
+    changes), and their current address a notice. Staff change their own on their account page."""
+    person = _person_or_404(user_id)
+    if person is signed_in_user() or not outbox.email_configured(current_app.config):
+        flash("The email address cannot be changed here.", "error")
+        return _to_person(person)
+    form = PersonEmailForm()
+    if not form.validate_on_submit():
+        return _person_page(person, email_form=form, status=400)
+    db = get_session()
+    try:
+        outcome = email_change.staff_request_change(db, person, form.new_email.data, _actor())
+    except AccountError as error:
+        form.new_email.errors.append(str(error))
+        return _person_page(person, email_form=form, status=400)
+    db.commit()
+    new = normalise_email(form.new_email.data)
+    if outcome is email_change.ChangeOutcome.ALREADY_SENT:
+        flash(f"A link to {new} went out moments ago; nothing was sent again.", "warning")
+    else:
+        flash(
+            f"We are e-mailing {new} a link that makes it the address of {person.email}, who keeps "
+            f"signing in with {person.email} until it is opened (it works once, for {link_lifetime()}). "
+            f"We also tell {person.email}.",
+            "success",
+        )
     return _to_person(person)
 
 

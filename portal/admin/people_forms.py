@@ -1,5 +1,6 @@
-"""The shape of the People pages' forms: a new staff or customer account, a password reset, disabling and
-re-enabling an account (no database lookups here; the rules live in `portal.auth.service`)."""
+"""The shape of the People pages' forms: a new staff or customer account, a password reset, a new e-mail
+address, disabling and re-enabling an account (no database lookups here; the rules live in
+`portal.auth.service`)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,17 @@ class DisableForm(PortalForm):
 
 class EnableForm(PortalForm):
     """Re-enabling takes nothing away, so the button (with CSRF) is enough."""
+
+
+class PersonEmailForm(PortalForm):
+    """Someone's new e-mail address: a link goes to it, which they open to confirm. A double submit
+    sends nothing more (`email_change` sends one link per address and person every few minutes)."""
+
+    new_email = StringField(
+        "Their new email address",
+        validators=[
+            DataRequired("Enter the new email address."),
+            Length(max=320, message="Use at most 320 characters."),
+            EMAIL_SHAPE,
+        ],
+    )

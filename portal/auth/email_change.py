@@ -14,6 +14,10 @@ must not become a way to find out who has an account (sign-up says so only while
 and "Forgot your password?" never does). When the address is taken, no link is made; that
 address is told that someone asked and that nothing changed.
 
+A staff member may ask the same for someone else on the People pages (`staff_request_change`;
+someone who cannot sign in, or lost their old mailbox): no password then, and a taken address is
+refused plainly (staff see every account anyway). The person still confirms with the link.
+
 Following the link (`confirm_change`, in a window of its own) changes the address with one
 conditional UPDATE: if another account took the address meanwhile, the unique constraint
 refuses it and nothing changes. The link works once, and the account's other open links stop
@@ -96,23 +100,49 @@ def request_change(
     service.check_own_password(db, user, password)
     now = now or utcnow()
     if service.find_user(db, new) is not None:
-        outcome = ChangeOutcome.TAKEN
         subject, text = _taken_letter(new)
         outbox.enqueue_email_to(db, _once_a_while("taken", user, new, now), TAKEN_KIND, new, subject, text)
-    elif _recently_sent(db, user, new, now):
-        outcome = ChangeOutcome.ALREADY_SENT
-    else:
-        outcome = ChangeOutcome.EMAILED
-        seed, expires_at = password_links.issue_email_change_link(db, user, new)
-        subject, text = _link_letter(user, new, expires_at)
-        key = f"{LINK_KIND}:{secrets.token_hex(8)}"
-        outbox.enqueue_email_to(db, key, LINK_KIND, new, subject, text, seed)
+        return _notify_and_audit(db, user, new, None, ChangeOutcome.TAKEN, now)
+    return _send_link(db, user, new, None, now)
+
+
+def staff_request_change(db: Session, person: User, new_email: str, actor: str) -> ChangeOutcome:
+    """A staff member (`actor`) asks that `person` sign in with `new_email`: the same link and
+    notice as the person's own request, which the person confirms; audited with the staff member.
+
+    :raise InvalidEmail, SameEmail: as `request_change`.
+    :raise EmailTaken: another account uses the address (staff are told plainly).
+    """
+    new = service.checked_email(new_email)
+    if new == person.email:
+        raise SameEmail("This is their email address already. Enter the new one.")
+    if person.is_disabled:
+        raise AccountError("This account is disabled: enable it first (a link would not work).")
+    if service.find_user(db, new) is not None:
+        raise EmailTaken(f"Another account signs in with {new}. Nothing was sent.")
+    return _send_link(db, person, new, actor, utcnow())
+
+
+def _send_link(db: Session, user: User, new: str, staff: str | None, now: datetime) -> ChangeOutcome:
+    if _recently_sent(db, user, new, now):
+        return _notify_and_audit(db, user, new, staff, ChangeOutcome.ALREADY_SENT, now)
+    seed, expires_at = password_links.issue_email_change_link(db, user, new, staff or user.email)
+    subject, text = _link_letter(user, new, staff, expires_at)
+    key = f"{LINK_KIND}:{secrets.token_hex(8)}"
+    outbox.enqueue_email_to(db, key, LINK_KIND, new, subject, text, seed)
+    return _notify_and_audit(db, user, new, staff, ChangeOutcome.EMAILED, now)
+
+
+def _notify_and_audit(
+    db: Session, user: User, new: str, staff: str | None, outcome: ChangeOutcome, now: datetime
+) -> ChangeOutcome:
+    """The notice to the current address (once per request that sent something), and the audit."""
     if outcome is not ChangeOutcome.ALREADY_SENT:
-        subject, text = _notice_letter(user, new)
+        subject, text = _notice_letter(user, new, staff)
         key = _once_a_while("notice", user, new, now)
         outbox.enqueue_email_to(db, key, NOTICE_KIND, user.email, subject, text)
     details = {"from": user.email, "to": new, "outcome": outcome.value}
-    record_event(db, "user:email-change-requested", actor=user.email, details=details)
+    record_event(db, "user:email-change-requested", actor=staff or user.email, details=details)
     return outcome
 
 
@@ -136,6 +166,16 @@ def _once_a_while(what: str, user: User, new: str, now: datetime) -> str:
     window = int(now.timestamp() // RESEND_AFTER.total_seconds())
     address = hashlib.sha256(new.encode()).hexdigest()[:16]
     return f"email-change-{what}:{user.id}:{address}:{window}"
+
+
+def pending_change(db: Session, user: User) -> PasswordLink | None:
+    """The user's link to confirm a new address, while it works (the People page shows it)."""
+    link = db.scalar(
+        select(PasswordLink).where(PasswordLink.user_id == user.id).order_by(PasswordLink.id.desc()).limit(1)
+    )
+    if link is None or link.purpose != PasswordLinkPurpose.EMAIL_CHANGE.value or not link.is_usable():
+        return None
+    return link
 
 
 def find_change(db: Session, token: str, now: datetime | None = None) -> PasswordLink:
@@ -207,35 +247,51 @@ def _portal_name() -> str:
     return f"{vendor}'s tool registration portal" if vendor else "the tool registration portal"
 
 
-def _link_letter(user: User, new: str, expires_at: datetime) -> tuple[str, str]:
+def _staff_member(staff: str) -> str:
+    vendor = brand().name
+    return f"{staff} ({vendor}'s staff)" if vendor else f"{staff} (the tool vendor's staff)"
+
+
+def _contact() -> str:
+    vendor = brand().name or "the tool's vendor"
+    support = brand().support_email or brand().support_url
+    return f"contact {vendor}" + (f" ({support})" if support else "")
+
+
+def _link_letter(user: User, new: str, staff: str | None, expires_at: datetime) -> tuple[str, str]:
     """The e-mail to the new address, with LINK_PLACEHOLDER where the link goes."""
+    if staff is None:
+        asked = f"Someone signed in to the account {user.email} on {_portal_name()} asked to sign in with"
+    else:
+        asked = f"{_staff_member(staff)} asked that the account {user.email} on {_portal_name()} sign in with"
     text = (
-        f"Someone signed in to the account {user.email} on {_portal_name()} asked to sign in with "
-        f"this address, {new}, from now on, and to get the portal's e-mails here.\n\n"
-        f"If it was you, confirm it here:\n{LINK_PLACEHOLDER}\n\n"
+        f"{asked} this address, {new}, from now on, and get the portal's e-mails here.\n\n"
+        f"If that is right, confirm it here:\n{LINK_PLACEHOLDER}\n\n"
         f"The link works once, until {expires_at:%Y-%m-%d %H:%M} UTC. Until it is opened, the "
-        f"account keeps signing in with {user.email}, and your password stays the same.\n\n"
+        f"account keeps signing in with {user.email}, and its password stays the same.\n\n"
         "If you did not ask for this, you can ignore this e-mail: nothing changes."
     )
     return brand().subject("Confirm your new email address"), text
 
 
-def _notice_letter(user: User, new: str) -> tuple[str, str]:
+def _notice_letter(user: User, new: str, staff: str | None) -> tuple[str, str]:
     """The notice to the current address: no link (it asks nothing of a person who did ask)."""
-    if user.is_staff:
-        whom = "tell the other staff"
+    whom = "tell the other staff" if user.is_staff else _contact()
+    if staff is None:
+        asked = f"Someone signed in to your account, {user.email}, on {_portal_name()} asked to sign in"
+        otherwise = (
+            "If it was not you, someone knows your password. Choose a new one at once (it also "
+            f"cancels the change, if its link was not opened yet): {portal_url('auth.forgot_password')}\n"
+            f"Then {whom}."
+        )
     else:
-        vendor = brand().name or "the tool's vendor"
-        support = brand().support_email or brand().support_url
-        whom = f"contact {vendor}" + (f" ({support})" if support else "")
+        asked = f"{_staff_member(staff)} asked that your account, {user.email}, on {_portal_name()} sign in"
+        otherwise = f"If you did not ask for this, {whom}."
     text = (
-        f"Someone signed in to your account, {user.email}, on {_portal_name()} asked to sign in "
-        f"with {new} from now on. The address changes only once a link e-mailed to {new} is "
-        "opened.\n\n"
-        "If it was you, there is nothing more to do here.\n\n"
-        "If it was not you, someone knows your password. Choose a new one at once (it also "
-        f"cancels the change, if its link was not opened yet): {portal_url('auth.forgot_password')}\n"
-        f"Then {whom}."
+        f"{asked} with {new} from now on. The address changes only once a link e-mailed to {new} "
+        "is opened.\n\n"
+        "If you asked for it, there is nothing more to do here.\n\n"
+        f"{otherwise}"
     )
     return brand().subject("Your email address is being changed"), text
 

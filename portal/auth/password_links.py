@@ -74,14 +74,14 @@ def issue_emailed_link(
     return seed, link.expires_at
 
 
-def issue_email_change_link(db: Session, user: User, new_email: str) -> tuple[str, datetime]:
+def issue_email_change_link(db: Session, user: User, new_email: str, actor: str) -> tuple[str, datetime]:
     """A new link that makes `new_email` (checked already) `user`'s address, to be e-mailed there
     (their earlier links stop working); not audited here (`email_change` audits the request).
 
     Returns the seed of its secret and when it expires, as `issue_emailed_link`.
     """
     seed = secrets.token_urlsafe(32)
-    link = _new_link(db, user, PasswordLinkPurpose.EMAIL_CHANGE, user.email, secret_of_seed(seed))
+    link = _new_link(db, user, PasswordLinkPurpose.EMAIL_CHANGE, actor, secret_of_seed(seed))
     link.new_email = new_email
     return seed, link.expires_at
 

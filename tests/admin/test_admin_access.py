@@ -43,6 +43,7 @@ STAFF_URLS = [
     ("POST", "/admin/people/new-customer", 400),  # no email: nothing created
     ("GET", "/admin/people/{person}", 200),
     ("POST", "/admin/people/{person}/password", 400),  # no confirmation ticked: nothing changed
+    ("POST", "/admin/people/{person}/email", 303),  # the portal cannot e-mail: back to their page
     ("POST", "/admin/people/{person}/disable", 303),  # no confirmation ticked: back to their page
     ("POST", "/admin/people/{person}/enable", 303),  # enabled already: nothing changed
     ("GET", "/admin/audit/", 200),

@@ -118,7 +118,7 @@ def test_an_admin_changes_their_address_by_a_link_emailed_to_the_new_one(
 
     ((subject, text),) = mail_to(mail_server, NEW)
     assert subject == "Confirm your new email address"
-    assert f"Someone signed in to the account {OLD}" in text and "If it was you, confirm it here:" in text
+    assert f"Someone signed in to the account {OLD}" in text and "If that is right, confirm it here:" in text
     link = link_in(text)
     ((notice_subject, notice),) = mail_to(mail_server, OLD)
     assert notice_subject == "Your email address is being changed"
