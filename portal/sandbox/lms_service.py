@@ -2,8 +2,9 @@
 
 It plays the platform's side of LTI Dynamic Registration: it mints the
 registration token (an HS256 JWT, valid 3600 s, single use), serves its OpenID
-configuration, and validates and stores the tool's registration request the way
-a strict LMS would, answering errors as that LMS does: RFC 7591's shape, Canvas's 422
+configuration, and validates and stores the tool's registration request by that LMS's
+own rules (`Profile.validation`: Moodle's and Canvas's as their source has them, the spec's
+strictly for the others), answering errors as that LMS does: RFC 7591's shape, Canvas's 422
 `errors`, or Moodle's plain text (`mod/lti/openid-registration.php` echoes its exception's
 message, such as `token_already_used`, as the whole body).
 An attempt started with a `refusal` is refused by policy, in those words, after
@@ -16,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 from portal.db import update_if
 from portal.models import utcnow
 from portal.sandbox.models import SandboxLmsAttempt, SandboxLmsTool
-from portal.sandbox.profiles import TOOL_CONFIGURATION, Profile
+from portal.sandbox.profiles import TOOL_CONFIGURATION, Profile, Validation
 
 TOKEN_LIFETIME = timedelta(seconds=3600)
 ATTEMPT_PARAM = "attempt"
@@ -204,47 +206,42 @@ def _is_url(value: Any) -> bool:
 
 def _check_client_metadata(body: dict[str, Any]) -> None:
     if body.get("application_type") != "web":
-        raise LmsRejected("application_type must be 'web'.", moodle_words="invalid_application_type")
+        raise LmsRejected("application_type must be 'web'.")
     grant_types = body.get("grant_types")
     if not isinstance(grant_types, list) or not {"client_credentials", "implicit"} <= set(grant_types):
         raise LmsRejected("grant_types must include client_credentials and implicit.")
     if not isinstance(body.get("response_types"), list) or "id_token" not in body["response_types"]:
-        raise LmsRejected("response_types must include id_token.", moodle_words="invalid_response_types")
+        raise LmsRejected("response_types must include id_token.")
     redirect_uris = body.get("redirect_uris")
     if not isinstance(redirect_uris, list) or not redirect_uris or not all(map(_is_url, redirect_uris)):
-        raise LmsRejected(
-            "redirect_uris must be a non-empty list of URLs.", moodle_words="invalid_redirect_uris"
-        )
+        raise LmsRejected("redirect_uris must be a non-empty list of URLs.")
     for field in ("initiate_login_uri", "jwks_uri"):
         if not _is_url(body.get(field)):
-            raise LmsRejected(f"{field} must be a URL.", moodle_words=f"missing required attribute {field}")
+            raise LmsRejected(f"{field} must be a URL.")
     if not isinstance(body.get("client_name"), str) or not body["client_name"].strip():
-        raise LmsRejected("client_name is required.", moodle_words="missing required attribute client_name")
+        raise LmsRejected("client_name is required.")
     if body.get("token_endpoint_auth_method") != "private_key_jwt":
-        raise LmsRejected(
-            "token_endpoint_auth_method must be private_key_jwt.",
-            moodle_words="invalid_token_endpoint_auth_method",
-        )
+        raise LmsRejected("token_endpoint_auth_method must be private_key_jwt.")
     if "scope" in body and not isinstance(body["scope"], str):
         raise LmsRejected("scope must be a space-separated string.")
 
 
-def _check_tool_configuration(body: dict[str, Any], profile: Profile) -> None:
+def _tool_configuration(body: dict[str, Any]) -> dict[str, Any]:
     tool = body.get(TOOL_CONFIGURATION)
     if not isinstance(tool, dict):
-        raise LmsRejected(
-            f"{TOOL_CONFIGURATION} is required.",
-            moodle_words=f"missing required attribute {TOOL_CONFIGURATION}",
-        )
+        raise LmsRejected(f"{TOOL_CONFIGURATION} is required.")
     domain = tool.get("domain")
     if not isinstance(domain, str) or not domain:
-        raise LmsRejected("The tool configuration needs a domain.", moodle_words="missing_domain")
-    if not _is_url(tool.get("target_link_uri")):
-        raise LmsRejected("The tool configuration needs a target_link_uri.")
+        raise LmsRejected("The tool configuration needs a domain.")
+    return tool
+
+
+def _messages(tool: dict[str, Any], supported: dict[str, frozenset[str]]) -> list[tuple[str, list[Any]]]:
+    """Each message's type and placements, refused if its type is not one this LMS supports."""
     messages = tool.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise LmsRejected("The tool configuration must list at least one message.")
-    supported = profile.supported_placements()
+    if not isinstance(messages, list):
+        raise LmsRejected("The tool configuration must list its messages.")
+    typed = []
     for message in messages:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in supported:
@@ -252,17 +249,98 @@ def _check_tool_configuration(body: dict[str, Any], profile: Profile) -> None:
         placements = message.get("placements") or []
         if not isinstance(placements, list):
             raise LmsRejected(f"placements of {kind} must be a list.")
+        typed.append((kind, placements))
+    return typed
+
+
+def _check_strictly(body: dict[str, Any], profile: Profile) -> None:
+    """The spec's rules on every field, placements per message type as the LMS advertises them."""
+    _check_client_metadata(body)
+    tool = _tool_configuration(body)
+    if not _is_url(tool.get("target_link_uri")):
+        raise LmsRejected("The tool configuration needs a target_link_uri.")
+    supported = profile.supported_placements()
+    typed = _messages(tool, supported)
+    if not typed:
+        raise LmsRejected("The tool configuration must list at least one message.")
+    for kind, placements in typed:
         unsupported = [p for p in placements if p not in supported[kind]]
         if unsupported:
             raise LmsRejected(f"Placements {unsupported} are not supported for {kind}.")
 
 
+CANVAS_PLACEMENT_PREFIX = "https://canvas.instructure.com/lti/"
+
+
+def _check_as_canvas(body: dict[str, Any], profile: Profile) -> None:
+    """Canvas's rules (app/models/lti/ims/registration.rb and its tool configuration schema).
+
+    `scopes_are_valid` refuses a scope outside Canvas's list in these words; the list is the
+    `scopes_supported` Canvas serves. The schema (lib/schemas/lti/ims/lti_tool_configuration.rb)
+    wants `messages` (empty is fine) and leaves `target_link_uri` optional; it allows any
+    placement Canvas knows, by its bare or prefixed name, on any message type, and refuses others
+    (`build_placement_for` would drop an unknown one, but the schema refuses it first). How
+    Canvas words a schema error was not confirmed: those sentences are the sandbox's.
+    """
+    _check_client_metadata(body)
+    known_scopes = set(profile.configuration_template.get("scopes_supported") or [])
+    invalid_scopes = [scope for scope in body.get("scope", "").split() if scope not in known_scopes]
+    if invalid_scopes:
+        raise LmsRejected(f"Invalid scopes: {', '.join(invalid_scopes)}")
+    tool = _tool_configuration(body)
+    supported = profile.supported_placements()
+    known = {name for placements in supported.values() for name in placements}
+    known |= {name.removeprefix(CANVAS_PLACEMENT_PREFIX) for name in known}
+    for kind, placements in _messages(tool, supported):
+        unknown = [p for p in placements if p not in known]
+        if unknown:
+            raise LmsRejected(f"Placements {unknown} are not supported for {kind}.")
+
+
+def _moodle_parameter(payload: dict[str, Any], key: str) -> Any:
+    """`registration_helper::get_parameter(..., required: true)`: PHP's empty() counts as missing."""
+    value = payload.get(key)
+    if not value or value == "0":
+        raise LmsRejected(f"missing required attribute {key}")
+    return value
+
+
+def _check_as_moodle(body: dict[str, Any], profile: Profile) -> None:
+    """Moodle's checks, in its order and words (mod/lti/classes/local/ltiopenid/registration_helper.php,
+    `registration_to_config`): presence of what it needs, then four values. It never reads
+    grant_types, never requires messages, and checks no message type, placement or URL."""
+    response_types = _moodle_parameter(body, "response_types")
+    for key in ("initiate_login_uri", "redirect_uris", "client_name", "jwks_uri"):
+        _moodle_parameter(body, key)
+    auth_method = _moodle_parameter(body, "token_endpoint_auth_method")
+    tool = _moodle_parameter(body, TOOL_CONFIGURATION)
+    if not isinstance(tool, dict):  # PHP would fail on a type error here; the nearest of Moodle's words
+        raise LmsRejected(f"missing required attribute {TOOL_CONFIGURATION}")
+    _moodle_parameter(tool, "domain")
+    _moodle_parameter(tool, "target_link_uri")
+    if not isinstance(response_types, list) or "id_token" not in response_types:
+        raise LmsRejected("invalid_response_types")
+    if not isinstance(body["redirect_uris"], list):
+        raise LmsRejected("invalid_redirect_uris")
+    if auth_method != "private_key_jwt":
+        raise LmsRejected("invalid_token_endpoint_auth_method")
+    application_type = body.get("application_type")
+    if application_type and application_type != "web":
+        raise LmsRejected("invalid_application_type")
+
+
+_CHECKS: dict[Validation, Callable[[dict[str, Any], Profile], None]] = {
+    Validation.STRICT: _check_strictly,
+    Validation.MOODLE: _check_as_moodle,
+    Validation.CANVAS: _check_as_canvas,
+}
+
+
 def validate_registration_request(body: Any, profile: Profile) -> dict[str, Any]:
-    """`body` if it is a registration request this LMS accepts; raises LmsRejected."""
+    """`body` if it is a registration request this LMS accepts, by its own rules; raises LmsRejected."""
     if not isinstance(body, dict):
         raise LmsRejected("The registration request must be a JSON object.")
-    _check_client_metadata(body)
-    _check_tool_configuration(body, profile)
+    _CHECKS[profile.validation](body, profile)
     return body
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -31,6 +32,21 @@ PROFILE_LABELS: dict[str, tuple[str, str]] = {
     "sakai": ("Sakai", "Family code sakailms.org; messages without placements."),
     "brightspace": ("Brightspace", "No registration token; opens a new tab; new tools start disabled."),
 }
+
+
+class Validation(StrEnum):
+    """Whose rules the LMS checks a registration request by."""
+
+    # Every field as the spec describes it (Sakai, Brightspace: not checked against their source).
+    STRICT = "strict"
+    # moodle/moodle mod/lti/classes/local/ltiopenid/registration_helper.php
+    MOODLE = "moodle"
+    # instructure/canvas-lms app/models/lti/ims/registration.rb
+    CANVAS = "canvas"
+
+
+# By product_family_code: the family's own rules where the sandbox has read its source.
+VALIDATION_BY_FAMILY = {"moodle": Validation.MOODLE, "canvas": Validation.CANVAS}
 
 
 class UnknownProfile(LookupError):
@@ -57,6 +73,10 @@ class Profile:
     def plain_text_errors(self) -> bool:
         """Moodle answers a refused registration with its message as plain text, not JSON."""
         return self.family_code == "moodle"
+
+    @property
+    def validation(self) -> Validation:
+        return VALIDATION_BY_FAMILY.get(self.family_code, Validation.STRICT)
 
     @property
     def version(self) -> str:
