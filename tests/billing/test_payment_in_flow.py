@@ -7,6 +7,7 @@ the stand-in, served by the same app on a real port and reached by the real `Str
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +32,7 @@ from tests.billing.conftest import (
     checkout_sessions_of,
     data_attribute,
     deliver_webhooks,
+    stripe_api_calls,
     stripe_last_asked_long_ago,
 )
 from tests.fakes.ltiaas import FakeLtiaas
@@ -89,6 +91,16 @@ def session_create_keys(app: Flask) -> list[tuple[str, int]]:
             .order_by(SandboxStripeIdempotencyKey.created_at)
         )
         return [(row.key, row.status_code) for row in rows]
+
+
+def session_creates_answered(app: Flask, expected: int) -> list[dict]:
+    """The Checkout Session creates "Stripe" has answered, once `expected` have been (or 10 s passed)."""
+    deadline = time.monotonic() + 10
+    while True:
+        creates = [c for c in stripe_api_calls(app, "/v1/checkout/sessions") if c["method"] == "POST"]
+        if len(creates) >= expected or time.monotonic() > deadline:
+            return creates
+        time.sleep(0.05)
 
 
 def current_app_of(browser: FlaskClient) -> Flask:
@@ -530,17 +542,19 @@ def test_after_stripe_failed_on_its_side_the_customers_next_try_gets_a_payment_f
 def test_a_timeout_keeps_its_key_so_a_session_stripe_made_is_the_one_the_retry_gets(
     app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
 ) -> None:
-    app.config.update(STRIPE_MAX_RETRIES=0, STRIPE_TIMEOUT=0.5, SANDBOX_STRIPE_DELAY_MS=1500)
+    app.config.update(STRIPE_MAX_RETRIES=0, STRIPE_TIMEOUT=0.5)
     init_stripe(app)
     public_id = configured_by(customer_browser)
-    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text  # the price, kept
 
+    app.config.update(SANDBOX_STRIPE_DELAY_MS=1500)  # the create outlasts the portal's wait
     lost = customer_browser.post(data_attribute(checkout, "session-url"))
-    app.config.update(SANDBOX_STRIPE_DELAY_MS=0, STRIPE_TIMEOUT=5)
-    init_stripe(app)
+    app.config.update(SANDBOX_STRIPE_DELAY_MS=0)
     again = customer_browser.post(data_attribute(checkout, "session-url"))
 
     assert lost.status_code == 503 and again.get_json()["state"] == "open"
+    # The lost request went on at "Stripe" after the portal stopped waiting: both reached it.
+    assert len(session_creates_answered(app, 2)) == 2
     assert [status for _, status in session_create_keys(app)] == [200]
     with app.app_context():
         assert len(get_session().scalars(select(SandboxStripeSession)).all()) == 1
