@@ -282,7 +282,7 @@ def test_a_slow_stripe_is_told_while_the_form_waits_and_the_customer_then_pays(
 ) -> None:
     live = paying_server
     page.clock.install()  # time flows as usual; the test skips ahead while Stripe takes its time
-    live.app.config["SANDBOX_STRIPE_DELAY_MS"] = 4000
+    live.app.config["SANDBOX_STRIPE_DELAY_MS"] = 2500
     frame = to_the_payment_step(page, live)  # its script has asked for a Checkout Session
 
     page.clock.fast_forward(9000)
