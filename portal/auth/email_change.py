@@ -220,15 +220,7 @@ def confirm_change(db: Session, link: PasswordLink) -> User:
     now = utcnow()
     user = link.user
     old, new = user.email, str(link.new_email)
-    claimed = update_if(
-        db,
-        link,
-        PasswordLink.used_at.is_(None),
-        PasswordLink.revoked_at.is_(None),
-        PasswordLink.expires_at > now,
-        used_at=now,
-    )
-    if not claimed:
+    if not password_links.claim_link(db, link, now):
         raise UnusableLink(_problem_of(link, now) or LinkProblem.USED)
     try:
         changed = update_if(db, user, User.is_disabled.is_(False), email=new)

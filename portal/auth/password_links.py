@@ -154,6 +154,19 @@ def find_link(db: Session, token: str, now: datetime | None = None) -> PasswordL
     return link if PasswordLinkPurpose(link.purpose).sets_password else None
 
 
+def claim_link(db: Session, link: PasswordLink, now: datetime) -> bool:
+    """Use `link` up, if it is still unused, unrevoked and unexpired at `now`: a conditional UPDATE
+    lets exactly one submit win. True if this call did (a loser's transaction is rolled back)."""
+    return update_if(
+        db,
+        link,
+        PasswordLink.used_at.is_(None),
+        PasswordLink.revoked_at.is_(None),
+        PasswordLink.expires_at > now,
+        used_at=now,
+    )
+
+
 def set_password_with_link(db: Session, link: PasswordLink, password: str) -> User | None:
     """Use `link` up and give its user `password`; audited with the user as actor.
 
@@ -162,16 +175,7 @@ def set_password_with_link(db: Session, link: PasswordLink, password: str) -> Us
     :raise WeakPassword: before the link is used up, so the person can try again.
     """
     service.check_password_rules(password)
-    now = utcnow()
-    won = update_if(
-        db,
-        link,
-        PasswordLink.used_at.is_(None),
-        PasswordLink.revoked_at.is_(None),
-        PasswordLink.expires_at > now,
-        used_at=now,
-    )
-    if not won:
+    if not claim_link(db, link, utcnow()):
         return None
     user = link.user
     service.set_password(db, user, password)
