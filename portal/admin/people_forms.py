@@ -9,7 +9,7 @@ from typing import Any
 from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from portal.auth.forms import EMAIL_SHAPE, organisation_field
+from portal.auth.forms import EMAIL_SHAPE, new_email_field, organisation_field
 from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from portal.forms import OneTimeForm, PortalForm
@@ -103,11 +103,4 @@ class PersonEmailForm(PortalForm):
     """Someone's new e-mail address: a link goes to it, which they open to confirm. A double submit
     sends nothing more (`email_change` sends one link per address and person every few minutes)."""
 
-    new_email = StringField(
-        "Their new email address",
-        validators=[
-            DataRequired("Enter the new email address."),
-            Length(max=320, message="Use at most 320 characters."),
-            EMAIL_SHAPE,
-        ],
-    )
+    new_email = new_email_field("Their new email address")

@@ -57,6 +57,19 @@ class ForgotPasswordForm(PortalForm):
     next = HiddenField()
 
 
+def new_email_field(label: str) -> StringField:
+    """A new e-mail address an account is to sign in with (its owner's, or a staff member's for
+    them); confirmed by a link sent to it."""
+    return StringField(
+        label,
+        validators=[
+            DataRequired("Enter the new email address."),
+            Length(max=320, message="Use at most 320 characters."),
+            EMAIL_SHAPE,
+        ],
+    )
+
+
 def organisation_field(label: str = "Organisation", *, theirs: bool = False) -> StringField:
     """An institution's name, one line: the customer's own (sign-up, their account page), or, with
     `theirs`, the one a staff member types for a customer."""
@@ -118,14 +131,7 @@ class SetPasswordForm(PortalForm):
 class ChangeEmailForm(PortalForm):
     """A signed-in person's new e-mail address, with their current password (re-authentication)."""
 
-    email = StringField(
-        "New email address",
-        validators=[
-            DataRequired("Enter the new email address."),
-            Length(max=320, message="Use at most 320 characters."),
-            EMAIL_SHAPE,
-        ],
-    )
+    email = new_email_field("New email address")
     current = PasswordField(
         "Current password",
         validators=[DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)],
