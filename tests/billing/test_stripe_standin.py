@@ -29,6 +29,7 @@ from tests.billing.conftest import (
     reload,
     stripe_api_calls,
 )
+from tests.fakes.sleeps import RecordedSleeps
 
 VALID_SESSION = {
     "mode": "payment",
@@ -157,14 +158,6 @@ def test_a_failure_on_stripes_side_is_kept_under_its_key_and_replayed(ctx: Flask
     assert failed.status_code == 500 and failed.json()["error"]["type"] == "api_error"
     assert retried.status_code == 500 and retried.headers["Idempotent-Replayed"] == "true"
     assert new_key.status_code == 200 and new_key.json()["status"] == "open"
-
-
-class RecordedSleeps:
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 def test_a_slow_stripe_answers_every_api_call_late_and_only_those(

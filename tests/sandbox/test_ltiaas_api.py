@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.fakes.sleeps import RecordedSleeps
 from tests.sandbox.helpers import Sandbox
 
 UNAUTHORIZED = {
@@ -175,16 +176,6 @@ def test_a_replace_onto_another_platforms_issuer_and_client_id_is_refused(sandbo
     assert clash.status_code == 403
     assert clash.json()["details"]["description"] == "Platform already registered."
     assert sandbox.api.get(f"{sandbox.platforms_url}/{first['id']}", timeout=10).json() == first
-
-
-class RecordedSleeps:
-    """Stands in for the `time` module of the LTIAAS stand-in's views: records each wait."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 def test_a_slow_ltiaas_answers_every_api_call_late_and_only_those(
