@@ -21,8 +21,10 @@ refused plainly (staff see every account anyway). The person still confirms with
 Following the link (`confirm_change`, in a window of its own) changes the address with one
 conditional UPDATE: if another account took the address meanwhile, the unique constraint
 refuses it and nothing changes. The link works once, and the account's other open links stop
-working. Sessions stay signed in: the id a session keeps carries a stamp of the password, which
-did not change, and whoever confirmed holds the new mailbox as well as the account.
+working. The old address is told the change is made: it is the one mailbox an owner whose
+account was taken this way still reads. Sessions stay signed in: the id a session keeps carries a
+stamp of the password, which did not change, and whoever confirmed holds the new mailbox as well
+as the account.
 
 Functions do not commit; the caller commits once.
 """
@@ -53,6 +55,7 @@ from portal.urls import portal_url
 LINK_KIND = "email-change"  # to the new address, with the link
 NOTICE_KIND = "email-change-notice"  # to the current address, no link
 TAKEN_KIND = "email-change-taken"  # to a new address another account uses, no link
+CHANGED_KIND = "email-changed"  # to the old address once the change is confirmed, no link
 
 
 class SameEmail(AccountError):
@@ -210,7 +213,7 @@ def _problem_of(link: PasswordLink, now: datetime) -> LinkProblem | None:
 
 def confirm_change(db: Session, link: PasswordLink) -> User:
     """Use `link` up and make its new address its user's; the account's other links stop working;
-    audited with the new address as actor.
+    audited with the new address as actor, and the old address told.
 
     :raise UnusableLink: the link was used, revoked or expired meanwhile (a second submit), or the
         account was disabled: nothing changed.
@@ -231,6 +234,8 @@ def confirm_change(db: Session, link: PasswordLink) -> User:
         raise UnusableLink(LinkProblem.REPLACED)
     service.revoke_password_links(db, user)
     record_event(db, "user:email-changed", actor=new, details={"from": old, "to": new})
+    subject, text = _changed_letter(user, old, now)
+    outbox.enqueue_email_to(db, f"{CHANGED_KIND}:{link.id}", CHANGED_KIND, old, subject, text)
     return user
 
 
@@ -286,6 +291,23 @@ def _notice_letter(user: User, new: str, staff: str | None) -> tuple[str, str]:
         f"{otherwise}"
     )
     return brand().subject("Your email address is being changed"), text
+
+
+def _changed_letter(user: User, old: str, now: datetime) -> tuple[str, str]:
+    """To the old address once the change is made: whoever lost the account this way hears of it
+    here, the one mailbox they still have."""
+    if user.is_staff:
+        whom = "tell the other staff at once: any of them can disable the account on the People page"
+    else:
+        whom = f"{_contact()} at once, from this address"
+    text = (
+        f"The email address of your account on {_portal_name()} was changed on "
+        f"{now:%Y-%m-%d at %H:%M} UTC, from {old} to {user.email}, with a link e-mailed to {user.email}. "
+        f"The account signs in with {user.email} now, and the portal writes there, not here.\n\n"
+        "If you changed it, there is nothing more to do.\n\n"
+        f"If you did not, someone else has your account: {whom}."
+    )
+    return brand().subject("Your email address was changed"), text
 
 
 def _taken_letter(new: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +231,60 @@ def test_an_address_taken_between_asking_and_confirming_is_refused_clearly(
     assert "Nothing changed" in words(answer)
     assert find_user(app, OLD) is not None
     assert audited(app, "user:email-changed") == []
+    assert (OLD, "email-changed") not in queued(app)  # nothing changed, so nothing to tell
+
+
+@pytest.mark.parametrize(
+    ("role", "if_not_them"),
+    [
+        ("customer", "someone else has your account: contact the tool's vendor at once, from this address."),
+        ("staff", "someone else has your account: tell the other staff at once: any of them can disable"),
+    ],
+    ids=["customer", "staff"],
+)
+def test_once_the_address_changed_the_old_one_is_told_when_to_what_and_whom_to_tell(
+    app: Flask, mail_server: MailServer, role: str, if_not_them: str
+) -> None:
+    create_user(app, OLD, role=role)
+    link = emailed_link(app, mail_server, signed_in_browser(app))
+    before = utcnow().replace(second=0, microsecond=0)
+
+    window = app.test_client()
+    action, hidden = read_form(window.get(link))
+    assert window.post(action, data=hidden).status_code == 200
+    assert window.post(action, data=hidden).status_code == 410  # a second click tells nobody again
+    drain(app)
+
+    (_asked, (subject, text)) = mail_to(mail_server, OLD)
+    assert subject == "Your email address was changed"
+    when = re.search(r"was changed on (\d{4}-\d\d-\d\d at \d\d:\d\d) UTC, from (\S+) to (\S+),", text)
+    assert when is not None, text
+    assert before <= datetime.strptime(when[1], "%Y-%m-%d at %H:%M").replace(tzinfo=UTC) <= utcnow()
+    assert (when[2], when[3]) == (OLD, NEW)
+    assert f"The account signs in with {NEW} now" in text
+    assert f"If you did not, {if_not_them}" in text
+    assert "/auth/" not in text  # no link to follow in an alarm
+    assert len(mail_to(mail_server, NEW)) == 1  # only the link went there
+
+
+def test_the_notice_that_the_address_changed_names_the_vendors_support_address(
+    tmp_path: Path, mail_server: MailServer
+) -> None:
+    settings = emailing_settings(
+        mail_server.port, BRAND_NAME="Acme Learning", BRAND_SUPPORT_EMAIL="help@acme.example"
+    )
+    app = make_test_app(tmp_path, **settings)
+    app.config["WTF_CSRF_ENABLED"] = False
+    create_user(app, OLD)
+
+    assert confirm(emailed_link(app, mail_server, signed_in_browser(app)), app).status_code == 200
+    drain(app)
+
+    (_asked, (subject, text)) = mail_to(mail_server, OLD)
+    assert subject == "[Acme Learning] Your email address was changed"
+    assert "your account on Acme Learning's tool registration portal was changed" in text
+    assert "contact Acme Learning (help@acme.example) at once, from this address." in text
+    app.extensions["db_engine"].dispose()
 
 
 def test_an_expired_link_says_so_and_changes_nothing(app: Flask, mail_server: MailServer) -> None:
