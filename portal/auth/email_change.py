@@ -21,10 +21,12 @@ refused plainly (staff see every account anyway). The person still confirms with
 Following the link (`confirm_change`, in a window of its own) changes the address with one
 conditional UPDATE: if another account took the address meanwhile, the unique constraint
 refuses it and nothing changes. The link works once, and the account's other open links stop
-working. The old address is told the change is made: it is the one mailbox an owner whose
-account was taken this way still reads. Sessions stay signed in: the id a session keeps carries a
-stamp of the password, which did not change, and whoever confirmed holds the new mailbox as well
-as the account.
+working. The account's e-mails still waiting in the outbox (a decision on a request, say) go to
+the new address instead: the outbox keeps an address, not an account, so they are re-addressed
+then, all but those about the old address itself. The old address is told the change is made: it
+is the one mailbox an owner whose account was taken this way still reads. Sessions stay signed
+in: the id a session keeps carries a stamp of the password, which did not change, and whoever
+confirmed holds the new mailbox as well as the account.
 
 Functions do not commit; the caller commits once.
 """
@@ -56,6 +58,8 @@ LINK_KIND = "email-change"  # to the new address, with the link
 NOTICE_KIND = "email-change-notice"  # to the current address, no link
 TAKEN_KIND = "email-change-taken"  # to a new address another account uses, no link
 CHANGED_KIND = "email-changed"  # to the old address once the change is confirmed, no link
+# E-mails about an address rather than the account: they stay with it when the account moves.
+ABOUT_THE_ADDRESS = (NOTICE_KIND, TAKEN_KIND, CHANGED_KIND)
 
 
 class SameEmail(AccountError):
@@ -212,8 +216,9 @@ def _problem_of(link: PasswordLink, now: datetime) -> LinkProblem | None:
 
 
 def confirm_change(db: Session, link: PasswordLink) -> User:
-    """Use `link` up and make its new address its user's; the account's other links stop working;
-    audited with the new address as actor, and the old address told.
+    """Use `link` up and make its new address its user's; the account's other links stop working,
+    its e-mails still waiting in the outbox go to the new address (but those about the old address
+    itself); audited with the new address as actor, and the old address told.
 
     :raise UnusableLink: the link was used, revoked or expired meanwhile (a second submit), or the
         account was disabled: nothing changed.
@@ -233,6 +238,7 @@ def confirm_change(db: Session, link: PasswordLink) -> User:
     if not changed:  # rolled back, link and all: the account was disabled meanwhile
         raise UnusableLink(LinkProblem.REPLACED)
     service.revoke_password_links(db, user)
+    outbox.readdress(db, old, new, ABOUT_THE_ADDRESS)
     record_event(db, "user:email-changed", actor=new, details={"from": old, "to": new})
     subject, text = _changed_letter(user, old, now)
     outbox.enqueue_email_to(db, f"{CHANGED_KIND}:{link.id}", CHANGED_KIND, old, subject, text)

@@ -3,7 +3,8 @@
 Staff notifications go on every configured channel (`enqueue`); an e-mail to one person (a link
 to choose a password; what a customer is told, `customer_emails`) goes by e-mail alone
 (`enqueue_email_to`), a set-password link in it made only when it is sent
-(`portal.auth.link_emails.text_to_send`).
+(`portal.auth.link_emails.text_to_send`). Such an e-mail keeps the address it was queued for; when
+an account's address changes, what still waits for it is re-addressed (`readdress`).
 
 Queueing is an INSERT beside the change it reports, committed with it, so a
 notification exists exactly when its event does, and the customer's request
@@ -24,13 +25,13 @@ process that died is marked failed (never resent: it may have gone out).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, g, has_app_context
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -97,6 +98,22 @@ def enqueue_email_to(
     added = _insert_if_absent(db, {**values, "recipient": recipient, "secret_seed": secret_seed})
     _wake_after_commit(int(added))
     return added
+
+
+def readdress(db: Session, old: str, new: str, keep_kinds: Collection[str]) -> int:
+    """Send the e-mails still waiting to go to `old` (pending, a retry too) to `new` instead, but
+    those of `keep_kinds`; in the caller's transaction. Returns how many. A row a sender claimed
+    already is left alone: it is going out to `old` now."""
+    result = db.execute(
+        update(Notification)
+        .where(
+            Notification.recipient == old,
+            Notification.state == NotificationState.PENDING.value,
+            Notification.kind.not_in(keep_kinds),
+        )
+        .values(recipient=new)
+    )
+    return cast(CursorResult[Any], result).rowcount
 
 
 def latest_email_to(db: Session, recipient: str) -> Notification | None:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from portal.db import get_session
 from portal.models import AuditEvent, LoginAttempt, Notification, PasswordLink, User, utcnow
+from portal.notifications import outbox
 from tests.accounts import PASSWORD, create_user, read_form, sign_in
 from tests.auth.helpers import find_user, normalised, words
 from tests.auth.test_auth_forgot_password import PORTAL, drain, emailing_settings
@@ -83,6 +84,12 @@ def audited(app: Flask, action: str) -> list[tuple[str, dict[str, Any]]]:
     with app.app_context():
         events = get_session().scalars(select(AuditEvent).where(AuditEvent.action == action))
         return [(event.actor, event.details) for event in events]
+
+
+def send_the_oldest(app: Flask) -> None:
+    """A sender's round that got to the oldest queued e-mail only."""
+    with app.app_context():
+        outbox.drain(get_session(), limit=1)
 
 
 def links_of(app: Flask) -> int:
@@ -285,6 +292,27 @@ def test_the_notice_that_the_address_changed_names_the_vendors_support_address(
     assert "your account on Acme Learning's tool registration portal was changed" in text
     assert "contact Acme Learning (help@acme.example) at once, from this address." in text
     app.extensions["db_engine"].dispose()
+
+
+def test_emails_about_the_old_address_stay_with_it_when_the_account_moves(
+    app: Flask, mail_server: MailServer
+) -> None:
+    create_user(app, OLD)
+    create_user(app, "other@school.edu")
+    assert ask(signed_in_browser(app), NEW).status_code == 200
+    send_the_oldest(app)  # the sender got to the link, not yet to the notice to OLD
+    link = link_in(mail_to(mail_server, NEW)[0][1])
+    assert ask(signed_in_browser(app, "other@school.edu"), OLD).status_code == 200  # OLD is told
+
+    assert confirm(link, app).status_code == 200
+    drain(app)
+
+    assert [subject for subject, _text in mail_to(mail_server, OLD)] == [
+        "Your email address is being changed",
+        "Someone asked to use this email address",
+        "Your email address was changed",
+    ]
+    assert len(mail_to(mail_server, NEW)) == 1  # the link alone
 
 
 def test_an_expired_link_says_so_and_changes_nothing(app: Flask, mail_server: MailServer) -> None:

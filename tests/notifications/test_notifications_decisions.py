@@ -3,6 +3,7 @@ with the reason), whether or not their LMS's window is still open; once, and onl
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ from portal.ltiaas import get_ltiaas
 from portal.models import ApprovalRequest, Registration, User, utcnow
 from portal.notifications import outbox
 from portal.registration import approvals
-from tests.accounts import create_user, signed_in
+from tests.accounts import PASSWORD, create_user, read_form, signed_in
 from tests.admin.console_helpers import add_payment
 from tests.conftest import CUSTOMER_EMAIL, make_test_app
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.notifications.conftest import ChatWebhook, MailServer, notifying_settings
-from tests.notifications.test_notifications_approval import ask_for_approval
+from tests.notifications.test_notifications_approval import ask_for_approval, drain
 
 
 def registration_waiting(app: Flask) -> str:
@@ -93,6 +94,32 @@ def test_a_declined_request_tells_the_customer_why(
     assert subject == "Your request was declined"
     assert "Nothing was registered." in text
     assert "Their reason: We only serve schools in Ohio & <Indiana>." in text  # plain text, not HTML
+
+
+def test_a_decision_not_sent_yet_goes_to_the_address_the_customer_changed_to_meanwhile(
+    app: Flask, ltiaas: FakeLtiaas, customer_browser: FlaskClient, mail_server: MailServer, staff: User
+) -> None:
+    ask_for_approval(app, customer_browser)
+    new = "it-office@springfield.edu"
+    action, hidden = read_form(customer_browser.get("/auth/email"))
+    assert (
+        customer_browser.post(action, data={**hidden, "email": new, "current": PASSWORD}).status_code == 200
+    )
+    drain(app)  # the link to confirm it, to the new address
+    ((_subject, letter),) = mail_server.received_by(new)
+    link = re.search(r"https://portal\.vendor\.example(/auth/email/\S+)", letter)
+    assert link is not None, letter
+
+    decide(app, staff, "reject", "Not this term.")  # queued to the address the account has now
+    window = app.test_client()  # the customer confirms before the e-mail goes out
+    action, hidden = read_form(window.get(link[1]))
+    assert window.post(action, data=hidden).status_code == 200
+    drain(app)
+
+    (_link, (subject, text)) = mail_server.received_by(new)
+    assert subject == "Your request was declined" and "Their reason: Not this term." in text
+    subjects = [subject for subject, _text in mail_server.received_by(CUSTOMER_EMAIL)]
+    assert subjects == ["Your email address is being changed", "Your email address was changed"]
 
 
 def test_an_approval_whose_completion_did_not_go_through_tells_nobody_until_it_is_finished(
