@@ -70,16 +70,16 @@ def confirm_email_change(token: str) -> Response:
     db = get_session()
     try:
         link = email_change.find_change(db, token)
-        new, old = str(link.new_email), link.user.email
+        new, old, staff = str(link.new_email), link.user.email, link.user.is_staff
         form = ConfirmEmailChangeForm()
         if form.validate_on_submit():
-            user = email_change.confirm_change(db, link)
+            email_change.confirm_change(db, link)
             db.commit()
-            return link_page("auth/email_changed.html", email=new, staff=user.is_staff)
+            return link_page("auth/email_changed.html", email=new, staff=staff)
     except email_change.UnusableLink as unusable:
         return link_page("auth/email_link_invalid.html", 410, problem=unusable.problem.value)
     except EmailTaken:
-        return link_page("auth/email_link_taken.html", 409, email=new)
+        return link_page("auth/email_link_taken.html", 409, email=new, staff=staff)
     status = 400 if form.errors else 200
     return link_page(
         "auth/confirm_email_change.html", status, form=form, new_email=new, old_email=old, token=token

@@ -22,7 +22,7 @@ from portal.db import get_session
 from portal.models import AuditEvent, LoginAttempt, Notification, PasswordLink, User, utcnow
 from portal.notifications import outbox
 from tests.accounts import PASSWORD, create_user, read_form, sign_in
-from tests.auth.helpers import find_user, normalised, words
+from tests.auth.helpers import find_user, href_of, normalised, words
 from tests.auth.test_auth_forgot_password import PORTAL, drain, emailing_settings
 from tests.conftest import make_test_app
 from tests.mail import MailServer, mail_server
@@ -224,10 +224,18 @@ def test_asking_twice_at_once_sends_one_link_and_one_notice(app: Flask, mail_ser
     assert outcomes == ["emailed", "already-sent", "taken", "taken"]
 
 
+@pytest.mark.parametrize(
+    ("role", "next_step"),
+    [
+        ("customer", "choose another address from your account page, or contact the tool's vendor."),
+        ("staff", "or ask a colleague about the account that uses it (it is on the People page )."),
+    ],
+    ids=["customer", "staff"],  # staff are the vendor: they ask a colleague, not themselves
+)
 def test_an_address_taken_between_asking_and_confirming_is_refused_clearly(
-    app: Flask, mail_server: MailServer
+    app: Flask, mail_server: MailServer, role: str, next_step: str
 ) -> None:
-    create_user(app, OLD)
+    create_user(app, OLD, role=role)
     link = emailed_link(app, mail_server, signed_in_browser(app))
     create_user(app, NEW)  # someone signs up with it meanwhile
 
@@ -236,6 +244,9 @@ def test_an_address_taken_between_asking_and_confirming_is_refused_clearly(
     assert answer.status_code == 409
     assert f"another account started signing in with {NEW}" in words(answer)
     assert "Nothing changed" in words(answer)
+    assert next_step in words(answer)
+    if role == "staff":
+        assert href_of(answer, "people-link") == "/admin/people/"
     assert find_user(app, OLD) is not None
     assert audited(app, "user:email-changed") == []
     assert (OLD, "email-changed") not in queued(app)  # nothing changed, so nothing to tell
