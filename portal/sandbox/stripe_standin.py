@@ -28,6 +28,9 @@ through `STRIPE_API_BASE`:
   24 hours if not). Stripe expires it within the hour after that, without promising the minute;
   the stand-in expires an open session past it (with its `checkout.session.expired` event) when
   it is next retrieved, expired, shown or paid, and its Checkout refuses to take the payment.
+- "Stripe's" clock is this machine's unless a test moves it (`set_clock_ahead`), as Stripe's own
+  runs apart from the portal's: the times the stand-in stamps on what it makes and signs, and
+  those it creates and expires sessions by.
 - A payment-mode session creates no Customer (`customer` stays null: a guest's payment) unless
   created with `customer_creation=always` or for an existing `customer`, as at Stripe since API
   version 2022-08-01 (the default `if_required` creates one only for a post-purchase invoice,
@@ -443,7 +446,7 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
     _check_metadata(params)
     total, currency = _line_item_total(params, mode)
     session_id = _stripe_id("cs_test_a1", 54)
-    now = int(time.time())
+    now = int(stripe_now())
     embedded = ui_mode == "embedded_page"
     return {
         "id": session_id,
@@ -614,6 +617,18 @@ def _session_or_404(db: Session, session_id: str) -> SandboxStripeSession:
     return record
 
 
+def set_clock_ahead(app: Flask, seconds: float) -> None:
+    """Make "Stripe's" clock run `seconds` ahead of this machine's (behind, if negative), as a clock
+    on another machine may (for tests of what the portal asks near Stripe's time limits)."""
+    app.extensions["stripe_standin_clock_ahead"] = seconds
+
+
+def stripe_now(app: Flask | None = None) -> float:
+    """The time now by "Stripe's" clock (`set_clock_ahead`), as a Unix time."""
+    ahead: float = (app or current_app).extensions.get("stripe_standin_clock_ahead", 0)
+    return time.time() + ahead
+
+
 def fail_next_session_creates(app: Flask, count: int) -> None:
     """Make the next `count` valid Checkout Session creates fail on "Stripe's" side (500), kept
     under their idempotency keys as Stripe keeps them (for tests of an outage)."""
@@ -696,7 +711,7 @@ def expire_if_due(db: Session, record: SandboxStripeSession) -> None:
 
 def _expire_if_due_locked(db: Session, record: SandboxStripeSession) -> None:
     data = record.data
-    if data["status"] != "open" or time.time() < data["expires_at"]:
+    if data["status"] != "open" or stripe_now() < data["expires_at"]:
         return
     data = _update_session(db, record, status="expired")
     event_id = _emit(db, "checkout.session.expired", data)
@@ -838,7 +853,7 @@ def _intent_and_charge(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The PaymentIntent a confirmed payment-mode session creates, and its Charge: succeeded for
     a card, pending while a bank debit is processing."""
-    now = int(time.time())
+    now = int(stripe_now())
     intent_id, charge_id = _stripe_id("pi_"), _stripe_id("ch_")
     amount, currency = data["amount_total"], data["currency"]
     intent = {
@@ -890,7 +905,7 @@ def _first_invoice(
         "amount_due": amount,
         "amount_paid": amount if paid else 0,
         "billing_reason": "subscription_create",
-        "created": int(time.time()),
+        "created": int(stripe_now()),
         "currency": data["currency"],
         "customer": customer,
         "hosted_invoice_url": url,
@@ -1132,13 +1147,16 @@ def sign_webhook_payload(payload: bytes, secret: str, timestamp: int | None = No
     return f"t={timestamp},v1={digest}"
 
 
-def build_event(event_type: str, obj: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
-    """An Event object as Stripe sends it to webhooks (a snapshot of `obj`)."""
+def build_event(
+    event_type: str, obj: dict[str, Any], event_id: str | None = None, created: float | None = None
+) -> dict[str, Any]:
+    """An Event object as Stripe sends it to webhooks (a snapshot of `obj`), made at `created`
+    (now, by this machine's clock, if not given)."""
     return {
         "id": event_id or _stripe_id("evt_"),
         "object": "event",
         "api_version": IMITATED_API_VERSION,
-        "created": int(time.time()),
+        "created": int(time.time() if created is None else created),
         "data": {"object": obj},
         "livemode": False,
         "pending_webhooks": 1,
@@ -1149,7 +1167,7 @@ def build_event(event_type: str, obj: dict[str, Any], event_id: str | None = Non
 
 def _emit(db: Session, event_type: str, obj: dict[str, Any]) -> str:
     """Store an event (the caller commits, then `_dispatch`es it); returns its id."""
-    event = build_event(event_type, public_session(obj))
+    event = build_event(event_type, public_session(obj), created=stripe_now())
     db.add(
         SandboxStripeEvent(id=event["id"], type=event_type, object_id=obj["id"], payload=json.dumps(event))
     )
@@ -1182,7 +1200,9 @@ def deliver_event(app: Flask, event_id: str) -> int | None:
         payload = record.payload.encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        "Stripe-Signature": sign_webhook_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]),
+        "Stripe-Signature": sign_webhook_payload(
+            payload, app.config["STRIPE_WEBHOOK_SECRET"], int(stripe_now(app))
+        ),
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
     }
     try:

@@ -17,7 +17,12 @@ from portal.billing.stripe_gateway import EMBEDDED, PINNED_API_VERSION, PaymentP
 from portal.db import get_session
 from portal.models import PaymentStatus
 from portal.sandbox.models import SandboxStripeSession
-from portal.sandbox.stripe_standin import SandboxStripeEvent, fail_next_session_creates, settle_async_payment
+from portal.sandbox.stripe_standin import (
+    SandboxStripeEvent,
+    fail_next_session_creates,
+    set_clock_ahead,
+    settle_async_payment,
+)
 from tests.billing.conftest import (
     FAILING_BANK_ACCOUNT,
     PAYING_BANK_ACCOUNT,
@@ -479,6 +484,26 @@ def test_a_session_before_its_expires_at_stays_open(ctx: Flask, billing) -> None
     created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
     assert stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()["status"] == "open"
     assert events_about(created["id"]) == []
+
+
+def test_stripes_clock_may_run_ahead_of_ours_and_its_time_limits_go_by_it(ctx: Flask, billing) -> None:
+    set_clock_ahead(billing.app, 120)  # Stripe's clock two minutes ahead of this machine's
+    in_31_minutes_by_ours = int(time.time()) + 31 * 60
+
+    refused = stripe_api(
+        billing, "POST", "checkout/sessions", {**VALID_SESSION, "expires_at": str(in_31_minutes_by_ours)}
+    )
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    record = get_session().get(SandboxStripeSession, created["id"])
+    record.data = {**record.data, "expires_at": int(time.time()) + 60}  # a minute away by our clock
+    get_session().commit()
+    read = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "expires_at"
+    assert created["created"] >= in_31_minutes_by_ours - 31 * 60 + 120
+    assert read["status"] == "expired"  # past by Stripe's clock
+    (event,) = events_about(created["id"])
+    assert event["created"] >= created["created"]
 
 
 @pytest.mark.parametrize(("after", "accepted"), [(29 * 60, False), (31 * 60, True), (24 * 3600 + 60, False)])
