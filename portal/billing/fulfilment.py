@@ -49,7 +49,8 @@ class FulfilmentResult:
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    """`state` is "paid" (nothing to pay), "processing" (an async payment is under way) or "open".
+    """`state` is "paid" (nothing to pay), "processing" (an async payment is under way), "open", or
+    "closed" (the registration can no longer be paid for: it has expired or is finished).
 
     An open embedded session comes with its `client_secret` (kept from create). `replaced` names
     how the attempt before this new one ended ("failed", "expired"), so the page can say so.
@@ -419,6 +420,7 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
     mode is expired first, a completed one is fulfilled (or, while its asynchronous
     payment is processing, waited for), and a paid payment starts nothing. A session whose
     asynchronous payment failed never reopens, so a new attempt starts, with a new session.
+    No session is created for a registration that has closed: that is "closed".
     Raises PaymentProviderUnavailable/PaymentProviderError.
     """
     if ui_mode not in (EMBEDDED, HOSTED):
@@ -445,6 +447,8 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
                     gateway.expire_session(info.id)
                 except PaymentProviderError:
                     continue  # completed in the meantime: look again
+        if not payment.registration.is_open():  # it may have closed while Stripe answered the above
+            return CheckoutStart("closed", payment)
         attempt = _claim_attempt(db, payment, ui_mode)
         if attempt is None:
             continue

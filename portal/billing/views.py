@@ -242,6 +242,8 @@ def hosted(token: str) -> Response | tuple[str, int]:
     except (PaymentProviderUnavailable, PaymentProviderError):
         current_app.logger.warning("could not start hosted checkout for payment %s", payment.public_id)
         return render_template("billing/unavailable.html"), 503
+    if start.state == "closed":
+        return render_template("billing/closed.html"), 409
     if start.state == "open" and start.session is not None and start.session.url:
         return redirect(start.session.url, code=303)
     return render_template("billing/done.html", payment=payment), 200

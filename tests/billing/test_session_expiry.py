@@ -18,9 +18,9 @@ from portal.billing.fulfilment import (
 )
 from portal.billing.stripe_gateway import EMBEDDED, HOSTED
 from portal.db import get_session
-from portal.models import Registration
+from portal.models import Registration, utcnow
 from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
-from tests.billing.conftest import a_customer, make_registration, pay_hosted, reload
+from tests.billing.conftest import a_customer, make_registration, pay_hosted, reload, stripe_api_calls
 
 
 def stored_session(session_id: str) -> dict:
@@ -28,6 +28,14 @@ def stored_session(session_id: str) -> dict:
     db = get_session()
     db.expire_all()
     return db.get(SandboxStripeSession, session_id).data
+
+
+def session_creates(app: Flask) -> list[int]:
+    """What "Stripe" answered each Checkout Session create with (its status), oldest first."""
+    calls = stripe_api_calls(app, "/v1/checkout/sessions")
+    return [
+        call["status"] for call in calls if call["method"] == "POST" and call["path"].endswith("/sessions")
+    ]
 
 
 def time_passes(registration: Registration, session_id: str, delta: timedelta) -> None:
@@ -103,3 +111,18 @@ def test_a_registration_living_longer_than_stripe_allows_leaves_stripes_24_hours
     session = stored_session(start.session.id)
     assert start.state == "open"
     assert session["expires_at"] == session["created"] + 24 * 3600
+
+
+def test_a_registration_that_closed_while_stripe_was_asked_gets_no_new_session(ctx: Flask) -> None:
+    """Paying the other way first expires the open window's session, and Stripe may be slow to say
+    it did: a registration that closed meanwhile gets no new session, and Stripe is not asked for one."""
+    registration = make_registration(ctx)
+    hosted = start_checkout(registration, a_customer(), HOSTED)
+    registration.expires_at = utcnow() - timedelta(seconds=1)
+    get_session().commit()
+
+    start = start_checkout(registration, a_customer(), EMBEDDED)
+
+    assert start.state == "closed" and start.session is None
+    assert stored_session(hosted.session.id)["status"] == "expired"
+    assert session_creates(ctx) == [200]  # the new window's, before the registration closed
