@@ -26,10 +26,12 @@ from portal.billing.stripe_gateway import (
     CheckoutSessionInfo,
     PaymentProviderError,
     PaymentProviderUnavailable,
+    SessionTooLate,
     get_gateway,
 )
 from portal.db import add_unless_raced, get_session, update_if
 from portal.models import Payment, PaymentStatus, Registration, User, record_event, utcnow
+from portal.registration.lifecycle import expire_if_past_lifetime
 
 log = logging.getLogger(__name__)
 
@@ -367,8 +369,9 @@ def _claim_attempt(db: Session, payment: Payment, ui_mode: str) -> int | None:
 def _retire_attempt(db: Session, payment: Payment, attempt: int) -> None:
     """After Stripe answered the attempt's create with an error it keeps under the attempt's
     idempotency key for a day (a 5xx of its own, replayed to every retry; or its refusal of the key
-    with other parameters), so that the next try is a new attempt. A timeout or a lost connection
-    keeps its key: Stripe may have made the session, and the same key brings it back."""
+    with other parameters), or one the attempt's parameters can never get past (SessionTooLate), so
+    that the next try is a new attempt. A timeout or a lost connection keeps its key: Stripe may
+    have made the session, and the same key brings it back."""
     update_if(
         db,
         payment,
@@ -398,6 +401,22 @@ def _attach_session(db: Session, payment: Payment, attempt: int, info: CheckoutS
     return won
 
 
+def _closed_by_stripes_clock(db: Session, payment: Payment, attempt: int) -> CheckoutStart:
+    """Stripe refused the attempt's session as too late for its registration (SessionTooLate): by
+    Stripe's clock the registration has closed, though ours may lag. It closes here too, so that
+    the flow's pages say it expired rather than send the customer back to pay, and the attempt is
+    retired (no session was made under its key, and none ever can be)."""
+    registration = payment.registration
+    log.warning(
+        "payment %s: Stripe's clock says registration %s has closed; closing it",
+        payment.public_id,
+        registration.public_id,
+    )
+    _retire_attempt(db, payment, attempt)
+    expire_if_past_lifetime(db, registration, now=registration.expires_at)  # as Stripe's clock says
+    return CheckoutStart("closed", payment)
+
+
 def _expire_quietly(session_id: str) -> None:
     try:
         get_gateway().expire_session(session_id)
@@ -420,7 +439,8 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
     mode is expired first, a completed one is fulfilled (or, while its asynchronous
     payment is processing, waited for), and a paid payment starts nothing. A session whose
     asynchronous payment failed never reopens, so a new attempt starts, with a new session.
-    No session is created for a registration that has closed: that is "closed".
+    No session is created for a registration that has closed (by our clock, or by Stripe's when
+    it refuses the session as too late): that is "closed".
     Raises PaymentProviderUnavailable/PaymentProviderError.
     """
     if ui_mode not in (EMBEDDED, HOSTED):
@@ -454,6 +474,8 @@ def start_checkout_for_payment(payment: Payment, ui_mode: str) -> CheckoutStart:
             continue
         try:
             info = _create_session(payment, ui_mode)
+        except SessionTooLate:
+            return _closed_by_stripes_clock(db, payment, attempt)
         except PaymentProviderUnavailable as error:
             if error.http_status is not None and error.http_status >= 500:
                 _retire_attempt(db, payment, attempt)

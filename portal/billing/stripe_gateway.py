@@ -5,7 +5,7 @@ Built once per app from the settings (`init_stripe`) and kept in
 sandbox, to the stand-in at `STRIPE_API_BASE`) through `StripeClient` with a
 timeout on every call and retries of network errors, 409s and 5xx. It returns
 small dataclasses, so nothing outside this module touches a Stripe object, and
-raises only the three errors below.
+raises only the errors below.
 
 Settings: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,
 STRIPE_PRICE_MODE ("payment" or "subscription"; empty: asked from the price's
@@ -57,8 +57,10 @@ RECEIPT_EXPANSIONS = ("payment_intent.latest_charge", "invoice")
 # Stripe expires a Checkout Session between 30 minutes and 24 hours after creating it (`expires_at`;
 # 24 hours when not given). The portal asks for 31 minutes after its registration closes: a session
 # is only created while the registration is open, so that is always more than 30 minutes away, the
-# extra minute covering the request's way to Stripe and a clock a little apart from Stripe's.
+# extra minute covering the request's way to Stripe and a clock a little apart from Stripe's. A
+# request slower than that, or a clock further apart, is refused: SessionTooLate.
 SESSION_OUTLIVES_REGISTRATION = timedelta(minutes=31)
+SHORTEST_SESSION = timedelta(minutes=30)
 LONGEST_SESSION = timedelta(hours=24)
 CLOCK_SKEW = timedelta(minutes=1)
 
@@ -73,12 +75,27 @@ class PaymentProviderUnavailable(RuntimeError):
 
 
 class PaymentProviderError(RuntimeError):
-    """Stripe refused the request (4xx): a bug or a setting to fix, not worth retrying as is."""
+    """Stripe refused the request (4xx): a bug or a setting to fix, not worth retrying as is.
+    `param` is the parameter Stripe named as the cause, if it named one."""
 
-    def __init__(self, message: str, *, http_status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.code = code
+        self.param = param
+
+
+class SessionTooLate(PaymentProviderError):
+    """Stripe refused a Checkout Session's `expires_at` as less than SHORTEST_SESSION from its now:
+    by Stripe's clock the registration closed over a minute ago (`session_expires_at`), whatever
+    ours says, and no session can be made for it any more. Not the vendor's settings."""
 
 
 class InvalidWebhook(ValueError):
@@ -250,8 +267,22 @@ def _translate(error: stripe.StripeError) -> Exception:
         )
     code = IDEMPOTENCY_ERROR if isinstance(error, stripe.IdempotencyError) else error.code
     return PaymentProviderError(
-        f"Stripe refused the request: {error.user_message or error}", http_status=status, code=code
+        f"Stripe refused the request: {error.user_message or error}",
+        http_status=status,
+        code=code,
+        param=getattr(error, "param", None),
     )
+
+
+def _refused_as_too_soon(error: PaymentProviderError, params: dict[str, Any]) -> bool:
+    """Whether Stripe refused the `expires_at` in `params` for being too soon rather than too late.
+    Stripe names the parameter but not which end it broke: the nearer one by our clock, which may
+    be minutes apart from Stripe's, never hours."""
+    expires_at = params.get("expires_at")
+    if error.param != "expires_at" or expires_at is None:
+        return False
+    between = (SHORTEST_SESSION + LONGEST_SESSION) / 2
+    return bool(expires_at - time.time() < between.total_seconds())
 
 
 class StripeGateway:
@@ -372,12 +403,17 @@ class StripeGateway:
         # The same payment attempt always sends the same key and parameters, so a double
         # click or a retry gets Stripe's first answer back instead of a second session.
         key = f"checkout-{payment.public_id}-{ui_mode}-{payment.attempt}"
-        session = self._call(
-            "session create",
-            self._client.v1.checkout.sessions.create,
-            params=params,
-            options={"idempotency_key": key},
-        )
+        try:
+            session = self._call(
+                "session create",
+                self._client.v1.checkout.sessions.create,
+                params=params,
+                options={"idempotency_key": key},
+            )
+        except PaymentProviderError as error:
+            if _refused_as_too_soon(error, params):
+                raise SessionTooLate(str(error), http_status=error.http_status, param=error.param) from error
+            raise
         return _session_info(session)
 
     def create_embedded_session(self, payment: Payment, return_url: str) -> CheckoutSessionInfo:

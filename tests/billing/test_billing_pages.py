@@ -18,7 +18,7 @@ from portal.billing.fulfilment import get_or_create_payment, start_checkout
 from portal.billing.stripe_gateway import HOSTED
 from portal.db import get_session
 from portal.models import Payment, utcnow
-from portal.sandbox.stripe_standin import settle_async_payment
+from portal.sandbox.stripe_standin import set_clock_ahead, settle_async_payment
 from tests.billing.conftest import (
     FAILING_BANK_ACCOUNT,
     a_customer,
@@ -429,6 +429,24 @@ def test_nothing_is_charged_for_a_registration_that_can_no_longer_be_registered(
         timeout=10,
     )
     assert again.status_code == 303  # on to the flow's page, which says it expired
+    assert reload(payment).stripe_session_id is None
+
+
+def test_a_new_window_stripe_finds_too_late_by_its_clock_says_nothing_can_be_paid(billing, payment) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'href="(/billing/hosted/[^"]+)"', page.text).group(1)
+    with billing.app.app_context():
+        db = get_session()
+        registration = db.merge(payment.registration)
+        registration.expires_at = utcnow() + timedelta(seconds=30)  # open by our clock
+        db.commit()
+    set_clock_ahead(billing.app, 120)  # Stripe's clock two minutes ahead: closed by Stripe's
+
+    new_window = requests.get(billing.url + link, allow_redirects=False, timeout=10)
+
+    assert new_window.status_code == 409 and "Nothing was charged" in new_window.text
+    assert "it has expired" in new_window.text
+    assert "payment provider did not answer" not in new_window.text
     assert reload(payment).stripe_session_id is None
 
 

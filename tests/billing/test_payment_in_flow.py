@@ -23,7 +23,7 @@ from portal.db import get_session
 from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
 from portal.sandbox.models import SandboxStripeIdempotencyKey, SandboxStripeSession
-from portal.sandbox.stripe_standin import fail_next_session_creates
+from portal.sandbox.stripe_standin import fail_next_session_creates, set_clock_ahead
 from tests.accounts import signed_in
 from tests.billing.conftest import (
     DECLINED_CARD,
@@ -590,3 +590,26 @@ def test_a_key_stripe_saw_with_other_parameters_is_left_for_a_new_attempt(
     assert answer.status_code == 200 and answer.get_json()["state"] == "open"
     assert payment_of(app, public_id).attempt == payment.attempt + 1
     assert pay(stripe_over_http, answer.get_json()["client_secret"]).status_code == 200
+
+
+def test_a_session_stripe_refuses_as_too_late_by_its_clock_is_told_as_the_registration_expired(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == public_id))
+        registration.expires_at = utcnow() + timedelta(seconds=30)  # open by our clock
+        db.commit()
+    set_clock_ahead(app, 120)  # Stripe's clock two minutes ahead: closed by Stripe's
+
+    answer = customer_browser.post(data_attribute(checkout, "session-url"))
+    flow = customer_browser.get(data_attribute(checkout, "next-url"))  # where the page goes on "closed"
+    again = customer_browser.post(data_attribute(checkout, "session-url"))
+
+    assert answer.status_code == 200 and answer.get_json() == {"state": "closed"}
+    assert flow.status_code == 410 and "This registration has expired" in flow.text
+    assert again.get_json() == {"state": "closed"}
+    creates = [call for call in stripe_api_calls(app, "/v1/checkout/sessions") if call["method"] == "POST"]
+    assert [call["status"] for call in creates] == [400]  # Stripe was asked once

@@ -7,6 +7,7 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -20,6 +21,7 @@ from portal.billing.stripe_gateway import EMBEDDED, HOSTED
 from portal.db import get_session
 from portal.models import Registration, utcnow
 from portal.sandbox.models import SandboxStripeEvent, SandboxStripeSession
+from portal.sandbox.stripe_standin import set_clock_ahead
 from tests.billing.conftest import a_customer, make_registration, pay_hosted, reload, stripe_api_calls
 
 
@@ -126,3 +128,29 @@ def test_a_registration_that_closed_while_stripe_was_asked_gets_no_new_session(c
     assert start.state == "closed" and start.session is None
     assert stored_session(hosted.session.id)["status"] == "expired"
     assert session_creates(ctx) == [200]  # the new window's, before the registration closed
+
+
+@pytest.mark.parametrize(
+    ("price", "ui_mode"),
+    [("price_registration", HOSTED), ("price_recurring_registration", EMBEDDED)],
+    ids=["one-time in a new window", "subscription in the dialog"],
+)
+def test_a_session_stripe_refuses_as_too_late_by_its_clock_closes_the_registration_here_too(
+    make_billing, price: str, ui_mode: str
+) -> None:
+    live = make_billing(STRIPE_PRICE_ID=price)
+    set_clock_ahead(live.app, 90)  # Stripe's clock a minute and a half ahead of ours
+    with live.app.app_context():
+        registration = make_registration(live.app)
+        registration.expires_at = utcnow() + timedelta(seconds=20)  # open by our clock, not by Stripe's
+        get_session().commit()
+
+        start = start_checkout(registration, a_customer(), ui_mode)
+        again = start_checkout(registration, a_customer(), ui_mode)
+
+        assert start.state == again.state == "closed"
+        assert get_session().get(Registration, registration.id).state == "expired"
+        payment = reload(start.payment)
+        assert (payment.status, payment.stripe_session_id) == ("pending", None)
+        assert payment.attempt == 2  # the refused attempt's key is never sent again
+        assert session_creates(live.app) == [400]  # refused once; the registration closed, nothing more
