@@ -239,9 +239,12 @@ def hosted(token: str) -> Response | tuple[str, int]:
         return render_template("billing/closed.html"), 409
     try:
         start = start_checkout_for_payment(payment, HOSTED)
-    except (PaymentProviderUnavailable, PaymentProviderError):
+    except PaymentProviderUnavailable:
         current_app.logger.warning("could not start hosted checkout for payment %s", payment.public_id)
         return render_template("billing/unavailable.html"), 503
+    except PaymentProviderError:
+        current_app.logger.exception("could not start hosted checkout for payment %s", payment.public_id)
+        return render_template("billing/refused.html", said=brand().named(REFUSED)), 502
     if start.state == "closed":
         return render_template("billing/closed.html"), 409
     if start.state == "open" and start.session is not None and start.session.url:

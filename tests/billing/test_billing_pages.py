@@ -15,7 +15,7 @@ import requests
 from flask import Flask
 
 from portal.billing.fulfilment import get_or_create_payment, start_checkout
-from portal.billing.stripe_gateway import HOSTED
+from portal.billing.stripe_gateway import HOSTED, init_stripe
 from portal.db import get_session
 from portal.models import Payment, utcnow
 from portal.sandbox.stripe_standin import set_clock_ahead, settle_async_payment
@@ -447,6 +447,23 @@ def test_a_new_window_stripe_finds_too_late_by_its_clock_says_nothing_can_be_pai
     assert new_window.status_code == 409 and "Nothing was charged" in new_window.text
     assert "it has expired" in new_window.text
     assert "payment provider did not answer" not in new_window.text
+    assert reload(payment).stripe_session_id is None
+
+
+def test_a_new_window_stripe_refuses_for_the_vendors_settings_says_so_not_to_wait_a_minute(
+    billing, payment
+) -> None:
+    page = open_checkout(billing, payment)
+    link = re.search(r'href="(/billing/hosted/[^"]+)"', page.text).group(1)
+    billing.app.config.update(STRIPE_PRICE_MODE="subscription")  # a one-time price: Stripe refuses
+    init_stripe(billing.app)
+
+    new_window = requests.get(billing.url + link, allow_redirects=False, timeout=10)
+
+    assert new_window.status_code == 502
+    assert "a problem with the tool&#39;s vendor&#39;s payment settings" in new_window.text
+    assert "Nothing was charged." in new_window.text
+    assert "did not answer" not in new_window.text and "wait a minute" not in new_window.text
     assert reload(payment).stripe_session_id is None
 
 
