@@ -109,7 +109,9 @@ def add_unless_raced(db: Session, row: Row, find_twin: Callable[[], Row | None])
     return row, True
 
 
-def update_if(db: Session, row: Base, *conditions: ColumnElement[bool], **values: Any) -> bool:
+def update_if(
+    db: Session, row: Base, *conditions: ColumnElement[bool], rollback_on_loss: bool = True, **values: Any
+) -> bool:
     """Write `values` to `row` only if `conditions` still hold in the database; True if this call won.
 
     One conditional UPDATE decides races between requests, tabs and processes in
@@ -118,6 +120,9 @@ def update_if(db: Session, row: Base, *conditions: ColumnElement[bool], **values
     transaction is rolled back (on SQLite even an UPDATE that matched nothing
     holds the write lock until then), so commit whatever must survive a loss
     before calling this. The winner's caller audits and commits.
+
+    A caller that moves many rows in one transaction that must stand whatever each of
+    them does (erasing an account closes what it can) passes `rollback_on_loss=False`.
     """
     model = type(row)
     key = inspect(row).identity or ()
@@ -130,7 +135,7 @@ def update_if(db: Session, row: Base, *conditions: ColumnElement[bool], **values
     )
     result = cast(CursorResult[Any], db.execute(statement))
     won = result.rowcount == 1
-    if not won:
+    if not won and rollback_on_loss:
         db.rollback()
     db.refresh(row)
     return won

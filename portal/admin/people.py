@@ -313,7 +313,11 @@ def enable_person(user_id: int) -> Response:
         flash(f"{person.email} is enabled already; nothing changed.", "warning")
     else:
         db = get_session()
-        enable_user(db, person.email, _actor())
+        try:
+            enable_user(db, person.email, _actor())
+        except AccountError as error:  # erased
+            flash(str(error), "error")
+            return _to_person(person)
         db.commit()
         flash(f"{person.email} can sign in again, with their password as it was.", "success")
     return _to_person(person)

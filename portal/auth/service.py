@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.db import update_if
-from portal.models import LoginAttempt, PasswordLink, User, UserRole, record_event, utcnow
+from portal.models import ERASED_DOMAIN, LoginAttempt, PasswordLink, User, UserRole, record_event, utcnow
 from portal.text import is_acceptable
 
 _T = TypeVar("_T")
@@ -67,7 +67,7 @@ class WrongPassword(AccountError):
     pass
 
 
-SignOutReason = Literal["disabled", "password-changed"]
+SignOutReason = Literal["disabled", "password-changed", "erased"]
 
 
 class SignedOut(Exception):
@@ -84,6 +84,10 @@ class LastActiveStaff(AccountError):
 
 class CannotDisableSelf(AccountError):
     pass
+
+
+class AccountErased(AccountError):
+    """The account was erased (`portal.auth.erasure`): nothing can be done with it any more."""
 
 
 # scrypt with N=2^13, r=8, p=10: one of the settings OWASP's Password Storage Cheat Sheet lists as
@@ -149,12 +153,15 @@ def find_user(db: Session, email: str) -> User | None:
 def load_active_user(db: Session, session_user_id: str) -> User:
     """The user behind a session's user id (`User.get_id`).
 
-    :raise SignedOut: unknown, disabled, or their password changed since that session signed in.
+    :raise SignedOut: unknown, erased, disabled, or their password changed since that session
+        signed in.
     """
     user_id, _, stamp = session_user_id.partition(":")
     user = db.get(User, int(user_id)) if user_id.isdigit() else None
     if user is None:
         raise SignedOut(None)
+    if user.is_erased:
+        raise SignedOut("erased")
     if not user.is_active:
         raise SignedOut("disabled")
     if not hmac.compare_digest(stamp, user.password_stamp):
@@ -172,9 +179,11 @@ def check_password_rules(password: str) -> None:
 
 def checked_email(email: str) -> str:
     """`email` normalised (as stored and looked up). :raise InvalidEmail: not an address's shape,
-    longer than 320 characters, or holding a control character."""
+    longer than 320 characters, holding a control character, or an erased account's kind."""
     email = normalise_email(email)
     if len(email) > 320 or not _EMAIL_SHAPE.match(email) or not is_acceptable(email):
+        raise InvalidEmail("Enter an email address like name@example.edu.")
+    if email.endswith(f"@{ERASED_DOMAIN}"):  # `erased_address` must stay free for the erasure
         raise InvalidEmail("Enter an email address like name@example.edu.")
     return email
 
@@ -243,12 +252,21 @@ def _existing_user(db: Session, email: str) -> User:
     return user
 
 
+def refuse_erased(user: User) -> None:
+    """:raise AccountErased: `user`'s account was erased, so it can have no password, link or address."""
+    if user.is_erased:
+        raise AccountErased(
+            f"{user.email} was erased: its personal data is gone, and it cannot be used again."
+        )
+
+
 def reset_password(db: Session, email: str, new_password: str, actor: str) -> User:
     """Set a new password (any set-password link of the user stops working); audited.
 
-    :raise AccountError: unknown email, weak password.
+    :raise AccountError: unknown email, weak password; AccountErased.
     """
     user = _existing_user(db, email)
+    refuse_erased(user)
     check_password_rules(new_password)
     set_password(db, user, new_password)
     record_event(db, "user:password-reset", actor=actor, details={"email": user.email})
@@ -329,9 +347,13 @@ def _another_active_staff(user: User) -> Any:
 
 
 def enable_user(db: Session, email: str, actor: str) -> User:
-    """Let a disabled account sign in again (with its password as it was); audited once."""
+    """Let a disabled account sign in again (with its password as it was); audited once.
+
+    :raise AccountError: unknown email; AccountErased.
+    """
     user = _existing_user(db, email)
-    if update_if(db, user, User.is_disabled.is_(True), is_disabled=False):
+    refuse_erased(user)
+    if update_if(db, user, User.is_disabled.is_(True), User.erased_at.is_(None), is_disabled=False):
         record_event(db, "user:enabled", actor=actor, details={"email": user.email, "role": user.role})
     return user
 
@@ -347,11 +369,16 @@ def authenticate(db: Session, email: str, password: str) -> User | None:
     if user is None:
         hasher.verify(hasher.dummy_hash(), password)
         return None
-    if not hasher.verify(user.password_hash, password) or not user.is_active:
+    checked = user.password_hash
+    if not hasher.verify(checked, password) or not user.is_active:
         return None
-    if not hasher.is_current(user.password_hash):  # made with older parameters: renew it now
-        user.password_hash = hasher.hash(password)
-    return user
+    if hasher.is_current(checked):
+        return user
+    # Made with older parameters: renewed now, only over the hash just checked. A new password or
+    # an erasure meanwhile wins (a plain write would put back a password the account no longer
+    # has), and this one no longer holds.
+    renewed = update_if(db, user, User.password_hash == checked, password_hash=hasher.hash(password))
+    return user if renewed else None
 
 
 def _email_key(email: str) -> str:
@@ -417,8 +444,13 @@ def sign_in_with_password(db: Session, email: str, password: str) -> User | None
     user = _check_password_counted(db, email, password)
     if user is None:
         return None
+    # Taken only while the password just checked and the account still stand: an erasure, a new
+    # password or disabling that commits between the check and here wins, and nothing of this
+    # sign-in is written (its event would bring an erased address back into the audit trail).
+    still = (User.password_hash == user.password_hash, User.is_disabled.is_(False))
+    if not update_if(db, user, *still, last_login_at=utcnow()):
+        return None
     clear_failed_sign_ins(db, user.email)
-    user.last_login_at = utcnow()
     record_event(db, "user:signed-in", actor=user.email)
     return user
 

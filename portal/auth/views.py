@@ -63,6 +63,7 @@ bp.add_app_template_global(console_sign_in, "console_sign_in")  # where staff la
 SIGNED_OUT_BECAUSE: dict[SignOutReason, str] = {
     "disabled": "You were signed out because your account was disabled.",
     "password-changed": "You were signed out because your password was changed after you signed in here.",
+    "erased": "You were signed out because your account was deleted.",
 }
 
 

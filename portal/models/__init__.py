@@ -51,10 +51,19 @@ from portal.models.registrations import (
     transition,
 )
 from portal.models.sessions import WebSession
-from portal.models.users import LoginAttempt, PasswordLink, PasswordLinkPurpose, User, UserRole
+from portal.models.users import (
+    ERASED_DOMAIN,
+    LoginAttempt,
+    PasswordLink,
+    PasswordLinkPurpose,
+    User,
+    UserRole,
+    erased_address,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "ERASED_DOMAIN",
     "MAX_ROW_ID",
     "OPEN_STATES",
     "OTHER_FAMILY",
@@ -90,6 +99,7 @@ __all__ = [
     "claim_for_completion",
     "close_as_failed",
     "decide_approval",
+    "erased_address",
     "fit_platform_name",
     "load_all",
     "new_public_id",

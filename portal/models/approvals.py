@@ -70,6 +70,7 @@ def decide_approval(
     new_state: ApprovalState,
     actor: str,
     details: dict[str, Any] | None = None,
+    rollback_on_loss: bool = True,
     **values: Any,
 ) -> bool:
     """Move a pending `approval` to `new_state` (approved, rejected, expired or withdrawn) and audit it.
@@ -77,8 +78,8 @@ def decide_approval(
     A conditional UPDATE (state pending -> `new_state`) decides between racing
     requests: only the winner gets True, with `values` (approved_choices,
     reason, ...) written and an `approval:<state>` event recorded. The caller
-    commits; a loser's transaction is rolled back (`update_if`), so commit what
-    must survive first. :raise InvalidTransition: `new_state` is pending.
+    commits; a loser's transaction is rolled back (`update_if`, unless `rollback_on_loss`
+    is False), so commit what must survive first. :raise InvalidTransition: `new_state` is pending.
     """
     if new_state is ApprovalState.PENDING:
         raise InvalidTransition("an approval request cannot become pending again")
@@ -87,6 +88,7 @@ def decide_approval(
         session,
         approval,
         ApprovalRequest.state == ApprovalState.PENDING.value,
+        rollback_on_loss=rollback_on_loss,
         state=new_state.value,
         decided_at=utcnow(),
         decided_by_email=decided_by,

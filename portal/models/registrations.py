@@ -308,12 +308,14 @@ def close_as_failed(
     problem: Problem,
     words: str,
     details: dict[str, Any] | None = None,
+    rollback_on_loss: bool = True,
 ) -> bool:
     """Close an unfinished `registration` for good (failed, with the `problem` and the `words` its
     pages show) if `conditions` still hold in the database; audited once. True if this call did.
 
     One conditional UPDATE decides between this and anything else moving the registration (a
-    completion's claim takes the same row). The caller commits; a loser's transaction is rolled back.
+    completion's claim takes the same row). The caller commits; a loser's transaction is rolled back
+    (unless `rollback_on_loss` is False: see `update_if`).
     """
     was = registration.state
     failed = RegistrationState.FAILED.value
@@ -321,6 +323,7 @@ def close_as_failed(
         session,
         registration,
         *conditions,
+        rollback_on_loss=rollback_on_loss,
         state=failed,
         problem=problem.value,
         last_error=words,

@@ -30,6 +30,11 @@ class User(UserMixin, Base):
     The id a session keeps (`get_id`) carries a stamp of the password hash, so
     a new password (set with a link, or by staff) signs out every session that
     signed in with the old one: the user loader finds the stamps differ.
+
+    An erased customer account (`erased_at`, `portal.auth.erasure`) keeps its row, so that
+    what refers to it (registrations, payments) still does, but none of its personal data:
+    its email is `erased_address(id)`, it has no organisation, no usable password, and it is
+    disabled for good.
     """
 
     __tablename__ = "users"
@@ -42,10 +47,15 @@ class User(UserMixin, Base):
     is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def is_active(self) -> bool:
         return not self.is_disabled
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
     @property
     def is_staff(self) -> bool:
@@ -58,6 +68,15 @@ class User(UserMixin, Base):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.password_stamp}"
+
+
+# Reserved for names that can never resolve (RFC 2606, RFC 6761): nothing can be delivered there.
+ERASED_DOMAIN = "erased.invalid"
+
+
+def erased_address(user_id: int) -> str:
+    """What an erased account's email becomes: unique (users.email is), and never deliverable."""
+    return f"erased-{user_id}@{ERASED_DOMAIN}"
 
 
 class LoginAttempt(Base):

@@ -32,9 +32,10 @@ REQUEST_DECIDED = "request-decided"
 
 
 def address_told_on_activation(registration: Registration) -> str | None:
-    """Where `tool_active` will write when the registration's platform is activated, or None."""
+    """Where `tool_active` will write when the registration's platform is activated, or None (also
+    when its customer erased their account)."""
     customer = registration.customer
-    if customer is None or not outbox.email_configured(current_app.config):
+    if customer is None or customer.is_erased or not outbox.email_configured(current_app.config):
         return None
     return customer.email
 
@@ -72,10 +73,13 @@ def tool_active(db: Session, registration: Registration) -> bool:
 
 def address_told_of_decision(approval: ApprovalRequest) -> str | None:
     """Where the staff's decision on `approval` will be e-mailed, or None: the requester's address
-    now (they may have changed it since they asked), else the one they asked with."""
+    now (they may have changed it since they asked), else the one they asked with; nowhere once
+    they erased their account."""
     if not outbox.email_configured(current_app.config):
         return None
     requester = approval.requested_by
+    if requester is not None and requester.is_erased:
+        return None
     return requester.email if requester is not None else approval.requested_by_email
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.db import update_if
-from portal.models import Notification, NotificationChannel, NotificationState, utcnow
+from portal.models import ERASED_DOMAIN, Notification, NotificationChannel, NotificationState, utcnow
 from portal.notifications import delivery
 
 logger = logging.getLogger(__name__)
@@ -229,6 +229,8 @@ def _deliver_to_recipient(
 
     if not email_configured(config):
         return Failure("e-mail is no longer configured")
+    if str(notification.recipient).endswith(f"@{ERASED_DOMAIN}"):  # queued as its account was erased
+        return Failure("not sent: the account was erased", retry=False)
     text = text_to_send(db, notification) if notification.secret_seed else notification.text
     if text is None:
         return Failure("not sent: its link stopped working first (used, replaced or expired)", retry=False)

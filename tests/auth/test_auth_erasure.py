@@ -1,0 +1,373 @@
+"""Erasing a customer account's personal data (`portal.auth.erasure`), whoever asks for it: the address
+goes from the account and from every copy the portal made of it (payments keep theirs), the
+organisation and the password go, what the customer left open closes as a withdrawal does, their
+links and queued e-mails are cancelled, and it is audited once. Twice does nothing more; staff
+accounts are refused; a sign-in at the same moment writes nothing.
+
+Runs on PostgreSQL too (`TEST_DATABASE_URL`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from flask import Flask
+from sqlalchemy import inspect, select
+
+from portal.auth import email_change, erasure, password_reset, service
+from portal.auth.erased_copies import CANCELLED
+from portal.auth.service import PASSWORD_METHOD, InvalidEmail, PasswordHasher
+from portal.db import get_session
+from portal.models import (
+    ApprovalRequest,
+    ApprovalState,
+    AuditEvent,
+    Notification,
+    PasswordLink,
+    Payment,
+    PaymentStatus,
+    Problem,
+    Registration,
+    RegistrationState,
+    User,
+    erased_address,
+    load_all,
+    record_event,
+    utcnow,
+)
+from portal.notifications import alerts, customer_emails, outbox
+from tests.accounts import PASSWORD, create_user, sign_in
+from tests.auth.helpers import words
+from tests.conftest import QUICK_PASSWORD_METHOD, a_closed_url
+
+EMAIL = "admin@springfield.edu"
+STAFF = "staff@vendor.example"
+
+
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    """The portal e-mails customers and staff, to a mail server that never answers: what is queued
+    stays in the outbox, as it would until the sender's next round."""
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": int(a_closed_url().rsplit(":", 1)[1]),
+        "SMTP_TLS": "none",
+        "SMTP_FROM": "portal@vendor.example",
+        "NOTIFY_EMAIL_TO": "ops@vendor.example",
+        "NOTIFY_DRAIN_INTERVAL": 0,
+    }
+
+
+@pytest.fixture
+def customer(app: Flask) -> User:
+    return create_user(app, EMAIL, organisation="Springfield University")
+
+
+def add_registration(
+    app: Flask,
+    customer: User,
+    state: RegistrationState,
+    problem: Problem | None = None,
+    asked: str | None = None,
+) -> str:
+    """A registration of `customer`'s, with their request for approval in state `asked` (if any)."""
+    with app.app_context():
+        db = get_session()
+        registration = Registration(
+            ltiaas_registration_id=f"reg-{uuid4().hex[:12]}",
+            platform_url="https://moodle.springfield.edu",
+            family_code="moodle",
+            state=state.value,
+            problem=problem.value if problem else None,
+            customer_id=customer.id,
+            overrides={"platformName": "Springfield Moodle"},
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        db.add(registration)
+        db.flush()
+        record_event(db, f"state:{state.value}", customer.email, registration)
+        if asked is not None:
+            approval = ApprovalRequest(
+                registration_id=registration.id,
+                requested_by_id=customer.id,
+                requested_by_email=customer.email,
+                requested_choices={"platformName": "Springfield Moodle"},
+                state=asked,
+            )
+            db.add(approval)
+            db.flush()
+            alerts.approval_requested(db, approval)  # the staff's notification names the customer
+        db.commit()
+        return registration.public_id
+
+
+def add_payment(app: Flask, customer: User, registration: str) -> None:
+    with app.app_context():
+        db = get_session()
+        row = db.scalar(select(Registration).where(Registration.public_id == registration))
+        assert row is not None
+        db.add(
+            Payment(
+                registration_id=row.id,
+                user_id=customer.id,
+                customer_email=customer.email,
+                status=PaymentStatus.PAID.value,
+                stripe_session_id="cs_test_springfield",
+                stripe_payment_intent="pi_test_springfield",
+                amount_total=4900,
+                currency="usd",
+                paid_at=utcnow(),
+            )
+        )
+        db.commit()
+
+
+def erase(app: Flask, user: User, actor: str | None = None) -> bool:
+    with app.app_context():
+        db = get_session()
+        erased = erasure.erase_customer(db, db.get(User, user.id) or user, actor)
+        db.commit()
+        return erased
+
+
+def account(app: Flask, user: User) -> User:
+    with app.app_context():
+        found = get_session().get(User, user.id)
+        assert found is not None
+        return found
+
+
+def tables_naming(app: Flask, text: str) -> set[str]:
+    """The tables with a row holding `text` in any column."""
+    found = set()
+    with app.app_context():
+        connection = get_session().connection()
+        for table in load_all().sorted_tables:
+            if not inspect(connection).has_table(table.name):
+                continue
+            for row in connection.execute(select(table)):
+                if any(text in str(value) for value in row):
+                    found.add(table.name)
+    return found
+
+
+def state_of(app: Flask, public_id: str) -> tuple[str, str | None, str | None]:
+    with app.app_context():
+        row = get_session().scalar(select(Registration).where(Registration.public_id == public_id))
+        assert row is not None
+        return row.state, row.problem, row.last_error
+
+
+def events(app: Flask, action: str) -> list[tuple[str, dict[str, Any]]]:
+    with app.app_context():
+        rows = get_session().scalars(select(AuditEvent).where(AuditEvent.action == action))
+        return [(row.actor, row.details) for row in rows]
+
+
+def test_a_customers_address_organisation_and_password_go_and_only_payments_keep_the_address(
+    app: Flask, customer: User
+) -> None:
+    paid = add_registration(app, customer, RegistrationState.COMPLETED)
+    add_payment(app, customer, paid)
+    with app.app_context():
+        db = get_session()
+        password_reset.request_reset(db, EMAIL)  # a link e-mailed to them, not sent yet
+        record_event(db, "user:signed-in", EMAIL)
+        db.commit()
+    placeholder = erased_address(customer.id)
+
+    assert erase(app, customer) is True
+
+    erased = account(app, customer)
+    assert erased.email == placeholder and placeholder.endswith("@erased.invalid")
+    assert erased.organisation is None and erased.is_disabled and erased.is_erased
+    assert not app.extensions["password_hasher"].verify(erased.password_hash, PASSWORD)
+    assert tables_naming(app, EMAIL) == {"payments"}
+    assert tables_naming(app, "Springfield University") == set()
+    with app.app_context():
+        payment = get_session().scalars(select(Payment)).one()
+        assert (payment.customer_email, payment.stripe_payment_intent) == (EMAIL, "pi_test_springfield")
+    assert events(app, "user:erased") == [
+        (placeholder, {"email": placeholder, "requests_withdrawn": 0, "registrations_closed": 0})
+    ]
+    assert state_of(app, paid)[0] == "completed"  # the LMS stays registered
+
+
+def test_what_they_left_open_closes_so_nobody_decides_on_a_request_from_nobody(
+    app: Flask, customer: User
+) -> None:
+    asked = add_registration(app, customer, RegistrationState.REVIEWED, asked=ApprovalState.PENDING.value)
+    started = add_registration(app, customer, RegistrationState.RECEIVED)
+    answer_lost = add_registration(app, customer, RegistrationState.REVIEWED, problem=Problem.UNCONFIRMED)
+
+    erase(app, customer, actor=STAFF)
+
+    with app.app_context():
+        approval = get_session().scalars(select(ApprovalRequest)).one()
+        assert approval.current_state is ApprovalState.WITHDRAWN
+        assert approval.decided_by_email == STAFF
+    assert state_of(app, asked) == ("failed", "withdrawn", erasure.CLOSED)
+    assert state_of(app, started) == ("failed", "withdrawn", erasure.CLOSED)
+    # LTIAAS may have registered the tool: the staff settle it, as after an expiry
+    assert state_of(app, answer_lost) == ("failed", "outcome_unknown", erasure.CLOSED_UNCONFIRMED)
+    assert [details for actor, details in events(app, "approval:withdrawn")] == [
+        {"request": approval.public_id, "reason": "account-erased"}
+    ]
+    assert [actor for actor, _ in events(app, "state:failed")] == [STAFF] * 3
+    assert events(app, "user:erased")[0][1]["requests_withdrawn"] == 1
+    assert events(app, "user:erased")[0][1]["registrations_closed"] == 3
+
+
+def test_their_links_stop_working_and_their_emails_not_sent_yet_are_not_sent(
+    app: Flask, customer: User
+) -> None:
+    add_registration(app, customer, RegistrationState.REVIEWED, asked=ApprovalState.PENDING.value)
+    with app.app_context():
+        db = get_session()
+        password_reset.request_reset(db, EMAIL)
+        db.commit()
+
+    erase(app, customer)
+
+    with app.app_context():
+        db = get_session()
+        link = db.scalars(select(PasswordLink)).one()
+        assert link.revoked_at is not None and link.created_by == erased_address(customer.id)
+        to_them, to_staff = db.scalars(select(Notification).order_by(Notification.recipient.is_(None))).all()
+    assert (to_them.state, to_them.last_error, to_them.secret_seed) == ("failed", CANCELLED, None)
+    assert to_them.recipient == erased_address(customer.id)
+    assert to_staff.state == "pending"  # the staff still hear of the request, without the address
+    assert EMAIL not in to_staff.text and erased_address(customer.id) in to_staff.text
+
+
+def test_an_earlier_address_goes_too_but_not_from_another_account_that_took_it_since(
+    app: Flask, customer: User
+) -> None:
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
+        link = db.scalars(select(PasswordLink)).one()
+        email_change.confirm_change(db, link)
+        db.commit()
+    other = create_user(app, EMAIL, organisation="Springfield Elementary")  # the old address, now theirs
+    with app.app_context():
+        db = get_session()
+        record_event(db, "user:signed-in", EMAIL)
+        db.commit()
+
+    erase(app, customer)
+
+    assert tables_naming(app, "admin@shelbyville.edu") == set()
+    assert events(app, "user:signed-in") == [(EMAIL, {})]  # the other account's
+    assert account(app, other).email == EMAIL
+    placeholder = erased_address(customer.id)
+    assert events(app, "user:email-changed") == [(placeholder, {"from": placeholder, "to": placeholder})]
+
+
+def test_a_second_erasure_does_nothing(app: Flask, customer: User) -> None:
+    assert erase(app, customer) is True
+    assert erase(app, customer, actor=STAFF) is False
+
+    assert len(events(app, "user:erased")) == 1
+
+
+def test_a_staff_account_is_refused_and_kept(app: Flask) -> None:
+    staff = create_user(app, STAFF, role="staff", organisation=None)
+
+    with pytest.raises(erasure.StaffNotErased, match="Disable it instead"):
+        erase(app, staff)
+
+    assert account(app, staff).email == STAFF and not account(app, staff).is_disabled
+    assert events(app, "user:erased") == []
+
+
+def test_every_session_of_the_account_is_signed_out_and_told_why(app: Flask, customer: User) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser = app.test_client()
+    assert sign_in(browser, EMAIL).status_code == 302
+
+    erase(app, customer)
+
+    assert browser.get("/auth/account").status_code == 302
+    assert "You were signed out because your account was deleted." in words(browser.get("/auth/sign-in"))
+    assert sign_in(app.test_client(), EMAIL).status_code == 200  # the generic error: no such account
+
+
+class ErasedWhileChecking(PasswordHasher):
+    """The real hasher (with `method`); while it checks the password, another request erases the account."""
+
+    def __init__(self, app: Flask, user: User, method: str) -> None:
+        super().__init__(method)
+        self.app, self.user = app, user
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        checked = super().verify(password_hash, password)
+        if checked and not self.user.is_erased:
+            other = self.app.extensions["db_sessionmaker"]()
+            try:
+                user = other.get(User, self.user.id)
+                assert user is not None
+                erasure.erase_customer(other, user, STAFF)
+                other.commit()
+                self.user.erased_at = user.erased_at
+            finally:
+                other.close()
+        return checked
+
+
+@pytest.mark.parametrize(
+    "method", [QUICK_PASSWORD_METHOD, PASSWORD_METHOD], ids=["hash as it is", "hash renewed at sign-in"]
+)
+def test_a_sign_in_whose_password_was_checked_as_the_account_was_erased_writes_nothing(
+    app: Flask, customer: User, method: str
+) -> None:
+    app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, method)
+
+    with app.app_context():
+        db = get_session()
+        signed_in = service.sign_in_with_password(db, EMAIL, PASSWORD)
+        db.commit()
+
+    assert signed_in is None
+    assert events(app, "user:signed-in") == []  # which would name the erased address again
+    erased = account(app, customer)
+    assert erased.is_erased and erased.last_login_at is None
+    assert tables_naming(app, EMAIL) == set()
+
+
+def test_an_erased_customer_is_never_emailed_again(app: Flask, customer: User) -> None:
+    """A request approved while the account was erased, whose completion finishes afterwards."""
+    completing = add_registration(
+        app, customer, RegistrationState.COMPLETING, asked=ApprovalState.APPROVED.value
+    )
+
+    erase(app, customer)
+
+    assert state_of(app, completing)[0] == "completing"  # its one LTIAAS call is in flight
+    with app.app_context():
+        db = get_session()
+        approval = db.scalars(select(ApprovalRequest)).one()
+        assert customer_emails.request_registered(db, approval) is False
+        assert customer_emails.address_told_on_activation(approval.registration) is None
+
+
+def test_an_email_queued_to_an_erased_account_after_all_is_never_sent(app: Flask, customer: User) -> None:
+    erase(app, customer)
+    with app.app_context():
+        db = get_session()
+        outbox.enqueue_email_to(db, "late", "late", erased_address(customer.id), "Late", "Too late.")
+        db.commit()
+        report = outbox.drain(db)
+        late = db.scalars(select(Notification)).one()
+
+    assert report.failed == [late.id] and report.sent == []
+    assert (late.state, late.last_error) == ("failed", "not sent: the account was erased")
+
+
+def test_nobody_can_take_the_address_an_erased_account_gets(app: Flask) -> None:
+    with app.app_context(), pytest.raises(InvalidEmail):
+        service.create_customer(get_session(), "erased-1@erased.invalid", "Nowhere", PASSWORD)
