@@ -67,6 +67,7 @@ def _not_an_account_post() -> bool:
 def init_auth(app: Flask) -> None:
     from portal.auth import (
         change_email,  # noqa: F401 - a signed-in person changes their e-mail address
+        delete_account,  # noqa: F401 - a customer deletes their own account
         set_password,  # noqa: F401 - the page a one-time set-password link opens
         views,  # noqa: F401 - registers the routes on bp
         withdrawal,  # noqa: F401 - a customer withdraws a request for approval

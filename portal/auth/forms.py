@@ -1,5 +1,5 @@
 """The shape of the account forms: sign in, sign up, forgotten password, new password, new e-mail
-address (no database lookups here)."""
+address, deleting the account (no database lookups here)."""
 
 from __future__ import annotations
 
@@ -141,3 +141,12 @@ class ChangeEmailForm(PortalForm):
 class ConfirmEmailChangeForm(PortalForm):
     """The button that confirms a new e-mail address: opening the link only shows it, because mail
     scanners open the links in e-mails too."""
+
+
+class DeleteAccountForm(PortalForm):
+    """A customer erases their own account: their current password is the confirmation."""
+
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)],
+    )
