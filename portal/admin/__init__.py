@@ -16,4 +16,11 @@ carry_session_token(bp)
 
 import portal.admin.platform_views  # noqa: E402 - the platforms at LTIAAS
 import portal.admin.registration_views  # noqa: E402, F401 - the overview and every registration
-from portal.admin import audit, not_found, notifications, people, views  # noqa: E402, F401 - registers the routes
+from portal.admin import (  # noqa: E402, F401 - registers the routes
+    audit,
+    not_found,
+    notifications,
+    people,
+    people_erasure,
+    views,
+)

@@ -1,6 +1,6 @@
 """People (staff only): every account with its role, organisation and last sign-in; a new staff
 account; a password reset; a new e-mail address (confirmed by the person); disabling and
-re-enabling.
+re-enabling (erasing a customer's personal data is `people_erasure`).
 
 Thin views over `portal.auth.people` and `portal.auth.service` (the CLI's functions
 too). Every change is a CSRF-checked POST, audited with the staff member's email;
@@ -56,7 +56,7 @@ def _actor() -> str:
     return actor_of(signed_in_user())
 
 
-def _person_or_404(user_id: int) -> User:
+def person_or_404(user_id: int) -> User:
     person = accounts.find_person(get_session(), user_id)
     if person is None:
         not_found(PERSON, user_id)
@@ -89,7 +89,7 @@ def _emailed(person: User, created: bool) -> Response:
     else:
         said = f"We are e-mailing {person.email} a link to choose a new password"
     flash(f"{said}; it works once, for {lifetime}. Whether the e-mail went out shows below.", "success")
-    return _to_person(person)
+    return to_person(person)
 
 
 def _emailed_already(person: User, submission: FormSubmission) -> Response:
@@ -104,10 +104,10 @@ def _emailed_already(person: User, submission: FormSubmission) -> Response:
         f"{person.email}; nothing was sent again. Whether the e-mail went out shows below.",
         "warning",
     )
-    return _to_person(person)
+    return to_person(person)
 
 
-def _to_person(person: User) -> Response:
+def to_person(person: User) -> Response:
     return redirect(url_for("admin.person", user_id=person.id), code=303)
 
 
@@ -206,7 +206,7 @@ def _new_account(
             if form.password_choice is PasswordChoice.EMAIL:
                 return _emailed(person, created=True)
             flash(f"{_kind(person)} {person.email} created, with the password you typed.", "success")
-            return _to_person(person)
+            return to_person(person)
     status = 400 if form.errors else 200
     return render_template(template, form=form), status
 
@@ -218,14 +218,14 @@ def _kind(person: User) -> str:
 @bp.get(PERSON_URL, endpoint="person")
 @staff_required
 def person_page(user_id: int) -> Response:
-    return _person_page(_person_or_404(user_id))
+    return _person_page(person_or_404(user_id))
 
 
 @bp.post(f"{PERSON_URL}/password", endpoint="reset_password")
 @staff_required
 def reset_password(user_id: int) -> ResponseReturnValue:
     """A new password typed twice, or a one-time link for the person to choose one."""
-    person = _person_or_404(user_id)
+    person = person_or_404(user_id)
     form = ResetPasswordForm(**_password_choices())
     if not form.validate_on_submit():
         return _person_page(person, reset_form=form, status=400)
@@ -248,7 +248,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     if person is signed_in_user():  # a new password signs out its old sessions, but not this one
         start_signed_in_session(person)
     flash(f"The password of {person.email} is now the one you typed.", "success")
-    return _to_person(person)
+    return to_person(person)
 
 
 @bp.post(f"{PERSON_URL}/email", endpoint="change_person_email")
@@ -256,10 +256,10 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 def change_person_email(user_id: int) -> ResponseReturnValue:
     """E-mail someone's new address a link that makes it theirs (they confirm; until then nothing
     changes), and their current address a notice. Staff change their own on their account page."""
-    person = _person_or_404(user_id)
+    person = person_or_404(user_id)
     if person is signed_in_user() or not outbox.email_configured(current_app.config):
         flash("The email address cannot be changed here.", "error")
-        return _to_person(person)
+        return to_person(person)
     form = PersonEmailForm()
     if not form.validate_on_submit():
         return _person_page(person, email_form=form, status=400)
@@ -280,13 +280,13 @@ def change_person_email(user_id: int) -> ResponseReturnValue:
             f"We also tell {person.email}.",
             "success",
         )
-    return _to_person(person)
+    return to_person(person)
 
 
 @bp.post(f"{PERSON_URL}/disable", endpoint="disable_person")
 @staff_required
 def disable_person(user_id: int) -> Response:
-    person = _person_or_404(user_id)
+    person = person_or_404(user_id)
     if not DisableForm().validate_on_submit():
         flash("Tick the box to confirm, then disable the account.", "error")
     elif person.is_disabled:
@@ -300,13 +300,13 @@ def disable_person(user_id: int) -> Response:
         else:
             db.commit()
             flash(f"{person.email} is disabled: signed out, and cannot sign in.", "success")
-    return _to_person(person)
+    return to_person(person)
 
 
 @bp.post(f"{PERSON_URL}/enable", endpoint="enable_person")
 @staff_required
 def enable_person(user_id: int) -> Response:
-    person = _person_or_404(user_id)
+    person = person_or_404(user_id)
     if not EnableForm().validate_on_submit():
         abort(400)
     if not person.is_disabled:
@@ -317,7 +317,7 @@ def enable_person(user_id: int) -> Response:
             enable_user(db, person.email, _actor())
         except AccountError as error:  # erased
             flash(str(error), "error")
-            return _to_person(person)
+            return to_person(person)
         db.commit()
         flash(f"{person.email} can sign in again, with their password as it was.", "success")
-    return _to_person(person)
+    return to_person(person)

@@ -1,6 +1,6 @@
 """The shape of the People pages' forms: a new staff or customer account, a password reset, a new e-mail
-address, disabling and re-enabling an account (no database lookups here; the rules live in
-`portal.auth.service`)."""
+address, disabling and re-enabling an account, erasing a customer's (no database lookups here; the
+rules live in `portal.auth.service` and `portal.auth.erasure`)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,13 @@ class PersonEmailForm(PortalForm):
     sends nothing more (`email_change` sends one link per address and person every few minutes)."""
 
     new_email = new_email_field("Their new email address")
+
+
+class EraseForm(PortalForm):
+    """Erasing a customer's personal data cannot be undone: the staff member types the account's
+    address (the view compares it), so the page's address is read, not one box ticked in passing."""
+
+    email = StringField(
+        "Type their email address to confirm",
+        validators=[DataRequired("Type their email address to confirm."), Length(max=320)],
+    )

@@ -46,6 +46,8 @@ STAFF_URLS = [
     ("POST", "/admin/people/{person}/email", 303),  # the portal cannot e-mail: back to their page
     ("POST", "/admin/people/{person}/disable", 303),  # no confirmation ticked: back to their page
     ("POST", "/admin/people/{person}/enable", 303),  # enabled already: nothing changed
+    ("GET", "/admin/people/{person}/erase", 200),
+    ("POST", "/admin/people/{person}/erase", 400),  # no address typed: nothing erased
     ("GET", "/admin/audit/", 200),
     ("GET", "/admin/audit/export.csv", 200),
     ("GET", "/admin/notifications/", 200),
