@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
 from portal.admin import platforms
+from portal.auth import erasure
 from portal.auth import service as accounts
 from portal.billing import receipts
 from portal.db import get_session
@@ -105,6 +106,47 @@ def enable_user(email: str) -> None:
     click.echo(f"user {user.email} enabled")
 
 
+@click.command("erase-user")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+@with_appcontext
+def erase_user(email: str, yes: bool) -> None:
+    """Erase a customer's personal data (an erasure request, GDPR art. 17): their address, organisation
+    and password; what they left open closes. Payments and registered platforms are kept. Staff
+    accounts are disabled instead. Cannot be undone."""
+    db = get_session()
+    user = accounts.find_user(db, email)
+    if user is None:
+        raise click.ClickException(f"No user with the email {accounts.normalise_email(email)}.")
+    was = user.email
+    if not user.is_erased and not yes:
+        _confirm_erasure(db, user)
+    try:
+        erased = erasure.erase_customer(db, user, CLI_ACTOR)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.commit()
+    if erased:
+        click.echo(f"personal data of {was} erased; the account is now {user.email}")
+    else:
+        click.echo(f"{user.email} was erased already; nothing changed")
+
+
+def _confirm_erasure(db: Session, user: User) -> None:
+    """Say what erasing `user` does, and go on only if the operator says yes (else exit 1)."""
+    try:
+        erasure.check_erasable(user)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    preview = erasure.preview(db, user)
+    click.echo(
+        f"Erasing {user.email} withdraws {preview.pending_requests} pending request(s) and closes "
+        f"{preview.unfinished_registrations} unfinished registration(s); its {preview.payments} payment(s) "
+        "are kept, with its address."
+    )
+    click.confirm("Erase its personal data? This cannot be undone", abort=True)
+
+
 @click.command("check")
 @with_appcontext
 def check() -> None:
@@ -153,6 +195,7 @@ def register_cli(app: Flask) -> None:
         reset_password,
         disable_user,
         enable_user,
+        erase_user,
         check,
         fetch_receipts,
         refresh_platforms,

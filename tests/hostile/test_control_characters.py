@@ -213,8 +213,9 @@ def test_every_form_of_the_portal_gets_the_rule() -> None:
         ["create-staff", "ops\x00@vendor.com", "--password", PASSWORD],
         ["reset-password", "ops\x00@vendor.com", "--password", PASSWORD],
         ["disable-user", "ops\x00@vendor.com"],
+        ["erase-user", "ops\x00@vendor.com", "--yes"],
     ],
-    ids=["create-staff", "reset-password", "disable-user"],
+    ids=["create-staff", "reset-password", "disable-user", "erase-user"],
 )
 def test_the_account_commands_refuse_a_control_character_in_an_email(app: Flask, command: list[str]) -> None:
     result = app.test_cli_runner().invoke(args=command)
