@@ -518,6 +518,14 @@ def test_a_customers_account_page_and_its_organisation_page_pass_axe(page: Page,
     page.locator("#organisation-submit").click()
     expect(page.locator("#organisation-errors")).to_be_visible()
     check(page, "a customer's organisation with an error", in_dialog=False)
+    page.goto(f"{paying.url}/auth/account")
+    page.locator("#change-email-link").click()
+    expect(page.locator('[data-page="change-email"]')).to_be_visible()
+    check(page, "a customer's change of e-mail address", in_dialog=False)
+    page.goto(f"{paying.url}/auth/account")
+    page.locator("#delete-account-link").click()
+    expect(page.locator('[data-page="delete-account"]')).to_be_visible()
+    check(page, "a customer's account deletion", in_dialog=False)  # not deleted: later tests sign in
 
 
 def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveServer) -> None:
@@ -550,6 +558,13 @@ def test_the_staff_console_passes_axe_in_both_schemes(staff: Page, paying: LiveS
     staff.get_by_role("link", name=STAFF).click()
     expect(staff.locator('[data-page="admin-person"]')).to_be_visible()
     check(staff, "staff: a person", in_dialog=False)
+    staff.goto(paying.url + "/admin/people/")
+    staff.get_by_role("link", name=CUSTOMER).click()
+    expect(staff.locator('[data-page="admin-person"]')).to_be_visible()
+    check(staff, "staff: a customer", in_dialog=False)
+    staff.locator("#erase-link").click()
+    expect(staff.locator('[data-page="admin-person-erase"]')).to_be_visible()
+    check(staff, "staff: erasing a customer's personal data", in_dialog=False)  # asked, not done
     visit("a new staff account", "/admin/people/new", "admin-new-staff")
     visit("a new customer account", "/admin/people/new-customer", "admin-new-customer")
     visit("audit trail", "/admin/audit/", "admin-audit")
