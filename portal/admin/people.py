@@ -28,6 +28,7 @@ from portal.admin.people_forms import (
     EnableForm,
     NewCustomerForm,
     NewStaffForm,
+    PeopleSearchForm,
     PersonEmailForm,
     ResetPasswordForm,
 )
@@ -149,12 +150,17 @@ def _person_page(
 
 @bp.get("/people/", endpoint="people")
 @staff_required
-def people_list() -> str:
-    """Every account, newest first, 50 a page; `?role=staff` or `?role=customer` narrows it."""
+def people_list() -> tuple[str, int]:
+    """Every account, newest first, 50 a page; `?role=staff` or `?role=customer` narrows it, and
+    `?q=` to the addresses and organisations that contain it (an erasure request names an address)."""
     role_name = request.args.get("role", "")
     role = UserRole(role_name) if role_name in set(UserRole) else None
-    listing = accounts.people_page(get_session(), request.args.get("page", 1, type=int), role)
-    return render_template("admin/people/list.html", listing=listing, role=role)
+    search = PeopleSearchForm(formdata=request.args)
+    if not search.validate():
+        return render_template("admin/people/list.html", listing=None, role=role, search=search, q=""), 400
+    q = search.q.data or ""
+    listing = accounts.people_page(get_session(), request.args.get("page", 1, type=int), role, q)
+    return render_template("admin/people/list.html", listing=listing, role=role, search=search, q=q), 200
 
 
 @bp.route("/people/new", methods=["GET", "POST"], endpoint="new_staff")

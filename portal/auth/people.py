@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.auth import link_emails, password_links, service
 from portal.models import PasswordLinkPurpose, User, UserRole
 
 PAGE_SIZE = 50
+SEARCH_MAX = 200
 
 
 class PasswordChoice(StrEnum):
@@ -35,10 +36,13 @@ class PeoplePage:
 
 
 def people_page(
-    db: Session, page: int = 1, role: UserRole | None = None, page_size: int = PAGE_SIZE
+    db: Session, page: int = 1, role: UserRole | None = None, search: str = "", page_size: int = PAGE_SIZE
 ) -> PeoplePage:
-    """Accounts, newest first, `page_size` a page; a page past the end is the last one."""
+    """Accounts, newest first, `page_size` a page; those whose address or organisation contains
+    `search` (any case), if given. A page past the end is the last one."""
     where = [User.role == role.value] if role is not None else []
+    if search:
+        where.append(_matching(search))
     total = db.scalar(select(func.count()).select_from(User).where(*where)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
@@ -50,6 +54,14 @@ def people_page(
         .limit(page_size)
     ).all()
     return PeoplePage(list(people), page, pages, total)
+
+
+def _matching(search: str) -> ColumnElement[bool]:
+    needle = search.lower()  # addresses are stored in lower case; organisations as typed
+    return or_(
+        User.email.contains(needle, autoescape=True),
+        func.lower(User.organisation).contains(needle, autoescape=True),
+    )
 
 
 def find_person(db: Session, user_id: int) -> User | None:

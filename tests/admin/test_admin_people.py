@@ -85,6 +85,60 @@ def test_many_people_are_shown_fifty_a_page(app: Flask, staff_browser: FlaskClie
     assert "Page 2 of 2" in past_the_end  # a page past the end is the last one
 
 
+def test_staff_find_a_person_by_part_of_their_address_or_organisation_in_any_case(
+    app: Flask, staff_browser: FlaskClient, customer: User
+) -> None:
+    """An erasure request or a support e-mail names an address: staff find it without paging."""
+    with app.app_context():
+        db = get_session()
+        for number in range(60):
+            db.add(User(email=f"admin{number:02d}@school.example", password_hash="!", role="customer"))
+        shelbyville = User(email="it@shelbyville.example", password_hash="!", role="customer")
+        shelbyville.organisation = "Ögden_100%"
+        db.add(shelbyville)
+        db.commit()
+
+    by_address = text(staff_browser.get("/admin/people/?q=SHELBYVILLE"))
+    by_organisation = text(staff_browser.get("/admin/people/?q=springfield+univ"))
+    wildcards_taken_literally = text(staff_browser.get("/admin/people/?q=_100%25"))
+    staff_only = text(staff_browser.get("/admin/people/?q=example&role=staff"))
+    nobody = text(staff_browser.get("/admin/people/?q=nobody-has-this"))
+
+    assert by_address.count("<tr data-person=") == 1 and "it@shelbyville.example" in by_address
+    assert "1 account matches" in by_address and 'value="SHELBYVILLE"' in by_address
+    assert by_organisation.count("<tr data-person=") == 1 and customer.email in by_organisation
+    assert wildcards_taken_literally.count("<tr data-person=") == 1  # not every address: % and _ as typed
+    assert staff_only.count("<tr data-person=") == 1 and STAFF in staff_only
+    assert "No account's address or organisation contains “nobody-has-this”." in nobody
+
+
+def test_a_search_across_pages_keeps_its_words_in_every_link(app: Flask, staff_browser: FlaskClient) -> None:
+    with app.app_context():
+        db = get_session()
+        for number in range(60):
+            db.add(User(email=f"admin{number:02d}@school.example", password_hash="!", role="customer"))
+        db.commit()
+
+    first = text(staff_browser.get("/admin/people/?q=school"))
+    second = text(staff_browser.get("/admin/people/?q=school&page=2"))
+
+    assert "Page 1 of 2" in first and "60 accounts match" in first
+    assert 'href="/admin/people/?page=2&amp;q=school"' in first
+    assert 'href="/admin/people/?role=customer&amp;q=school"' in first
+    assert second.count("<tr data-person=") == 10
+
+
+def test_a_search_too_long_is_refused_beside_the_box_and_one_with_a_nul_byte_before_the_page(
+    staff_browser: FlaskClient,
+) -> None:
+    too_long = staff_browser.get("/admin/people/", query_string={"q": "x" * 201})
+    with_nul = staff_browser.get("/admin/people/", query_string={"q": "admin\x00"})
+
+    assert too_long.status_code == 400 and 'id="q-errors"' in text(too_long)
+    assert "Use at most 200 characters." in text(too_long) and "<tr data-person=" not in text(too_long)
+    assert with_nul.status_code == 400 and "<tr data-person=" not in text(with_nul)
+
+
 def test_a_new_staff_account_by_one_time_link_which_the_newcomer_uses_to_sign_in(
     app: Flask, staff_browser: FlaskClient
 ) -> None:
