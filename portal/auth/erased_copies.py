@@ -1,7 +1,8 @@
 """Where the portal copied a customer's e-mail address as text, and replacing those copies when
-their account is erased (`erasure`): the audit trail (actors and details), their requests for
-approval, their one-time links, and the outbox (e-mails to them, and staff notifications naming
-them). Payments keep theirs: the vendor keeps billing records (`erasure` says why).
+their account is erased (`erasure`): the audit trail (actors and details; the organisation's
+names in the events of its changes go too), their requests for approval, their one-time links,
+and the outbox (e-mails to them, and staff notifications naming them). Payments keep theirs: the
+vendor keeps billing records (`erasure` says why).
 
 An account may have signed in with several addresses over time (`email_change`), and one it left
 may be another account's now. So an address counts as the account's only while it held it
@@ -33,6 +34,9 @@ from portal.models import (
 )
 
 CANCELLED = "not sent: the account was erased"
+# The one event that names an organisation (`service.change_organisation`): its names go with the
+# account's, which the erasure clears.
+ORGANISATION_CHANGED = "user:organisation-changed"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ def replace_copies(db: Session, user: User, held: list[Held], placeholder: str) 
     """Put `placeholder` wherever the portal wrote one of the `held` addresses as text, except in
     payments; `user`'s e-mails still queued are not sent."""
     addresses = {one.address for one in held}
+    _forget_organisations(db, held)
     _replace_in_trail(db, held, addresses, placeholder)
     _replace_in_outbox(db, held, addresses, placeholder)
     db.execute(
@@ -137,6 +142,20 @@ def _replace_in_trail(db: Session, held: list[Held], addresses: set[str], placeh
             }
             if event.actor in addresses:
                 event.actor = placeholder
+
+
+def _forget_organisations(db: Session, held: list[Held]) -> None:
+    """The organisation's names in the events of its changes (before their actor is replaced)."""
+    for one in held:
+        db.execute(
+            update(AuditEvent)
+            .where(
+                AuditEvent.action == ORGANISATION_CHANGED,
+                AuditEvent.actor == one.address,
+                one.during(AuditEvent.created_at),
+            )
+            .values(details={})
+        )
 
 
 def _replace_in_outbox(db: Session, held: list[Held], addresses: set[str], placeholder: str) -> None:

@@ -195,6 +195,21 @@ def test_a_customers_address_organisation_and_password_go_and_only_payments_keep
     assert state_of(app, paid)[0] == "completed"  # the LMS stays registered
 
 
+def test_the_organisations_they_named_before_go_from_the_audit_trail_too(app: Flask, customer: User) -> None:
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        service.change_organisation(db, user, "Springfield Elementary")
+        db.commit()
+
+    erase(app, customer)
+
+    assert tables_naming(app, "Springfield University") == set()
+    assert tables_naming(app, "Springfield Elementary") == set()
+    assert [actor for actor, _ in events(app, "user:organisation-changed")] == [erased_address(customer.id)]
+
+
 def test_what_they_left_open_closes_so_nobody_decides_on_a_request_from_nobody(
     app: Flask, customer: User
 ) -> None:
