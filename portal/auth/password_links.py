@@ -171,13 +171,17 @@ def set_password_with_link(db: Session, link: PasswordLink, password: str) -> Us
     """Use `link` up and give its user `password`; audited with the user as actor.
 
     Returns None (nothing changed) when the link was used, revoked or expired
-    meanwhile: a conditional UPDATE lets exactly one submit win.
+    meanwhile (its account erased, say): a conditional UPDATE lets exactly one submit win.
     :raise WeakPassword: before the link is used up, so the person can try again.
     """
     service.check_password_rules(password)
+    user = link.user
+    try:  # the account's row before the link's, in the order an erasure takes them
+        service.hold_unerased(db, user)
+    except service.AccountErased:
+        return None  # its links were revoked with it
     if not claim_link(db, link, utcnow()):
         return None
-    user = link.user
     service.set_password(db, user, password)
     record_event(
         db, "user:password-set", actor=user.email, details={"email": user.email, "link": link.purpose}

@@ -260,6 +260,21 @@ def refuse_erased(user: User) -> None:
         )
 
 
+def hold_unerased(db: Session, user: User) -> None:
+    """Check that `user` was not erased, and keep an erasure from starting until this transaction
+    ends: for a request that read the account before an erasure may have committed, and is about to
+    write its password, organisation, or something naming it. Call it before the first such write.
+
+    A conditional UPDATE that changes nothing but takes the account's row: an erasure at the same
+    moment either committed first (then this sees it) or waits for this transaction and then erases
+    what it wrote too (`erasure.erase_customer` takes the row the same way before it looks).
+
+    :raise AccountErased: erased meanwhile; the transaction is rolled back (`update_if`).
+    """
+    if not update_if(db, user, User.erased_at.is_(None), erased_at=None):
+        raise AccountErased("This account was deleted: nothing was changed.")
+
+
 def reset_password(db: Session, email: str, new_password: str, actor: str) -> User:
     """Set a new password (any set-password link of the user stops working); audited.
 
@@ -274,7 +289,11 @@ def reset_password(db: Session, email: str, new_password: str, actor: str) -> Us
 
 
 def set_password(db: Session, user: User, new_password: str) -> None:
-    """Store `new_password` (checked already) and end what the old one left open: links, lockouts."""
+    """Store `new_password` (checked already) and end what the old one left open: links, lockouts.
+
+    :raise AccountErased: `user` was erased meanwhile (`hold_unerased`): nothing was stored.
+    """
+    hold_unerased(db, user)
     user.password_hash = password_hasher().hash(new_password)
     revoke_password_links(db, user)
     clear_failed_sign_ins(db, user.email)
@@ -483,10 +502,14 @@ def change_own_password(db: Session, user: User, current: str, new: str) -> None
 
 
 def change_organisation(db: Session, user: User, organisation: str) -> bool:
-    """A customer names their organisation anew (checked by the form); audited when it changed."""
+    """A customer names their organisation anew (checked by the form); audited when it changed.
+
+    :raise AccountErased: `user` was erased meanwhile (`hold_unerased`): nothing was stored.
+    """
     organisation = organisation.strip()
     if organisation == user.organisation:
         return False
+    hold_unerased(db, user)
     record_event(
         db,
         "user:organisation-changed",

@@ -36,6 +36,7 @@ from portal.auth.navigation import (
 from portal.auth.password_reset import request_reset
 from portal.auth.pauses import locked_out, why_session_ended
 from portal.auth.service import (
+    AccountErased,
     AccountError,
     SignOutReason,
     TooManyAttempts,
@@ -178,6 +179,8 @@ def change_password() -> ResponseReturnValue:
             form.current.errors.append(str(error))
         except WeakPassword as error:
             form.password.errors.append(str(error))
+        except AccountErased:  # deleted in another window meanwhile: the next page signs it out
+            return redirect(url_for("auth.account"), code=303)
         else:
             db.commit()
             start_signed_in_session(user)
@@ -198,7 +201,11 @@ def change_organisation_page() -> ResponseReturnValue:
     form = OrganisationForm(organisation=user.organisation)
     if form.validate_on_submit():
         db = get_session()
-        if change_organisation(db, user, form.organisation.data):
+        try:
+            changed = change_organisation(db, user, form.organisation.data)
+        except AccountErased:  # deleted in another window meanwhile: the next page signs it out
+            changed = False
+        if changed:
             db.commit()
             flash("Your organisation's name is changed.", "success")
         return redirect(url_for("auth.account"), code=303)

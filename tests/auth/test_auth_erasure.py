@@ -386,3 +386,46 @@ def test_an_email_queued_to_an_erased_account_after_all_is_never_sent(app: Flask
 def test_nobody_can_take_the_address_an_erased_account_gets(app: Flask) -> None:
     with app.app_context(), pytest.raises(InvalidEmail):
         service.create_customer(get_session(), "erased-1@erased.invalid", "Nowhere", PASSWORD)
+
+
+# What another window of the same customer writes as the account is erased: each checks the account
+# as it writes (`service.hold_unerased`), so nothing of it lands afterwards.
+
+NEW_PASSWORD = "a brand new password 42"
+
+
+def assert_nothing_came_back(app: Flask, customer: User) -> None:
+    erased = account(app, customer)
+    assert erased.is_erased and erased.organisation is None
+    assert erased.password_hash.startswith("!")  # no password anybody chose
+    assert tables_naming(app, EMAIL) == set()
+    assert tables_naming(app, "Springfield University") == set()
+
+
+def test_a_password_changed_as_the_account_is_erased_is_not_stored(app: Flask, customer: User) -> None:
+    app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, QUICK_PASSWORD_METHOD)
+
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        with pytest.raises(service.AccountErased):
+            service.change_own_password(db, user, PASSWORD, NEW_PASSWORD)
+        db.commit()
+
+    assert_nothing_came_back(app, customer)
+    assert events(app, "user:password-changed") == []
+
+
+def test_an_organisation_named_as_the_account_is_erased_is_not_stored(app: Flask, customer: User) -> None:
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)  # read by the organisation page's request
+        assert user is not None
+        erase(app, customer)  # committed by another request meanwhile
+        with pytest.raises(service.AccountErased):
+            service.change_organisation(db, user, "Springfield University (Main Campus)")
+        db.commit()
+
+    assert_nothing_came_back(app, customer)
+    assert tables_naming(app, "Main Campus") == set()
