@@ -100,11 +100,13 @@ def request_change(
     :raise SameEmail: it is the account's address already.
     :raise TooManyAttempts, WrongPassword: as `service.check_own_password` (a wrong password counts;
         the caller commits that).
+    :raise AccountErased: the account was erased meanwhile: nothing was sent.
     """
     new = service.checked_email(new_email)
     if new == user.email:
         raise SameEmail("This is your email address already. Enter the new one.")
     service.check_own_password(db, user, password)
+    service.hold_unerased(db, user)  # before anything that names the address goes out
     now = now or utcnow()
     if service.find_user(db, new) is not None:
         subject, text = _taken_letter(new)
@@ -119,6 +121,7 @@ def staff_request_change(db: Session, person: User, new_email: str, actor: str) 
 
     :raise InvalidEmail, SameEmail: as `request_change`.
     :raise EmailTaken: another account uses the address (staff are told plainly).
+    :raise AccountErased: the account was erased meanwhile: nothing was sent.
     """
     new = service.checked_email(new_email)
     if new == person.email:
@@ -127,6 +130,7 @@ def staff_request_change(db: Session, person: User, new_email: str, actor: str) 
         raise AccountError("This account is disabled: enable it first (a link would not work).")
     if service.find_user(db, new) is not None:
         raise EmailTaken(f"Another account signs in with {new}. Nothing was sent.")
+    service.hold_unerased(db, person)
     return _send_link(db, person, new, actor, utcnow())
 
 

@@ -107,13 +107,18 @@ def erase_customer(db: Session, user: User, actor: str | None) -> bool:
     check_erasable(user)
     if user.is_erased:
         return False
+    customer = (User.erased_at.is_(None), User.role == UserRole.CUSTOMER.value)
+    # The account's row first, as `service.hold_unerased` takes it: what another request of theirs
+    # writes meanwhile (an address asked for, a request for approval) commits before the copies are
+    # looked for below, or waits for this transaction and then finds the account erased.
+    if not update_if(db, user, *customer, erased_at=None):
+        return False
     held = erased_copies.addresses_held(db, user)  # before the address goes
     placeholder = erased_address(user.id)
     if not update_if(
         db,
         user,
-        User.erased_at.is_(None),
-        User.role == UserRole.CUSTOMER.value,
+        *customer,
         email=placeholder,
         organisation=None,
         password_hash=f"!{secrets.token_urlsafe(32)}",  # no hash: nothing ever verifies against it

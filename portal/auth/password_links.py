@@ -101,6 +101,8 @@ def link_of_secret(db: Session, secret: str) -> PasswordLink | None:
 
 
 def _new_link(db: Session, user: User, purpose: PasswordLinkPurpose, actor: str, secret: str) -> PasswordLink:
+    """:raise AccountErased: `user` was erased meanwhile (`service.hold_unerased`): no link."""
+    service.hold_unerased(db, user)
     service.revoke_password_links(db, user)
     now = utcnow()
     link = PasswordLink(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.auth import link_emails
-from portal.auth.service import find_user, normalise_email
+from portal.auth.service import AccountErased, find_user, normalise_email
 from portal.auth.users import ANONYMOUS_ACTOR
 from portal.models import PasswordLink, PasswordLinkPurpose, User, record_event, utcnow
 
@@ -48,11 +48,18 @@ def request_reset(db: Session, email: str, now: datetime | None = None) -> Reset
     elif _recently_emailed(db, user, now):
         outcome = ResetOutcome.ALREADY_SENT
     else:
-        link_emails.email_link(db, user, PasswordLinkPurpose.FORGOT, user.email)
-        outcome = ResetOutcome.EMAILED
+        outcome = _email_link(db, user)
     details = {"email": normalise_email(email), "outcome": outcome.value}
     record_event(db, "user:password-reset-requested", actor=ANONYMOUS_ACTOR, details=details)
     return outcome
+
+
+def _email_link(db: Session, user: User) -> ResetOutcome:
+    try:
+        link_emails.email_link(db, user, PasswordLinkPurpose.FORGOT, user.email)
+    except AccountErased:  # erased since it was found (rolled back): as if it had not been
+        return ResetOutcome.NO_ACCOUNT
+    return ResetOutcome.EMAILED
 
 
 def _recently_emailed(db: Session, user: User, now: datetime) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.auth import service
 from portal.db import add_unless_raced
 from portal.ltiaas import LtiaasClient
 from portal.models import (
@@ -62,7 +63,11 @@ class Outcome(StrEnum):
 def request_approval(
     db: Session, registration: Registration, user: User, choices: dict[str, Any]
 ) -> ApprovalRequest:
-    """Record `user`'s request to register with `choices`; or return the one already made (a double click)."""
+    """Record `user`'s request to register with `choices`; or return the one already made (a double click).
+
+    :raise AccountErased: `user` was erased meanwhile (`service.hold_unerased`): nothing was recorded.
+    """
+    service.hold_unerased(db, user)  # the request, its event and the staff's e-mail name them
     approval = ApprovalRequest(
         registration_id=registration.id,
         requested_by_id=user.id,

@@ -16,6 +16,7 @@ from flask import Response, flash, jsonify, make_response, redirect, render_temp
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.pauses import why_session_ended
+from portal.auth.service import AccountErased
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.ltiaas import get_ltiaas
@@ -292,7 +293,10 @@ def request_approval(public_id: str) -> Page:
     user = signed_in_user()
     if user is None:  # the "request" step is a signed-in customer's; this only satisfies the types
         return _sign_in_first(registration, "confirm")
-    approvals.request_approval(get_session(), registration, user, choices_for(registration, user))
+    try:
+        approvals.request_approval(get_session(), registration, user, choices_for(registration, user))
+    except AccountErased:  # deleted in another window meanwhile: signing in says so
+        return _sign_in_first(registration, "confirm")
     return _go("waiting", registration)
 
 

@@ -8,15 +8,19 @@ Runs on PostgreSQL too (`TEST_DATABASE_URL`)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from flask import Flask
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
 
-from portal.auth import email_change, erasure, password_reset, service
+from portal.auth import email_change, erasure, password_reset, people, service
 from portal.auth.erased_copies import CANCELLED
 from portal.auth.service import PASSWORD_METHOD, InvalidEmail, PasswordHasher
 from portal.db import get_session
@@ -38,6 +42,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import alerts, customer_emails, outbox
+from portal.registration import approvals
 from tests.accounts import PASSWORD, create_user, sign_in
 from tests.auth.helpers import words
 from tests.conftest import QUICK_PASSWORD_METHOD, a_closed_url
@@ -429,3 +434,99 @@ def test_an_organisation_named_as_the_account_is_erased_is_not_stored(app: Flask
 
     assert_nothing_came_back(app, customer)
     assert tables_naming(app, "Main Campus") == set()
+
+
+def test_a_new_address_asked_for_as_the_account_is_erased_is_not_emailed(app: Flask, customer: User) -> None:
+    app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, QUICK_PASSWORD_METHOD)
+
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        with pytest.raises(service.AccountErased):
+            email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
+        db.commit()
+
+    assert_nothing_came_back(app, customer)
+    assert tables_naming(app, "admin@shelbyville.edu") == set()
+
+
+def staff_asks_for_a_new_address(db: Session, user: User, registration: Registration) -> None:
+    email_change.staff_request_change(db, user, "admin@shelbyville.edu", STAFF)
+
+
+def staff_email_a_password_link(db: Session, user: User, registration: Registration) -> None:
+    people.reset_password(db, user, people.PasswordChoice.EMAIL, None, STAFF)
+
+
+def customer_asks_for_approval(db: Session, user: User, registration: Registration) -> None:
+    approvals.request_approval(db, registration, user, {"platformName": "Springfield Moodle"})
+
+
+@pytest.mark.parametrize(
+    "act", [staff_asks_for_a_new_address, staff_email_a_password_link, customer_asks_for_approval]
+)
+def test_what_a_request_that_read_the_account_before_its_erasure_writes_after_it_is_refused(
+    app: Flask, customer: User, act: Callable[[Session, User, Registration], None]
+) -> None:
+    started = add_registration(app, customer, RegistrationState.REVIEWED)
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)  # read by a request (a staff member's, or the customer's)
+        registration = db.scalar(select(Registration).where(Registration.public_id == started))
+        assert user is not None and registration is not None
+        erase(app, customer)  # committed by another request meanwhile
+        with pytest.raises(service.AccountErased):
+            act(db, user, registration)
+        db.commit()
+
+    assert_nothing_came_back(app, customer)
+    assert tables_naming(app, "admin@shelbyville.edu") == set()
+    with app.app_context():
+        db = get_session()
+        assert db.scalars(select(ApprovalRequest)).all() == []
+        assert db.scalars(select(PasswordLink)).all() == []
+
+
+def test_an_erasure_waits_for_a_new_address_asked_for_at_that_moment_and_erases_it_too(
+    app: Flask, customer: User
+) -> None:
+    def erase_meanwhile() -> None:
+        erase(app, customer, actor=STAFF)
+
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)  # not committed yet
+        eraser = threading.Thread(target=erase_meanwhile)
+        eraser.start()
+        wait_until_blocked(app)
+        db.commit()
+    eraser.join()
+
+    assert_nothing_came_back(app, customer)
+    assert tables_naming(app, "admin@shelbyville.edu") == set()
+    with app.app_context():
+        states = get_session().scalars(select(Notification.state)).all()
+    assert states and set(states) == {"failed"}  # the link and the notice: neither is sent
+
+
+def wait_until_blocked(app: Flask) -> None:
+    """Until another session waits for a row lock (PostgreSQL); on SQLite, whose writers queue on
+    the busy timeout unseen, a moment."""
+    engine = app.extensions["db_engine"]
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 15
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.scalar(waiting):
+                return
+        time.sleep(0.01)
+    pytest.fail("the erasure never waited")
