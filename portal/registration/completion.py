@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from portal.auth.users import ANONYMOUS_ACTOR
+from portal.db import update_if
 from portal.ltiaas import (
     LmsRefusedRegistration,
     LtiaasClient,
@@ -29,7 +30,7 @@ from portal.ltiaas import (
     LtiaasUnavailable,
     RegistrationNotFound,
 )
-from portal.models import Problem, Registration, RegistrationState, claim_for_completion, transition
+from portal.models import Problem, Registration, RegistrationState, User, claim_for_completion, transition
 from portal.notifications import alerts
 from portal.registration.choices import current_choices
 from portal.registration.outcome import find_new_platforms
@@ -80,6 +81,8 @@ def complete(
     """
     body = choices or current_choices(registration)
     retrying_unconfirmed = _an_earlier_attempt_may_have_registered(registration)
+    customer = registration.customer if registration.customer_id is not None else None
+    acting = customer if customer is not None and customer.email == actor else None
     if not claim_for_completion(db, registration, actor, details={"choices": body}):
         return False
     registration.overrides = body
@@ -92,18 +95,36 @@ def complete(
             messages=body.get("messages"),
         )
     except LtiaasError as error:
+        actor = _as_recorded(db, acting, actor)
         logger.warning(
             "LTIAAS complete failed (%s, status %s): %s", type(error).__name__, error.status, error
         )
         _record_failure(db, ltiaas, registration, error, actor, retrying_unconfirmed)
         return True
     except Exception:
+        actor = _as_recorded(db, acting, actor)
         _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, UNEXPECTED, actor)
         raise
+    actor = _as_recorded(db, acting, actor)
     sent_active = body.get("autoActivate")
     active = sent_active if isinstance(sent_active, bool) else None
     _record_completed(db, registration, result.platform_id, result.html, actor, active)
     return True
+
+
+def _as_recorded(db: Session, customer: User | None, actor: str) -> str:
+    """Who the outcome is recorded by: `actor`; or, when it is `customer` (the registration's, read
+    before LTIAAS was asked) and they erased their account meanwhile, their erased address (the
+    trail must not name them again).
+
+    Takes the customer's row as `service.hold_unerased` does: an erasure starting now waits for the
+    outcome's commit, and then erases it from the trail with the rest.
+    """
+    if customer is None:
+        return actor
+    if update_if(db, customer, User.erased_at.is_(None), erased_at=None, rollback_on_loss=False):
+        return actor
+    return customer.email  # refreshed: `erased_address`
 
 
 def _an_earlier_attempt_may_have_registered(registration: Registration) -> bool:

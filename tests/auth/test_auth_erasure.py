@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import pytest
@@ -24,6 +24,7 @@ from portal.auth import email_change, erasure, password_reset, people, service
 from portal.auth.erased_copies import CANCELLED
 from portal.auth.service import PASSWORD_METHOD, InvalidEmail, PasswordHasher
 from portal.db import get_session
+from portal.ltiaas import CompletionResult, LtiaasClient, LtiaasUnavailable
 from portal.models import (
     ApprovalRequest,
     ApprovalState,
@@ -42,7 +43,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import alerts, customer_emails, outbox
-from portal.registration import approvals
+from portal.registration import approvals, completion
 from tests.accounts import PASSWORD, create_user, sign_in
 from tests.auth.helpers import words
 from tests.conftest import QUICK_PASSWORD_METHOD, a_closed_url
@@ -530,3 +531,37 @@ def wait_until_blocked(app: Flask) -> None:
                 return
         time.sleep(0.01)
     pytest.fail("the erasure never waited")
+
+
+class ErasingLtiaas:
+    """LTIAAS registers the tool (or says nothing was sent); while it is asked, another request
+    erases the customer's account."""
+
+    def __init__(self, app: Flask, customer: User, error: Exception | None = None) -> None:
+        self.app, self.customer, self.error = app, customer, error
+
+    def complete_registration(self, registration_id: str, **_: Any) -> CompletionResult:
+        erase(self.app, self.customer)
+        if self.error is not None:
+            raise self.error
+        return CompletionResult(platform_id="platform-springfield", html="<p>Registered.</p>")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [None, LtiaasUnavailable("LTIAAS did not answer", request_sent=False)],
+    ids=["registered", "not sent"],
+)
+def test_a_completion_the_customer_started_before_erasing_their_account_names_nobody_after_it(
+    app: Flask, customer: User, error: Exception | None
+) -> None:
+    started = add_registration(app, customer, RegistrationState.REVIEWED)
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == started))
+        assert registration is not None
+        ltiaas = cast(LtiaasClient, ErasingLtiaas(app, customer, error))
+        assert completion.complete(db, ltiaas, registration, EMAIL, {"platformName": "Springfield Moodle"})
+
+    assert tables_naming(app, EMAIL) == set()
+    assert account(app, customer).is_erased
