@@ -15,13 +15,29 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms import Field, HiddenField, SearchField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from portal.request_checks import refuse_unacceptable_text
 from portal.text import MULTILINE, NAME_RULE, describe_characters, is_one_line_name, unacceptable_characters
 
 Validator = Callable[[Any, Field], object]
+
+
+SEARCH_MAX = 200
+
+
+def stripped(value: Any) -> Any:
+    """A field filter: the text without the spaces around it."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def search_field(label: str = "Search") -> SearchField:
+    """A console list's search box (optional, stripped, at most SEARCH_MAX characters)."""
+    too_long = f"Use at most {SEARCH_MAX} characters."
+    return SearchField(
+        label, validators=[Optional(), Length(max=SEARCH_MAX, message=too_long)], filters=[stripped]
+    )
 
 
 def _submitted_text(field: Field) -> list[str]:

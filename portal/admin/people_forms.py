@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtforms import BooleanField, Field, PasswordField, RadioField, SearchField, StringField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import BooleanField, Field, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.auth.forms import EMAIL_SHAPE, new_email_field, organisation_field
-from portal.auth.people import SEARCH_MAX, PasswordChoice
+from portal.auth.people import PasswordChoice
 from portal.auth.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from portal.forms import OneTimeForm, PortalForm
+from portal.forms import OneTimeForm, PortalForm, search_field
 
 
 class PeopleSearchForm(PortalForm):
@@ -21,11 +21,7 @@ class PeopleSearchForm(PortalForm):
     class Meta:
         csrf = False
 
-    q = SearchField(
-        "Search",
-        validators=[Optional(), Length(max=SEARCH_MAX, message=f"Use at most {SEARCH_MAX} characters.")],
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-    )
+    q = search_field()
 
 
 class PasswordChoiceForm(PortalForm):

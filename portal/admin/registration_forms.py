@@ -3,27 +3,19 @@ settling an unknown outcome, each behind a required confirmation box."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from wtforms import BooleanField, DateField, RadioField, SearchField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, DateField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from portal.admin.registration_list import POLICY_LABELS, STANDINGS, Filters
 from portal.auth.forms import EMAIL_SHAPE
-from portal.forms import PortalForm
+from portal.forms import PortalForm, search_field, stripped
 from portal.ltiaas import InvalidIdentifier, validate_identifier
 from portal.models import OTHER_FAMILY
 from portal.registration import labels
 
-SEARCH_MAX = 200
-
 
 def _options(any_label: str, choices: list[tuple[str, str]]) -> list[SelectChoice]:
     return [SelectChoice("", any_label), *(SelectChoice(value, label) for value, label in choices)]
-
-
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
 
 
 class FilterForm(PortalForm):
@@ -32,11 +24,7 @@ class FilterForm(PortalForm):
     class Meta:
         csrf = False
 
-    q = SearchField(
-        "Search",
-        validators=[Optional(), Length(max=SEARCH_MAX, message=f"Use at most {SEARCH_MAX} characters.")],
-        filters=[_strip],
-    )
+    q = search_field()
     state = SelectField(
         "Where it stands",
         choices=_options("Anywhere", [(slug, standing.label) for slug, standing in STANDINGS.items()]),
@@ -53,7 +41,7 @@ class FilterForm(PortalForm):
     customer = StringField(
         "Customer's email",
         validators=[Optional(), Length(max=320), EMAIL_SHAPE],
-        filters=[_strip],
+        filters=[stripped],
     )
     since = DateField("Received from", validators=[Optional()])
     until = DateField("Received until", validators=[Optional()])

@@ -18,7 +18,6 @@ from portal.auth import link_emails, password_links, service
 from portal.models import PasswordLinkPurpose, User, UserRole
 
 PAGE_SIZE = 50
-SEARCH_MAX = 200
 
 
 class PasswordChoice(StrEnum):

@@ -16,14 +16,10 @@ from wtforms import BooleanField, Field, SelectChoice, SelectMultipleField, Stri
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import PortalForm, one_line_name
+from portal.forms import PortalForm, one_line_name, stripped
 from portal.registration import labels
 
 PLATFORM_NAME_MAX = 255
-
-
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _at_least_one(_form: PortalForm, field: Field) -> None:
@@ -46,7 +42,7 @@ class ConfigureForm(PortalForm):
             Length(max=PLATFORM_NAME_MAX, message="Use at most 255 characters."),
             one_line_name,
         ],
-        filters=[_strip],
+        filters=[stripped],
     )
     auto_activate = BooleanField("Activate the tool right away")
     messages = MultiCheckboxField("What the LMS may do with the tool", validators=[_at_least_one])
