@@ -18,6 +18,7 @@ from portal.ltiaas import get_ltiaas
 from portal.migrations import check_database, new_revision, upgrade_database
 from portal.models import User
 from portal.preflight import failed, run_preflight, summary
+from portal.registration.payments import payments
 
 db_cli = AppGroup("db", help="Create, upgrade and evolve the database schema.")
 
@@ -127,6 +128,7 @@ def erase_user(email: str, yes: bool) -> None:
         raise click.ClickException(str(error)) from error
     db.commit()
     if erased:
+        payments().end_open_sessions(db, user)
         click.echo(f"personal data of {was} erased; the account is now {user.email}")
     else:
         click.echo(f"{user.email} was erased already; nothing changed")

@@ -20,6 +20,7 @@ from portal.auth.service import AccountError, normalise_email
 from portal.auth.users import actor_of, signed_in_user
 from portal.db import get_session
 from portal.models import User
+from portal.registration.payments import payments
 
 MISMATCH = "This is not their email address: type it as the page shows it. Nothing was erased."
 
@@ -69,6 +70,7 @@ def erase_person(user_id: int) -> Response:
     db = get_session()
     if erasure.erase_customer(db, person, actor_of(signed_in_user())):
         db.commit()
+        payments().end_open_sessions(db, person)
         flash(f"The personal data of {was} is erased; the account is now {person.email}.", "success")
     else:  # erased by someone else since this page was read
         flash(f"{person.email} was erased already; nothing changed.", "warning")

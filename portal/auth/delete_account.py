@@ -21,6 +21,7 @@ from portal.auth.service import TooManyAttempts, WrongPassword
 from portal.auth.users import signed_in_user
 from portal.db import get_session
 from portal.extensions import login_manager
+from portal.registration.payments import payments
 
 
 @bp.route("/account/delete", methods=["GET", "POST"])
@@ -48,6 +49,7 @@ def delete_account() -> ResponseReturnValue:
             form.current.errors.append(str(error))
         else:
             db.commit()
+            payments().end_open_sessions(db, user)
             _forget_this_browser()
             signup = bool(current_app.config["SIGNUP_ENABLED"])
             return render_template("auth/account_deleted.html", signup_enabled=signup)

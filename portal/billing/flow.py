@@ -6,7 +6,12 @@ from flask import url_for
 from sqlalchemy.orm import Session
 
 from portal.billing.carry_over import carry_over
-from portal.billing.fulfilment import get_or_create_payment, payment_of, payment_required
+from portal.billing.fulfilment import (
+    end_open_sessions_of,
+    get_or_create_payment,
+    payment_of,
+    payment_required,
+)
 from portal.billing.money import format_money
 from portal.models import Payment, Registration, User
 from portal.registration.payments import PaidSummary
@@ -40,6 +45,9 @@ class StripePayments:
             return None
         payment = carry_over(db, registration, user)
         return _summary(payment) if payment is not None else None
+
+    def end_open_sessions(self, db: Session, user: User) -> int:
+        return end_open_sessions_of(db, user)
 
 
 def _summary(payment: Payment) -> PaidSummary:

@@ -30,7 +30,7 @@ from portal.billing.stripe_gateway import (
     get_gateway,
 )
 from portal.db import add_unless_raced, get_session, update_if
-from portal.models import Payment, PaymentStatus, Registration, User, record_event, utcnow
+from portal.models import OPEN_STATES, Payment, PaymentStatus, Registration, User, record_event, utcnow
 from portal.registration.lifecycle import expire_if_past_lifetime
 
 log = logging.getLogger(__name__)
@@ -262,6 +262,40 @@ def mark_session_failed(session_id: str) -> FulfilmentResult:
 def mark_session_expired(session_id: str) -> FulfilmentResult:
     """The session expired unpaid: the payment becomes expired (a new attempt may follow)."""
     return _close_attempt(session_id, PaymentStatus.EXPIRED, accept="expired")
+
+
+def end_open_sessions_of(db: Session, user: User) -> int:
+    """Expire `user`'s Checkout Sessions still open at Stripe for registrations that have closed
+    (their account was erased, which closed them), so that nothing more can be paid for them;
+    returns how many ended. After the closing committed, and at best effort: a session Stripe says
+    was completed meanwhile is recorded (paid, so the staff see a refund due), and one Stripe cannot
+    be reached about ends by itself at its `expires_at`, half an hour after its registration."""
+    pending = db.scalars(
+        select(Payment)
+        .join(Registration, Registration.id == Payment.registration_id)
+        .where(
+            Payment.user_id == user.id,
+            Payment.status == PaymentStatus.PENDING.value,
+            Payment.stripe_session_id.is_not(None),
+            Registration.state.not_in([state.value for state in OPEN_STATES]),
+        )
+    ).all()
+    return sum(_end_session(str(payment.stripe_session_id)) for payment in pending)
+
+
+def _end_session(session_id: str) -> bool:
+    try:
+        get_gateway().expire_session(session_id)
+    except PaymentProviderUnavailable:
+        log.warning("could not expire checkout session %s of a closed registration", session_id)
+        return False
+    except PaymentProviderError:
+        pass  # no longer open: completed or expired meanwhile, which the record below reads
+    try:
+        return mark_session_expired(session_id).reason == PaymentStatus.EXPIRED.value
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        log.warning("could not read checkout session %s of a closed registration", session_id)
+        return False
 
 
 def recheck_if_due(payment: Payment) -> Payment:

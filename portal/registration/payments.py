@@ -53,6 +53,11 @@ class Payments(Protocol):
         count for `registration` (which they have not paid); what it was, if it now does."""
         ...
 
+    def end_open_sessions(self, db: Session, user: User) -> int:
+        """Make sure nothing more can be paid for `user`'s registrations that have closed (their
+        account was erased); how many payment windows that ended."""
+        ...
+
 
 class NoPayments:
     """Nobody pays: the flow has no payment step."""
@@ -71,6 +76,9 @@ class NoPayments:
 
     def carry_over(self, db: Session, registration: Registration, user: User | None) -> PaidSummary | None:
         return None
+
+    def end_open_sessions(self, db: Session, user: User) -> int:
+        return 0
 
 
 def use_payments(app: Flask, payments: Payments) -> None:

@@ -24,7 +24,7 @@ from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
 from portal.sandbox.models import SandboxStripeIdempotencyKey, SandboxStripeSession
 from portal.sandbox.stripe_standin import fail_next_session_creates, set_clock_ahead
-from tests.accounts import signed_in
+from tests.accounts import PASSWORD, signed_in
 from tests.billing.conftest import (
     DECLINED_CARD,
     PAYING_CARD,
@@ -35,6 +35,7 @@ from tests.billing.conftest import (
     stripe_api_calls,
     stripe_last_asked_long_ago,
 )
+from tests.conftest import a_closed_url
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import add_person, configured_by, ltiaas_moved_to, press_register
 
@@ -613,3 +614,88 @@ def test_a_session_stripe_refuses_as_too_late_by_its_clock_is_told_as_the_regist
     assert again.get_json() == {"state": "closed"}
     creates = [call for call in stripe_api_calls(app, "/v1/checkout/sessions") if call["method"] == "POST"]
     assert [call["status"] for call in creates] == [400]  # Stripe was asked once
+
+
+def delete_own_account(browser: FlaskClient) -> None:
+    response = browser.post("/auth/account/delete", data={"current": PASSWORD})
+    assert response.status_code == 200 and 'data-page="account-deleted"' in response.text
+
+
+def test_a_customer_who_deletes_their_account_can_no_longer_pay_in_a_window_left_open(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    secret = client_secret(
+        customer_browser, customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    )
+
+    delete_own_account(customer_browser)
+    paid_afterwards = pay(stripe_over_http, secret)
+
+    [session] = checkout_sessions_of(app, public_id)
+    assert session["status"] == "expired"
+    assert "Your card was declined" not in paid_afterwards.text and "expired" in paid_afterwards.text.lower()
+    assert payment_of(app, public_id).status == PaymentStatus.EXPIRED.value
+
+
+def test_a_payment_made_just_before_the_account_was_deleted_is_recorded_for_the_staff_to_refund(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    secret = client_secret(
+        customer_browser, customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    )
+    pay(stripe_over_http, secret)  # Stripe's webhook has not come yet
+
+    delete_own_account(customer_browser)
+
+    payment = payment_of(app, public_id)
+    assert payment.status == PaymentStatus.PAID.value and payment.refunded_at is None
+    assert payment.registration.state == "failed"  # closed with the account: a refund is due
+
+
+def test_an_account_is_deleted_even_while_stripe_cannot_be_reached_and_its_window_ends_by_itself(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    client_secret(customer_browser, customer_browser.get(go_to_payment(customer_browser, public_id)).text)
+    app.config.update(STRIPE_API_BASE=f"{a_closed_url()}/sandbox/stripe")
+    init_stripe(app)
+
+    delete_own_account(customer_browser)
+
+    [session] = checkout_sessions_of(app, public_id)
+    assert session["status"] == "open"  # until its expires_at, half an hour after the registration's end
+    assert payment_of(app, public_id).status == PaymentStatus.PENDING.value
+
+
+def test_staff_erasing_a_customer_end_the_payment_window_the_customer_left_open(
+    app: Flask,
+    ltiaas: FakeLtiaas,
+    stripe_over_http: str,
+    customer: User,
+    customer_browser: FlaskClient,
+    staff_browser: FlaskClient,
+) -> None:
+    public_id = configured_by(customer_browser)
+    client_secret(customer_browser, customer_browser.get(go_to_payment(customer_browser, public_id)).text)
+
+    erased = staff_browser.post(f"/admin/people/{customer.id}/erase", data={"email": customer.email})
+
+    assert erased.status_code == 303
+    [session] = checkout_sessions_of(app, public_id)
+    assert session["status"] == "expired"
+    assert payment_of(app, public_id).status == PaymentStatus.EXPIRED.value
+
+
+def test_erase_user_on_the_command_line_ends_the_payment_window_too(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer: User, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    client_secret(customer_browser, customer_browser.get(go_to_payment(customer_browser, public_id)).text)
+
+    result = app.test_cli_runner().invoke(args=["erase-user", customer.email, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    [session] = checkout_sessions_of(app, public_id)
+    assert session["status"] == "expired"
