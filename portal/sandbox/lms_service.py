@@ -462,6 +462,7 @@ def tool_summary(tool: SandboxLmsTool) -> dict[str, Any]:
         "client_name": tool.registration.get("client_name"),
         "messages": messages,
         "scope": tool.registration.get("scope", ""),
+        "claims": configuration.get("claims"),
         "enabled": tool.enabled,
         "created_at": tool.created_at.isoformat(),
     }

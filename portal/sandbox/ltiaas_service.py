@@ -31,7 +31,16 @@ CLOSE_HTML = (
 USER_AGENT = "approval-portal-sandbox-ltiaas/1.0 (+LTI Dynamic Registration)"
 TIMEOUT = (3.05, 10)
 DEFAULT_CLIENT_NAME = "Sandbox Tool"
-TOOL_CLAIMS = ["iss", "sub", "name", "given_name", "family_name", "email"]
+# The scopes ltijs (the engine under LTIAAS) asks every LMS for, whatever the vendor's tool: grades
+# (AGS) and the class roster (NRPS). Never the LMS's whole `scopes_supported`, which for Canvas holds
+# Canvas's own API and registration scopes.
+TOOL_SCOPES = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+)
 
 
 class RegisterError(Exception):
@@ -219,8 +228,15 @@ def tool_messages(
 def registration_request(
     configuration: dict[str, Any], options: CompleteOptions, tool: ToolUrls
 ) -> dict[str, Any]:
-    """The Dynamic Registration request (OpenID client metadata + LTI tool configuration)."""
-    scopes = [s for s in configuration.get("scopes_supported") or [] if s != "openid"]
+    """The Dynamic Registration request (OpenID client metadata + LTI tool configuration), as
+    ltijs builds it: its fixed scopes, those the LMS lists (as its newer releases filter them),
+    and the claims the LMS says it supports."""
+    supported = configuration.get("scopes_supported") or []
+    scopes = [scope for scope in TOOL_SCOPES if scope in supported]
+    tool_configuration: dict[str, Any] = {"domain": tool.domain, "target_link_uri": tool.url("launch")}
+    if "claims_supported" in configuration:  # ltijs copies it as it is, and omits it when absent
+        tool_configuration["claims"] = configuration["claims_supported"]
+    tool_configuration["messages"] = tool_messages(configuration, options.messages, tool)
     return {
         "application_type": "web",
         "grant_types": ["client_credentials", "implicit"],
@@ -231,12 +247,7 @@ def registration_request(
         "jwks_uri": tool.url("keys"),
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(scopes),
-        TOOL_CONFIGURATION: {
-            "domain": tool.domain,
-            "target_link_uri": tool.url("launch"),
-            "claims": TOOL_CLAIMS,
-            "messages": tool_messages(configuration, options.messages, tool),
-        },
+        TOOL_CONFIGURATION: tool_configuration,
     }
 
 

@@ -62,6 +62,15 @@ CHOICES = {
     ),
 }
 
+# What ltijs (src/Provider/Services/DynamicRegistration.js) asks every LMS for.
+LTIJS_SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+]
+
 
 def lms_configuration(profile: str) -> dict:
     return get_profile(profile).configuration_template
@@ -102,7 +111,10 @@ def test_an_lms_registers_the_tool_once_through_ltiaas(sandbox: Sandbox, profile
     assert tool["client_name"] == "Acme Learning"  # the tool's name; "… campus" names the platform at LTIAAS
     assert {m["type"]: m["placements"] for m in tool["messages"]} == expected_placements
     assert tool["deployment_id"]
-    assert "openid" not in tool["scope"].split()
+    # ltijs's own scopes (grades and roster), as far as the LMS lists them; never all it lists
+    supported = lms_configuration(profile)["scopes_supported"]
+    assert tool["scope"].split() == [scope for scope in LTIJS_SCOPES if scope in supported]
+    assert tool["claims"] == lms_configuration(profile).get("claims_supported")
 
     [platform] = sandbox.platforms(id=platform_id)
     assert platform["url"] == sandbox.issuer(profile)
