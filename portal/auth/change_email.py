@@ -12,10 +12,9 @@ from flask import current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from portal.auth import bp, email_change
+from portal.auth import bp, current_password, email_change
 from portal.auth.forms import ChangeEmailForm, ConfirmEmailChangeForm
-from portal.auth.pauses import locked_out
-from portal.auth.service import AccountError, EmailTaken, TooManyAttempts, WrongPassword, normalise_email
+from portal.auth.service import AccountError, EmailTaken, normalise_email
 from portal.auth.set_password import link_page
 from portal.auth.users import signed_in_user
 from portal.db import get_session
@@ -42,12 +41,8 @@ def change_email() -> ResponseReturnValue:
         db = get_session()
         try:
             email_change.request_change(db, user, form.email.data, form.current.data)
-        except TooManyAttempts as locked:
-            db.commit()  # the failure counted
-            return locked_out(locked.until, url_for("auth.change_email"), None)
-        except WrongPassword as error:
-            db.commit()
-            form.current.errors.append(str(error))
+        except current_password.REFUSED as refused:
+            current_password.answer(refused, form.current, url_for("auth.change_email"))
         except AccountError as error:  # not an address, or theirs already
             form.email.errors.append(str(error))
         else:

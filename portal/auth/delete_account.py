@@ -14,10 +14,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import logout_user
 from werkzeug.wrappers import Response
 
-from portal.auth import bp, erasure
+from portal.auth import bp, current_password, erasure
 from portal.auth.forms import DeleteAccountForm
-from portal.auth.pauses import locked_out
-from portal.auth.service import TooManyAttempts, WrongPassword
 from portal.auth.users import signed_in_user
 from portal.db import get_session
 from portal.extensions import login_manager
@@ -41,12 +39,8 @@ def delete_account() -> ResponseReturnValue:
         db = get_session()
         try:
             erasure.delete_own_account(db, user, form.current.data)
-        except TooManyAttempts as locked:
-            db.commit()  # the failure counted
-            return locked_out(locked.until, url_for("auth.delete_account"), None)
-        except WrongPassword as error:
-            db.commit()
-            form.current.errors.append(str(error))
+        except current_password.REFUSED as refused:
+            current_password.answer(refused, form.current, url_for("auth.delete_account"))
         else:
             db.commit()
             payments().end_open_sessions(db, user)

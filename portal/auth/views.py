@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
-from portal.auth import bp
+from portal.auth import bp, current_password
 from portal.auth.connections import connections_of
 from portal.auth.forms import (
     ChangePasswordForm,
@@ -41,7 +41,6 @@ from portal.auth.service import (
     SignOutReason,
     TooManyAttempts,
     WeakPassword,
-    WrongPassword,
     change_organisation,
     change_own_password,
     create_customer,
@@ -171,12 +170,8 @@ def change_password() -> ResponseReturnValue:
         db = get_session()
         try:
             change_own_password(db, user, form.current.data, form.password.data)
-        except TooManyAttempts as locked:
-            db.commit()  # the failure counted
-            return locked_out(locked.until, url_for("auth.change_password"), None)
-        except WrongPassword as error:
-            db.commit()
-            form.current.errors.append(str(error))
+        except current_password.REFUSED as refused:
+            current_password.answer(refused, form.current, url_for("auth.change_password"))
         except WeakPassword as error:
             form.password.errors.append(str(error))
         except AccountErased:  # deleted in another window meanwhile: the next page signs it out
