@@ -3,37 +3,18 @@ the policy where it shows, and the account that worked on each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import Engine, MetaData, insert, select
 
-from portal import create_app
 from portal.migrations import upgrade_database
 from portal.models import utcnow
-from tests.conftest import database_url, drop_schema
 
 BEFORE = "0007"  # the revision this migration follows
 NOW = utcnow()
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "PORTAL_ENV": "testing",
-            "DATABASE_URL": database_url(tmp_path),
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-        }
-    )
-    drop_schema(app.extensions["db_engine"])
-    yield app
-    drop_schema(app.extensions["db_engine"])
-    app.extensions["db_engine"].dispose()
 
 
 def tables(engine: Engine) -> Any:
@@ -75,9 +56,11 @@ def add_registration(engine: Engine, name: str, family_code: str, overrides: Any
     )
 
 
-def test_existing_registrations_get_their_family_policy_and_customer(app: Flask) -> None:
+def test_existing_registrations_get_their_family_policy_and_customer(
+    app_at_revision: Callable[[str], Flask],
+) -> None:
+    app = app_at_revision(BEFORE)
     engine = app.extensions["db_engine"]
-    upgrade_database(app, BEFORE)
     payer, asker, chooser = (
         add_user(engine, f"{who}@school.example") for who in ("payer", "asker", "chooser")
     )

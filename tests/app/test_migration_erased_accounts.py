@@ -3,16 +3,13 @@ and taking it down again keeps them all (on PostgreSQL too, with `TEST_DATABASE_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from sqlalchemy import inspect, text
 
-from portal import create_app
 from portal.migrations import downgrade_database, upgrade_database
-from tests.conftest import database_url, drop_schema
 
 BEFORE = "0016_email_change_links"
 ACCOUNT = (
@@ -22,22 +19,11 @@ ACCOUNT = (
 
 
 @pytest.fixture
-def app_at_0016(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "PORTAL_ENV": "testing",
-            "DATABASE_URL": database_url(tmp_path),
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-        }
-    )
-    engine = app.extensions["db_engine"]
-    drop_schema(engine)
-    upgrade_database(app, BEFORE)
-    with engine.begin() as connection:
+def app_at_0016(app_at_revision: Callable[[str], Flask]) -> Flask:
+    app = app_at_revision(BEFORE)
+    with app.extensions["db_engine"].begin() as connection:
         connection.execute(text(ACCOUNT), {"disabled": False, "now": "2026-12-01 10:00:00+00:00"})
-    yield app
-    drop_schema(engine)
-    engine.dispose()
+    return app
 
 
 def user_columns(app: Flask) -> set[str]:

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from portal import create_app
 from portal.migrations import upgrade_database
-from tests.conftest import database_url, drop_schema
 
 BEFORE = "0005"
 
 
-@pytest.fixture
-def app_at_0005(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "PORTAL_ENV": "testing",
-            "DATABASE_URL": database_url(tmp_path),
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-        }
-    )
+def test_completed_registrations_keep_the_activation_they_were_completed_with(
+    app_at_revision: Callable[[str], Flask],
+) -> None:
+    app = app_at_revision(BEFORE)
     engine = app.extensions["db_engine"]
-    drop_schema(engine)
-    upgrade_database(app, BEFORE)
-    yield app
-    drop_schema(engine)
-    engine.dispose()
-
-
-def test_completed_registrations_keep_the_activation_they_were_completed_with(app_at_0005: Flask) -> None:
-    engine = app_at_0005.extensions["db_engine"]
     rows = [
         ("r-active", "completed", '{"autoActivate": true}'),
         ("r-inactive", "completed", '{"autoActivate": false}'),
@@ -53,7 +35,7 @@ def test_completed_registrations_keep_the_activation_they_were_completed_with(ap
                 {"id": public_id, "state": state, "overrides": overrides, "now": "2026-11-30 10:00:00+00:00"},
             )
 
-    upgrade_database(app_at_0005)
+    upgrade_database(app)
 
     with engine.connect() as connection:
         known = dict(connection.execute(text("SELECT public_id, platform_active FROM registrations")).all())
