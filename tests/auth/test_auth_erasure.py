@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
 from uuid import uuid4
@@ -400,6 +401,21 @@ def test_nobody_can_take_the_address_an_erased_account_gets(app: Flask) -> None:
 NEW_PASSWORD = "a brand new password 42"
 
 
+@contextmanager
+def refused_as_erased(app: Flask, customer: User) -> Iterator[tuple[Session, User]]:
+    """A request's session and `customer`'s account as it read it, before another request erased the
+    account (the block says when: before it writes, or as it checks the password). The block must
+    raise AccountErased; what the request wrote anyway is committed after it, as a view would, for
+    the test to look for."""
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        with pytest.raises(service.AccountErased):
+            yield db, user
+        db.commit()
+
+
 def assert_nothing_came_back(app: Flask, customer: User) -> None:
     erased = account(app, customer)
     assert erased.is_erased and erased.organisation is None
@@ -411,27 +427,17 @@ def assert_nothing_came_back(app: Flask, customer: User) -> None:
 def test_a_password_changed_as_the_account_is_erased_is_not_stored(app: Flask, customer: User) -> None:
     app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, QUICK_PASSWORD_METHOD)
 
-    with app.app_context():
-        db = get_session()
-        user = db.get(User, customer.id)
-        assert user is not None
-        with pytest.raises(service.AccountErased):
-            service.change_own_password(db, user, PASSWORD, NEW_PASSWORD)
-        db.commit()
+    with refused_as_erased(app, customer) as (db, user):
+        service.change_own_password(db, user, PASSWORD, NEW_PASSWORD)
 
     assert_nothing_came_back(app, customer)
     assert events(app, "user:password-changed") == []
 
 
 def test_an_organisation_named_as_the_account_is_erased_is_not_stored(app: Flask, customer: User) -> None:
-    with app.app_context():
-        db = get_session()
-        user = db.get(User, customer.id)  # read by the organisation page's request
-        assert user is not None
+    with refused_as_erased(app, customer) as (db, user):  # the organisation page's request
         erase(app, customer)  # committed by another request meanwhile
-        with pytest.raises(service.AccountErased):
-            service.change_organisation(db, user, "Springfield University (Main Campus)")
-        db.commit()
+        service.change_organisation(db, user, "Springfield University (Main Campus)")
 
     assert_nothing_came_back(app, customer)
     assert tables_naming(app, "Main Campus") == set()
@@ -440,13 +446,8 @@ def test_an_organisation_named_as_the_account_is_erased_is_not_stored(app: Flask
 def test_a_new_address_asked_for_as_the_account_is_erased_is_not_emailed(app: Flask, customer: User) -> None:
     app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, QUICK_PASSWORD_METHOD)
 
-    with app.app_context():
-        db = get_session()
-        user = db.get(User, customer.id)
-        assert user is not None
-        with pytest.raises(service.AccountErased):
-            email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
-        db.commit()
+    with refused_as_erased(app, customer) as (db, user):
+        email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
 
     assert_nothing_came_back(app, customer)
     assert tables_naming(app, "admin@shelbyville.edu") == set()
@@ -471,15 +472,11 @@ def test_what_a_request_that_read_the_account_before_its_erasure_writes_after_it
     app: Flask, customer: User, act: Callable[[Session, User, Registration], None]
 ) -> None:
     started = add_registration(app, customer, RegistrationState.REVIEWED)
-    with app.app_context():
-        db = get_session()
-        user = db.get(User, customer.id)  # read by a request (a staff member's, or the customer's)
+    with refused_as_erased(app, customer) as (db, user):  # a staff member's request, or the customer's
         registration = db.scalar(select(Registration).where(Registration.public_id == started))
-        assert user is not None and registration is not None
+        assert registration is not None
         erase(app, customer)  # committed by another request meanwhile
-        with pytest.raises(service.AccountErased):
-            act(db, user, registration)
-        db.commit()
+        act(db, user, registration)
 
     assert_nothing_came_back(app, customer)
     assert tables_naming(app, "admin@shelbyville.edu") == set()
