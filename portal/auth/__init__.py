@@ -4,6 +4,9 @@
 signed out on the next request, and the sign-in page says why), the password hasher, the
 per-address rate limit on the blueprint's POSTs and the blueprint itself. The per-account
 limit lives in `service`.
+
+A customer's account pages may be framed (they are used inside the LMS's dialog); a staff
+member's are not (`_unframed_for_staff`), but for the flow's own pages, which staff use there too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from portal.security import forbid_framing
 from portal.sessions import carry_session_token
 
 if TYPE_CHECKING:
@@ -21,6 +25,21 @@ if TYPE_CHECKING:
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 carry_session_token(bp)
+
+# Staff sign in inside the LMS's dialog to register directly, and sign out there: these pages stay
+# frameable for them (none of them shows the signed-in account, or changes it but to sign it out).
+FLOW_ENDPOINTS = frozenset({"auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_password"})
+
+
+@bp.before_request
+def _unframed_for_staff() -> None:
+    """Forbid framing every other page here to a signed-in staff member, as the console does: a
+    site allowed to frame the flow (any `https:` one by default) could otherwise lay its own page
+    over their account's pages and make their clicks act there (clickjacking)."""
+    from portal.auth.users import is_staff, signed_in_user
+
+    if request.endpoint not in FLOW_ENDPOINTS and is_staff(signed_in_user()):
+        forbid_framing()
 
 
 def _load_user(user_id: str) -> User | None:

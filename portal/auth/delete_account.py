@@ -1,8 +1,8 @@
 """A customer deletes their own account (`erasure`) from their account page, inside the LMS's
-dialog or not (the page may be framed, as every account page). The page says what goes and what
-stays, and asks for the current password (a wrong one counts toward the account's lockout, as on
-the change-password page); its CSRF-checked POST erases the account, then forgets this browser's
-session and says it is done. Staff have no such page: a staff account is disabled, not erased.
+dialog or not (the page may be framed, as every customer's account page). The page says what goes
+and what stays, and asks for the current password (a wrong one counts toward the account's lockout,
+as on the change-password page); its CSRF-checked POST erases the account, then forgets this
+browser's session and says it is done. Staff have no such page: a staff account is disabled, not erased.
 """
 
 from __future__ import annotations
