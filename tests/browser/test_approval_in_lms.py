@@ -1,5 +1,6 @@
 """Accounts and approval in a real browser: the LMS admin inside the LMS's cross-site iframe,
-the vendor's staff in their own window.
+the vendor's staff in their own window (or inside the iframe, to register directly, where their
+account's pages are never shown).
 """
 
 from __future__ import annotations
@@ -134,6 +135,38 @@ def test_live_approval_a_staff_member_approves_with_changes_and_the_waiting_ifra
     holds_exactly(customer, APPROVED)
     assert complete_calls(live.url) == 1
     assert completed_by(live) == STAFF_EMAIL
+
+
+def test_a_staff_member_registers_inside_the_dialog_where_their_account_page_is_never_shown(
+    page: Page, live_approval_server: LiveServer
+) -> None:
+    live = live_approval_server
+    open_lms(page, live.lms_url)
+    start_registration(page, "canvas")
+    frame = portal_frame(page)
+    frame.locator("#continue").click()
+    sign_in(frame, STAFF_EMAIL)
+    expect(frame.locator("#staff-badge")).to_be_visible()
+    choose(frame, ASKED)
+    frame.locator("#save-choices").click()
+    frame.locator("#register-tool").click()  # staff register directly, even under live approval
+    wait_for_close(page)
+    holds_exactly(page, ASKED)
+    assert completed_by(live) == STAFF_EMAIL
+
+    # The same dialog, signed in as staff there: the browser refuses to show the account page in it.
+    dialog = page.locator("#registration-frame")
+    with page.expect_response(f"{live.url}/auth/account") as answer:
+        dialog.evaluate(
+            "(frame, url) => { frame.closest('dialog').showModal(); frame.src = url; }",
+            f"{live.url}/auth/account",
+        )
+    assert answer.value.status == 200
+    shown = dialog.element_handle().content_frame()
+    assert shown is not None
+    shown.wait_for_load_state()
+    assert not shown.url.startswith(live.url)
+    expect(portal_frame(page).locator('[data-page="account"]')).to_have_count(0)
 
 
 def test_live_approval_a_rejection_shows_its_reason_in_the_waiting_iframe(
