@@ -19,8 +19,8 @@ someone who cannot sign in, or lost their old mailbox): no password then, and a 
 refused plainly (staff see every account anyway). The person still confirms with the link.
 
 Following the link (`confirm_change`, in a window of its own) changes the address with one
-conditional UPDATE: if another account took the address meanwhile, the unique constraint
-refuses it and nothing changes. The link works once, and the account's other open links stop
+UPDATE: if another account took the address meanwhile, the unique constraint refuses it and
+nothing changes. The link works once, and the account's other open links stop
 working. The account's e-mails still waiting in the outbox (a decision on a request, say) go to
 the new address instead: the outbox keeps an address, not an account, so they are re-addressed
 then, all but those about the old address itself. The old address is told the change is made: it
@@ -231,16 +231,19 @@ def confirm_change(db: Session, link: PasswordLink) -> User:
     """
     now = utcnow()
     user = link.user
-    old, new = user.email, str(link.new_email)
+    # The account's row before the link's, in the order an erasure, a new password or disabling
+    # the account takes them (then revokes its links): in the other order, PostgreSQL could find
+    # each waiting for the other, and end one as a deadlock.
+    if not update_if(db, user, User.is_disabled.is_(False), is_disabled=False):
+        raise UnusableLink(LinkProblem.REPLACED)  # disabled or erased meanwhile: rolled back
     if not password_links.claim_link(db, link, now):
         raise UnusableLink(_problem_of(link, now) or LinkProblem.USED)
+    old, new = user.email, str(link.new_email)
     try:
-        changed = update_if(db, user, User.is_disabled.is_(False), email=new)
+        update_if(db, user, email=new)  # the row is held: only the unique constraint can refuse
     except IntegrityError as error:  # users.email is unique
         db.rollback()
         raise EmailTaken(f"Another account signs in with {new} now.") from error
-    if not changed:  # rolled back, link and all: the account was disabled meanwhile
-        raise UnusableLink(LinkProblem.REPLACED)
     service.revoke_password_links(db, user)
     outbox.readdress(db, old, new, ABOUT_THE_ADDRESS)
     record_event(db, "user:email-changed", actor=new, details={"from": old, "to": new})

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import pytest
 from flask import Flask
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from portal.auth import email_change, erasure, password_reset, people, service
@@ -508,6 +508,61 @@ def test_an_erasure_waits_for_a_new_address_asked_for_at_that_moment_and_erases_
     with app.app_context():
         states = get_session().scalars(select(Notification.state)).all()
     assert states and set(states) == {"failed"}  # the link and the notice: neither is sent
+
+
+def test_an_address_confirmed_as_the_account_is_erased_is_erased_too(app: Flask, customer: User) -> None:
+    """Confirming takes the account's row before the link's, as the erasure does (it revokes the
+    account's links later): in the other order, on PostgreSQL, each waited for the other and one
+    was ended as a deadlock."""
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
+        db.commit()
+
+    with erased_after_first_update(app, customer) as failures, app.app_context():
+        db = get_session()
+        link = db.scalar(select(PasswordLink))
+        assert link is not None
+        email_change.confirm_change(db, link)
+        db.commit()
+
+    assert failures == []
+    assert account(app, customer).is_erased
+    assert tables_naming(app, "admin@shelbyville.edu") == set()  # confirmed, then erased with the rest
+    placeholder = erased_address(customer.id)
+    assert events(app, "user:email-changed") == [(placeholder, {"from": placeholder, "to": placeholder})]
+
+
+@contextmanager
+def erased_after_first_update(app: Flask, customer: User) -> Iterator[list[Exception]]:
+    """Another request erases `customer`'s account once this thread ran its first UPDATE, and this
+    thread goes on once that erasure waits for a lock; yields what the erasure raised."""
+    engine = app.extensions["db_engine"]
+    this = threading.get_ident()
+    failures: list[Exception] = []
+
+    def erase_meanwhile() -> None:
+        try:
+            erase(app, customer, actor=STAFF)
+        except Exception as error:  # a deadlock, say: the test fails on it, not the thread
+            failures.append(error)
+
+    eraser = threading.Thread(target=erase_meanwhile)
+
+    def executed(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.get_ident() == this and statement.startswith("UPDATE") and eraser.ident is None:
+            eraser.start()
+            wait_until_blocked(app)
+
+    event.listen(engine, "after_cursor_execute", executed)
+    try:
+        yield failures
+    finally:
+        event.remove(engine, "after_cursor_execute", executed)
+        if eraser.ident is not None:
+            eraser.join()
 
 
 def wait_until_blocked(app: Flask) -> None:
