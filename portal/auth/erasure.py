@@ -172,12 +172,16 @@ def _close_registrations(db: Session, user: User, actor: str) -> int:
     unfinished = db.scalars(
         select(Registration).where(Registration.customer_id == user.id, _still_open())
     ).all()
-    return sum(_close(db, registration, actor) for registration in unfinished)
+    return sum(close_unfinished(db, registration, actor) for registration in unfinished)
 
 
-def _close(db: Session, registration: Registration, actor: str) -> bool:
-    """Close one unfinished registration, as withdrawn; or, when LTIAAS's answer to its last attempt
-    was lost (the tool may be registered), with an unknown outcome, for the staff to settle."""
+def close_unfinished(db: Session, registration: Registration, actor: str) -> bool:
+    """Close one unfinished registration of an erased account, as withdrawn; or, when LTIAAS's answer
+    to its last attempt was lost (the tool may be registered), with an unknown outcome, for the staff
+    to settle. True if this call closed it; a loss keeps the transaction (`rollback_on_loss=False`).
+
+    Also for a completion the erasure left alone, once it comes back unfinished (`completion`).
+    """
     lost = Registration.problem == Problem.UNCONFIRMED.value
     if registration.answer_lost:
         problem, words, same = Problem.OUTCOME_UNKNOWN, CLOSED_UNCONFIRMED, lost

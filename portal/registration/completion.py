@@ -9,6 +9,10 @@ and recording only what is known of the outcome.
 - A retry after such an attempt (however many retries ago) that LTIAAS refuses as unknown:
   "already used", failed, for the staff to settle (unless the lookup now finds the platform).
 - The LMS refused: failed, in the LMS's own words. LTIAAS refused the vendor's key: reviewed.
+
+An erasure of the customer's account leaves a registration being completed to the completion. One
+that would come back to reviewed (nothing or maybe something registered) closes instead, as the
+erasure closes what it finds unfinished: nobody could finish it now.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from portal.auth import erasure
 from portal.auth.users import ANONYMOUS_ACTOR
 from portal.db import update_if
 from portal.ltiaas import (
@@ -82,7 +87,7 @@ def complete(
     body = choices or current_choices(registration)
     retrying_unconfirmed = _an_earlier_attempt_may_have_registered(registration)
     customer = registration.customer if registration.customer_id is not None else None
-    acting = customer if customer is not None and customer.email == actor else None
+    acting = customer is not None and customer.email == actor
     if not claim_for_completion(db, registration, actor, details={"choices": body}):
         return False
     registration.overrides = body
@@ -95,36 +100,37 @@ def complete(
             messages=body.get("messages"),
         )
     except LtiaasError as error:
-        actor = _as_recorded(db, acting, actor)
+        actor = _as_recorded(db, customer, acting, actor)
         logger.warning(
             "LTIAAS complete failed (%s, status %s): %s", type(error).__name__, error.status, error
         )
         _record_failure(db, ltiaas, registration, error, actor, retrying_unconfirmed)
         return True
     except Exception:
-        actor = _as_recorded(db, acting, actor)
+        actor = _as_recorded(db, customer, acting, actor)
         _settle(db, registration, RegistrationState.FAILED, Problem.OUTCOME_UNKNOWN, UNEXPECTED, actor)
         raise
-    actor = _as_recorded(db, acting, actor)
+    actor = _as_recorded(db, customer, acting, actor)
     sent_active = body.get("autoActivate")
     active = sent_active if isinstance(sent_active, bool) else None
     _record_completed(db, registration, result.platform_id, result.html, actor, active)
     return True
 
 
-def _as_recorded(db: Session, customer: User | None, actor: str) -> str:
-    """Who the outcome is recorded by: `actor`; or, when it is `customer` (the registration's, read
-    before LTIAAS was asked) and they erased their account meanwhile, their erased address (the
-    trail must not name them again).
+def _as_recorded(db: Session, customer: User | None, acting: bool, actor: str) -> str:
+    """Who the outcome is recorded by: `actor`; or, when it is `customer` (`acting`; the
+    registration's, read before LTIAAS was asked) and they erased their account meanwhile, their
+    erased address (the trail must not name them again).
 
-    Takes the customer's row as `service.hold_unerased` does: an erasure starting now waits for the
-    outcome's commit, and then erases it from the trail with the rest.
+    Takes the customer's row as `service.hold_unerased` does, whoever acts: an erasure starting now
+    waits for the outcome's commit, and then erases it from the trail and closes the registration
+    if it is still unfinished, with the rest; one that committed first, `_settle` sees.
     """
     if customer is None:
         return actor
     if update_if(db, customer, User.erased_at.is_(None), erased_at=None, rollback_on_loss=False):
         return actor
-    return customer.email  # refreshed: `erased_address`
+    return customer.email if acting else actor  # refreshed: `erased_address`
 
 
 def _an_earlier_attempt_may_have_registered(registration: Registration) -> bool:
@@ -237,4 +243,7 @@ def _settle(
     registration.problem = problem.value if problem is not None else None
     event = {"error": message, "problem": registration.problem, **details}
     transition(db, registration, state, actor, details=event)
+    customer = registration.customer  # refreshed and held by `_as_recorded`
+    if state is RegistrationState.REVIEWED and customer is not None and customer.is_erased:
+        erasure.close_unfinished(db, registration, customer.email)
     db.commit()

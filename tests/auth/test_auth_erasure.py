@@ -25,7 +25,15 @@ from portal.auth import email_change, erasure, password_reset, people, service
 from portal.auth.erased_copies import CANCELLED
 from portal.auth.service import PASSWORD_METHOD, InvalidEmail, PasswordHasher
 from portal.db import get_session
-from portal.ltiaas import CompletionResult, LtiaasClient, LtiaasUnavailable
+from portal.ltiaas import (
+    CompletionResult,
+    LmsRefusedRegistration,
+    LtiaasClient,
+    LtiaasOutcomeUnknown,
+    LtiaasUnauthorized,
+    LtiaasUnavailable,
+    Platform,
+)
 from portal.models import (
     ApprovalRequest,
     ApprovalState,
@@ -598,6 +606,9 @@ class ErasingLtiaas:
             raise self.error
         return CompletionResult(platform_id="platform-springfield", html="<p>Registered.</p>")
 
+    def list_platforms(self, **_: Any) -> list[Platform]:
+        return []  # after a lost answer: LTIAAS made no platform that anyone can find
+
 
 @pytest.mark.parametrize(
     "error",
@@ -617,3 +628,32 @@ def test_a_completion_the_customer_started_before_erasing_their_account_names_no
 
     assert tables_naming(app, EMAIL) == set()
     assert account(app, customer).is_erased
+
+
+@pytest.mark.parametrize("actor", [EMAIL, STAFF], ids=["customer's", "staff's"])
+@pytest.mark.parametrize(
+    ("error", "problem", "closed"),
+    [
+        (LtiaasUnavailable("no answer", request_sent=False), Problem.WITHDRAWN, erasure.CLOSED),
+        (LtiaasUnauthorized("the vendor's key", status=401), Problem.WITHDRAWN, erasure.CLOSED),
+        (LmsRefusedRegistration("the LMS failed", lms_status=503), Problem.WITHDRAWN, erasure.CLOSED),
+        (LtiaasOutcomeUnknown("answer lost"), Problem.OUTCOME_UNKNOWN, erasure.CLOSED_UNCONFIRMED),
+    ],
+    ids=["not sent", "vendor setup", "LMS failed", "answer lost"],
+)
+def test_a_completion_left_unfinished_as_the_account_was_erased_closes_as_the_erasure_closes_it(
+    app: Flask, customer: User, actor: str, error: Exception, problem: Problem, closed: str
+) -> None:
+    """The erasure leaves a registration being completed to its completion; one that comes back to
+    reviewed would stay open, and nobody could finish it."""
+    started = add_registration(app, customer, RegistrationState.REVIEWED)
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == started))
+        assert registration is not None
+        ltiaas = cast(LtiaasClient, ErasingLtiaas(app, customer, error))
+        assert completion.complete(db, ltiaas, registration, actor, {"platformName": "Springfield Moodle"})
+
+    assert state_of(app, started) == (RegistrationState.FAILED.value, problem.value, closed)
+    assert events(app, "state:failed") == [(erased_address(customer.id), {"reason": erasure.REASON})]
+    assert tables_naming(app, EMAIL) == set()
