@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, and_, cast, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from portal.auth.email_change import CHANGED_KIND
 from portal.models import (
     ApprovalRequest,
     AuditEvent,
@@ -159,9 +160,15 @@ def _forget_organisations(db: Session, held: list[Held]) -> None:
 
 
 def _replace_in_outbox(db: Session, held: list[Held], addresses: set[str], placeholder: str) -> None:
-    """E-mails to the account (those not sent yet are cancelled), and any text naming it then."""
+    """E-mails to the account (those not sent yet are cancelled), and any text naming it then.
+
+    The warning a change of address sends to the address it left still goes (without the new
+    address): whoever took an account that way can erase it at once, and its owner must still hear
+    of it."""
     for one in held:
         to_them = and_(Notification.recipient == one.address, one.during(Notification.created_at))
+        if one.until is not None:  # an address the account left
+            to_them = and_(to_them, Notification.kind != CHANGED_KIND)
         db.execute(  # a sender may be claiming it this moment: only a pending one is cancelled
             update(Notification)
             .where(to_them, Notification.state == NotificationState.PENDING.value)
@@ -172,8 +179,7 @@ def _replace_in_outbox(db: Session, held: list[Held], addresses: set[str], place
         )
         for notification in db.scalars(select(Notification).where(or_(to_them, naming))):
             notification.text = _without(notification.text, addresses, placeholder)
-            if notification.recipient == one.address:
-                notification.recipient = placeholder
+        db.execute(update(Notification).where(to_them).values(recipient=placeholder))
 
 
 def _without(text: str, addresses: set[str], placeholder: str) -> str:

@@ -298,6 +298,36 @@ def test_an_earlier_address_goes_too_but_not_from_another_account_that_took_it_s
     assert events(app, "user:email-changed") == [(placeholder, {"from": placeholder, "to": placeholder})]
 
 
+def test_the_warning_to_the_address_they_left_still_goes_without_naming_the_new_one(
+    app: Flask, customer: User
+) -> None:
+    """Whoever took an account by changing its address can erase it at once: the owner of the
+    address it left must still hear that someone else had their account."""
+    with app.app_context():
+        db = get_session()
+        user = db.get(User, customer.id)
+        assert user is not None
+        email_change.request_change(db, user, "thief@elsewhere.example", PASSWORD)
+        link = db.scalars(select(PasswordLink)).one()
+        email_change.confirm_change(db, link)
+        warning = db.scalars(select(Notification).where(Notification.kind == email_change.CHANGED_KIND)).one()
+        warning.created_at = link.used_at  # written in the moment the address changed, as it can be
+        db.commit()
+
+    erase(app, customer)
+
+    with app.app_context():
+        warning = (
+            get_session()
+            .scalars(select(Notification).where(Notification.kind == email_change.CHANGED_KIND))
+            .one()
+        )
+    assert (warning.state, warning.recipient) == ("pending", EMAIL)
+    assert "someone else has your account" in warning.text
+    assert "thief@elsewhere.example" not in warning.text
+    assert tables_naming(app, "thief@elsewhere.example") == set()
+
+
 def test_a_second_erasure_does_nothing(app: Flask, customer: User) -> None:
     assert erase(app, customer) is True
     assert erase(app, customer, actor=STAFF) is False
