@@ -93,6 +93,18 @@ def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _placements_shaped(placements: object) -> bool:
+    """Whether `placements` is DEFAULT_PLACEMENTS's shape: families to message types to names."""
+    return isinstance(placements, dict) and all(
+        isinstance(types, dict) and all(_names(names) for names in types.values())
+        for types in placements.values()
+    )
+
+
+def _names(names: object) -> bool:
+    return isinstance(names, list) and all(isinstance(name, str) for name in names)
+
+
 def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Read every setting from `environ`, with the development defaults."""
     database_url = environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'portal.db'}"
@@ -102,6 +114,11 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         placements = json.loads(placements_raw) if placements_raw else DEFAULT_PLACEMENTS
     except json.JSONDecodeError as error:
         raise ConfigError(f"DEFAULT_PLACEMENTS is not valid JSON: {error.msg}") from error
+    if not _placements_shaped(placements):
+        raise ConfigError(
+            'DEFAULT_PLACEMENTS must be {"family": {"messageType": ["placement", ...]}}, '
+            f"not {placements_raw[:80]!r}"
+        )
     return {
         "PORTAL_ENV": environ.get("PORTAL_ENV", "development").strip().lower(),
         "SECRET_KEY": environ.get("SECRET_KEY", DEV_SECRET_KEY),
@@ -150,7 +167,7 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         "STRIPE_WEBHOOK_SECRET": environ.get("STRIPE_WEBHOOK_SECRET", "").strip(),
         # None (unset) lets the sandbox charge its demo price; "" means "no payment step".
         "STRIPE_PRICE_ID": environ.get("STRIPE_PRICE_ID"),
-        "STRIPE_PRICE_MODE": environ.get("STRIPE_PRICE_MODE", "").strip(),
+        "STRIPE_PRICE_MODE": environ.get("STRIPE_PRICE_MODE", "").strip().lower(),
         "STRIPE_API_BASE": environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
         # Stripe.js is loaded from STRIPE_JS_BASE/<release>/stripe.js, the release matching
         # the API version stripe-python pins (portal.billing.stripe_js).
@@ -288,6 +305,11 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     for limit in ("MAX_CONTENT_LENGTH", "STRIPE_WEBHOOK_MAX_CONTENT_LENGTH"):
         if settings[limit] < 1:
             raise ConfigError(f"{limit} must be a number of bytes above 0")
+    if settings["STRIPE_PRICE_MODE"] not in {"", "payment", "subscription"}:
+        raise ConfigError(
+            "STRIPE_PRICE_MODE must be payment (a one-time price) or subscription (a recurring one), "
+            f"or empty (from the price), not {settings['STRIPE_PRICE_MODE']!r}"
+        )
     _check_floors(settings)
     _check_rate_limits(settings)
     if settings["LOG_LEVEL"] not in LOG_LEVELS:

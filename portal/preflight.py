@@ -214,15 +214,9 @@ def _check_webhook_secret(config: Mapping[str, Any]) -> Finding:
     return ok("STRIPE_WEBHOOK_SECRET", "whsec_... (not shown)")
 
 
-def _check_price_mode_setting(config: Mapping[str, Any]) -> Finding:
-    mode = config["STRIPE_PRICE_MODE"]
-    if mode not in {"", "payment", "subscription"}:
-        return fail(
-            "STRIPE_PRICE_MODE",
-            f"{mode!r} is not a Checkout mode",
-            "leave it empty, or set payment (one-time price) or subscription (recurring price)",
-        )
-    return ok("STRIPE_PRICE_MODE", mode or "empty: from the price's type")
+def _price_mode_setting(config: Mapping[str, Any]) -> Finding:
+    # Any other value stops the portal at start (`portal.config`): this line says which applies.
+    return ok("STRIPE_PRICE_MODE", config["STRIPE_PRICE_MODE"] or "empty: from the price's type")
 
 
 def check_stripe_settings(config: Mapping[str, Any]) -> list[Finding]:
@@ -233,7 +227,7 @@ def check_stripe_settings(config: Mapping[str, Any]) -> list[Finding]:
         _check_secret_key_mode(config),
         _check_publishable_key(config),
         _check_webhook_secret(config),
-        _check_price_mode_setting(config),
+        _price_mode_setting(config),
     ]
 
 

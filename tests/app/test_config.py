@@ -89,11 +89,31 @@ def test_production_without_a_database_url_uses_a_sqlite_file() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORTAL_ENV", "staging"), ("LTIAAS_READ_TIMEOUT", "soon"), ("DEFAULT_PLACEMENTS", "{not json")],
+    [
+        ("PORTAL_ENV", "staging"),
+        ("LTIAAS_READ_TIMEOUT", "soon"),
+        ("DEFAULT_PLACEMENTS", "{not json"),
+        ("DEFAULT_PLACEMENTS", '["ContentArea"]'),
+        ("DEFAULT_PLACEMENTS", '{"moodle": ["ContentArea"]}'),
+        ("DEFAULT_PLACEMENTS", '{"moodle": {"LtiDeepLinkingRequest": "ContentArea"}}'),
+        ("DEFAULT_PLACEMENTS", '{"moodle": {"LtiDeepLinkingRequest": [1]}}'),
+        ("STRIPE_PRICE_MODE", "subscriptions"),
+        ("STRIPE_PRICE_MODE", "setup"),
+    ],
 )
 def test_nonsense_settings_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         settings(**{name: value})
+
+
+def test_a_price_mode_is_read_in_any_case_and_placements_per_family() -> None:
+    assert settings(STRIPE_PRICE_MODE=" Subscription ")["STRIPE_PRICE_MODE"] == "subscription"
+    assert settings()["STRIPE_PRICE_MODE"] == ""
+    placements = '{"moodle": {"LtiDeepLinkingRequest": ["ContentArea"]}, "canvas": {}}'
+    assert settings(DEFAULT_PLACEMENTS=placements)["DEFAULT_PLACEMENTS"] == {
+        "moodle": {"LtiDeepLinkingRequest": ["ContentArea"]},
+        "canvas": {},
+    }
 
 
 @pytest.mark.parametrize(
