@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -56,23 +57,29 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _new_context(browser: Browser) -> Iterator[BrowserContext]:
+@contextmanager
+def new_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A person's own browser (no cookies yet), closed when done."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
-    yield context
-    context.close()
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     """The browser of the person whose story the test tells (the LMS admin, mostly)."""
-    yield from _new_context(browser)
+    with new_context(browser) as context:
+        yield context
 
 
 @pytest.fixture
 def other_context(browser: Browser) -> Iterator[BrowserContext]:
     """A second person's browser (the vendor's staff, a newcomer, or the customer's other window)."""
-    yield from _new_context(browser)
+    with new_context(browser) as context:
+        yield context
 
 
 def serve_with_staff(folder: Path, staff_email: str, *, seed: bool = False, **settings: Any) -> LiveServer:
