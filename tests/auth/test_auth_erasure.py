@@ -18,6 +18,7 @@ from uuid import uuid4
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
@@ -489,6 +490,49 @@ def test_a_new_address_asked_for_as_the_account_is_erased_is_not_emailed(app: Fl
 
     assert_nothing_came_back(app, customer)
     assert tables_naming(app, "admin@shelbyville.edu") == set()
+
+
+def test_a_new_password_sent_as_the_account_is_erased_is_not_stored_and_the_next_page_says_why(
+    app: Flask, customer: User
+) -> None:
+    browser = signed_in_as_erasure_comes(app, customer)
+
+    answer = browser.post(
+        "/auth/password", data={"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+
+    assert (answer.status_code, answer.location) == (303, "/auth/account")
+    assert_signed_out_and_told_why(browser)
+    assert_nothing_came_back(app, customer)
+
+
+def test_a_new_address_sent_as_the_account_is_erased_is_refused_on_the_form_and_the_next_page_says_why(
+    app: Flask, customer: User
+) -> None:
+    browser = signed_in_as_erasure_comes(app, customer)
+
+    answer = browser.post("/auth/email", data={"email": "admin@shelbyville.edu", "current": PASSWORD})
+
+    assert answer.status_code == 400
+    assert "This account was deleted: nothing was changed." in words(answer)
+    assert_signed_out_and_told_why(browser)
+    assert_nothing_came_back(app, customer)
+    assert tables_naming(app, "admin@shelbyville.edu") == set()
+
+
+def signed_in_as_erasure_comes(app: Flask, customer: User) -> FlaskClient:
+    """The customer signed in on an account page; the next check of their password is the moment
+    another request erases the account."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser = app.test_client()
+    assert sign_in(browser, EMAIL).status_code == 302
+    app.extensions["password_hasher"] = ErasedWhileChecking(app, customer, QUICK_PASSWORD_METHOD)
+    return browser
+
+
+def assert_signed_out_and_told_why(browser: FlaskClient) -> None:
+    assert browser.get("/auth/account").status_code == 302
+    assert "You were signed out because your account was deleted." in words(browser.get("/auth/sign-in"))
 
 
 def staff_asks_for_a_new_address(db: Session, user: User, registration: Registration) -> None:
