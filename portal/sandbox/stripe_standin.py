@@ -7,7 +7,8 @@ through `STRIPE_API_BASE`:
   `POST /v1/checkout/sessions/<id>/expire` and `GET /v1/prices/<id>`: form-encoded
   parameters, Bearer secret key, `Idempotency-Key` honoured (same key and parameters:
   the first answer again; other parameters: `idempotency_error`), objects shaped like
-  Stripe's and Stripe-style error bodies. Only create returns a session's `client_secret`
+  Stripe's and Stripe-style error bodies (any other path or method under `/v1/`: Stripe's 404,
+  "Unrecognized request URL"). Only create returns a session's `client_secret`
   (retrieve is not documented to), and unknown parameters are refused, as at Stripe. It
   speaks one API version, `IMITATED_API_VERSION`, and refuses requests that name another.
   Each API call is written to the sandbox's call log (`/sandbox/api/calls`).
@@ -698,6 +699,26 @@ def api_retrieve_price(price_id: str) -> Any:
     if price is None:
         raise StripeApiError(404, f"No such price: '{price_id}'", code="resource_missing", param="price")
     return jsonify(price)
+
+
+@bp.route("/v1/", defaults={"rest": ""}, methods=["GET", "POST", "DELETE"])
+@bp.route("/v1/<path:rest>", methods=["GET", "POST", "DELETE"])
+def api_unrecognized(rest: str) -> Any:
+    """A path or method Stripe's API has no endpoint for: Stripe answers 404 with its JSON error body
+    (stripe-python raises InvalidRequestError), never an HTML page. A retrieve with an empty id (a
+    trailing slash) is the usual cause, and Stripe says so."""
+    path = f"/v1/{rest}"
+    hint = (
+        " If you are trying to list objects, remove the trailing slash. If you are trying to retrieve "
+        "an object, make sure you passed a valid (non-empty) identifier in your code."
+        if path.endswith("/")
+        else ""
+    )
+    raise StripeApiError(
+        404,
+        f"Unrecognized request URL ({request.method}: {path}).{hint} Please see https://stripe.com/docs "
+        "or we can help at https://support.stripe.com/.",
+    )
 
 
 def expire_if_due(db: Session, record: SandboxStripeSession) -> None:

@@ -123,6 +123,33 @@ def test_every_api_call_goes_in_the_call_log(ctx: Flask, billing) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "checkout/sessions/"),  # a retrieve whose id came out empty
+        ("GET", "checkout/sessions/cs_test_any/expire"),  # expire is a POST
+        ("DELETE", "checkout/sessions/cs_test_any"),
+        ("POST", "checkout/session"),
+    ],
+)
+def test_a_url_stripe_has_no_endpoint_for_gets_stripes_404(
+    ctx: Flask, billing, method: str, path: str
+) -> None:
+    response = stripe_api(billing, method, path)
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(f"Unrecognized request URL ({method}: /v1/{path}).")
+
+
+def test_a_retrieve_with_an_empty_id_is_refused_as_stripe_refuses_it(ctx: Flask, billing) -> None:
+    with pytest.raises(PaymentProviderError, match="Unrecognized request URL") as refused:
+        get_gateway().retrieve_session("")
+    assert refused.value.http_status == 404
+
+
 def test_a_repeated_idempotency_key_gets_the_first_answer_and_other_parameters_are_refused(
     ctx: Flask, billing
 ) -> None:
