@@ -397,7 +397,18 @@ def _check_metadata(params: dict[str, Any]) -> None:
         )
 
 
+def _valid_url(value: object) -> bool:
+    """What Stripe takes as a redirect URL: http(s), with a host, nothing blank in it."""
+    if not isinstance(value, str) or not value or re.search(r"\s", value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _check_urls(params: dict[str, Any], ui_mode: str) -> None:
+    for name in ("return_url", "success_url", "cancel_url"):
+        if name in params and not _valid_url(params[name]):
+            raise StripeApiError(400, "Not a valid URL", code="url_invalid", param=name)
     if ui_mode == "embedded_page":
         for name in ("success_url", "cancel_url"):
             if name in params:

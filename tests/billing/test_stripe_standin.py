@@ -105,6 +105,42 @@ def test_a_session_stripe_would_refuse_is_refused(
     assert error["param"] == param and message in error["message"]
 
 
+HOSTED_SESSION = {
+    **{k: v for k, v in VALID_SESSION.items() if k != "return_url"},
+    "ui_mode": "hosted_page",
+    "success_url": "https://portal.example/done?session_id={CHECKOUT_SESSION_ID}",
+    "cancel_url": "https://portal.example/pay",
+}
+
+
+@pytest.mark.parametrize(
+    ("session", "param", "url"),
+    [
+        (VALID_SESSION, "return_url", "portal.example/return"),
+        (VALID_SESSION, "return_url", "/billing/return?session_id={CHECKOUT_SESSION_ID}"),
+        (HOSTED_SESSION, "success_url", "localhost:5000/done"),
+        (HOSTED_SESSION, "cancel_url", "https://"),
+    ],
+)
+def test_a_redirect_url_that_is_not_a_url_is_refused(
+    billing, session: dict[str, str], param: str, url: str
+) -> None:
+    response = stripe_api(billing, "POST", "checkout/sessions", {**session, param: url})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "url_invalid",
+        "message": "Not a valid URL",
+        "param": param,
+    }
+
+
+def test_the_urls_the_portal_sends_are_taken(billing) -> None:
+    assert stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).status_code == 200
+    assert stripe_api(billing, "POST", "checkout/sessions", HOSTED_SESSION).status_code == 200
+
+
 def test_it_speaks_only_the_api_version_it_imitates(ctx: Flask, billing) -> None:
     other = stripe_api(billing, "GET", "prices/price_registration", **{"Stripe-Version": "2025-03-31.basil"})
     assert other.status_code == 400 and "imitates API version" in other.json()["error"]["message"]
