@@ -437,6 +437,24 @@ def _check_urls(params: dict[str, Any], ui_mode: str) -> None:
         )
 
 
+# An address Stripe takes: no blanks (a stray space around it is refused too), one @, a dotted domain.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _check_customer_email(params: dict[str, Any]) -> None:
+    """Stripe prefills Checkout from `customer_email` or from an existing `customer`, never both, and
+    refuses an address that is not one (`email_invalid`)."""
+    if "customer_email" not in params:
+        return
+    if "customer" in params:
+        raise StripeApiError(400, "You may only specify one of these parameters: customer, customer_email.")
+    email = params["customer_email"]
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+        raise StripeApiError(
+            400, f"Invalid email address: {email}", code="email_invalid", param="customer_email"
+        )
+
+
 def _new_session(params: dict[str, Any]) -> dict[str, Any]:
     _check_known_params(params)
     mode = params.get("mode")
@@ -455,6 +473,7 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
             param="ui_mode",
         )
     _check_urls(params, ui_mode)
+    _check_customer_email(params)
     _check_metadata(params)
     total, currency = _line_item_total(params, mode)
     session_id = _stripe_id("cs_test_a1", 54)

@@ -141,6 +141,35 @@ def test_the_urls_the_portal_sends_are_taken(billing) -> None:
     assert stripe_api(billing, "POST", "checkout/sessions", HOSTED_SESSION).status_code == 200
 
 
+@pytest.mark.parametrize("email", ["admin@example", "admin", " admin@example.edu", "admin@example.edu "])
+def test_a_customer_email_that_is_not_an_address_is_refused(billing, email: str) -> None:
+    response = stripe_api(billing, "POST", "checkout/sessions", {**VALID_SESSION, "customer_email": email})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "email_invalid",
+        "message": f"Invalid email address: {email}",
+        "param": "customer_email",
+    }
+
+
+def test_a_session_prefilled_for_a_customer_takes_no_customer_email(billing) -> None:
+    both = {**VALID_SESSION, "customer": "cus_existing", "customer_email": "admin@example.edu"}
+
+    response = stripe_api(billing, "POST", "checkout/sessions", both)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "You may only specify one of these parameters: customer, customer_email."
+    )
+
+
+def test_the_customer_email_the_portal_sends_is_taken(ctx: Flask, billing) -> None:
+    start = start_checkout(make_registration(ctx), a_customer("j.o'neill+pay@example.ac.uk"), EMBEDDED)
+    assert get_gateway().retrieve_session(start.session.id).customer_email == "j.o'neill+pay@example.ac.uk"
+
+
 def test_it_speaks_only_the_api_version_it_imitates(ctx: Flask, billing) -> None:
     other = stripe_api(billing, "GET", "prices/price_registration", **{"Stripe-Version": "2025-03-31.basil"})
     assert other.status_code == 400 and "imitates API version" in other.json()["error"]["message"]
