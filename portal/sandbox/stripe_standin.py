@@ -482,6 +482,7 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": session_id,
         "object": "checkout.session",
+        "adaptive_pricing": {"enabled": False},
         "after_expiration": None,
         "allow_promotion_codes": None,
         "amount_subtotal": total,
@@ -491,36 +492,84 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
         "cancel_url": params.get("cancel_url"),
         "client_reference_id": params.get("client_reference_id"),
         "client_secret": f"{session_id}_secret_{secrets.token_urlsafe(18)}" if embedded else None,
+        "collected_information": None,
+        "consent": None,
+        "consent_collection": None,
         "created": now,
         "currency": currency,
+        "currency_conversion": None,
         "custom_fields": [],
+        "custom_text": {
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
         "customer": params.get("customer"),
+        "customer_account": None,
         "customer_creation": _customer_creation(params, mode),
         "customer_details": None,
         "customer_email": params.get("customer_email"),
+        "discounts": [],
         "expires_at": _expires_at(params, now),
+        "integration_identifier": None,
         "invoice": None,
+        "invoice_creation": _invoice_creation(mode),
         "livemode": False,
         "locale": params.get("locale"),
+        "managed_payments": {"enabled": False},
         "metadata": params.get("metadata") or {},
         "mode": mode,
+        "origin_context": None,
         "payment_intent": None,
         "payment_link": None,
+        "payment_method_collection": "always",
+        "payment_method_configuration_details": None,
+        "payment_method_options": {},
         "payment_method_types": params.get("payment_method_types") or _payment_methods(currency),
         "payment_status": "unpaid",
+        "permissions": None,
+        "phone_number_collection": {"enabled": False},
+        "recovered_from": None,
         "redirect_on_completion": params.get("redirect_on_completion", "always") if embedded else None,
         "return_url": params.get("return_url"),
+        "saved_payment_method_options": None,
+        "setup_intent": None,
+        "shipping_address_collection": None,
+        "shipping_cost": None,
+        "shipping_options": [],
         "status": "open",
+        "submit_type": None,
         "subscription": None,
         "success_url": params.get("success_url"),
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": ui_mode,
         "url": None if embedded else _external_url("stripe_standin.pay_page", session_id=session_id),
+        "wallet_options": None,
         # Where the receipt of its charge, or its invoice, will be (the stand-in learns its address
         # from this request).
         PRIVATE: {
             "receipt_url": _external_url("stripe_standin.receipt", session_id=session_id),
             "invoice_url": _external_url("stripe_standin.invoice_page", session_id=session_id),
+        },
+    }
+
+
+def _invoice_creation(mode: str) -> dict[str, Any] | None:
+    """A payment-mode session's post-purchase invoice settings (off: the stand-in offers none); a
+    subscription's invoices are the subscription's own, and the field is null."""
+    if mode != "payment":
+        return None
+    return {
+        "enabled": False,
+        "invoice_data": {
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
+            "issuer": None,
+            "metadata": {},
+            "rendering_options": None,
         },
     }
 
@@ -870,8 +919,10 @@ def complete_session(
         "payment_status": "no_payment_required" if free else ("paid" if paid else "unpaid"),
         "customer": data.get("customer") or (_stripe_id("cus_", 14) if _creates_customer(data) else None),
         "customer_details": {
-            "address": None,
+            "address": dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state")),
+            "business_name": None,
             "email": email or data.get("customer_email") or "admin@example.edu",
+            "individual_name": None,
             "name": None,
             "phone": None,
             "tax_exempt": "none",

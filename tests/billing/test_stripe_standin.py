@@ -78,6 +78,96 @@ def test_only_create_returns_the_client_secret(ctx: Flask, billing) -> None:
     assert event["api_version"] == PINNED_API_VERSION
 
 
+# The fields of Stripe's own example Checkout Session and Event (stripe/openapi's fixtures, the
+# objects stripe-mock serves; kept in the reference's stripe-fixtures.json).
+STRIPE_SESSION_FIELDS = frozenset(
+    [
+        "adaptive_pricing",
+        "after_expiration",
+        "allow_promotion_codes",
+        "amount_subtotal",
+        "amount_total",
+        "automatic_tax",
+        "billing_address_collection",
+        "cancel_url",
+        "client_reference_id",
+        "client_secret",
+        "collected_information",
+        "consent",
+        "consent_collection",
+        "created",
+        "currency",
+        "currency_conversion",
+        "custom_fields",
+        "custom_text",
+        "customer",
+        "customer_account",
+        "customer_creation",
+        "customer_details",
+        "customer_email",
+        "discounts",
+        "expires_at",
+        "id",
+        "integration_identifier",
+        "invoice",
+        "invoice_creation",
+        "livemode",
+        "locale",
+        "managed_payments",
+        "metadata",
+        "mode",
+        "object",
+        "origin_context",
+        "payment_intent",
+        "payment_link",
+        "payment_method_collection",
+        "payment_method_configuration_details",
+        "payment_method_options",
+        "payment_method_types",
+        "payment_status",
+        "permissions",
+        "phone_number_collection",
+        "recovered_from",
+        "saved_payment_method_options",
+        "setup_intent",
+        "shipping_address_collection",
+        "shipping_cost",
+        "shipping_options",
+        "status",
+        "submit_type",
+        "subscription",
+        "success_url",
+        "total_details",
+        "ui_mode",
+        "url",
+        "wallet_options",
+    ]
+)
+STRIPE_CUSTOMER_DETAILS_FIELDS = frozenset(
+    ["address", "business_name", "email", "individual_name", "name", "phone", "tax_exempt", "tax_ids"]
+)
+STRIPE_ADDRESS_FIELDS = frozenset(["city", "country", "line1", "line2", "postal_code", "state"])
+STRIPE_EVENT_FIELDS = frozenset(
+    ["api_version", "created", "data", "id", "livemode", "object", "pending_webhooks", "request", "type"]
+)
+
+
+def test_sessions_and_their_events_have_every_field_of_stripes_own(ctx: Flask, billing) -> None:
+    created = stripe_api(billing, "POST", "checkout/sessions", VALID_SESSION).json()
+    assert STRIPE_SESSION_FIELDS - created.keys() == set()
+    pay_embedded(billing, created["client_secret"])
+
+    retrieved = stripe_api(billing, "GET", f"checkout/sessions/{created['id']}").json()
+    (event,) = events_about(created["id"])
+
+    assert STRIPE_EVENT_FIELDS - event.keys() == set()
+    for session in (retrieved, event["data"]["object"]):
+        assert STRIPE_SESSION_FIELDS - session.keys() == set()
+        details = session["customer_details"]
+        assert STRIPE_CUSTOMER_DETAILS_FIELDS - details.keys() == set()
+        assert STRIPE_ADDRESS_FIELDS - details["address"].keys() == set()
+
+
 @pytest.mark.parametrize(
     ("change", "param", "message"),
     [
