@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
@@ -220,3 +223,31 @@ def test_the_webhook_needs_no_csrf_token_while_everything_else_does(billing) -> 
     assert refused.status_code == 400
     payload = json.dumps(build_event("customer.created", {"id": "cus_1", "object": "customer"})).encode()
     assert send_webhook(billing, payload).status_code == 200
+
+
+def test_a_test_mode_delivery_signs_with_v1_and_a_fake_v0_and_the_portal_verifies_v1(
+    ctx: Flask, billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe signs test-mode events twice: `v1`, and `v0` under a secret it never publishes."""
+    from portal.sandbox import stripe_standin
+
+    sent: list[str] = []
+    post = requests.post
+
+    def recording_post(url: str, **kwargs: Any) -> requests.Response:
+        if "Stripe-Signature" in kwargs.get("headers", {}):  # `requests` is shared: only deliveries
+            sent.append(kwargs["headers"]["Stripe-Signature"])
+        return post(url, **kwargs)
+
+    monkeypatch.setattr(stripe_standin.requests, "post", recording_post)
+    payment, session = paid_session(ctx, billing)
+    event_id = get_session().scalar(
+        select(SandboxStripeEvent.id).where(SandboxStripeEvent.object_id == session.id)
+    )
+
+    assert deliver_event(billing.app, event_id) == 200
+    assert reload(payment).status == "paid"
+    (header,) = sent
+    schemes = dict(part.split("=", 1) for part in header.split(","))
+    assert list(schemes) == ["t", "v1", "v0"]
+    assert re.fullmatch(r"[0-9a-f]{64}", schemes["v0"]) and schemes["v0"] != schemes["v1"]
