@@ -22,7 +22,7 @@ from portal.db import update_if
 from portal.models import utcnow
 from portal.sandbox.api_errors import LtiaasApiError, bad_request, registration_not_found
 from portal.sandbox.models import RegistrationStatus, SandboxLtiaasRegistration, SandboxPlatform
-from portal.sandbox.platforms import new_platform_id, placeholder_public_key
+from portal.sandbox.platforms import new_platform_id, placeholder_public_key, refuse_duplicate
 from portal.sandbox.profiles import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION, supported_placements
 
 CLOSE_HTML = (
@@ -370,7 +370,11 @@ def complete_registration(
 
     Returns `{platformId, html}`. Raises LtiaasApiError: 400 bad body, 404 not
     pending (unknown, expired, used, or being completed right now), 500 the LMS
-    refused (the registration stays pending and may be completed again).
+    refused, 403 "Platform already registered." when LTIAAS already holds the
+    issuer and the client id the LMS answered with (checked after the LMS
+    registered the tool, as ltijs does: the LMS keeps an orphan). After a 500
+    or 403 the registration stays pending and may be completed again (the
+    reference is silent on this).
     """
     options = parse_complete_body(body)
     registration = _claim(session, registration_id)
@@ -380,6 +384,8 @@ def complete_registration(
         lms_response = _post_to_lms(
             configuration["registration_endpoint"], registration.registration_token, payload
         )
+        # ltijs checks for a duplicate only now, after the LMS registered the tool (an orphan there).
+        refuse_duplicate(session, configuration["issuer"], str(lms_response["client_id"]))
     except LtiaasApiError:
         _release(session, registration)
         raise

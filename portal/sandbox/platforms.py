@@ -67,7 +67,8 @@ def _checked_fields(body: Any) -> dict[str, Any]:
     return body
 
 
-def _refuse_duplicate(session: Session, url: str, client_id: str, except_id: str | None = None) -> None:
+def refuse_duplicate(session: Session, url: str, client_id: str, except_id: str | None = None) -> None:
+    """403 "Platform already registered." when another platform has this issuer and client id."""
     query = select(SandboxPlatform.id).where(
         SandboxPlatform.url == url, SandboxPlatform.client_id == client_id
     )
@@ -115,7 +116,7 @@ def get_platform(session: Session, platform_id: str) -> SandboxPlatform:
 def create_platform(session: Session, body: Any) -> SandboxPlatform:
     """Manual registration (commits); 400 on a bad body, 403 on a duplicate issuer + client id."""
     fields = _checked_fields(body)
-    _refuse_duplicate(session, fields["url"], fields["clientId"])
+    refuse_duplicate(session, fields["url"], fields["clientId"])
     platform = SandboxPlatform(id=new_platform_id(), public_key=placeholder_public_key(), active=True)
     _apply(platform, fields, may_set_active=True)
     session.add(platform)
@@ -127,7 +128,7 @@ def replace_platform(session: Session, platform_id: str, body: Any) -> SandboxPl
     """Full replace of the six core fields (commits); `active` and the keys are kept."""
     platform = get_platform(session, platform_id)
     fields = _checked_fields(body)
-    _refuse_duplicate(session, fields["url"], fields["clientId"], except_id=platform_id)
+    refuse_duplicate(session, fields["url"], fields["clientId"], except_id=platform_id)
     _apply(platform, fields, may_set_active=False)
     session.commit()
     return platform

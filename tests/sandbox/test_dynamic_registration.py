@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
 from portal.db import get_session
+from portal.ltiaas import LmsRefusedRegistration, LtiaasClient, LtiaasRequestRejected, RegistrationNotFound
 from portal.models import utcnow
+from portal.sandbox import lms_service
 from portal.sandbox.models import SandboxLtiaasRegistration, SandboxPlatform
 from portal.sandbox.profiles import PLATFORM_CONFIGURATION, get_profile
 from tests.sandbox.helpers import PLAYABLE, Sandbox
@@ -239,6 +242,67 @@ def test_registering_the_same_lms_twice_makes_a_second_platform_with_a_new_clien
     assert len(found) == 2
     assert found[0]["clientId"] != found[1]["clientId"]
     assert {p["id"] for p in found} == {first.json()["platformId"], second.json()["platformId"]}
+
+
+REUSED_CLIENT_ID = "reused-client-id"
+
+
+def platform_registered_by_hand(sandbox: Sandbox, profile: str, client_id: str) -> dict[str, Any]:
+    """A platform an operator added to LTIAAS by hand for this LMS's issuer and `client_id`."""
+    issuer = sandbox.issuer(profile)
+    body = {
+        "url": issuer,
+        "clientId": client_id,
+        "name": "Springfield Moodle (registered by hand)",
+        "authenticationEndpoint": f"{issuer}/mod/lti/auth.php",
+        "accesstokenEndpoint": f"{issuer}/mod/lti/token.php",
+        "authConfig": {"method": "JWK_SET", "key": f"{issuer}/mod/lti/certs.php"},
+    }
+    created = sandbox.api.post(sandbox.platforms_url, json=body, timeout=10)
+    assert created.status_code == 200, created.text
+    platform: dict[str, Any] = created.json()
+    return platform
+
+
+@pytest.fixture
+def lms_reusing_a_client_id(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The sandbox LMS hands out the same client id at every registration."""
+    monkeypatch.setattr(lms_service, "_new_client_id", lambda profile: REUSED_CLIENT_ID)
+    return REUSED_CLIENT_ID
+
+
+def test_an_lms_handing_out_a_client_id_ltiaas_already_holds_gets_platform_already_registered(
+    sandbox: Sandbox, lms_reusing_a_client_id: str
+) -> None:
+    """ltijs POSTs to the LMS first and only then finds the issuer + client id taken: 403 "Platform
+    already registered.", no second platform, and an orphan tool left on the LMS
+    (ltiaas-api.md, Errors; lti-dynamic-registration.md, Quirks)."""
+    existing = platform_registered_by_hand(sandbox, "moodle-4.4", lms_reusing_a_client_id)
+    registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
+
+    refused = sandbox.complete(registration_id, {"platformName": "Springfield Moodle"})
+
+    assert refused.status_code == 403
+    assert refused.json()["status"] == 403
+    assert refused.json()["error"] == "Forbidden"
+    assert refused.json()["details"]["description"] == "Platform already registered."
+    assert [p["id"] for p in sandbox.platforms(url=sandbox.issuer("moodle-4.4"))] == [existing["id"]]
+    [orphan] = sandbox.lms_tools(profile="moodle-4.4")
+    assert orphan["client_id"] == lms_reusing_a_client_id
+
+
+def test_the_portal_s_client_reads_platform_already_registered_as_ltiaas_refusing_not_the_lms(
+    sandbox: Sandbox, ltiaas_client: LtiaasClient, lms_reusing_a_client_id: str
+) -> None:
+    platform_registered_by_hand(sandbox, "moodle-4.4", lms_reusing_a_client_id)
+    registration_id = sandbox.receive(sandbox.start("moodle-4.4"))
+
+    with pytest.raises(LtiaasRequestRejected) as refused:
+        ltiaas_client.complete_registration(registration_id, platform_name="Springfield Moodle")
+
+    assert not isinstance(refused.value, RegistrationNotFound | LmsRefusedRegistration)
+    assert refused.value.status == 403
+    assert refused.value.said == "Platform already registered."
 
 
 def test_every_api_call_is_logged(sandbox: Sandbox) -> None:
