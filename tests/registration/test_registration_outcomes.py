@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from portal.db import get_session
 from portal.models import Registration, utcnow
-from tests.fakes.ltiaas import CLOSE_HTML, FakeLtiaas, Fault
+from tests.fakes.ltiaas import ALREADY_REGISTERED, CLOSE_HTML, FakeLtiaas, Fault
 from tests.registration.helpers import (
     audit_trail,
     configured_by,
@@ -467,3 +467,20 @@ def test_ltiaas_refusing_without_words_is_said_plainly(
 
     assert "LTIAAS refused the registration (HTTP 409) without saying why." in text
     assert "rejected the request" not in text
+
+
+def test_ltiaas_holding_the_lms_s_client_id_already_fails_the_registration_in_its_words(
+    app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
+) -> None:
+    """ltijs answers complete 403 "Platform already registered." when the LMS hands out a client id
+    LTIAAS holds for its issuer (ltiaas-api.md, Errors): LTIAAS refused, not the LMS, not a gone id."""
+    public_id = configured_by(customer_browser)
+    ltiaas.fail("complete_registration", 403, ALREADY_REGISTERED)
+
+    text = press_register(customer_browser, public_id).get_data(as_text=True)
+
+    assert "LTIAAS refused the registration: Platform already registered." in text
+    assert "not caused by anything you did" not in text  # not the vendor's API key
+    row = registration_row(app, public_id)
+    assert (row.state, row.problem) == ("failed", "refused")
+    assert ltiaas.platforms == []
