@@ -879,7 +879,8 @@ def _names_a_gone_registration(
     """Whether a 4xx on a registration endpoint says the registrationId is gone (unknown, expired,
     used). Any 4xx on a read does; on complete, a 404/410 or words that say so of the registration
     ("REGISTRATION_NOT_FOUND"), since LTIAAS also answers 4xx when it refuses the request itself (a
-    bad body, "contains an unknown placement": 400; a duplicate platform: 403)."""
+    body it cannot take: 400; a duplicate platform: 403). A placement the LMS does not support is
+    not refused: LTIAAS drops it (ltiaas-api.md)."""
     if not endpoint.reaches_lms or status in {404, 410}:
         return True
     said = " ".join(text for text in (message, description) if text).lower().replace("_", " ")

@@ -408,13 +408,12 @@ def test_a_slow_ltiaas_gets_one_attempt_within_the_read_budget_then_the_unavaila
 
 # LTIAAS refuses, or no longer knows the registration
 
-UNKNOWN_PLACEMENT = {
+# LTIAAS drops a placement the LMS does not support rather than refusing it (ltiaas-api.md); a body it
+# cannot take at all is what it refuses with a 400 (ltijs: a missing or wrong parameter).
+BAD_BODY = {
     "status": 400,
     "error": "Bad Request",
-    "details": {
-        "message": "INVALID_BODY",
-        "description": "messages[0].placements contains an unknown placement",
-    },
+    "details": {"message": "INVALID_BODY", "description": "messages[0].type must be a string"},
 }
 GONE = {
     "status": 404,
@@ -427,12 +426,12 @@ def test_ltiaas_refusing_the_request_is_shown_in_its_words_not_as_an_expired_reg
     app: Flask, customer_browser: FlaskClient, ltiaas: FakeLtiaas
 ) -> None:
     public_id = configured_by(customer_browser)
-    ltiaas.fail("complete_registration", 400, UNKNOWN_PLACEMENT)
+    ltiaas.fail("complete_registration", 400, BAD_BODY)
 
     page = press_register(customer_browser, public_id)
 
     text = page.get_data(as_text=True)
-    assert "messages[0].placements contains an unknown placement" in text
+    assert "messages[0].type must be a string" in text
     assert "has expired" not in text and "too old" not in text
     assert registration_row(app, public_id).state == "failed"
 
