@@ -62,8 +62,6 @@ def _checked_fields(body: Any) -> dict[str, Any]:
         isinstance(auth, dict) and auth.get("method") in AUTH_METHODS and isinstance(auth.get("key"), str)
     ):
         raise bad_request("authConfig must be {method: JWK_SET | JWK_KEY | RSA_KEY, key}.")
-    if "active" in body and not isinstance(body["active"], bool):
-        raise bad_request("active must be a boolean.")
     return body
 
 
@@ -78,9 +76,9 @@ def refuse_duplicate(session: Session, url: str, client_id: str, except_id: str 
         raise LtiaasApiError(403, "PLATFORM_ALREADY_REGISTERED", "Platform already registered.")
 
 
-def _apply(platform: SandboxPlatform, fields: dict[str, Any], *, may_set_active: bool) -> None:
-    """Write a PartialPlatform's fields. Only a creation may set `active`: LTIAAS's update (ltijs's
-    updatePlatformById) leaves it alone, and only activate/deactivate change it."""
+def _apply(platform: SandboxPlatform, fields: dict[str, Any]) -> None:
+    """Write a PartialPlatform's fields (ltiaas-api.md: its six core fields). `active` is not one of
+    them, on create or update: only activate/deactivate change it."""
     platform.url = fields["url"]
     platform.client_id = fields["clientId"]
     platform.name = fields["name"]
@@ -89,8 +87,6 @@ def _apply(platform: SandboxPlatform, fields: dict[str, Any], *, may_set_active:
     platform.auth_config = {"method": fields["authConfig"]["method"], "key": fields["authConfig"]["key"]}
     if isinstance(fields.get("authorizationServer"), str):
         platform.authorization_server = fields["authorizationServer"]
-    if may_set_active and "active" in fields:
-        platform.active = fields["active"]
 
 
 def list_platforms(
@@ -114,11 +110,14 @@ def get_platform(session: Session, platform_id: str) -> SandboxPlatform:
 
 
 def create_platform(session: Session, body: Any) -> SandboxPlatform:
-    """Manual registration (commits); 400 on a bad body, 403 on a duplicate issuer + client id."""
+    """Manual registration (commits); 400 on a bad body, 403 on a duplicate issuer + client id.
+
+    Created active: the reference documents auto-activation only for Dynamic Registration and is
+    silent on a manual one, so this default is the sandbox's (as tests/fakes/ltiaas.py's)."""
     fields = _checked_fields(body)
     refuse_duplicate(session, fields["url"], fields["clientId"])
     platform = SandboxPlatform(id=new_platform_id(), public_key=placeholder_public_key(), active=True)
-    _apply(platform, fields, may_set_active=True)
+    _apply(platform, fields)
     session.add(platform)
     session.commit()
     return platform
@@ -129,7 +128,7 @@ def replace_platform(session: Session, platform_id: str, body: Any) -> SandboxPl
     platform = get_platform(session, platform_id)
     fields = _checked_fields(body)
     refuse_duplicate(session, fields["url"], fields["clientId"], except_id=platform_id)
-    _apply(platform, fields, may_set_active=False)
+    _apply(platform, fields)
     session.commit()
     return platform
 

@@ -167,6 +167,22 @@ def test_a_replace_keeps_the_activation_as_ltiaas_does(sandbox: Sandbox) -> None
     assert sandbox.api.get(url, timeout=10).json()["active"] is False
 
 
+@pytest.mark.parametrize("active", [False, True, "no"])
+def test_a_manual_registration_reads_only_the_partial_platform_so_active_is_not_taken_from_it(
+    sandbox: Sandbox, active: object
+) -> None:
+    """Create's body is a PartialPlatform, its six core fields (ltiaas-api.md, Platforms): `active`
+    is not one of them, and only activate/deactivate change it."""
+    plain = sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).json()
+
+    created = sandbox.api.post(
+        sandbox.platforms_url, json=new_platform(clientId="other", active=active), timeout=10
+    )
+
+    assert created.status_code == 200
+    assert created.json()["active"] is plain["active"]
+
+
 def test_a_replace_onto_another_platforms_issuer_and_client_id_is_refused(sandbox: Sandbox) -> None:
     first = sandbox.api.post(sandbox.platforms_url, json=new_platform(), timeout=10).json()
     second = sandbox.api.post(sandbox.platforms_url, json=new_platform(clientId="other"), timeout=10).json()
