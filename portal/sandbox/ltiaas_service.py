@@ -100,7 +100,9 @@ def _check_configuration(url: str, configuration: dict[str, Any]) -> None:
     endpoint = configuration.get("registration_endpoint")
     if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
         raise RegisterError(400, "The LMS's OpenID configuration has no registration endpoint.")
-    # The endpoint, not the issuer: Canvas's issuer is https://canvas.instructure.com for every school.
+    # The sandbox's own check, stricter than ltijs (which checks neither, lti-dynamic-registration.md):
+    # it fetches whatever URL it is given, and must not post a registration to another host. The
+    # endpoint, not the issuer: Canvas's issuer is https://canvas.instructure.com for every school.
     if _origin(endpoint) != _origin(url):
         raise RegisterError(400, "The registration endpoint is not on the host of the OpenID configuration.")
 

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 LMS_MOUNT = "/sandbox/lms"
-# Its registration endpoint is on another host by design: LTIAAS (rightly) refuses it.
+# Its endpoints are Anthology's developer portal's own, not `{base}`: the sandbox cannot serve them,
+# and its stand-in LTIAAS refuses a registration endpoint off the configuration's host.
 UNPLAYABLE_PROFILES = frozenset({"blackboard-developer-portal"})
 # What a newcomer sees on the admin page: a name, and what makes this LMS different.
 PROFILE_LABELS: dict[str, tuple[str, str]] = {
