@@ -82,7 +82,10 @@ RECORD_ANNOUNCEMENTS = """
 
 
 def serve(folder: Path, **settings: Any) -> LiveServer:
-    return serve_with_staff(folder, STAFF, seed=True, **settings)
+    """The module's tests share one server, and every browser is 127.0.0.1 to it: the per-address
+    limit on account forms (tested in tests/auth) is raised so that it never counts them all as
+    one person's, however fast they run."""
+    return serve_with_staff(folder, STAFF, seed=True, AUTH_RATE_LIMIT="300 per minute", **settings)
 
 
 @pytest.fixture(scope="module")
