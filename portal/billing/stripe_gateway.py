@@ -404,6 +404,19 @@ class StripeGateway:
         # click or a retry gets Stripe's first answer back instead of a second session.
         key = f"checkout-{payment.public_id}-{ui_mode}-{payment.attempt}"
         try:
+            return self._create_under(key, params)
+        except PaymentProviderError as error:
+            if error.param != "customer_email" or "customer_email" not in params:
+                raise
+        # Stripe's idea of an address is narrower than the portal's, and only fills in the form:
+        # the customer types theirs in Checkout. A refused request keeps nothing under its key, but
+        # the next click sends the address again first, so the session without it has its own key.
+        log.warning("session create: Stripe refused the customer's address; Checkout will ask for it")
+        without = {name: value for name, value in params.items() if name != "customer_email"}
+        return self._create_under(f"{key}-without-email", without)
+
+    def _create_under(self, key: str, params: dict[str, Any]) -> CheckoutSessionInfo:
+        try:
             session = self._call(
                 "session create",
                 self._client.v1.checkout.sessions.create,

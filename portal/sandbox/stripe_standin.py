@@ -449,7 +449,8 @@ def _check_customer_email(params: dict[str, Any]) -> None:
     if "customer" in params:
         raise StripeApiError(400, "You may only specify one of these parameters: customer, customer_email.")
     email = params["customer_email"]
-    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+    refused = current_app.extensions.get("stripe_standin_refused_emails", ())
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email) or email in refused:
         raise StripeApiError(
             400, f"Invalid email address: {email}", code="email_invalid", param="customer_email"
         )
@@ -707,6 +708,13 @@ def stripe_now(app: Flask | None = None) -> float:
     """The time now by "Stripe's" clock (`set_clock_ahead`), as a Unix time."""
     ahead: float = (app or current_app).extensions.get("stripe_standin_clock_ahead", 0)
     return time.time() + ahead
+
+
+def refuse_customer_email(app: Flask, address: str) -> None:
+    """Make "Stripe" refuse `address` as a Checkout Session's `customer_email` (`email_invalid`):
+    beyond the shapes `_check_customer_email` copies, Stripe's rule is its own and unpublished, so
+    tests name an address the portal takes and Stripe might not."""
+    app.extensions.setdefault("stripe_standin_refused_emails", set()).add(address)
 
 
 def fail_next_session_creates(app: Flask, count: int) -> None:

@@ -23,7 +23,7 @@ from portal.db import get_session
 from portal.extensions import csrf
 from portal.models import ApprovalRequest, Payment, PaymentStatus, Registration, User, utcnow
 from portal.sandbox.models import SandboxStripeIdempotencyKey, SandboxStripeSession
-from portal.sandbox.stripe_standin import fail_next_session_creates, set_clock_ahead
+from portal.sandbox.stripe_standin import fail_next_session_creates, refuse_customer_email, set_clock_ahead
 from tests.accounts import PASSWORD, signed_in
 from tests.billing.conftest import (
     DECLINED_CARD,
@@ -35,7 +35,7 @@ from tests.billing.conftest import (
     stripe_api_calls,
     stripe_last_asked_long_ago,
 )
-from tests.conftest import a_closed_url
+from tests.conftest import CUSTOMER_EMAIL, a_closed_url
 from tests.fakes.ltiaas import FakeLtiaas
 from tests.registration.helpers import add_person, configured_by, ltiaas_moved_to, press_register
 
@@ -538,6 +538,24 @@ def test_after_stripe_failed_on_its_side_the_customers_next_try_gets_a_payment_f
     assert again.status_code == 200 and again.get_json()["state"] == "open"
     assert [status for _, status in session_create_keys(app)] == [500, 200]  # each under its own key
     assert pay(stripe_over_http, again.get_json()["client_secret"]).status_code == 200
+
+
+def test_an_address_stripe_will_not_fill_in_is_left_for_the_customer_to_type_and_they_pay(
+    app: Flask, ltiaas: FakeLtiaas, stripe_over_http: str, customer_browser: FlaskClient
+) -> None:
+    public_id = configured_by(customer_browser)
+    checkout = customer_browser.get(go_to_payment(customer_browser, public_id)).text
+    refuse_customer_email(app, CUSTOMER_EMAIL)
+
+    first = customer_browser.post(data_attribute(checkout, "session-url"))
+    again = customer_browser.post(data_attribute(checkout, "session-url"))  # a double click
+
+    assert first.status_code == 200 and first.get_json()["state"] == "open"
+    assert again.get_json()["client_secret"] == first.get_json()["client_secret"]
+    (session,) = checkout_sessions_of(app, public_id)
+    assert session["customer_email"] is None  # Checkout asks for it
+    assert [key.endswith("-without-email") for key, _ in session_create_keys(app)] == [True]
+    assert pay(stripe_over_http, first.get_json()["client_secret"]).status_code == 200
 
 
 def test_a_timeout_keeps_its_key_so_a_session_stripe_made_is_the_one_the_retry_gets(
