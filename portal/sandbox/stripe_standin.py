@@ -9,7 +9,10 @@ through `STRIPE_API_BASE`:
   the first answer again; other parameters: `idempotency_error`), objects shaped like
   Stripe's and Stripe-style error bodies (any other path or method under `/v1/`: Stripe's 404,
   "Unrecognized request URL"). Only create returns a session's `client_secret`
-  (retrieve is not documented to), and unknown parameters are refused, as at Stripe. It
+  (retrieve is not documented to), and unknown parameters are refused, as at Stripe
+  (`payment_method_types` among them: API version 2026-09-30.endive removed it from Checkout
+  Sessions). The account has activated cards and US bank accounts, nothing else
+  (`ACTIVATED_PAYMENT_METHODS`). It
   speaks one API version, `IMITATED_API_VERSION`, and refuses requests that name another.
   Each API call is written to the sandbox's call log (`/sandbox/api/calls`).
 - Stripe.js at Stripe's own paths under `/sandbox/stripe/js` (`<release>/stripe.js`, or
@@ -17,7 +20,8 @@ through `STRIPE_API_BASE`:
   was served as, so it has that release's Embedded Checkout method and not the others.
 - `/sandbox/stripe/embedded?client_secret=...`: the frame that the Stripe.js stand-in
   mounts, with a card form; `/sandbox/stripe/pay/<id>`: hosted Checkout. Card
-  4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. For a price in USD, a US bank
+  4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined. For a price in USD, and where
+  the session's `allowed_payment_method_types` names it (or it names none), a US bank
   account (ACH Direct Debit, routing number 110000000) pays asynchronously: the session
   completes unpaid, and SANDBOX_STRIPE_SETTLE_AFTER seconds later (0 or None: when
   `settle_async_payment` is called) account 000123456789 is paid and 000111111116 fails,
@@ -101,6 +105,12 @@ INSUFFICIENT_FUNDS_CARD = "4000000000009995"
 # ACH Direct Debit test bank accounts: settled later, paid or failed.
 TEST_ROUTING_NUMBER = "110000000"
 BANK_ACCOUNT_OUTCOMES = {"000123456789": "succeeded", "000111111116": "failed", "000111111113": "failed"}
+# The payment method types the stand-in's account has activated, and the currencies each takes
+# (ACH Direct Debit takes USD only; None: any).
+ACTIVATED_PAYMENT_METHODS: dict[str, frozenset[str] | None] = {
+    "card": None,
+    "us_bank_account": frozenset({"usd"}),
+}
 # Session parameters the stand-in understands; Stripe refuses parameters it does not know.
 SESSION_PARAMS = frozenset(
     {
@@ -112,9 +122,9 @@ SESSION_PARAMS = frozenset(
         "expires_at",
         "line_items",
         "locale",
+        "allowed_payment_method_types",
         "metadata",
         "mode",
-        "payment_method_types",
         "redirect_on_completion",
         "return_url",
         "success_url",
@@ -527,7 +537,9 @@ def _new_session(params: dict[str, Any]) -> dict[str, Any]:
         "payment_method_collection": "always",
         "payment_method_configuration_details": None,
         "payment_method_options": {},
-        "payment_method_types": params.get("payment_method_types") or _payment_methods(currency),
+        "allowed_payment_method_types": params.get("allowed_payment_method_types"),
+        "excluded_payment_method_types": None,
+        "payment_method_types": _payment_methods(currency, params.get("allowed_payment_method_types")),
         "payment_status": "unpaid",
         "permissions": None,
         "phone_number_collection": {"enabled": False},
@@ -619,9 +631,43 @@ def _expires_at(params: dict[str, Any], now: int) -> int:
     return int(raw)
 
 
-def _payment_methods(currency: str) -> list[str]:
-    """What Checkout offers when the session names none: cards, and US bank accounts for USD."""
-    return ["card", "us_bank_account"] if currency == "usd" else ["card"]
+def _payment_methods(currency: str, allowed: object = None) -> list[str]:
+    """What Checkout offers: the activated types that take `currency` (cards, and US bank accounts for
+    USD), narrowed to `allowed` (`allowed_payment_method_types`) when the session names some.
+
+    A type the account has not activated is refused in Stripe's words for one named in the former
+    `payment_method_types`; whether Stripe refuses or drops it from `allowed_payment_method_types` is not on
+    record, and refusing shows the mistake. One that cannot take the currency is dropped, as Stripe's
+    changelog says (2026-09-30.endive); when none is left, the stand-in refuses in its own words.
+    """
+    offered = [
+        kind
+        for kind, currencies in ACTIVATED_PAYMENT_METHODS.items()
+        if currencies is None or currency in currencies
+    ]
+    if allowed is None:
+        return offered
+    param = "allowed_payment_method_types"
+    if not isinstance(allowed, list) or not allowed:
+        raise StripeApiError(400, "Invalid array", code="parameter_invalid_array", param=param)
+    for kind in allowed:
+        if kind not in ACTIVATED_PAYMENT_METHODS:
+            raise StripeApiError(
+                400,
+                f"The payment method type provided: {kind} is invalid. Please ensure the provided type is "
+                "activated in your dashboard (https://dashboard.stripe.com/account/payments/settings) and "
+                "your account is enabled for any preview features that you are trying to use.",
+                param=param,
+            )
+    left = [kind for kind in offered if kind in allowed]
+    if not left:
+        raise StripeApiError(
+            400,
+            f"None of the allowed_payment_method_types can take a payment in {currency} "
+            "(the Stripe stand-in's words: Stripe's are not on record).",
+            param=param,
+        )
+    return left
 
 
 def _external_url(endpoint: str, **values: Any) -> str:

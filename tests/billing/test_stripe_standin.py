@@ -180,6 +180,14 @@ def test_sessions_and_their_events_have_every_field_of_stripes_own(ctx: Flask, b
         ({"client_reference_id": "r" * 201}, "client_reference_id", "up to 200 characters"),
         ({"success_url": "http://localhost/done"}, "success_url", "not allowed"),
         ({"expires_at": "1700000000"}, "expires_at", "between 30 minutes and 24 hours"),
+        ({"payment_method_types[0]": "card"}, "payment_method_types", "Received unknown parameter"),
+        (
+            {"allowed_payment_method_types[0]": "card", "allowed_payment_method_types[1]": "bacs_debit"},
+            "allowed_payment_method_types",
+            "The payment method type provided: bacs_debit is invalid. Please ensure the provided type is "
+            "activated in your dashboard (https://dashboard.stripe.com/account/payments/settings)",
+        ),
+        ({"allowed_payment_method_types": "card"}, "allowed_payment_method_types", "Invalid array"),
     ],
 )
 def test_a_session_stripe_would_refuse_is_refused(
