@@ -23,6 +23,12 @@ SANDBOX_API_KEY = "sandbox-api-key"  # only ever accepted by the sandbox
 SANDBOX_STRIPE_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - only ever accepted by the stand-in
 STRIPE_JS_BASE = "https://js.stripe.com"
 DEFAULT_ACCENT = "#1f5fbf"
+# STRIPE_PAYMENT_METHOD_TYPES: what Checkout may offer when the setting is unset or empty (cards, with
+# Apple Pay and Google Pay where the browser allows: the one type every Stripe account has
+# activated, and one that is paid at once), and the word that leaves the choice to Stripe's Dashboard.
+DEFAULT_PAYMENT_METHOD_TYPES = ("card",)
+DASHBOARD_PAYMENT_METHODS = "dashboard"
+_PAYMENT_METHOD_TYPE = re.compile(r"[a-z][a-z0-9_]*")
 LOGO_TYPES = frozenset({".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif"})
 # The sandbox's demo vendor, shown when the sandbox runs in development and no BRAND_* setting is
 # set (the browser tests' live servers show it too: tests/conftest.py).
@@ -168,6 +174,8 @@ def settings_from_env(environ: Mapping[str, str], instance_path: str) -> dict[st
         # None (unset) lets the sandbox charge its demo price; "" means "no payment step".
         "STRIPE_PRICE_ID": environ.get("STRIPE_PRICE_ID"),
         "STRIPE_PRICE_MODE": environ.get("STRIPE_PRICE_MODE", "").strip().lower(),
+        # Read into a tuple by finish_settings; () leaves the choice to Stripe's Dashboard.
+        "STRIPE_PAYMENT_METHOD_TYPES": environ.get("STRIPE_PAYMENT_METHOD_TYPES", ""),
         "STRIPE_API_BASE": environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
         # Stripe.js is loaded from STRIPE_JS_BASE/<release>/stripe.js, the release matching
         # the API version stripe-python pins (portal.billing.stripe_js).
@@ -310,6 +318,7 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
             "STRIPE_PRICE_MODE must be payment (a one-time price) or subscription (a recurring one), "
             f"or empty (from the price), not {settings['STRIPE_PRICE_MODE']!r}"
         )
+    settings["STRIPE_PAYMENT_METHOD_TYPES"] = payment_method_types(settings["STRIPE_PAYMENT_METHOD_TYPES"])
     _check_floors(settings)
     _check_rate_limits(settings)
     if settings["LOG_LEVEL"] not in LOG_LEVELS:
@@ -342,6 +351,32 @@ def finish_settings(settings: dict[str, Any]) -> dict[str, Any]:
     settings["SQLALCHEMY_DATABASE_URL"] = settings["DATABASE_URL"]
     settings["SESSION_COOKIE_NAME"] = "__Host-portal_session"
     return settings
+
+
+def payment_method_types(value: object) -> tuple[str, ...]:
+    """STRIPE_PAYMENT_METHOD_TYPES as the Stripe payment method types Checkout may offer, lower-cased,
+    each once. From the environment: names separated by commas or spaces; empty or unset: cards only;
+    `dashboard`: () (whatever Stripe's Dashboard enables). Already a list or tuple: those names.
+
+    :raise ConfigError: a name not shaped like Stripe's types, or `dashboard` beside other names.
+    """
+    if isinstance(value, str):
+        names = [name for name in re.split(r"[\s,]+", value.strip().lower()) if name]
+        if not names:
+            return DEFAULT_PAYMENT_METHOD_TYPES
+        if names == [DASHBOARD_PAYMENT_METHODS]:
+            return ()
+    elif isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
+        names = [name.strip().lower() for name in value]
+    else:
+        names = [""]
+    if not all(_PAYMENT_METHOD_TYPE.fullmatch(name) for name in names) or DASHBOARD_PAYMENT_METHODS in names:
+        raise ConfigError(
+            "STRIPE_PAYMENT_METHOD_TYPES must be Stripe payment method types separated by commas or "
+            f"spaces (such as card, or card us_bank_account), or {DASHBOARD_PAYMENT_METHODS} alone, "
+            f"not {value!r}"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _finish_brand(settings: dict[str, Any]) -> None:

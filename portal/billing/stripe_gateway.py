@@ -9,8 +9,8 @@ raises only the errors below.
 
 Settings: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,
 STRIPE_PRICE_MODE ("payment" or "subscription"; empty: asked from the price's
-type, cached with the price), STRIPE_API_BASE, STRIPE_TIMEOUT (seconds),
-STRIPE_MAX_RETRIES.
+type, cached with the price), STRIPE_PAYMENT_METHOD_TYPES (what Checkout may offer; none:
+the Dashboard's choice), STRIPE_API_BASE, STRIPE_TIMEOUT (seconds), STRIPE_MAX_RETRIES.
 """
 
 from __future__ import annotations
@@ -298,8 +298,10 @@ class StripeGateway:
         webhook_secret: str = "",
         price_id: str = "",
         price_mode: str = "",
+        payment_method_types: tuple[str, ...] = ("card",),
     ) -> None:
         self.price_id = price_id
+        self.payment_method_types = payment_method_types
         self._has_key = bool(secret_key)
         self._webhook_secret = webhook_secret
         self._price_mode = price_mode
@@ -327,6 +329,7 @@ class StripeGateway:
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
             price_id=config["STRIPE_PRICE_ID"],
             price_mode=config["STRIPE_PRICE_MODE"],
+            payment_method_types=tuple(config["STRIPE_PAYMENT_METHOD_TYPES"]),
         )
 
     def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:
@@ -394,6 +397,11 @@ class StripeGateway:
         }
         if payment.customer_email:
             params["customer_email"] = payment.customer_email
+        if self.payment_method_types:
+            # Since API version 2026-09-30.endive a Checkout Session takes no `payment_method_types`:
+            # Stripe offers the methods it would offer anyway (enabled, fit for the currency) that
+            # this list names; the session's `payment_method_types` says which those are.
+            params["allowed_payment_method_types"] = list(self.payment_method_types)
         expires_at = session_expires_at(payment.registration)
         if expires_at is not None:
             params["expires_at"] = expires_at

@@ -149,6 +149,9 @@ def test_a_setting_that_cannot_work_is_refused_with_its_floor(name: str, value: 
         ("RATELIMIT_STORAGE_URI", "redi://127.0.0.1:6379", "must be memory:// or a storage URI"),
         ("RATELIMIT_STORAGE_URI", "redis//127.0.0.1:6379", "must be memory:// or a storage URI"),
         ("LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("STRIPE_PAYMENT_METHOD_TYPES", "card;link", "must be Stripe payment method types"),
+        ("STRIPE_PAYMENT_METHOD_TYPES", "us-bank-account", "must be Stripe payment method types"),
+        ("STRIPE_PAYMENT_METHOD_TYPES", "card dashboard", "must be Stripe payment method types"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_the_setting(
@@ -208,4 +211,32 @@ def test_the_sandbox_refuses_a_platforms_path_that_would_land_in_the_staff_conso
             "LTIAAS_PLATFORMS_PATH"
         ]
         == "/admin/platforms"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "offered"),
+    [
+        (None, ("card",)),
+        ("", ("card",)),
+        ("card", ("card",)),
+        ("Card, US_bank_account card", ("card", "us_bank_account")),
+        (" dashboard ", ()),
+    ],
+)
+def test_checkout_takes_cards_only_unless_the_vendor_names_other_payment_methods(
+    value: str | None, offered: tuple[str, ...]
+) -> None:
+    environ = {} if value is None else {"STRIPE_PAYMENT_METHOD_TYPES": value}
+    assert settings(**environ)["STRIPE_PAYMENT_METHOD_TYPES"] == offered
+
+
+def test_the_sandbox_offers_what_a_vendor_s_default_offers() -> None:
+    """The demo shows what a new installation takes: cards. Its bank debits settle in seconds, so
+    offering them would make look harmless a payment that at Stripe settles after the registration
+    closed."""
+    assert settings()["STRIPE_PAYMENT_METHOD_TYPES"] == ("card",)
+    assert settings(STRIPE_PAYMENT_METHOD_TYPES="card us_bank_account")["STRIPE_PAYMENT_METHOD_TYPES"] == (
+        "card",
+        "us_bank_account",
     )

@@ -41,6 +41,12 @@ DECLINED_CARD = "4000 0000 0000 0002"
 # The stand-in's ACH Direct Debit test accounts: the debit settles later, paid or failed.
 PAYING_BANK_ACCOUNT = "000123456789"
 FAILING_BANK_ACCOUNT = "000111111116"
+# A vendor who lets Checkout take US bank accounts as well as cards (the default is cards only).
+CARDS_AND_BANK_DEBITS = "card us_bank_account"
+# For a test whose `billing` server is such a vendor's: `@offers_bank_debits`.
+offers_bank_debits = pytest.mark.parametrize(
+    "billing_settings", [{"STRIPE_PAYMENT_METHOD_TYPES": CARDS_AND_BANK_DEBITS}], ids=["bank debits"]
+)
 
 
 def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
@@ -68,8 +74,14 @@ def start_billing_server(tmp_path: Path, **overrides: Any) -> LiveServer:
 
 
 @pytest.fixture
-def billing(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_billing_server(tmp_path)
+def billing_settings() -> dict[str, Any]:
+    """What `billing` sets beyond `start_billing_server`'s (a test may say more: `offers_bank_debits`)."""
+    return {}
+
+
+@pytest.fixture
+def billing(tmp_path: Path, billing_settings: dict[str, Any]) -> Iterator[LiveServer]:
+    live = start_billing_server(tmp_path, **billing_settings)
     yield live
     stop_live_server(live)
 

@@ -30,6 +30,7 @@ from tests.billing.conftest import (
     audit_count,
     deliver_webhooks,
     make_registration,
+    offers_bank_debits,
     pay_by_bank_debit,
     pay_embedded,
     pay_hosted,
@@ -81,6 +82,7 @@ def test_a_session_complete_but_still_processing_is_not_accepted(ctx: Flask) -> 
     assert start_checkout_for_payment(start.payment, EMBEDDED).state == "processing"
 
 
+@offers_bank_debits
 def test_after_a_failed_bank_debit_the_customer_pays_again_in_a_new_session(ctx: Flask, billing) -> None:
     registration = make_registration(ctx)
     first = start_checkout(registration, a_customer(), EMBEDDED)

@@ -26,6 +26,7 @@ from tests.billing.conftest import (
     data_attribute,
     deliver_webhooks,
     make_registration,
+    offers_bank_debits,
     pay_by_bank_debit,
     pay_embedded,
     pay_hosted,
@@ -339,6 +340,7 @@ def test_the_pages_stripe_returns_to_ask_stripe_only_about_the_payments_own_sess
     assert (call["method"], call["path"]) == ("GET", f"/sandbox/stripe/v1/checkout/sessions/{own}")
 
 
+@offers_bank_debits
 def test_a_failed_bank_debit_is_told_and_paid_again_from_the_page(billing, payment) -> None:
     token = token_of(billing, payment)
     page = open_checkout(billing, payment, token=token)

@@ -24,11 +24,13 @@ from portal.sandbox.stripe_standin import (
     settle_async_payment,
 )
 from tests.billing.conftest import (
+    CARDS_AND_BANK_DEBITS,
     FAILING_BANK_ACCOUNT,
     PAYING_BANK_ACCOUNT,
     SECRET_KEY,
     a_customer,
     make_registration,
+    offers_bank_debits,
     pay_by_bank_debit,
     pay_embedded,
     reload,
@@ -372,6 +374,7 @@ def test_a_slow_stripe_answers_every_api_call_late_and_only_those(
     assert sleeps.seconds == [1.5, 1.5], "Stripe.js and the stand-in's pages answer at once"
 
 
+@offers_bank_debits
 def test_a_failed_bank_debit_leaves_the_session_complete_and_unpaid_for_good(ctx: Flask, billing) -> None:
     start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
     submitted = pay_by_bank_debit(billing, start.client_secret, FAILING_BANK_ACCOUNT)
@@ -399,6 +402,7 @@ def test_a_failed_bank_debit_leaves_the_session_complete_and_unpaid_for_good(ctx
     assert not get_gateway().retrieve_session(start.session.id).is_paid
 
 
+@offers_bank_debits
 def test_a_paying_bank_debit_is_paid_once_settled(ctx: Flask, billing) -> None:
     start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
     pay_by_bank_debit(billing, start.client_secret, PAYING_BANK_ACCOUNT)
@@ -407,6 +411,7 @@ def test_a_paying_bank_debit_is_paid_once_settled(ctx: Flask, billing) -> None:
     assert events_about(start.session.id)[-1]["type"] == "checkout.session.async_payment_succeeded"
 
 
+@offers_bank_debits
 @pytest.mark.parametrize(
     ("routing", "account", "problem"),
     [
@@ -433,21 +438,25 @@ def test_a_bank_account_that_is_not_a_test_account_is_refused(
     assert get_gateway().retrieve_session(start.session.id).status == "open"
 
 
-def test_bank_debits_are_offered_only_where_checkout_offers_them(make_billing) -> None:
+def test_a_session_allowing_only_payment_methods_the_currency_cannot_take_is_refused(make_billing) -> None:
     live = make_billing(SANDBOX_STRIPE_CURRENCY="eur")
-    with live.app.app_context():
-        start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
-        frame = requests.get(
-            f"{live.url}/sandbox/stripe/embedded", params={"client_secret": start.client_secret}, timeout=10
-        )
-        assert "Card number" in frame.text and "routing_number" not in frame.text
-        refused = pay_by_bank_debit(live, start.client_secret, PAYING_BANK_ACCOUNT)
-        assert "not available" in refused.text
-        assert get_gateway().retrieve_session(start.session.id).status == "open"
+    response = stripe_api(
+        live,
+        "POST",
+        "checkout/sessions",
+        {**VALID_SESSION, "allowed_payment_method_types[0]": "us_bank_account"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "allowed_payment_method_types")
 
 
 def test_in_the_sandbox_the_bank_settles_by_itself_and_stripe_calls_back(make_billing) -> None:
-    live = make_billing(SANDBOX_STRIPE_SETTLE_AFTER=0.2, SANDBOX_STRIPE_WEBHOOKS=True)
+    live = make_billing(
+        STRIPE_PAYMENT_METHOD_TYPES=CARDS_AND_BANK_DEBITS,
+        SANDBOX_STRIPE_SETTLE_AFTER=0.2,
+        SANDBOX_STRIPE_WEBHOOKS=True,
+    )
     with live.app.app_context():
         start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
         pay_by_bank_debit(live, start.client_secret, FAILING_BANK_ACCOUNT)
@@ -574,7 +583,9 @@ def test_a_subscription_session_has_its_first_invoice_paid_with_a_hosted_page(ma
 def test_a_subscriptions_invoice_stays_open_while_a_bank_debit_is_processing(
     make_billing, account: str, settled: str
 ) -> None:
-    live = make_billing(STRIPE_PRICE_ID="price_recurring_registration")
+    live = make_billing(
+        STRIPE_PRICE_ID="price_recurring_registration", STRIPE_PAYMENT_METHOD_TYPES=CARDS_AND_BANK_DEBITS
+    )
     with live.app.app_context():
         start = start_checkout(make_registration(live.app), a_customer(), EMBEDDED)
         pay_by_bank_debit(live, start.client_secret, account)
@@ -590,6 +601,7 @@ def test_a_subscriptions_invoice_stays_open_while_a_bank_debit_is_processing(
         assert found.receipt_url == (invoice()["hosted_invoice_url"] if settled == "paid" else None)
 
 
+@offers_bank_debits
 def test_a_bank_debits_charge_is_pending_until_it_settles(ctx: Flask, billing) -> None:
     start = start_checkout(make_registration(ctx), a_customer(), EMBEDDED)
     pay_by_bank_debit(billing, start.client_secret, FAILING_BANK_ACCOUNT)
