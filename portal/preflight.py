@@ -1,7 +1,8 @@
 """The preflight (`flask --app app check`): is this installation ready to take registrations?
 
 Run before going live and after every change. The settings are checked first (those that
-would stop the portal from starting are refused earlier, by `portal.config`), then the live
+would stop the portal from starting are refused earlier, by `portal.config`; Checkout's payment
+methods are looked at for ones that settle after the registration closed), then the live
 services with the real keys: LTIAAS (reachable, the API key accepted, the platforms path
 right), Stripe (the key valid for the mode, the price there, active and of the kind
 STRIPE_PRICE_MODE says), the database (reachable, at the newest migration), the rate
@@ -46,6 +47,23 @@ from portal.notifications.delivery import DeliveryFailed, reach_mail_server, rec
 # An issuer no LMS has: the platforms list filtered by it is empty, but proves path and key.
 PROBE_ISSUER = "https://preflight.invalid"
 PRICE_MODES = {"one_time": "payment", "recurring": "subscription"}
+# Payment method types Stripe calls "delayed notification" (or whose customer pays later, at a bank,
+# ATM or shop counter), from Stripe's page on each: the payment is known paid or failed days after
+# Checkout, when the registration has closed. Names only: a type not here may settle late too.
+SETTLES_DAYS_LATER = {
+    "us_bank_account": "ACH Direct Debit, up to 4 business days",
+    "sepa_debit": "SEPA Direct Debit, up to 14 business days",
+    "bacs_debit": "Bacs Direct Debit, 4 to 7 business days",
+    "acss_debit": "Canadian pre-authorized debit, up to 5 business days",
+    "au_becs_debit": "BECS Direct Debit (Australia), up to 3 business days",
+    "nz_bank_account": "BECS Direct Debit (New Zealand), up to 2 business days",
+    "sofort": "Sofort, 2 to 14 days",
+    "customer_balance": "bank transfer, when the customer sends it",
+    "boleto": "Boleto voucher, paid by the customer within days",
+    "konbini": "Konbini, paid by the customer at a shop within days",
+    "oxxo": "OXXO voucher, paid by the customer at a shop within days",
+    "multibanco": "Multibanco voucher, paid by the customer within days",
+}
 
 
 class Status(enum.Enum):
@@ -219,6 +237,33 @@ def _price_mode_setting(config: Mapping[str, Any]) -> Finding:
     return ok("STRIPE_PRICE_MODE", config["STRIPE_PRICE_MODE"] or "empty: from the price's type")
 
 
+def check_payment_method_types(config: Mapping[str, Any]) -> Finding:
+    """Whether Checkout may offer a payment that is known paid only after the registration closed
+    (it cannot be registered then: staff refund it)."""
+    chosen = tuple(config["STRIPE_PAYMENT_METHOD_TYPES"])
+    lifetime = f"{config['REGISTRATION_LIFETIME'] // 60} minutes"
+    if not chosen:
+        return warn(
+            "STRIPE_PAYMENT_METHOD_TYPES",
+            "dashboard: Checkout offers what Stripe's Dashboard enables, which may include payments "
+            f"that settle days later, after the registration closed ({lifetime}): such a payment "
+            "registers nothing and is refunded",
+            "set STRIPE_PAYMENT_METHOD_TYPES=card (the default), or check the Dashboard's payment methods",
+        )
+    late = [name for name in chosen if name in SETTLES_DAYS_LATER]
+    if late:
+        named = "; ".join(f"{name} ({SETTLES_DAYS_LATER[name]})" for name in late)
+        return warn(
+            "STRIPE_PAYMENT_METHOD_TYPES",
+            f"{named} settles after the registration closed ({lifetime}): such a payment registers "
+            "nothing and is refunded",
+            f"remove {', '.join(late)} from STRIPE_PAYMENT_METHOD_TYPES",
+        )
+    return ok(
+        "STRIPE_PAYMENT_METHOD_TYPES", f"{', '.join(chosen)}: known paid before the registration closes"
+    )
+
+
 def check_stripe_settings(config: Mapping[str, Any]) -> list[Finding]:
     if not config["STRIPE_PRICE_ID"]:
         return [ok("STRIPE_PRICE_ID", "empty: no payment step")]
@@ -228,6 +273,7 @@ def check_stripe_settings(config: Mapping[str, Any]) -> list[Finding]:
         _check_publishable_key(config),
         _check_webhook_secret(config),
         _price_mode_setting(config),
+        check_payment_method_types(config),
     ]
 
 

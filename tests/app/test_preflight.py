@@ -253,6 +253,40 @@ def test_each_bad_setting_fails_in_its_own_line(change: dict[str, str], check: s
     assert said in line and "Fix: " in line
 
 
+def test_cards_only_are_known_paid_before_the_registration_closes() -> None:
+    status, line = findings_of(production())["STRIPE_PAYMENT_METHOD_TYPES"]
+    assert (status, line) == (
+        Status.OK,
+        "ok    STRIPE_PAYMENT_METHOD_TYPES: card: known paid before the registration closes",
+    )
+
+
+@pytest.mark.parametrize(
+    ("types", "said", "fix"),
+    [
+        (
+            "card us_bank_account",
+            "us_bank_account (ACH Direct Debit, up to 4 business days) settles after the registration "
+            "closed (60 minutes): such a payment registers nothing and is refunded",
+            "remove us_bank_account from STRIPE_PAYMENT_METHOD_TYPES",
+        ),
+        ("card,sepa_debit,bacs_debit", "sepa_debit (SEPA Direct Debit", "remove sepa_debit, bacs_debit from"),
+        (
+            "dashboard",
+            "dashboard: Checkout offers what Stripe's Dashboard enables, which may include payments that "
+            "settle days later",
+            "set STRIPE_PAYMENT_METHOD_TYPES=card",
+        ),
+    ],
+)
+def test_payment_methods_that_may_settle_after_the_registration_closed_are_to_look_at(
+    types: str, said: str, fix: str
+) -> None:
+    status, line = findings_of(production(STRIPE_PAYMENT_METHOD_TYPES=types))["STRIPE_PAYMENT_METHOD_TYPES"]
+    assert status is Status.WARN
+    assert said in line and f"Fix: {fix}" in line
+
+
 def test_a_restricted_live_key_is_a_secret_key() -> None:
     assert findings_of(production(STRIPE_SECRET_KEY="rk_live_51Abc"))["STRIPE_SECRET_KEY"][0] is Status.OK
 
