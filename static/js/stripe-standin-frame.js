@@ -11,7 +11,9 @@
     window.parent.postMessage(message, parentOrigin);
   }
 
-  send({ type: "height", height: document.documentElement.scrollHeight });
+  // The body's height, not the document's: that is never less than the frame, which could then
+  // grow but never shrink to a shorter form (a card form without the bank account's).
+  send({ type: "height", height: document.body.scrollHeight });
   if (root.dataset.state === "complete") {
     send({ type: "complete" });
   } else if (root.dataset.state === "redirect") {

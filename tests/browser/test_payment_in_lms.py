@@ -73,6 +73,19 @@ def paying_server(tmp_path: Path) -> Iterator[LiveServer]:
     stop_live_server(live)
 
 
+@pytest.fixture
+def bank_debit_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """`paying_server` for a vendor who lets Checkout take US bank accounts as well as cards."""
+    live = start_live_server(
+        tmp_path,
+        STRIPE_PRICE_ID="price_sandbox_registration",
+        STRIPE_PAYMENT_METHOD_TYPES="card us_bank_account",
+        SANDBOX_STRIPE_SETTLE_AFTER=None,
+    )
+    yield live
+    stop_live_server(live)
+
+
 def to_the_payment_step(page: Page, live: LiveServer) -> FrameLocator:
     """Start a Canvas registration, sign up inside the iframe, choose, and arrive at the payment step."""
     open_lms(page, live.lms_url)
@@ -126,6 +139,7 @@ def test_a_customer_pays_inside_the_iframe_and_registers_the_tool(
     set_cookies = watch_portal_set_cookies(page, live.url)
     frame = to_the_payment_step(page, live)
     expect(frame.frame_locator("#checkout iframe").locator("#card_number")).to_be_visible()
+    expect(frame.frame_locator("#checkout iframe").locator("#routing_number")).to_have_count(0)  # cards only
     page.locator("#registration-frame").screenshot(path=str(artifacts / f"3a-payment-{cookies}.png"))
     content = page.locator("#registration-frame").element_handle().content_frame()
     assert content is not None
@@ -206,8 +220,10 @@ def pay_in_new_window(context: BrowserContext, page: Page, frame: FrameLocator) 
     register_after_paying(page, frame)
 
 
-def test_a_bank_debit_that_fails_later_is_told_and_paid_again(page: Page, paying_server: LiveServer) -> None:
-    live = paying_server
+def test_a_bank_debit_that_fails_later_is_told_and_paid_again(
+    page: Page, bank_debit_server: LiveServer
+) -> None:
+    live = bank_debit_server
     frame = to_the_payment_step(page, live)
     checkout = frame.frame_locator("#checkout iframe")
     checkout.locator("#routing_number").fill("110000000")
