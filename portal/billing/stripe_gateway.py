@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import stripe
 from flask import Flask, current_app
 
+from portal.config import payment_method_types
 from portal.text import is_acceptable
 
 if TYPE_CHECKING:
@@ -329,7 +330,8 @@ class StripeGateway:
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
             price_id=config["STRIPE_PRICE_ID"],
             price_mode=config["STRIPE_PRICE_MODE"],
-            payment_method_types=tuple(config["STRIPE_PAYMENT_METHOD_TYPES"]),
+            # Read as at start also when set on app.config as text afterwards (tuple("card") is letters).
+            payment_method_types=payment_method_types(config["STRIPE_PAYMENT_METHOD_TYPES"]),
         )
 
     def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> Any:
