@@ -253,12 +253,17 @@ def test_each_bad_setting_fails_in_its_own_line(change: dict[str, str], check: s
     assert said in line and "Fix: " in line
 
 
-def test_cards_only_are_known_paid_before_the_registration_closes() -> None:
+def test_cards_only_are_known_paid_at_once() -> None:
     status, line = findings_of(production())["STRIPE_PAYMENT_METHOD_TYPES"]
-    assert (status, line) == (
-        Status.OK,
-        "ok    STRIPE_PAYMENT_METHOD_TYPES: card: known paid before the registration closes",
-    )
+    assert (status, line) == (Status.OK, "ok    STRIPE_PAYMENT_METHOD_TYPES: card: known paid at once")
+
+
+def test_a_method_not_known_to_settle_late_is_not_said_to_be_paid_at_once() -> None:
+    findings = findings_of(production(STRIPE_PAYMENT_METHOD_TYPES="card ideal"))
+    status, line = findings["STRIPE_PAYMENT_METHOD_TYPES"]
+    assert status is Status.OK
+    assert "card, ideal: none is one known to settle days later" in line
+    assert "paid at once" not in line
 
 
 @pytest.mark.parametrize(
