@@ -273,17 +273,21 @@ def test_their_links_stop_working_and_their_emails_not_sent_yet_are_not_sent(
     assert EMAIL not in to_staff.text and erased_address(customer.id) in to_staff.text
 
 
-def test_an_earlier_address_goes_too_but_not_from_another_account_that_took_it_since(
-    app: Flask, customer: User
-) -> None:
+def change_address(app: Flask, customer: User, new: str) -> None:
+    """The customer asks to sign in with `new`, and confirms it with the e-mailed link."""
     with app.app_context():
         db = get_session()
         user = db.get(User, customer.id)
         assert user is not None
-        email_change.request_change(db, user, "admin@shelbyville.edu", PASSWORD)
-        link = db.scalars(select(PasswordLink)).one()
-        email_change.confirm_change(db, link)
+        email_change.request_change(db, user, new, PASSWORD)
+        email_change.confirm_change(db, db.scalars(select(PasswordLink)).one())
         db.commit()
+
+
+def test_an_earlier_address_goes_too_but_not_from_another_account_that_took_it_since(
+    app: Flask, customer: User
+) -> None:
+    change_address(app, customer, "admin@shelbyville.edu")
     other = create_user(app, EMAIL, organisation="Springfield Elementary")  # the old address, now theirs
     with app.app_context():
         db = get_session()
@@ -304,13 +308,10 @@ def test_the_warning_to_the_address_they_left_still_goes_without_naming_the_new_
 ) -> None:
     """Whoever took an account by changing its address can erase it at once: the owner of the
     address it left must still hear that someone else had their account."""
+    change_address(app, customer, "thief@elsewhere.example")
     with app.app_context():
         db = get_session()
-        user = db.get(User, customer.id)
-        assert user is not None
-        email_change.request_change(db, user, "thief@elsewhere.example", PASSWORD)
         link = db.scalars(select(PasswordLink)).one()
-        email_change.confirm_change(db, link)
         warning = db.scalars(select(Notification).where(Notification.kind == email_change.CHANGED_KIND)).one()
         warning.created_at = link.used_at  # written in the moment the address changed, as it can be
         db.commit()
@@ -684,6 +685,19 @@ class ErasingLtiaas:
         return []  # after a lost answer: LTIAAS made no platform that anyone can find
 
 
+def completed_as_erased(app: Flask, customer: User, actor: str, error: Exception | None) -> str:
+    """`actor` completes a reviewed registration of `customer`'s, who erases their account while
+    LTIAAS is asked, which then answers or raises `error`; the registration's public id."""
+    started = add_registration(app, customer, RegistrationState.REVIEWED)
+    with app.app_context():
+        db = get_session()
+        registration = db.scalar(select(Registration).where(Registration.public_id == started))
+        assert registration is not None
+        ltiaas = cast(LtiaasClient, ErasingLtiaas(app, customer, error))
+        assert completion.complete(db, ltiaas, registration, actor, {"platformName": "Springfield Moodle"})
+    return started
+
+
 @pytest.mark.parametrize(
     "error",
     [None, LtiaasUnavailable("LTIAAS did not answer", request_sent=False)],
@@ -692,13 +706,7 @@ class ErasingLtiaas:
 def test_a_completion_the_customer_started_before_erasing_their_account_names_nobody_after_it(
     app: Flask, customer: User, error: Exception | None
 ) -> None:
-    started = add_registration(app, customer, RegistrationState.REVIEWED)
-    with app.app_context():
-        db = get_session()
-        registration = db.scalar(select(Registration).where(Registration.public_id == started))
-        assert registration is not None
-        ltiaas = cast(LtiaasClient, ErasingLtiaas(app, customer, error))
-        assert completion.complete(db, ltiaas, registration, EMAIL, {"platformName": "Springfield Moodle"})
+    completed_as_erased(app, customer, EMAIL, error)
 
     assert tables_naming(app, EMAIL) == set()
     assert account(app, customer).is_erased
@@ -720,13 +728,7 @@ def test_a_completion_left_unfinished_as_the_account_was_erased_closes_as_the_er
 ) -> None:
     """The erasure leaves a registration being completed to its completion; one that comes back to
     reviewed would stay open, and nobody could finish it."""
-    started = add_registration(app, customer, RegistrationState.REVIEWED)
-    with app.app_context():
-        db = get_session()
-        registration = db.scalar(select(Registration).where(Registration.public_id == started))
-        assert registration is not None
-        ltiaas = cast(LtiaasClient, ErasingLtiaas(app, customer, error))
-        assert completion.complete(db, ltiaas, registration, actor, {"platformName": "Springfield Moodle"})
+    started = completed_as_erased(app, customer, actor, error)
 
     assert state_of(app, started) == (RegistrationState.FAILED.value, problem.value, closed)
     assert events(app, "state:failed") == [(erased_address(customer.id), {"reason": erasure.REASON})]
