@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import stripe
 from flask import Flask, current_app
 
-from portal.config import payment_method_types
+from portal.config import DEFAULT_PAYMENT_METHOD_TYPES, payment_method_types
 from portal.text import is_acceptable
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class StripeGateway:
         webhook_secret: str = "",
         price_id: str = "",
         price_mode: str = "",
-        payment_method_types: tuple[str, ...] = ("card",),
+        payment_method_types: tuple[str, ...] = DEFAULT_PAYMENT_METHOD_TYPES,
     ) -> None:
         self.price_id = price_id
         self.payment_method_types = payment_method_types
