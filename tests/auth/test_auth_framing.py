@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 from portal.models import User
 from tests.accounts import sign_in
 from tests.auth.helpers import token_of
+from tests.headers import content_security_policy
 
 # Every page of one's own account, as shown and as sent (a form sent empty is shown again).
 ACCOUNT_PAGES = [
@@ -29,20 +30,13 @@ ACCOUNT_PAGES = [
 ]
 
 
-def frame_ancestors(response: TestResponse) -> str:
-    policy = dict(
-        part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";")
-    )
-    return policy["frame-ancestors"]
-
-
 def assert_never_framed(response: TestResponse) -> None:
-    assert frame_ancestors(response) == "'none'"
+    assert content_security_policy(response)["frame-ancestors"] == ["'none'"]
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def assert_frameable_by_the_lms(app: Flask, response: TestResponse) -> None:
-    assert frame_ancestors(response) == app.config["FRAME_ANCESTORS"]
+    assert content_security_policy(response)["frame-ancestors"] == app.config["FRAME_ANCESTORS"].split()
     assert "X-Frame-Options" not in response.headers
 
 

@@ -34,13 +34,9 @@ from tests.billing.conftest import (
     stripe_api_calls,
     stripe_last_asked_long_ago,
 )
+from tests.headers import content_security_policy
 
 NEXT = "/registration/abc/complete?step=2"
-
-
-def csp(response: requests.Response) -> dict[str, list[str]]:
-    policy = response.headers["Content-Security-Policy"]
-    return {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
 
 
 @pytest.fixture
@@ -85,7 +81,7 @@ def test_the_checkout_page_loads_the_stripe_js_stand_in_and_allows_only_its_orig
     assert 'Registration fee: <strong id="fee">49.00 USD</strong>' in page.text
     assert 'aria-current="step"' in page.text and 'data-step="pay"' in page.text
     assert 'id="payment-problem" class="notice notice-error" role="alert" hidden' in page.text
-    policy = csp(page)
+    policy = content_security_policy(page)
     for directive in ("script-src", "frame-src", "connect-src"):
         extra = [s for s in policy[directive] if s != "'self'" and not s.startswith("'nonce-")]
         assert extra == [billing.url], directive
@@ -111,7 +107,7 @@ def test_with_real_stripe_js_the_page_loads_the_pinned_release_and_allows_what_s
     assert '<script src="https://js.stripe.com/endive/stripe.js"></script>' in page.text
     assert data_attribute(page.text, "embedded-checkout-method") == "createEmbeddedCheckoutPage"
     assert data_attribute(page.text, "publishable-key") == REAL_LOOKING_STRIPE["STRIPE_PUBLISHABLE_KEY"]
-    policy = csp(page)
+    policy = content_security_policy(page)
     # Stripe's security guide, for Stripe.js and Checkout (and Link).
     assert policy["script-src"][2:] == [
         "https://js.stripe.com",
@@ -484,7 +480,7 @@ def test_the_stand_in_frame_has_a_card_form_and_may_be_framed_by_the_portal(bill
     )
     assert '<label for="card_number">Card number</label>' in frame.text
     assert '<button type="submit">Pay</button>' in frame.text
-    assert billing.url in csp(frame)["frame-ancestors"]
+    assert billing.url in content_security_policy(frame)["frame-ancestors"]
     declined = pay_embedded(billing, secret, "4000 0000 0000 0002")
     assert "Your card was declined." in declined.text and "Card number" in declined.text
     assert 'data-state="complete"' in pay_embedded(billing, secret).text

@@ -37,6 +37,7 @@ from tests.billing.conftest import (
 )
 from tests.conftest import CUSTOMER_EMAIL, a_closed_url
 from tests.fakes.ltiaas import FakeLtiaas
+from tests.headers import content_security_policy
 from tests.registration.helpers import add_person, configured_by, ltiaas_moved_to, press_register
 
 pytestmark = pytest.mark.usefixtures("no_csrf")
@@ -475,9 +476,7 @@ def test_the_payment_step_is_frameable_and_allows_only_stripe_js(
 ) -> None:
     public_id = configured_by(customer_browser)
     page = customer_browser.get(go_to_payment(customer_browser, public_id))
-    policy = {
-        part.split()[0]: part.split()[1:] for part in page.headers["Content-Security-Policy"].split("; ")
-    }
+    policy = content_security_policy(page)
     base = urlsplit(app.config["STRIPE_JS_BASE"])
     stripe_js = f"{base.scheme}://{base.netloc}"  # the sandbox's stand-in
     for directive in ("script-src", "frame-src", "connect-src"):
